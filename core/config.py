@@ -1,0 +1,57 @@
+"""All configuration in one place: environment variables with defaults (documented in the README)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    models_dir: Path
+    milvus_uri: str
+    milvus_token: str
+    default_model: str
+    max_file_mb: float
+    chunk_size: int
+    chunk_overlap: int
+    chunk_unit: str
+    hub_cache: Path | None
+    hub_offline: bool
+
+    @property
+    def max_file_bytes(self) -> int:
+        return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def is_lite(self) -> bool:
+        """True when the URI names a local Milvus Lite database rather than a server."""
+        return not self.milvus_uri.startswith(("http://", "https://", "tcp://", "unix:"))
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name, "").strip()
+    return value or default
+
+
+def load_settings() -> Settings:
+    """Read the environment now (not at import), so tests and the CLI can change it."""
+    data_dir = Path(_env("POTION_DATA_DIR", str(PROJECT_ROOT / "data")))
+    hub_cache = os.environ.get("HF_HUB_CACHE")
+    return Settings(
+        data_dir=data_dir,
+        models_dir=Path(_env("POTION_MODELS_DIR", str(PROJECT_ROOT / "data" / "models"))),
+        milvus_uri=_env("MILVUS_URI", _env("POTION_DB_PATH", str(data_dir / "potion.db"))),
+        milvus_token=os.environ.get("MILVUS_TOKEN", ""),
+        default_model=_env("POTION_DEFAULT_MODEL", "minilm-static-256"),
+        max_file_mb=float(_env("POTION_MAX_FILE_MB", "50")),
+        chunk_size=int(_env("POTION_CHUNK_SIZE", "200")),
+        chunk_overlap=int(_env("POTION_CHUNK_OVERLAP", "20")),
+        chunk_unit=_env("POTION_CHUNK_UNIT", "tokens"),
+        hub_cache=Path(hub_cache) if hub_cache else None,
+        hub_offline=os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
+    )
