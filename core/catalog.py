@@ -1,0 +1,83 @@
+"""What models exist: the potion family on the hub and the models bundled under data/models/."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.config import load_settings
+
+
+@dataclass(frozen=True)
+class CatalogEntry:
+    name: str
+    hub_id: str
+    dim: int
+    params: str
+    note: str
+
+
+POTION_FAMILY: tuple[CatalogEntry, ...] = (
+    CatalogEntry(
+        "potion-base-2M", "minishlab/potion-base-2M", 64, "1.8M", "Smallest and fastest; good for tiny demos."
+    ),
+    CatalogEntry("potion-base-4M", "minishlab/potion-base-4M", 128, "3.7M", "Small general-purpose English model."),
+    CatalogEntry("potion-base-8M", "minishlab/potion-base-8M", 256, "7.5M", "Balanced general-purpose English model."),
+    CatalogEntry("potion-base-32M", "minishlab/potion-base-32M", 512, "32.3M", "Most accurate general English model."),
+    CatalogEntry(
+        "potion-retrieval-32M",
+        "minishlab/potion-retrieval-32M",
+        512,
+        "32.3M",
+        "Tuned for retrieval (query to passage).",
+    ),
+    CatalogEntry("potion-science-32M", "minishlab/potion-science-32M", 256, "32M", "Tuned on scientific text."),
+    CatalogEntry(
+        "potion-multilingual-128M", "minishlab/potion-multilingual-128M", 256, "128M", "Over 100 languages, one space."
+    ),
+    CatalogEntry("potion-code-16M", "minishlab/potion-code-16M", 256, "16M", "Code and technical text."),
+)
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    name: str
+    path: Path
+    dim: int
+    size_bytes: int
+    note: str
+
+
+def catalog_entry(name: str) -> CatalogEntry | None:
+    """The potion entry for a short name or hub id (case-insensitive), if any."""
+    key = name.strip().lower()
+    for entry in POTION_FAMILY:
+        if key in (entry.name.lower(), entry.hub_id.lower()):
+            return entry
+    return None
+
+
+def bundled_models(models_dir: Path | None = None) -> list[BundledModel]:
+    """Models shipped with the app: every folder of data/models/ that has a CARD.json."""
+    root = models_dir or load_settings().models_dir
+    found = []
+    for card_path in sorted(root.glob("*/CARD.json")):
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+        found.append(
+            BundledModel(
+                name=card_path.parent.name,
+                path=card_path.parent,
+                dim=int(card["dim"]),
+                size_bytes=int(card.get("size_bytes", 0)),
+                note=str(card.get("note", "")),
+            )
+        )
+    return found
+
+
+def bundled_model(name: str, models_dir: Path | None = None) -> BundledModel | None:
+    for model in bundled_models(models_dir):
+        if model.name.lower() == name.strip().lower():
+            return model
+    return None
