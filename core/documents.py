@@ -1,0 +1,301 @@
+"""A document read from a file: bytes or paths in, Documents and per-file failures out.
+
+One bad file never stops the others: every parser error becomes a ReadFailure with a kind and a
+one-sentence message that names the file and says what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from core import readers, records
+from core.config import load_settings
+from core.errors import DocumentError
+
+MAX_ZIP_DEPTH = 3  # an archive inside an archive inside an archive, and no deeper
+ZIP_TOTAL_FACTOR = 10  # one upload may unpack to at most this many times the per-file limit
+_MB = 1024 * 1024
+
+
+class FailureKind(StrEnum):
+    """Why a file gave no document; a str, so it compares equal to its value."""
+
+    EMPTY = "empty"
+    UNSUPPORTED = "unsupported"
+    CORRUPT = "corrupt"
+    ENCRYPTED = "encrypted"
+    NO_TEXT = "no_text"
+    TOO_LARGE = "too_large"
+
+
+@dataclass(frozen=True)
+class Document:
+    name: str
+    text: str
+    doc_type: str
+    size_bytes: int
+    content_hash: str
+    pages: int | None = None
+    title: str | None = None
+    source_id: str | None = None
+    page_offsets: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    name: str
+    kind: FailureKind
+    message: str
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    documents: list[Document]
+    failures: list[ReadFailure]
+
+    @classmethod
+    def merge(cls, results: Iterable[ReadResult]) -> ReadResult:
+        documents: list[Document] = []
+        failures: list[ReadFailure] = []
+        for result in results:
+            documents.extend(result.documents)
+            failures.extend(result.failures)
+        return cls(documents, failures)
+
+
+Reader = Callable[[bytes, str], "readers.Extracted | list[records.Part]"]
+_READERS: dict[str, tuple[str, Reader]] = {
+    ".txt": ("txt", readers.read_text),
+    ".md": ("md", readers.read_text),
+    ".markdown": ("md", readers.read_text),
+    ".pdf": ("pdf", readers.read_pdf),
+    ".docx": ("docx", readers.read_docx),
+    ".html": ("html", readers.read_html),
+    ".htm": ("html", readers.read_html),
+    ".csv": ("csv", readers.read_csv),
+    ".json": ("json", records.read_json),
+    ".jsonl": ("jsonl", records.read_jsonl),
+}
+SUPPORTED_EXTENSIONS: tuple[str, ...] = (*_READERS, ".zip")
+# Where whitespace is all there is, the file is empty; in a PDF, Word or HTML file the text is
+# missing (scanned pages, images only), which is worth telling apart.
+_PLAIN_TYPES = frozenset({"txt", "md", "csv", "json", "jsonl"})
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def read_bytes(name: str, data: bytes, max_bytes: int | None = None) -> ReadResult:
+    """Read one file's bytes, dispatching on the extension of `name` (case-insensitive)."""
+    limit = _limit(max_bytes)
+    return _read(name, data, limit, _Budget(name, limit * ZIP_TOTAL_FACTOR), depth=0)
+
+
+def read_path(path: str | Path, max_bytes: int | None = None) -> ReadResult:
+    """Read a file, or every file under a directory (sorted, hidden files and folders skipped)."""
+    path, limit = Path(path), _limit(max_bytes)
+    if not path.is_dir():
+        return _read_file(path, path.name, limit)
+    root = path.resolve().name
+    results: list[ReadResult] = []
+    for file, error in _walk(path):
+        name = f"{root}/{file.relative_to(path).as_posix()}"
+        results.append(
+            _fail(name, FailureKind.CORRUPT, _unreadable(name, error)) if error else _read_file(file, name, limit)
+        )
+    return ReadResult.merge(results)
+
+
+def read_paths(paths: Iterable[str | Path], max_bytes: int | None = None) -> ReadResult:
+    return ReadResult.merge(read_path(path, max_bytes) for path in paths)
+
+
+def _limit(max_bytes: int | None) -> int:
+    return load_settings().max_file_bytes if max_bytes is None else max_bytes
+
+
+def _walk(directory: Path) -> Iterator[tuple[Path, OSError | None]]:
+    try:
+        entries = sorted(directory.iterdir(), key=lambda entry: entry.name)
+    except OSError as exc:
+        yield directory, exc
+        return
+    for entry in entries:
+        if entry.name.startswith(".") or entry.name == "__MACOSX":
+            continue
+        if entry.is_dir():
+            if not entry.is_symlink():  # a linked folder can loop back on itself
+                yield from _walk(entry)
+        elif entry.is_file():
+            yield entry, None
+
+
+def _read_file(path: Path, name: str, limit: int) -> ReadResult:
+    try:
+        refused = _precheck(name, path.stat().st_size, limit)
+        return ReadResult([], [refused]) if refused else read_bytes(name, path.read_bytes(), limit)
+    except OSError as exc:
+        return _fail(name, FailureKind.CORRUPT, _unreadable(name, exc))
+
+
+def _read(name: str, data: bytes, limit: int, budget: _Budget, depth: int) -> ReadResult:
+    refused = _precheck(name, len(data), limit)
+    if refused:
+        return ReadResult([], [refused])
+    suffix = _suffix(name)
+    if suffix == ".zip":
+        return _read_zip(name, data, limit, budget, depth)
+    doc_type, reader = _READERS[suffix]
+    try:
+        return _collect(name, data, doc_type, reader(data, name))
+    except DocumentError as exc:
+        return _fail(name, FailureKind(exc.kind), str(exc))
+    except Exception as exc:  # a parser bug or input it never expected: keep the batch going
+        detail = f"{type(exc).__name__}: {str(exc)[:120]}"
+        message = f"{name} could not be read ({detail}): check that it opens and upload it again."
+        return _fail(name, FailureKind.CORRUPT, message)
+
+
+def _collect(name: str, data: bytes, doc_type: str, output: readers.Extracted | list[records.Part]) -> ReadResult:
+    parts = output if isinstance(output, list) else [(name, output)]
+    documents, failures = [], []
+    for part_name, item in parts:
+        if isinstance(item, DocumentError):
+            failures.append(ReadFailure(part_name, FailureKind(item.kind), str(item)))
+        elif not item.text.strip():
+            failures.append(_no_text(part_name, doc_type))
+        else:
+            # A record's size is its own text; a whole file's size is its bytes.
+            size = len(data) if part_name == name else len(item.text.encode("utf-8"))
+            documents.append(
+                Document(
+                    name=part_name,
+                    text=item.text,
+                    doc_type=doc_type,
+                    size_bytes=size,
+                    content_hash=content_hash(item.text),
+                    pages=item.pages,
+                    title=item.title,
+                    source_id=item.source_id,
+                    page_offsets=item.page_offsets,
+                )
+            )
+    return ReadResult(documents, failures)
+
+
+class _Budget:
+    """Uncompressed bytes one upload may still unpack: the guard against zip bombs."""
+
+    def __init__(self, archive: str, total: int) -> None:
+        self.archive, self.total, self.left = archive, total, total
+
+
+def _read_zip(name: str, data: bytes, limit: int, budget: _Budget, depth: int) -> ReadResult:
+    if depth >= MAX_ZIP_DEPTH:
+        message = f"{name} is nested more than {MAX_ZIP_DEPTH} archives deep: unzip it and upload its files."
+        return _fail(name, FailureKind.UNSUPPORTED, message)
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
+        message = f"{name} is not a readable zip archive ({exc}): check that it opens and upload it again."
+        return _fail(name, FailureKind.CORRUPT, message)
+    with archive:
+        members = [info for info in archive.infolist() if not info.is_dir() and not _junk(info.filename)]
+        return ReadResult.merge(_read_member(archive, info, name, limit, budget, depth) for info in members)
+
+
+def _junk(member: str) -> bool:
+    parts = [part for part in member.split("/") if part]
+    return not parts or parts[0] == "__MACOSX" or any(part.startswith(".") for part in parts)
+
+
+def _read_member(
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, outer: str, limit: int, budget: _Budget, depth: int
+) -> ReadResult:
+    name = f"{outer}/{info.filename.strip('/')}"
+    refused = _precheck(name, info.file_size, limit)
+    if refused:
+        return ReadResult([], [refused])
+    if info.flag_bits & 0x1:
+        message = f"{name} is encrypted: extract it with its password and upload it directly."
+        return _fail(name, FailureKind.ENCRYPTED, message)
+    if info.file_size > budget.left:
+        return _fail(name, FailureKind.TOO_LARGE, _bomb_message(name, budget))
+    try:
+        with archive.open(info) as member:
+            data = member.read(limit + 1)  # never trust the declared size
+    except NotImplementedError:
+        message = (
+            f"{name} uses a compression method that cannot be read here: re-create the zip with standard compression."
+        )
+        return _fail(name, FailureKind.UNSUPPORTED, message)
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, RuntimeError) as exc:
+        message = f"{name} could not be unpacked ({exc}): check that the archive opens and upload it again."
+        return _fail(name, FailureKind.CORRUPT, message)
+    if len(data) > budget.left:
+        return _fail(name, FailureKind.TOO_LARGE, _bomb_message(name, budget))
+    budget.left -= len(data)
+    return _read(name, data, limit, budget, depth + 1)
+
+
+def _precheck(name: str, size: int, limit: int) -> ReadFailure | None:
+    """The refusals that need only the name and the size, checked before any parsing."""
+    if _suffix(name) not in SUPPORTED_EXTENSIONS:
+        types = ", ".join(SUPPORTED_EXTENSIONS[:-1]) + f" or {SUPPORTED_EXTENSIONS[-1]}"
+        return ReadFailure(name, FailureKind.UNSUPPORTED, f"{name} is not a supported file type: upload {types} files.")
+    if size == 0:
+        message = f"{name} is empty (0 bytes): check that it is the right file and upload it again."
+        return ReadFailure(name, FailureKind.EMPTY, message)
+    if size > limit:
+        message = (
+            f"{name} is {_size(size)}, over the {_size(limit, exact=True)} limit: split it or raise POTION_MAX_FILE_MB."
+        )
+        return ReadFailure(name, FailureKind.TOO_LARGE, message)
+    return None
+
+
+def _suffix(name: str) -> str:
+    return Path(name).suffix.lower()
+
+
+def _no_text(name: str, doc_type: str) -> ReadFailure:
+    if doc_type in _PLAIN_TYPES:
+        return ReadFailure(name, FailureKind.EMPTY, f"{name} contains no text: add some text or leave it out.")
+    message = (
+        f"{name} contains no readable text: check that it is the right file, or save it as plain text and upload that."
+    )
+    return ReadFailure(name, FailureKind.NO_TEXT, message)
+
+
+def _bomb_message(name: str, budget: _Budget) -> str:
+    return (
+        f"{name} would unpack {budget.archive} past {_size(budget.total, exact=True)} "
+        f"({ZIP_TOTAL_FACTOR} times the file limit): split the archive or raise POTION_MAX_FILE_MB."
+    )
+
+
+def _unreadable(name: str, exc: OSError) -> str:
+    return f"{name} could not be opened ({exc.strerror or exc}): check that it exists and is readable."
+
+
+def _fail(name: str, kind: FailureKind, message: str) -> ReadResult:
+    return ReadResult([], [ReadFailure(name, kind, message)])
+
+
+def _size(size: int, exact: bool = False) -> str:
+    """72.0 MB, 3.5 KB or 12 bytes; `exact` drops a trailing .0 (for limits such as "50 MB")."""
+    if size >= _MB:
+        text = f"{size / _MB:.1f} MB"
+    elif size >= 1024:
+        text = f"{size / 1024:.1f} KB"
+    else:
+        return f"{size} bytes"
+    return text.replace(".0 ", " ") if exact else text
