@@ -1,0 +1,226 @@
+"""The ingest pipeline: read -> chunk -> embed -> upsert, with progress and a per-file account."""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from core.chunking import Chunk, ChunkSettings, chunk_text
+from core.documents import Document, ReadFailure, ReadResult, read_bytes, read_path
+from core.embedder import Embedder
+from core.store import ChunkRow, CollectionMeta, MilvusStore
+
+ProgressCallback = Callable[[str, int, int], None]
+Source = Path | str | tuple[str, bytes]  # a path, or an uploaded file's (name, bytes)
+BATCH_CHUNKS = 4_096
+
+
+@dataclass(frozen=True)
+class DocumentOutcome:
+    document: str
+    status: str  # "indexed", "unchanged" or "failed"
+    chunks: int = 0
+    message: str = ""
+
+
+@dataclass
+class IngestResult:
+    library: str
+    model: str
+    outcomes: list[DocumentOutcome] = field(default_factory=list)
+    chunks_added: int = 0
+    chunks_skipped: int = 0
+    chunks_total: int = 0
+    files_ok: int = 0
+    seconds: float = 0.0
+
+    @property
+    def failures(self) -> list[DocumentOutcome]:
+        return [o for o in self.outcomes if o.status == "failed"]
+
+    def count(self, status: str) -> int:
+        return sum(1 for o in self.outcomes if o.status == status)
+
+    def summary(self) -> dict:
+        """The JSON the CLI prints: counts plus every failure with its message."""
+        return {
+            "library": self.library,
+            "model": self.model,
+            "files_ok": self.files_ok,
+            "files_failed": [{"file": o.document, "error": o.message} for o in self.failures],
+            "documents_indexed": self.count("indexed"),
+            "documents_unchanged": self.count("unchanged"),
+            "chunks_added": self.chunks_added,
+            "chunks_skipped": self.chunks_skipped,
+            "chunks_total": self.chunks_total,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def _noop(stage: str, done: int, total: int) -> None:
+    return None
+
+
+def read_sources(
+    sources: Sequence[Source], progress: ProgressCallback = _noop, max_bytes: int | None = None
+) -> ReadResult:
+    documents: list[Document] = []
+    failures: list[ReadFailure] = []
+    for i, source in enumerate(sources):
+        if isinstance(source, tuple):
+            result = read_bytes(source[0], source[1], max_bytes=max_bytes)
+        else:
+            result = read_path(source, max_bytes=max_bytes)
+        documents.extend(result.documents)
+        failures.extend(result.failures)
+        progress("read", i + 1, len(sources))
+    return ReadResult(documents=documents, failures=failures)
+
+
+def _source_file(name: str) -> str:
+    """The uploaded or named file a document came from ("c.jsonl#12" -> "c.jsonl", "a.zip/b.txt" -> "a.zip")."""
+    return name.split("#", 1)[0].split(".zip/", 1)[0]
+
+
+def _page_of(doc: Document, offset: int) -> int:
+    if not doc.page_offsets:
+        return -1
+    return bisect.bisect_right(doc.page_offsets, offset)  # pages count from 1
+
+
+def ingest(
+    sources: Sequence[Source],
+    library: str,
+    embedder: Embedder,
+    store: MilvusStore,
+    chunking: ChunkSettings | None = None,
+    progress: ProgressCallback = _noop,
+) -> IngestResult:
+    """Index files into the library's collection for this model; re-running converges and adds nothing new."""
+    started = time.perf_counter()
+    read = read_sources(sources, progress)
+    return ingest_documents(read, library, embedder, store, chunking, progress, started)
+
+
+def ingest_documents(
+    read: ReadResult,
+    library: str,
+    embedder: Embedder,
+    store: MilvusStore,
+    chunking: ChunkSettings | None = None,
+    progress: ProgressCallback = _noop,
+    started: float | None = None,
+) -> IngestResult:
+    started = time.perf_counter() if started is None else started
+    info = embedder.info
+    existing_meta = store.find(library, info.name)
+    if chunking is None:
+        chunking = ChunkSettings(**existing_meta.chunking) if existing_meta else default_chunking()
+    meta = CollectionMeta(library, info.name, info.source, info.kind, info.fingerprint, info.dim, chunking.as_dict())
+    store.ensure_collection(meta)
+    result = IngestResult(library=library, model=info.name)
+    result.outcomes.extend(DocumentOutcome(f.name, "failed", message=f.message) for f in read.failures)
+
+    stored = {d.name: d for d in store.documents(library, info.name)}
+    todo: list[tuple[Document, list[Chunk]]] = []
+    for i, doc in enumerate(read.documents):
+        previous = stored.get(doc.name)
+        if previous is not None and previous.doc_hash == doc.content_hash:
+            result.outcomes.append(DocumentOutcome(doc.name, "unchanged", previous.chunks))
+            result.chunks_skipped += previous.chunks
+        else:
+            todo.append((doc, chunk_text(doc.text, chunking, embedder.count_tokens)))
+        progress("chunk", i + 1, len(read.documents))
+
+    total = sum(len(chunks) for _, chunks in todo)
+    done = 0
+    for batch in _batches(todo, BATCH_CHUNKS):
+        done += _index_batch(batch, library, embedder, store, result)
+        progress("embed+write", done, total)
+    if todo:
+        progress("flush", 0, 1)
+        store.flush(library, info.name)
+        progress("flush", 1, 1)
+
+    ok_files = {_source_file(o.document) for o in result.outcomes if o.status != "failed"}
+    result.files_ok = len(ok_files)
+    result.chunks_total = store.count(library, info.name)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def default_chunking() -> ChunkSettings:
+    from core.config import load_settings
+
+    s = load_settings()
+    return ChunkSettings(size=s.chunk_size, overlap=s.chunk_overlap, unit=s.chunk_unit)
+
+
+def _batches(todo: list[tuple[Document, list[Chunk]]], limit: int) -> list[list[tuple[Document, list[Chunk]]]]:
+    """Whole documents per batch, about `limit` chunks each."""
+    batches, current, size = [], [], 0
+    for item in todo:
+        current.append(item)
+        size += len(item[1])
+        if size >= limit:
+            batches.append(current)
+            current, size = [], 0
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _index_batch(
+    batch: list[tuple[Document, list[Chunk]]],
+    library: str,
+    embedder: Embedder,
+    store: MilvusStore,
+    result: IngestResult,
+) -> int:
+    texts = [c.text for _, chunks in batch for c in chunks]
+    vectors = embedder.encode(texts)
+    known = np.any(vectors != 0, axis=1)  # all-zero rows: the text had no token the model knows
+    rows: list[ChunkRow] = []
+    cursor = 0
+    # Drop older or partly written versions first: a crash between delete and write leaves the
+    # document absent (not half-present), and the next run writes it again.
+    store.delete_documents(library, embedder.info.name, [doc.name for doc, _ in batch])
+    for doc, chunks in batch:
+        keep = [(c, vectors[cursor + j]) for j, c in enumerate(chunks) if known[cursor + j]]
+        cursor += len(chunks)
+        if not keep:
+            result.outcomes.append(
+                DocumentOutcome(
+                    doc.name, "failed", message=f"{doc.name} has no words the model knows: try another model."
+                )
+            )
+            continue
+        rows.extend(_rows(doc, keep))
+        result.outcomes.append(DocumentOutcome(doc.name, "indexed", len(keep)))
+        result.chunks_skipped += len(chunks) - len(keep)
+    result.chunks_added += store.write(library, embedder.info.name, rows)
+    return len(texts)
+
+
+def _rows(doc: Document, kept: list[tuple[Chunk, np.ndarray]]) -> list[ChunkRow]:
+    return [
+        ChunkRow(
+            document=doc.name,
+            doc_hash=doc.content_hash,
+            chunk=number,
+            n_chunks=len(kept),
+            text=chunk.text,
+            start=chunk.start,
+            end=chunk.end,
+            vector=vector,
+            page=_page_of(doc, chunk.start),
+            title=doc.title or "",
+            doc_type=doc.doc_type,
+        )
+        for number, (chunk, vector) in enumerate(kept)
+    ]

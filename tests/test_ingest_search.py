@@ -1,0 +1,192 @@
+"""Ingest and search end to end: real bundled models, real Milvus Lite in a tmp dir."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.chunking import ChunkSettings
+from core.errors import LibraryNotFoundError, ModelMismatchError
+from core.ingest import ingest
+from core.models import load_embedder
+from core.search import search, search_many
+from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, SEED_QUERIES
+
+SMALL_CHUNKS = ChunkSettings(size=40, overlap=8)
+
+
+@pytest.fixture
+def seed_files(tmp_path: Path) -> list[Path]:
+    folder = tmp_path / "seed"
+    folder.mkdir()
+    paths = []
+    for i, text in enumerate(SEED_DOCS):
+        path = folder / f"doc{i}.txt"
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+@pytest.mark.parametrize("model", [BUNDLED_SMALL, BUNDLED_LARGE])
+def test_seed_example_queries_find_documents_about_their_subject(seed_files, store, model):
+    embedder = load_embedder(model)
+    doc_vectors = embedder.encode_documents(SEED_DOCS)
+    query_vectors = embedder.encode_queries(SEED_QUERIES)
+    assert {v.shape for v in doc_vectors + query_vectors} == {(embedder.dim,)}
+
+    result = ingest(seed_files, "seed", embedder, store)
+    assert result.count("indexed") == 3 and not result.failures
+    ai, turing = search_many(SEED_QUERIES, "seed", embedder, store, top_k=3)
+    assert (ai.query_dim, ai.doc_dim) == (embedder.dim, embedder.dim)
+    assert ai.hits[0].document == "doc0.txt"  # the AI-founding document
+    assert turing.hits[0].document in {"doc1.txt", "doc2.txt"}  # about Turing
+    assert ai.hits[0].score > ai.hits[-1].score
+
+
+def test_indexing_the_same_files_twice_leaves_the_same_counts(seed_files, store):
+    embedder = load_embedder(BUNDLED_SMALL)
+    first = ingest(seed_files, "twice", embedder, store, SMALL_CHUNKS)
+    second = ingest(seed_files, "twice", embedder, store, SMALL_CHUNKS)
+    assert first.chunks_added == 3 and second.chunks_added == 0
+    assert second.count("unchanged") == 3 and second.chunks_skipped == 3
+    assert first.chunks_total == second.chunks_total == store.count("twice", BUNDLED_SMALL) == 3
+    assert store.stats("twice", BUNDLED_SMALL).documents == 3
+
+
+def test_a_changed_file_replaces_its_old_chunks(tmp_path, store):
+    embedder = load_embedder(BUNDLED_SMALL)
+    path = tmp_path / "notes.txt"
+    path.write_text("Wings generate lift. " * 30, encoding="utf-8")
+    ingest([path], "lib", embedder, store, ChunkSettings(size=20, overlap=0))
+    path.write_text("Turbulence in boundary layers.", encoding="utf-8")
+    result = ingest([path], "lib", embedder, store)
+    assert result.count("indexed") == 1
+    assert store.count("lib", BUNDLED_SMALL) == 1
+    assert search("boundary layer turbulence", "lib", embedder, store).hits[0].text.startswith("Turbulence")
+
+
+def test_a_rerun_after_a_crash_mid_write_converges(tmp_path, store, monkeypatch):
+    embedder = load_embedder(BUNDLED_SMALL)
+    paths = []
+    for i in range(3):
+        paths.append(tmp_path / f"f{i}.txt")
+        paths[-1].write_text(f"Document {i} talks about compressible flow. " * 40, encoding="utf-8")
+    settings = ChunkSettings(size=30, overlap=0)
+    clean = ingest(paths, "ref", embedder, store, settings)
+
+    from core.store import MilvusStore
+
+    real_write = MilvusStore.write
+
+    def crash_after_some_rows(self, library, model_name, rows):
+        real_write(self, library, model_name, [r for r in rows if r.chunk not in (0, 1)])
+        raise RuntimeError("power cut")
+
+    monkeypatch.setattr(MilvusStore, "write", crash_after_some_rows)
+    with pytest.raises(RuntimeError):
+        ingest(paths, "crash", embedder, store, settings)
+    monkeypatch.setattr(MilvusStore, "write", real_write)
+    assert store.documents("crash", BUNDLED_SMALL) == []  # no chunk 0 written: nothing counts as present
+    rerun = ingest(paths, "crash", embedder, store, settings)
+    assert rerun.count("indexed") == 3
+    assert store.count("crash", BUNDLED_SMALL) == clean.chunks_total
+
+
+def test_one_bad_file_does_not_stop_the_batch(tmp_path, seed_files, store):
+    bad_pdf = tmp_path / "broken.pdf"
+    bad_pdf.write_bytes(b"%PDF-1.4 not really a pdf")
+    empty = tmp_path / "empty.txt"
+    empty.write_bytes(b"")
+    result = ingest([bad_pdf, *seed_files, empty], "mixed", load_embedder(BUNDLED_SMALL), store)
+    assert result.count("indexed") == 3
+    failed = {o.document: o.message for o in result.failures}
+    assert set(failed) == {"broken.pdf", "empty.txt"}
+    assert all(name in message for name, message in failed.items())
+    summary = result.summary()
+    assert summary["files_ok"] == 3 and len(summary["files_failed"]) == 2
+
+
+def test_progress_reports_every_stage_up_to_its_total(seed_files, store):
+    events = []
+    ingest(seed_files, "p", load_embedder(BUNDLED_SMALL), store, progress=lambda *e: events.append(e))
+    stages = {}
+    for stage, done, total in events:
+        assert 0 <= done <= total
+        stages[stage] = (done, total)
+    assert stages["read"] == (3, 3) and stages["chunk"] == (3, 3)
+    assert stages["embed+write"][0] == stages["embed+write"][1] == 3
+    assert stages["flush"] == (1, 1)
+
+
+def test_chunks_of_unknown_tokens_are_skipped_not_stored_as_zero_vectors(tmp_path, store, tiny_embedder):
+    path = tmp_path / "mixed.txt"
+    path.write_text("Alan Turing was born in London.\n\nZzyzx qwxv plmk.\n\nApple bread recipe.", encoding="utf-8")
+    result = ingest([path], "tiny", tiny_embedder, store, ChunkSettings(size=7, overlap=0))
+    assert result.chunks_added == 2 and result.chunks_skipped == 1
+    docs = store.documents("tiny", tiny_embedder.info.name)
+    assert docs[0].chunks == 2
+    hits = search("where was turing born", "tiny", tiny_embedder, store, top_k=5).hits
+    assert [h.chunk for h in hits] and hits[0].text.startswith("Alan Turing")
+    assert all(path.read_text()[h.start : h.end] == h.text for h in hits)
+
+
+def test_a_query_the_model_cannot_read_returns_no_hits_and_says_why(seed_files, store, tiny_embedder):
+    ingest(seed_files, "tiny", tiny_embedder, store)
+    result = search("zzzz qqqq", "tiny", tiny_embedder, store)
+    assert result.unknown_query and result.hits == []
+
+
+def test_search_can_be_limited_to_one_document(seed_files, store):
+    embedder = load_embedder(BUNDLED_SMALL)
+    ingest(seed_files, "f", embedder, store)
+    hits = search("artificial intelligence", "f", embedder, store, top_k=5, document="doc2.txt").hits
+    assert [h.document for h in hits] == ["doc2.txt"]
+
+
+def test_hits_carry_offsets_chunk_numbers_and_rank(tmp_path, store):
+    text = "\n\n".join(f"Paragraph {i} is about supersonic wing flutter number {i}." for i in range(30))
+    path = tmp_path / "long.md"
+    path.write_text(text, encoding="utf-8")
+    embedder = load_embedder(BUNDLED_LARGE)
+    ingest([path], "long", embedder, store, ChunkSettings(size=30, overlap=5))
+    hits = search("wing flutter", "long", embedder, store, top_k=4).hits
+    assert [h.rank for h in hits] == [1, 2, 3, 4]
+    assert all(text[h.start : h.end] == h.text for h in hits)
+    assert len({h.chunk for h in hits}) == 4
+    assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
+
+
+def test_two_models_index_the_same_library_side_by_side(seed_files, store):
+    small, large = load_embedder(BUNDLED_SMALL), load_embedder(BUNDLED_LARGE)
+    ingest(seed_files, "both", small, store)
+    ingest(seed_files, "both", large, store)
+    (lib,) = store.libraries()
+    assert sorted(c.meta.dim for c in lib.collections) == [64, 256]
+    assert search("Turing", "both", small, store).doc_dim == 64
+    assert search("Turing", "both", large, store).doc_dim == 256
+
+
+def test_searching_a_library_not_indexed_with_the_model_says_so(seed_files, store):
+    ingest(seed_files, "only-small", load_embedder(BUNDLED_SMALL), store)
+    with pytest.raises(LibraryNotFoundError, match=BUNDLED_LARGE):
+        search("x", "only-small", load_embedder(BUNDLED_LARGE), store)
+
+
+def test_reindexing_with_other_chunking_is_refused(seed_files, store):
+    embedder = load_embedder(BUNDLED_SMALL)
+    ingest(seed_files, "c", embedder, store, ChunkSettings(size=50, overlap=5))
+    with pytest.raises(ModelMismatchError, match="chunked"):
+        ingest(seed_files, "c", embedder, store, ChunkSettings(size=80, overlap=5))
+    # Without explicit settings the recorded ones are reused.
+    assert ingest(seed_files, "c", embedder, store).count("unchanged") == 3
+
+
+def test_stored_vectors_are_what_the_embedder_gives(seed_files, store):
+    embedder = load_embedder(BUNDLED_SMALL)
+    ingest(seed_files[:1], "v", embedder, store)
+    vector = embedder.encode([SEED_DOCS[0]])
+    hit = store.search("v", BUNDLED_SMALL, vector, top_k=1)[0][0]
+    assert hit.score == pytest.approx(1.0, abs=1e-4)
+    assert np.isfinite(hit.score)
