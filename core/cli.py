@@ -1,0 +1,216 @@
+"""Command line: `python -m core models|ingest|search|libraries|documents|delete-library|delete-document`.
+
+Exit codes: 0 success; 1 an error stopped the run; 2 bad usage; 3 ingest finished but some files failed.
+With --json, stdout carries exactly one JSON object; progress and messages go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from core.errors import PotionError
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+
+
+class ProgressBar:
+    """One tqdm bar per stage on stderr: done/total and rate."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.stage: str | None = None
+        self.bar = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if not self.enabled:
+            return
+        from tqdm import tqdm
+
+        if stage != self.stage:
+            self.close()
+            self.stage = stage
+            unit = "file" if stage == "read" else "doc" if stage == "chunk" else "chunk"
+            self.bar = tqdm(total=total, desc=f"{stage:>11}", unit=unit, file=sys.stderr, dynamic_ncols=True)
+        self.bar.total = total
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
+
+
+def _emit(args: argparse.Namespace, payload: object, text: str) -> None:
+    print(json.dumps(payload, ensure_ascii=False) if args.json else text)
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from core.models import list_models
+
+    listings = list_models()
+    lines = []
+    for m in listings:
+        where = "offline" if m.available_offline else "needs hub"
+        lines.append(f"{m.name:<28} {str(m.dim or '?'):>4}d  {m.kind:<8} {where:<9} {m.source}")
+    _emit(args, [m.as_dict() for m in listings], "\n".join(lines))
+    return EXIT_OK
+
+
+def _store():
+    from core.store import MilvusStore
+
+    return MilvusStore()
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from core.chunking import ChunkSettings
+    from core.ingest import ingest
+    from core.models import load_embedder
+
+    embedder = load_embedder(args.model)
+    chunking = None
+    if args.chunk_size is not None or args.chunk_overlap is not None or args.chunk_unit is not None:
+        from core.ingest import default_chunking
+
+        d = default_chunking()
+        chunking = ChunkSettings(
+            size=args.chunk_size if args.chunk_size is not None else d.size,
+            overlap=args.chunk_overlap if args.chunk_overlap is not None else d.overlap,
+            unit=args.chunk_unit or d.unit,
+        )
+    bar = ProgressBar(enabled=not args.quiet)
+    try:
+        result = ingest(args.paths, args.library, embedder, _store(), chunking, progress=bar)
+    finally:
+        bar.close()
+    summary = result.summary()
+    for failure in summary["files_failed"]:
+        print(f"failed: {failure['error']}", file=sys.stderr)
+    _emit(
+        args,
+        summary,
+        f"{summary['documents_indexed']} documents indexed, {summary['documents_unchanged']} unchanged, "
+        f"{len(summary['files_failed'])} failed; {summary['chunks_added']} chunks added, "
+        f"{summary['chunks_total']} in library '{args.library}' ({result.model}) after {summary['seconds']:.1f} s",
+    )
+    return EXIT_PARTIAL if summary["files_failed"] else EXIT_OK
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from core.models import load_embedder
+    from core.search import search
+
+    result = search(args.query, args.library, load_embedder(args.model), _store(), args.top_k, args.document)
+    lines = [
+        f"query {result.query_dim}d  documents {result.doc_dim}d  ({result.encode_ms:.1f} + {result.search_ms:.1f} ms)"
+    ]
+    if result.unknown_query:
+        lines.append("The query has no word this model knows, so nothing can match.")
+    for h in result.hits:
+        snippet = " ".join(h.text.split())[:160]
+        lines.append(f"{h.rank:>3}. {h.score:.3f}  {h.document} #{h.chunk}  {snippet}")
+    _emit(args, result.as_dict(), "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_libraries(args: argparse.Namespace) -> int:
+    libraries = _store().libraries()
+    payload = [
+        {
+            "name": lib.name,
+            "models": [
+                {
+                    "model": c.meta.model_name,
+                    "source": c.meta.model_source,
+                    "dim": c.meta.dim,
+                    "documents": c.documents,
+                    "chunks": c.chunks,
+                    "chunking": c.meta.chunking,
+                }
+                for c in lib.collections
+            ],
+        }
+        for lib in libraries
+    ]
+    lines = [
+        f"{lib['name']}: "
+        + "; ".join(f"{m['model']} {m['dim']}d {m['documents']} docs {m['chunks']} chunks" for m in lib["models"])
+        for lib in payload
+    ] or ["No libraries yet: index documents with `python -m core ingest PATH --library NAME --model MODEL`."]
+    _emit(args, payload, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_documents(args: argparse.Namespace) -> int:
+    docs = _store().documents(args.library, args.model)
+    payload = [{"document": d.name, "chunks": d.chunks, "type": d.doc_type, "title": d.title} for d in docs]
+    _emit(args, payload, "\n".join(f"{d.chunks:>5} chunks  {d.name}" for d in docs))
+    return EXIT_OK
+
+
+def cmd_delete_library(args: argparse.Namespace) -> int:
+    dropped = _store().drop_library(args.library)
+    _emit(args, {"library": args.library, "collections_dropped": dropped}, f"Dropped library '{args.library}'.")
+    return EXIT_OK
+
+
+def cmd_delete_document(args: argparse.Namespace) -> int:
+    store = _store()
+    store.delete_document(args.library, args.model, args.document)
+    _emit(args, {"library": args.library, "document": args.document}, f"Deleted {args.document}.")
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Potion Search: static-embedding search.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def command(name: str, func, help_text: str) -> argparse.ArgumentParser:  # noqa: ANN001
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        p.set_defaults(func=func)
+        return p
+
+    command("models", cmd_models, "list bundled, catalog and cached models")
+    p = command("ingest", cmd_ingest, "index files or folders into a library")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--library", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--chunk-size", type=int)
+    p.add_argument("--chunk-overlap", type=int)
+    p.add_argument("--chunk-unit", choices=["tokens", "chars"])
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = command("search", cmd_search, "search a library")
+    p.add_argument("query")
+    p.add_argument("--library", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--top-k", type=int, default=5)
+    p.add_argument("--document", help="only search this document")
+    command("libraries", cmd_libraries, "list libraries and their models")
+    p = command("documents", cmd_documents, "list the documents of a library for a model")
+    p.add_argument("--library", required=True)
+    p.add_argument("--model", required=True)
+    p = command("delete-library", cmd_delete_library, "drop a library and all its indexes")
+    p.add_argument("library")
+    p = command("delete-document", cmd_delete_document, "remove one document from a library's index")
+    p.add_argument("document")
+    p.add_argument("--library", required=True)
+    p.add_argument("--model", required=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except PotionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print(
+            "error: interrupted; run the same command again to finish (it resumes where it stopped).", file=sys.stderr
+        )
+        return EXIT_ERROR

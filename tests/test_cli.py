@@ -1,0 +1,119 @@
+"""The command line, as a user runs it: `python -m core ...` in a subprocess with JSON on stdout."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.cli import EXIT_ERROR, EXIT_OK, EXIT_PARTIAL, main
+from tests.conftest import BUNDLED_SMALL, SEED_DOCS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i, text in enumerate(SEED_DOCS):
+        (folder / f"doc{i}.md").write_text(text, encoding="utf-8")
+    (folder / "broken.docx").write_bytes(b"PK\x03\x04 this is not a real docx")
+    return folder
+
+
+def test_ingest_search_libraries_and_delete_as_json(corpus):
+    ingest = run_cli("ingest", str(corpus), "--library", "demo", "--model", BUNDLED_SMALL, "--json")
+    assert ingest.returncode == EXIT_PARTIAL, ingest.stderr
+    summary = json.loads(ingest.stdout)  # stdout is exactly one JSON object
+    assert summary["files_ok"] == 3 and summary["chunks_added"] == 3 and summary["chunks_total"] == 3
+    assert [f["file"] for f in summary["files_failed"]] == ["docs/broken.docx"]
+    assert "broken.docx" in summary["files_failed"][0]["error"]
+    assert "read" in ingest.stderr and "3/3" in ingest.stderr  # the progress bar went to stderr
+
+    found = run_cli("search", "Where was Alan Turing born?", "--library", "demo", "--model", BUNDLED_SMALL, "--json")
+    assert found.returncode == EXIT_OK, found.stderr
+    result = json.loads(found.stdout)
+    assert result["query_dim"] == result["doc_dim"] == 64
+    assert result["hits"][0]["document"] in {"docs/doc1.md", "docs/doc2.md"}
+    assert {"score", "document", "chunk", "text"} <= set(result["hits"][0])
+
+    libraries = json.loads(run_cli("libraries", "--json").stdout)
+    assert libraries == [
+        {
+            "name": "demo",
+            "models": [
+                {
+                    "model": BUNDLED_SMALL,
+                    "source": libraries[0]["models"][0]["source"],
+                    "dim": 64,
+                    "documents": 3,
+                    "chunks": 3,
+                    "chunking": libraries[0]["models"][0]["chunking"],
+                }
+            ],
+        }
+    ]
+    assert run_cli("delete-library", "demo").returncode == EXIT_OK
+    assert json.loads(run_cli("libraries", "--json").stdout) == []
+
+
+def test_models_json_lists_catalog_bundled_and_offline_availability():
+    out = run_cli("models", "--json")
+    assert out.returncode == EXIT_OK
+    models = {m["name"]: m for m in json.loads(out.stdout)}
+    assert models[BUNDLED_SMALL]["bundled"] and models[BUNDLED_SMALL]["available_offline"]
+    assert models[BUNDLED_SMALL]["dim"] == 64
+    assert models["potion-base-8M"]["source"] == "minishlab/potion-base-8M"
+    assert not models["potion-base-8M"]["bundled"] and not models["potion-base-8M"]["available_offline"]
+    assert all({"name", "source", "dim", "bundled", "available_offline"} <= set(m) for m in models.values())
+
+
+def test_milvus_uri_selects_the_database(corpus, tmp_path):
+    other = tmp_path / "elsewhere.db"
+    env = {"MILVUS_URI": str(other)}
+    out = run_cli(
+        "ingest", str(corpus / "doc0.md"), "--library", "x", "--model", BUNDLED_SMALL, "--json", env_extra=env
+    )
+    assert out.returncode == EXIT_OK, out.stderr
+    assert other.exists()
+    assert [lib["name"] for lib in json.loads(run_cli("libraries", "--json", env_extra=env).stdout)] == ["x"]
+    assert json.loads(run_cli("libraries", "--json").stdout) == []  # the default database is untouched
+
+
+def test_errors_exit_non_zero_with_one_line(capsys):
+    code = main(["search", "anything", "--library", "missing", "--model", BUNDLED_SMALL])
+    err = capsys.readouterr().err.strip()
+    assert code == EXIT_ERROR
+    assert err.startswith("error: ") and "\n" not in err and "missing" in err
+
+
+def test_unknown_model_is_a_one_line_error(capsys, corpus):
+    code = main(["ingest", str(corpus), "--library", "x", "--model", "no-such-model", "--quiet"])
+    assert code == EXIT_ERROR
+    assert "no-such-model" in capsys.readouterr().err
+
+
+def test_bad_usage_exits_2():
+    with pytest.raises(SystemExit) as exc:
+        main(["search"])
+    assert exc.value.code == 2
+
+
+def test_human_output_lists_hits(capsys, corpus):
+    assert main(["ingest", str(corpus / "doc0.md"), "--library", "h", "--model", BUNDLED_SMALL, "--quiet"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["search", "artificial intelligence", "--library", "h", "--model", BUNDLED_SMALL]) == EXIT_OK
+    out = capsys.readouterr().out
+    assert "query 64d" in out and "doc0.md #0" in out

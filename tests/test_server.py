@@ -1,0 +1,59 @@
+"""The same code against a Milvus server, selected by MILVUS_URI (here: Milvus Lite's gRPC server)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from core.ingest import ingest
+from core.models import load_embedder
+from core.search import search
+from core.store import MilvusStore
+from tests.conftest import BUNDLED_SMALL, SEED_DOCS
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def milvus_server(tmp_path: Path):
+    port = _free_port()
+    server = subprocess.Popen(
+        [Path(sys.executable).parent / "milvus-lite", "server", "--data-dir", str(tmp_path / "srv"), "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for line in server.stdout:  # the server says when it listens; no guessing with sleeps
+            if "listening" in line:
+                break
+        else:
+            pytest.fail("milvus-lite server exited before listening")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_milvus_uri_points_ingest_and_search_at_a_server(milvus_server, tmp_path, monkeypatch, isolated_env):
+    monkeypatch.setenv("MILVUS_URI", milvus_server)
+    for i, text in enumerate(SEED_DOCS):
+        (tmp_path / f"d{i}.txt").write_text(text, encoding="utf-8")
+    store = MilvusStore()
+    assert not store.settings.is_lite
+    embedder = load_embedder(BUNDLED_SMALL)
+    result = ingest(sorted(tmp_path.glob("d*.txt")), "remote", embedder, store)
+    assert result.count("indexed") == 3
+    assert search("When was artificial intelligence founded", "remote", embedder, store).hits[0].document == "d0.txt"
+    store.close()
+    assert not any(isolated_env.glob("*.db")), "nothing may be written to the local Lite path"
+    assert os.environ["MILVUS_URI"] == milvus_server
