@@ -26,8 +26,9 @@ def _free_port() -> int:
 @pytest.fixture
 def milvus_server(tmp_path: Path):
     port = _free_port()
+    command = [Path(sys.executable).parent / "milvus-lite", "server", "--data-dir", str(tmp_path / "srv")]
     server = subprocess.Popen(
-        [Path(sys.executable).parent / "milvus-lite", "server", "--data-dir", str(tmp_path / "srv"), "--port", str(port)],
+        [*command, "--port", str(port)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
