@@ -62,12 +62,12 @@ class IngestResult:
         }
 
 
-def _noop(stage: str, done: int, total: int) -> None:
+def no_progress(stage: str, done: int, total: int) -> None:
     return None
 
 
 def read_sources(
-    sources: Sequence[Source], progress: ProgressCallback = _noop, max_bytes: int | None = None
+    sources: Sequence[Source], progress: ProgressCallback = no_progress, max_bytes: int | None = None
 ) -> ReadResult:
     documents: list[Document] = []
     failures: list[ReadFailure] = []
@@ -99,7 +99,7 @@ def ingest(
     embedder: Embedder,
     store: MilvusStore,
     chunking: ChunkSettings | None = None,
-    progress: ProgressCallback = _noop,
+    progress: ProgressCallback = no_progress,
 ) -> IngestResult:
     """Index files into the library's collection for this model; re-running converges and adds nothing new."""
     started = time.perf_counter()
@@ -113,7 +113,7 @@ def ingest_documents(
     embedder: Embedder,
     store: MilvusStore,
     chunking: ChunkSettings | None = None,
-    progress: ProgressCallback = _noop,
+    progress: ProgressCallback = no_progress,
     started: float | None = None,
 ) -> IngestResult:
     started = time.perf_counter() if started is None else started

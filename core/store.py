@@ -303,6 +303,14 @@ class MilvusStore:
             ]
         return sorted(docs, key=lambda d: d.name)
 
+    def chunk_rows(self, library: str, model_name: str) -> list[dict]:
+        """Every stored chunk without its vector (document, doc_hash, chunk, start, end, text, title, doc_type)."""
+        name = self._require(library, model_name)
+        fields = ["document", "doc_hash", "chunk", "start", "end", "text", "title", "doc_type", "page"]
+        with self._lock:
+            self._ensure_loaded(name)
+            return list(self._query_all(name, "chunk >= 0", fields))
+
     def count(self, library: str, model_name: str, flt: str = "") -> int:
         name = self._require(library, model_name)
         with self._lock:
