@@ -1,24 +1,97 @@
-"""Potion Search: Streamlit entry point (the full UI lands with the app issue)."""
+"""Potion Search: the frame. Navigation, the shared sidebar (model and library), session defaults."""
+
+from __future__ import annotations
 
 import streamlit as st
 
 from core.config import load_settings
-from core.errors import PotionError
-from core.models import load_embedder
+from core.models import ModelListing, list_models
+from pages import shared
 
-st.set_page_config(page_title="Potion Search", page_icon="🧪", layout="wide")
+st.set_page_config(page_title="Potion Search", page_icon=":material/science:", layout="wide")
 
-
-@st.cache_resource(show_spinner="Loading the model…")
-def _embedder(name: str):
-    return load_embedder(name)
+OTHER_HUB = "Other hub id…"
+LOCAL_DIR = "Local directory…"
 
 
-settings = load_settings()
-st.title("Potion Search")
-try:
-    info = _embedder(settings.default_model).info
-    st.success(f"Loaded {info.name}: {info.dim} dims, {info.vocab_size:,} tokens, {info.params_label} parameters.")
-except PotionError as exc:
-    st.error(str(exc))
-st.caption(f"Database: {settings.milvus_uri}")
+@st.cache_data(ttl=30, show_spinner=False)
+def _listings() -> list[ModelListing]:
+    return list_models()
+
+
+def _label(name: str, by_name: dict[str, ModelListing]) -> str:
+    m = by_name.get(name)
+    if m is None:
+        return name
+    where = "bundled" if m.bundled else ("cached" if m.available_offline else "download")
+    return f"{m.name} · {m.dim or '?'}d · {where}"
+
+
+def model_picker() -> None:
+    listings = _listings()
+    by_name = {m.name: m for m in listings}
+    options = [m.name for m in listings] + [OTHER_HUB, LOCAL_DIR]
+    st.session_state.setdefault("model_choice", load_settings().default_model)
+    choice = st.selectbox("Model", options, key="model_choice", format_func=lambda n: _label(n, by_name))
+    if choice == OTHER_HUB:
+        typed = st.text_input("Hub id", key="model_hub_id", placeholder="owner/model-name").strip()
+    elif choice == LOCAL_DIR:
+        typed = st.text_input("Model directory", key="model_dir", placeholder="/path/to/model").strip()
+    else:
+        typed = choice
+    st.session_state[shared.MODEL_KEY] = typed or None
+    if typed:
+        model_card(typed, by_name.get(typed))
+
+
+def model_card(name: str, listing: ModelListing | None) -> None:
+    if listing is not None and not listing.available_offline:
+        st.caption(f"{listing.source} is not cached yet: loading it needs the Hugging Face hub.")
+        if not st.button("Load model", key=f"load-{name}"):
+            return
+    embedder = shared.try_embedder(name)
+    if embedder is None:
+        return
+    info = embedder.info
+    cols = st.columns(2)
+    cols[0].metric("Dimensions", info.dim)
+    cols[1].metric("Parameters", info.params_label)
+    st.caption(
+        f"Vocabulary {info.vocab_size:,} · {info.dtype} · {shared.fmt_bytes(info.file_size_bytes)} on disk  \n"
+        f"Source: {info.kind} · `{info.name if info.kind == 'bundled' else info.source}` · available offline"
+    )
+
+
+def _create_library() -> None:
+    name = st.session_state.get("new_library_name", "").strip()
+    if name:
+        st.session_state.setdefault("new_libraries", []).append(name)
+        st.session_state["library_choice"] = name
+
+
+def library_picker() -> None:
+    store = shared.open_store()
+    known = sorted({lib.name for lib in store.libraries()} | set(st.session_state.get("new_libraries", [])))
+    if known:
+        if st.session_state.get("library_choice") not in known:
+            st.session_state["library_choice"] = known[0]
+        st.selectbox("Library", known, key="library_choice")
+    st.session_state[shared.LIBRARY_KEY] = st.session_state.get("library_choice")
+    with st.expander("New library", expanded=not known), st.form("new-library", clear_on_submit=True, border=False):
+        st.text_input("Name", key="new_library_name", placeholder="e.g. Aerodynamics papers")
+        st.form_submit_button("Create", on_click=_create_library)
+
+
+pages = [
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/library.py", title="Library", icon=":material/library_books:"),
+    st.Page("pages/search.py", title="Search", icon=":material/search:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+]
+navigation = st.navigation(pages)
+with st.sidebar:
+    st.subheader("Model")
+    model_picker()
+    st.subheader("Library")
+    library_picker()
+navigation.run()

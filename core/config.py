@@ -13,6 +13,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 class Settings:
     data_dir: Path
     models_dir: Path
+    samples_dir: Path
     milvus_uri: str
     milvus_token: str
     default_model: str
@@ -45,6 +46,7 @@ def load_settings() -> Settings:
     return Settings(
         data_dir=data_dir,
         models_dir=Path(_env("POTION_MODELS_DIR", str(PROJECT_ROOT / "data" / "models"))),
+        samples_dir=Path(_env("POTION_SAMPLES_DIR", str(PROJECT_ROOT / "data" / "samples" / "docs"))),
         milvus_uri=_env("MILVUS_URI", _env("POTION_DB_PATH", str(data_dir / "potion.db"))),
         milvus_token=os.environ.get("MILVUS_TOKEN", ""),
         default_model=_env("POTION_DEFAULT_MODEL", "minilm-static-256"),

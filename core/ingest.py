@@ -224,3 +224,26 @@ def _rows(doc: Document, kept: list[tuple[Chunk, np.ndarray]]) -> list[ChunkRow]
         )
         for number, (chunk, vector) in enumerate(kept)
     ]
+
+
+def ingest_with_models(
+    sources: Sequence[Source],
+    library: str,
+    model_names: Sequence[str],
+    store: MilvusStore,
+    chunking: ChunkSettings | None = None,
+    progress: ProgressCallback = no_progress,
+) -> list[IngestResult]:
+    """Index the same files with several models, one after another; stages are prefixed by the model."""
+    from core.models import load_embedder
+
+    read = read_sources(sources, progress)
+    results = []
+    for name in model_names:
+        embedder = load_embedder(name)
+
+        def tagged(stage: str, done: int, total: int, model: str = name) -> None:
+            progress(f"{model}: {stage}", done, total)
+
+        results.append(ingest_documents(read, library, embedder, store, chunking, tagged))
+    return results

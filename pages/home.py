@@ -1,0 +1,30 @@
+"""Home: what this is, and where to start."""
+
+import streamlit as st
+
+from core.catalog import bundled_models
+from core.config import load_settings
+from pages import shared
+
+st.title(":material/science: Potion Search")
+st.markdown(
+    "Semantic search with **static embeddings**. A [Model2Vec](https://github.com/MinishLab/model2vec) "
+    "*potion* model turns text into a vector by averaging token vectors — no neural network at query time, "
+    "so it runs in milliseconds on a laptop CPU, offline. Vectors live in an embedded **Milvus Lite** "
+    "database; set `MILVUS_URI` to use a Milvus server instead."
+)
+steps = st.columns(3)
+steps[0].markdown("**1. Pick a model** in the sidebar. Two small models are bundled and work offline.")
+steps[1].markdown("**2. Add documents** on the Library page: upload files or load the sample set.")
+steps[2].markdown("**3. Search and compare**: see the hits, why they matched, and how models differ.")
+
+store = shared.open_store()
+libraries = store.libraries()
+settings = load_settings()
+cols = st.columns(3)
+cols[0].metric("Libraries", len(libraries))
+cols[1].metric("Indexed chunks", sum(c.chunks for lib in libraries for c in lib.collections))
+cols[2].metric("Bundled models", len(bundled_models()))
+if not libraries:
+    st.info("No library yet: create one in the sidebar, then open **Library** to add documents or load the samples.")
+st.caption(f"Database: `{settings.milvus_uri}` · bundled models in `{settings.models_dir}`")

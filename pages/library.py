@@ -1,0 +1,177 @@
+"""Library: upload and index documents, see what is indexed, delete documents or the whole library."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.chunking import ChunkSettings, ChunkUnit
+from core.config import load_settings
+from core.documents import SUPPORTED_EXTENSIONS
+from core.errors import PotionError
+from core.ingest import default_chunking, ingest_with_models
+from core.models import list_models
+from pages import shared
+
+store = shared.open_store()
+library = shared.need_library()
+runner = shared.jobs()
+job_key = f"index|{library}"
+job = runner.get(job_key)
+busy = job is not None and job.running
+
+st.title(f":material/library_books: {library}")
+collections = next((lib.collections for lib in store.libraries() if lib.name == library), [])
+
+
+@st.fragment(run_every=0.5)
+def progress_panel() -> None:
+    state = runner.get(job_key)
+    if state is None:
+        return
+    if state.running:
+        rate = state.rate()
+        st.progress(
+            state.fraction,
+            text=f"**{state.label}** — {state.stage}: {state.done:,}/{state.total:,}"
+            + (f" · {rate:,.0f}/s" if rate else "")
+            + f" · {state.elapsed():.0f} s",
+        )
+    else:
+        st.rerun()  # unlock the controls and show the outcome
+
+
+def outcome_panel() -> None:
+    state = runner.get(job_key)
+    if state is None or state.running:
+        return
+    if state.status == "failed":
+        st.error(f"Indexing stopped: {state.error}")
+    else:
+        rows = [
+            {
+                "model": r.model,
+                "document": o.document,
+                "status": "already present" if o.status == "unchanged" else o.status,
+                "chunks": o.chunks,
+                "message": o.message,
+            }
+            for r in state.result
+            for o in r.outcomes
+        ]
+        added = sum(r.chunks_added for r in state.result)
+        failed = sum(1 for row in rows if row["status"] == "failed")
+        summary = f"Indexed in {state.elapsed():.1f} s: {added:,} chunks added"
+        (st.warning if failed else st.success)(summary + (f", {failed} failed." if failed else "."))
+        st.dataframe(rows, hide_index=True, use_container_width=True)
+    st.button("Dismiss", on_click=runner.forget, args=(job_key,))
+
+
+def start_indexing(sources: list, models: list[str], chunking: ChunkSettings | None, label: str) -> None:
+    runner.start(
+        job_key, label, lambda progress: ingest_with_models(sources, library, models, store, chunking, progress)
+    )
+
+
+if busy:
+    progress_panel()
+else:
+    outcome_panel()
+
+# --- stats -----------------------------------------------------------------------------------
+if collections:
+    st.subheader("Indexes")
+    st.dataframe(
+        [
+            {
+                "model": c.meta.model_name,
+                "dims": c.meta.dim,
+                "documents": c.documents,
+                "chunks": c.chunks,
+                "vectors": shared.fmt_bytes(c.vector_bytes),
+                "chunking": "{size} {unit}, overlap {overlap}".format(**c.meta.chunking),
+            }
+            for c in collections
+        ],
+        hide_index=True,
+        use_container_width=True,
+    )
+else:
+    st.info("This library is empty: upload documents below, or load the sample set to start a demo in seconds.")
+    samples = load_settings().samples_dir
+    model = shared.current_model()
+    if samples.is_dir() and model and st.button("Load sample documents", type="primary", disabled=busy):
+        start_indexing([samples], [model], None, f"Loading samples with {model}")
+        st.rerun()
+
+# --- upload and index ------------------------------------------------------------------------
+st.subheader("Add documents")
+limit_mb = st.get_option("server.maxUploadSize")
+uploads = st.file_uploader(
+    "Files",
+    type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS],
+    accept_multiple_files=True,
+    disabled=busy,
+    key=f"uploads-{st.session_state.get('upload_round', 0)}",  # a new key empties the box after indexing
+    help="Zip archives are read recursively; JSON/JSONL records with a text field become one document each.",
+)
+st.caption(
+    f"Up to {limit_mb} MB per upload (set in .streamlit/config.toml); files over "
+    f"{load_settings().max_file_mb:g} MB are refused (POTION_MAX_FILE_MB)."
+)
+offline = [m.name for m in list_models() if m.available_offline]
+current = shared.current_model()
+choices = sorted(set(offline) | {c.meta.model_name for c in collections} | ({current} if current else set()))
+models = st.multiselect("Index with models", choices, default=[current] if current else [], disabled=busy)
+
+recorded = collections[0].meta.chunking if collections else None
+with st.expander("Chunking", expanded=False):
+    base = ChunkSettings(**recorded) if recorded else default_chunking()
+    if recorded:
+        st.caption("This library's chunking is fixed by its first index; new models use the same settings.")
+    cols = st.columns(3)
+    size = cols[0].number_input("Size", 16, 4096, base.size, disabled=busy or bool(recorded))
+    overlap = cols[1].number_input("Overlap", 0, 2048, base.overlap, disabled=busy or bool(recorded))
+    unit = cols[2].selectbox(
+        "Unit",
+        [u.value for u in ChunkUnit],
+        index=[u.value for u in ChunkUnit].index(base.unit.value),
+        disabled=busy or bool(recorded),
+    )
+
+if st.button(f"Index {len(uploads or [])} file(s)", type="primary", disabled=busy or not uploads or not models):
+    try:
+        chunking = None if recorded else ChunkSettings(size=int(size), overlap=int(overlap), unit=unit)
+    except PotionError as exc:
+        st.error(str(exc))
+    else:
+        sources = [(f.name, f.getvalue()) for f in uploads]
+        st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
+        start_indexing(sources, models, chunking, f"Indexing {len(sources)} file(s) with {', '.join(models)}")
+        st.rerun()
+
+# --- documents -------------------------------------------------------------------------------
+if collections:
+    st.subheader("Documents")
+    names = [c.meta.model_name for c in collections]
+    shown = st.selectbox("Documents indexed with", names) if len(names) > 1 else names[0]
+    docs = store.documents(library, shown)
+    st.dataframe(
+        [{"document": d.name, "type": d.doc_type, "chunks": d.chunks, "title": d.title} for d in docs],
+        hide_index=True,
+        use_container_width=True,
+    )
+    cols = st.columns([3, 1])
+    doomed = cols[0].selectbox("Delete a document", [d.name for d in docs], index=None, disabled=busy)
+    if cols[1].button("Delete", disabled=busy or doomed is None):
+        for name in names:
+            store.delete_document(library, name, doomed)
+        st.toast(f"Deleted {doomed} from every index of {library}.")
+        st.rerun()
+
+    with st.expander("Drop this library"):
+        typed = st.text_input("Type the library name to confirm", key="drop-confirm")
+        if st.button("Drop library", type="secondary", disabled=busy or typed != library):
+            store.drop_library(library)
+            st.session_state["new_libraries"] = [n for n in st.session_state.get("new_libraries", []) if n != library]
+            st.session_state.pop("library_choice", None)
+            st.rerun()

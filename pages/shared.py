@@ -1,0 +1,93 @@
+"""What every page shares: cached resources and the session's current choices (not a page itself)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from core.embedder import Embedder
+from core.errors import PotionError
+from core.jobs import JobRunner
+from core.models import load_embedder
+from core.store import MilvusStore
+
+MODEL_KEY = "model"
+LIBRARY_KEY = "library"
+
+
+@st.cache_resource(show_spinner="Opening the database…")
+def store() -> MilvusStore:
+    return MilvusStore()
+
+
+@st.cache_resource(show_spinner="Loading the model…")
+def embedder(name: str) -> Embedder:
+    return load_embedder(name)
+
+
+@st.cache_resource
+def jobs() -> JobRunner:
+    return JobRunner()
+
+
+def open_store() -> MilvusStore:
+    """The shared store, or a one-line error and a stopped page."""
+    try:
+        return store()
+    except PotionError as exc:
+        st.error(str(exc))
+        st.stop()
+
+
+def try_embedder(name: str) -> Embedder | None:
+    try:
+        return embedder(name)
+    except PotionError as exc:
+        st.error(str(exc))
+        return None
+
+
+def current_model() -> str | None:
+    return st.session_state.get(MODEL_KEY)
+
+
+def current_library() -> str | None:
+    return st.session_state.get(LIBRARY_KEY)
+
+
+def fmt_bytes(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} GB"
+
+
+def need_library() -> str:
+    """The current library, or an empty state that points to where one is made."""
+    library = current_library()
+    if not library:
+        st.info("No library yet: create one in the sidebar (**Library → New library**), then add documents.")
+        st.stop()
+    return library
+
+
+def highlighted_html(text: str, spans: list[tuple[int, int, float]]) -> str:
+    """The chunk as escaped text with <mark>s over the spans; nothing in the text is rendered as markup."""
+    import html
+
+    parts, cursor = [], 0
+    for start, end, weight in sorted(spans):
+        if start < cursor:
+            continue
+        parts.append(html.escape(text[cursor:start]))
+        alpha = 0.25 + 0.55 * max(0.0, min(1.0, weight))
+        parts.append(
+            f'<mark style="background: rgba(108, 74, 182, {alpha:.2f}); color: inherit; padding: 0 2px; '
+            f'border-radius: 3px">{html.escape(text[start:end])}</mark>'
+        )
+        cursor = end
+    parts.append(html.escape(text[cursor:]))
+    return (
+        '<div class="chunk-text" style="white-space: pre-wrap; font-family: ui-sans-serif, system-ui, sans-serif; '
+        f'font-size: 0.95rem; line-height: 1.5">{"".join(parts)}</div>'
+    )
