@@ -1,0 +1,150 @@
+"""End to end in a real headless Chromium: the app as a user drives it (Debian chromium + Playwright)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import SEED_DOCS
+
+pytestmark = pytest.mark.browser
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+WAIT_MS = 120_000
+
+if not Path(CHROMIUM).exists():
+    pytest.skip("Debian's chromium is not installed (scripts/test.sh installs it)", allow_module_level=True)
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory: pytest.TempPathFactory):
+    data = tmp_path_factory.mktemp("browser-data")
+    port = _free_port()
+    env = {
+        **os.environ,
+        "POTION_DB_PATH": str(data / "e2e.db"),
+        "HF_HUB_CACHE": str(data / "hf"),
+        "HF_HUB_OFFLINE": "1",
+    }
+    env.pop("MILVUS_URI", None)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for line in server.stdout:  # Streamlit prints its URL once it serves; no guessing with sleeps
+            if "Local URL" in line:
+                break
+        else:
+            pytest.fail("streamlit exited before serving")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def page(app_url):
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
+        pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+        pg.set_default_timeout(WAIT_MS)
+        pg.goto(app_url)
+        yield pg
+        browser.close()
+
+
+def settle(pg) -> None:
+    """Wait until the script run has finished (Streamlit shows a status widget while running)."""
+    pg.wait_for_selector("[data-testid=stMain] h1")
+    pg.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+
+
+def goto_page(pg, name: str) -> None:
+    pg.locator("[data-testid=stSidebarNav]").get_by_text(name, exact=True).click()
+    pg.wait_for_url(f"**/{name.lower()}")
+    settle(pg)
+
+
+def test_upload_index_search_and_compare(page, tmp_path):
+    pg = page
+    settle(pg)
+    assert "Potion Search" in pg.locator("h1").first.inner_text()
+    pg.screenshot(path=ARTIFACTS / "01-home.png", full_page=True)
+
+    sidebar = pg.locator("[data-testid=stSidebar]")
+    sidebar.get_by_label("Name").fill("E2E library")
+    sidebar.get_by_role("button", name="Create").click()
+    sync_api.expect(sidebar.get_by_role("combobox", name="Library")).to_have_value("E2E library", timeout=WAIT_MS)
+    settle(pg)
+
+    goto_page(pg, "Library")
+    assert "E2E library" in pg.locator("h1").first.inner_text()
+    files = [tmp_path / "turing.md", tmp_path / "founding.html"]
+    files[0].write_text("# Alan Turing\n\n" + SEED_DOCS[1] + "\n\n" + SEED_DOCS[2], encoding="utf-8")
+    files[1].write_text(f"<html><head><title>AI</title></head><body><p>{SEED_DOCS[0]}</p></body></html>")
+    pg.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files([str(f) for f in files])
+    pg.get_by_role("button", name="Index 2 file(s)").click()
+    pg.get_by_text(re.compile(r"Indexed in [0-9.]+ s")).wait_for()
+    settle(pg)
+    outcome = pg.locator("[data-testid=stDataFrame]").first.inner_text()
+    assert "turing.md" in outcome or pg.get_by_text("turing.md").count() > 0
+    pg.screenshot(path=ARTIFACTS / "02-library.png", full_page=True)
+
+    goto_page(pg, "Search")
+    pg.get_by_label("Query").fill("Where was Alan Turing born?")
+    pg.get_by_role("button", name="Search").click()
+    pg.locator("[data-testid=stMain] [data-testid=stMetric]").first.wait_for()
+    settle(pg)
+    metrics = pg.locator("[data-testid=stMain] [data-testid=stMetricValue]").all_inner_texts()
+    assert metrics[:2] == ["256 dims", "256 dims"]
+    pg.locator("[data-testid=stHtml] mark").first.wait_for()  # highlighted chunks render after the metrics
+    assert "Turing" in pg.locator("[data-testid=stHtml] mark").all_inner_texts()
+    assert "turing.md" in pg.locator("[data-testid=stMain]").inner_text()
+    pg.screenshot(path=ARTIFACTS / "03-search.png", full_page=True)
+
+    goto_page(pg, "Compare")
+    index_button = pg.get_by_role("button", name=re.compile("Index E2E library with minilm-static-64"))
+    index_button.click()
+    index_button.wait_for(state="detached")  # gone once the job has finished and the page reran
+    settle(pg)
+    pg.get_by_label("Query").fill("When was artificial intelligence founded")
+    pg.get_by_role("button", name="Compare").click()
+    pg.get_by_text("Agreement", exact=True).wait_for()
+    settle(pg)
+    main = pg.locator("[data-testid=stMain]").inner_text()
+    assert "minilm-static-256" in main and "minilm-static-64" in main
+    assert "query 256d · docs 256d" in main and "query 64d · docs 64d" in main
+    assert "rank-biased overlap" in main
+    pg.screenshot(path=ARTIFACTS / "04-compare.png", full_page=True)
