@@ -100,14 +100,16 @@ def read_bytes(name: str, data: bytes, max_bytes: int | None = None) -> ReadResu
 
 
 def read_path(path: str | Path, max_bytes: int | None = None) -> ReadResult:
-    """Read a file, or every file under a directory (sorted, hidden files and folders skipped)."""
+    """Read a file, or every file under a directory (sorted, hidden files and folders skipped).
+
+    Files in a directory are named by their path inside it ("papers/a/x.pdf" read as "papers" is "a/x.pdf"),
+    so re-reading the folder from anywhere gives the same names, and a top-level file keeps its own name."""
     path, limit = Path(path), _limit(max_bytes)
     if not path.is_dir():
         return _read_file(path, path.name, limit)
-    root = path.resolve().name
     results: list[ReadResult] = []
     for file, error in _walk(path):
-        name = f"{root}/{file.relative_to(path).as_posix()}"
+        name = file.relative_to(path).as_posix()
         results.append(
             _fail(name, FailureKind.CORRUPT, _unreadable(name, error)) if error else _read_file(file, name, limit)
         )

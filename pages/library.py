@@ -59,9 +59,20 @@ def outcome_panel() -> None:
             for o in r.outcomes
         ]
         added = sum(r.chunks_added for r in state.result)
-        failed = sum(1 for row in rows if row["status"] == "failed")
-        summary = f"Indexed in {state.elapsed():.1f} s: {added:,} chunks added"
-        (st.warning if failed else st.success)(summary + (f", {failed} failed." if failed else "."))
+        counts = {
+            status: sum(1 for row in rows if row["status"] == status)
+            for status in ("indexed", "already present", "failed")
+        }
+        summary = (
+            f"Indexed in {state.elapsed():.1f} s: {counts['indexed']} indexed, "
+            f"{counts['already present']} already present, {counts['failed']} failed; {added:,} chunks added."
+        )
+        (st.warning if counts["failed"] else st.success)(summary)
+        failures = [
+            {"document": row["document"], "message": row["message"]} for row in rows if row["status"] == "failed"
+        ]
+        if failures:
+            st.table(failures)  # few rows, and each message must be readable in full
         st.dataframe(rows, hide_index=True, use_container_width=True)
     st.button("Dismiss", on_click=runner.forget, args=(job_key,))
 

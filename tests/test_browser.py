@@ -111,15 +111,18 @@ def test_upload_index_search_and_compare(page, tmp_path):
 
     goto_page(pg, "Library")
     assert "E2E library" in pg.locator("h1").first.inner_text()
-    files = [tmp_path / "turing.md", tmp_path / "founding.html"]
+    files = [tmp_path / "turing.md", tmp_path / "founding.html", tmp_path / "broken.pdf"]
+    files[2].write_bytes(b"%PDF-1.4 this is not really a pdf")
     files[0].write_text("# Alan Turing\n\n" + SEED_DOCS[1] + "\n\n" + SEED_DOCS[2], encoding="utf-8")
     files[1].write_text(f"<html><head><title>AI</title></head><body><p>{SEED_DOCS[0]}</p></body></html>")
     pg.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files([str(f) for f in files])
-    pg.get_by_role("button", name="Index 2 file(s)").click()
+    pg.get_by_role("button", name="Index 3 file(s)").click()
     pg.get_by_text(re.compile(r"Indexed in [0-9.]+ s")).wait_for()
     settle(pg)
-    outcome = pg.locator("[data-testid=stDataFrame]").first.inner_text()
-    assert "turing.md" in outcome or pg.get_by_text("turing.md").count() > 0
+    main = pg.locator("[data-testid=stMain]")
+    assert re.search(r"2 indexed, 0 already present, 1 failed; 2 chunks added", main.inner_text())
+    failures = main.locator("[data-testid=stTable]").inner_text()
+    assert "broken.pdf could not be read as a PDF" in failures
     pg.screenshot(path=ARTIFACTS / "02-library.png", full_page=True)
 
     goto_page(pg, "Search")
@@ -142,9 +145,37 @@ def test_upload_index_search_and_compare(page, tmp_path):
     pg.get_by_label("Query").fill("When was artificial intelligence founded")
     pg.get_by_role("button", name="Compare").click()
     pg.get_by_text("Agreement", exact=True).wait_for()
+    pg.locator("[data-testid=stMain] [data-testid=stTable]").wait_for()
     settle(pg)
     main = pg.locator("[data-testid=stMain]").inner_text()
     assert "minilm-static-256" in main and "minilm-static-64" in main
     assert "query 256d · docs 256d" in main and "query 64d · docs 64d" in main
     assert "rank-biased overlap" in main
     pg.screenshot(path=ARTIFACTS / "04-compare.png", full_page=True)
+
+
+def test_load_samples_fills_an_empty_library_and_finds_turing(page):
+    pg = page
+    sidebar = pg.locator("[data-testid=stSidebar]")
+    expander = sidebar.get_by_text("New library")
+    if not sidebar.get_by_label("Name").is_visible():
+        expander.click()
+    sidebar.get_by_label("Name").fill("Samples")
+    sidebar.get_by_role("button", name="Create").click()
+    sync_api.expect(sidebar.get_by_role("combobox", name="Library")).to_have_value("Samples", timeout=WAIT_MS)
+    goto_page(pg, "Library")
+    pg.get_by_role("button", name="Load sample documents").click()
+    pg.get_by_text(re.compile(r"Indexed in [0-9.]+ s")).wait_for()
+    settle(pg)
+    assert pg.get_by_text("Load sample documents").count() == 0  # the library is no longer empty
+    pg.screenshot(path=ARTIFACTS / "05-library-samples.png", full_page=True)
+
+    goto_page(pg, "Search")
+    pg.get_by_label("Query").fill("where was Alan Turing born")
+    pg.get_by_role("button", name="Search").click()
+    pg.locator("[data-testid=stHtml] mark").first.wait_for()
+    settle(pg)
+    text = pg.locator("[data-testid=stMain]").inner_text()
+    first_hit = text[text.index("#1 ·") : text.index("#2 ·")]
+    assert "alan-turing.md" in first_hit
+    pg.screenshot(path=ARTIFACTS / "06-search-samples.png", full_page=True)

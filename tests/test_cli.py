@@ -38,7 +38,7 @@ def test_ingest_search_libraries_and_delete_as_json(corpus):
     assert ingest.returncode == EXIT_PARTIAL, ingest.stderr
     summary = json.loads(ingest.stdout)  # stdout is exactly one JSON object
     assert summary["files_ok"] == 3 and summary["chunks_added"] == 3 and summary["chunks_total"] == 3
-    assert [f["file"] for f in summary["files_failed"]] == ["docs/broken.docx"]
+    assert [f["file"] for f in summary["files_failed"]] == ["broken.docx"]
     assert "broken.docx" in summary["files_failed"][0]["error"]
     assert "read" in ingest.stderr and "3/3" in ingest.stderr  # the progress bar went to stderr
 
@@ -46,7 +46,7 @@ def test_ingest_search_libraries_and_delete_as_json(corpus):
     assert found.returncode == EXIT_OK, found.stderr
     result = json.loads(found.stdout)
     assert result["query_dim"] == result["doc_dim"] == 64
-    assert result["hits"][0]["document"] in {"docs/doc1.md", "docs/doc2.md"}
+    assert result["hits"][0]["document"] in {"doc1.md", "doc2.md"}
     assert {"score", "document", "chunk", "text"} <= set(result["hits"][0])
 
     libraries = json.loads(run_cli("libraries", "--json").stdout)

@@ -423,7 +423,9 @@ def test_directory_is_walked_recursively_in_sorted_order_skipping_hidden_files(t
     (root / ".hidden.txt").write_bytes(b"hidden")
     (root / ".git" / "config.txt").write_bytes(b"hidden too")
     result = read_path(root)
-    assert [doc.name for doc in result.documents] == ["library/a.md", "library/b_dir/c.csv", "library/z.txt"]
+    assert [doc.name for doc in result.documents] == ["a.md", "b_dir/c.csv", "z.txt"]
+    # The same file read on its own keeps the name it has in its folder, so re-indexing it adds nothing.
+    assert read_path(root / "a.md").documents[0].name == "a.md"
     assert result.failures == []
 
 
