@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import load_settings
-from core.models import ModelListing, list_models
+from core.errors import PotionError
+from core.models import ModelListing, is_available_offline, list_models, resolve_model
 from pages import shared
 
 st.set_page_config(page_title="Potion Search", page_icon=":material/science:", layout="wide")
@@ -31,7 +32,8 @@ def model_picker() -> None:
     listings = _listings()
     by_name = {m.name: m for m in listings}
     options = [m.name for m in listings] + [OTHER_HUB, LOCAL_DIR]
-    st.session_state.setdefault("model_choice", load_settings().default_model)
+    if "model_choice" not in st.session_state:
+        _seed_choice(load_settings().default_model, options)
     choice = st.selectbox("Model", options, key="model_choice", format_func=lambda n: _label(n, by_name))
     if choice == OTHER_HUB:
         typed = st.text_input("Hub id", key="model_hub_id", placeholder="owner/model-name").strip()
@@ -41,17 +43,38 @@ def model_picker() -> None:
         typed = choice
     st.session_state[shared.MODEL_KEY] = typed or None
     if typed:
-        model_card(typed, by_name.get(typed))
+        model_card(typed)
 
 
-def model_card(name: str, listing: ModelListing | None) -> None:
-    if listing is not None and not listing.available_offline:
-        st.caption(f"{listing.source} is not cached yet: loading it needs the Hugging Face hub.")
+def _seed_choice(default: str, options: list[str]) -> None:
+    """Start with POTION_DEFAULT_MODEL, whichever kind of name it is."""
+    from pathlib import Path
+
+    if default in options:
+        st.session_state["model_choice"] = default
+    elif Path(default).expanduser().is_dir():
+        st.session_state["model_choice"], st.session_state["model_dir"] = LOCAL_DIR, default
+    else:
+        st.session_state["model_choice"], st.session_state["model_hub_id"] = OTHER_HUB, default
+
+
+def model_card(name: str) -> None:
+    try:
+        ref = resolve_model(name)
+    except PotionError as exc:
+        st.error(str(exc))
+        return
+    cached = is_available_offline(ref)
+    if not cached:
+        # Never download behind the user's back: a hub model is fetched only on an explicit click.
+        st.caption(f"{ref.source} is not cached yet: loading it needs the Hugging Face hub.")
         if not st.button("Load model", key=f"load-{name}"):
             return
     embedder = shared.try_embedder(name)
     if embedder is None:
         return
+    if not cached:
+        _listings.clear()  # fetched just now: the picker should list it as cached from here on
     info = embedder.info
     cols = st.columns(2)
     cols[0].metric("Dimensions", info.dim)

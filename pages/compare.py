@@ -11,6 +11,8 @@ from core.reindex import index_like
 from core.search import search
 from pages import shared
 
+shared.ensure_frame()
+
 store = shared.open_store()
 library = shared.need_library()
 runner = shared.jobs()
@@ -69,6 +71,7 @@ for column, model in zip(columns, models):
             continue
         if state is not None and state.status == "failed":
             st.error(state.error)
+            st.button("Dismiss", key=f"dismiss-{model}", on_click=runner.forget, args=(job_key(model),))
         if store.find(library, info.name) is None:
             st.info(f"Not indexed for {library} yet.")
             if st.button(f"Index {library} with {info.name}", key=f"index-{model}"):

@@ -6,6 +6,8 @@ from core.catalog import bundled_models
 from core.config import load_settings
 from pages import shared
 
+shared.ensure_frame()
+
 st.title(":material/science: Potion Search")
 st.markdown(
     "Semantic search with **static embeddings**. A [Model2Vec](https://github.com/MinishLab/model2vec) "
@@ -26,5 +28,10 @@ cols[0].metric("Libraries", len(libraries))
 cols[1].metric("Indexed chunks", sum(c.chunks for lib in libraries for c in lib.collections))
 cols[2].metric("Bundled models", len(bundled_models()))
 if not libraries:
-    st.info("No library yet: create one in the sidebar, then open **Library** to add documents or load the samples.")
+    if shared.current_library():
+        st.info(f"**{shared.current_library()}** is empty: open **Library** to add documents or load the samples.")
+    else:
+        st.info(
+            "No library yet: create one in the sidebar, then open **Library** to add documents or load the samples."
+        )
 st.caption(f"Database: `{settings.milvus_uri}` · bundled models in `{settings.models_dir}`")

@@ -12,12 +12,16 @@ from core.ingest import default_chunking, ingest_with_models
 from core.models import list_models
 from pages import shared
 
+shared.ensure_frame()
+
 store = shared.open_store()
 library = shared.need_library()
 runner = shared.jobs()
 job_key = f"index|{library}"
 job = runner.get(job_key)
-busy = job is not None and job.running
+indexing = job is not None and job.running
+# Compare may be indexing another model into this library: deleting meanwhile would race with it.
+busy = indexing or bool(runner.active(f"compare|{library}|"))
 
 st.title(f":material/library_books: {library}")
 collections = next((lib.collections for lib in store.libraries() if lib.name == library), [])
@@ -73,7 +77,7 @@ def outcome_panel() -> None:
         ]
         if failures:
             st.table(failures)  # few rows, and each message must be readable in full
-        st.dataframe(rows, hide_index=True, use_container_width=True)
+        st.dataframe(rows, hide_index=True, width="stretch")
     st.button("Dismiss", on_click=runner.forget, args=(job_key,))
 
 
@@ -83,7 +87,7 @@ def start_indexing(sources: list, models: list[str], chunking: ChunkSettings | N
     )
 
 
-if busy:
+if indexing:
     progress_panel()
 else:
     outcome_panel()
@@ -104,13 +108,17 @@ if collections:
             for c in collections
         ],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
 else:
-    st.info("This library is empty: upload documents below, or load the sample set to start a demo in seconds.")
     samples = load_settings().samples_dir
     model = shared.current_model()
-    if samples.is_dir() and model and st.button("Load sample documents", type="primary", disabled=busy):
+    can_load_samples = samples.is_dir() and bool(model)
+    st.info(
+        "This library is empty: upload documents below"
+        + (", or load the sample set to start a demo in seconds." if can_load_samples else ".")
+    )
+    if can_load_samples and st.button("Load sample documents", type="primary", disabled=busy):
         start_indexing([samples], [model], None, f"Loading samples with {model}")
         st.rerun()
 
@@ -169,7 +177,7 @@ if collections:
     st.dataframe(
         [{"document": d.name, "type": d.doc_type, "chunks": d.chunks, "title": d.title} for d in docs],
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
     )
     cols = st.columns([3, 1])
     doomed = cols[0].selectbox("Delete a document", [d.name for d in docs], index=None, disabled=busy)

@@ -10,6 +10,8 @@ from core.export import hits_to_csv, hits_to_json
 from core.search import search
 from pages import shared
 
+shared.ensure_frame()
+
 store = shared.open_store()
 library = shared.need_library()
 model = shared.current_model()
@@ -17,9 +19,9 @@ st.title(":material/search: Search")
 if not model:
     st.info("Pick a model in the sidebar first.")
     st.stop()
+shared.offline_or_stop(model)
 embedder = shared.try_embedder(model)
 if embedder is None:
-    st.info("This model is not available offline: pick a bundled model in the sidebar.")
     st.stop()
 if store.find(library, embedder.info.name) is None:
     st.info(f"**{library}** has no documents indexed with **{embedder.info.name}** yet: add some on the Library page.")

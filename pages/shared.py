@@ -46,6 +46,32 @@ def try_embedder(name: str) -> Embedder | None:
         return None
 
 
+def ensure_frame() -> None:
+    """Send a page run outside app.py through the frame.
+
+    A folder named pages/ puts Streamlit in its legacy multipage mode until app.py first calls
+    st.navigation, so a deep link that is a fresh server's first request runs the page alone, without
+    the sidebar. The flag is Streamlit's own (private) record of that mode."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        st.switch_page("app.py")
+
+
+def offline_or_stop(name: str) -> None:
+    """Stop the page with a pointer to the sidebar when the model would have to be downloaded."""
+    from core.models import is_available_offline, resolve_model
+
+    try:
+        ready = is_available_offline(resolve_model(name))
+    except PotionError as exc:
+        st.error(str(exc))
+        st.stop()
+    if not ready:
+        st.info(f"{name} is not downloaded yet: load it from the sidebar (needs the hub) or pick a bundled model.")
+        st.stop()
+
+
 def current_model() -> str | None:
     return st.session_state.get(MODEL_KEY)
 

@@ -174,6 +174,7 @@ def test_load_samples_fills_an_empty_library_and_finds_turing(page):
     pg.get_by_label("Query").fill("where was Alan Turing born")
     pg.get_by_role("button", name="Search").click()
     pg.locator("[data-testid=stHtml] mark").first.wait_for()
+    pg.get_by_text(re.compile(r"#2 · score")).wait_for()
     settle(pg)
     text = pg.locator("[data-testid=stMain]").inner_text()
     first_hit = text[text.index("#1 ·") : text.index("#2 ·")]
