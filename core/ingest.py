@@ -71,6 +71,8 @@ def read_sources(
 ) -> ReadResult:
     documents: list[Document] = []
     failures: list[ReadFailure] = []
+    # Every stage reports 0/total as it starts, so rates are measured from the stage's real start.
+    progress("read", 0, len(sources))
     for i, source in enumerate(sources):
         if isinstance(source, tuple):
             result = read_bytes(source[0], source[1], max_bytes=max_bytes)
@@ -128,6 +130,7 @@ def ingest_documents(
 
     stored = {d.name: d for d in store.documents(library, info.name)}
     todo: list[tuple[Document, list[Chunk]]] = []
+    progress("chunk", 0, len(read.documents))
     for i, doc in enumerate(read.documents):
         previous = stored.get(doc.name)
         if previous is not None and previous.doc_hash == doc.content_hash:
@@ -139,6 +142,7 @@ def ingest_documents(
 
     total = sum(len(chunks) for _, chunks in todo)
     done = 0
+    progress("embed+write", 0, total)
     for batch in _batches(todo, BATCH_CHUNKS):
         done += _index_batch(batch, library, embedder, store, result)
         progress("embed+write", done, total)
