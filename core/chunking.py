@@ -25,8 +25,8 @@ class ChunkUnit(StrEnum):
 
 @dataclass(frozen=True)
 class ChunkSettings:
-    size: int = 200
-    overlap: int = 20
+    size: int = 128  # measured on Cranfield and SciFact: see README "Chunking defaults"
+    overlap: int = 26
     unit: ChunkUnit = ChunkUnit.TOKENS
 
     def __post_init__(self) -> None:

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from core.agreement import agreement_matrix, document_ranking
 from core.config import load_settings
 from core.documents import read_path
+from core.ingest import default_chunking
 from core.models import load_embedder
 from core.search import search
 from pages import shared
@@ -214,7 +215,7 @@ def test_loading_the_samples_indexes_them_in_the_background_and_shows_the_outcom
             "documents": 3,
             "chunks": 3,
             "vectors": "768 B",
-            "chunking": "200 tokens, overlap 20",
+            "chunking": "{size} {unit}, overlap {overlap}".format(**default_chunking().as_dict()),
         }
     ]
     assert list(documents["document"]) == names
