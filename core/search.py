@@ -10,23 +10,7 @@ import numpy as np
 
 from core.embedder import Embedder
 from core.errors import LibraryNotFoundError, ModelMismatchError
-from core.store import MilvusStore, StoredHit
-
-
-@dataclass(frozen=True)
-class Hit:
-    rank: int
-    score: float
-    document: str
-    chunk: int
-    text: str
-    start: int
-    end: int
-    page: int = -1
-    title: str = ""
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
+from core.store import Hit, MilvusStore
 
 
 @dataclass(frozen=True)
@@ -53,10 +37,6 @@ class SearchResult:
         }
 
 
-def _hit(rank: int, raw: StoredHit) -> Hit:
-    return Hit(rank, raw.score, raw.document, raw.chunk, raw.text, raw.start, raw.end, raw.page, raw.title)
-
-
 def search_many(
     queries: Sequence[str],
     library: str,
@@ -79,7 +59,7 @@ def search_many(
     vectors = embedder.encode(list(queries))
     t1 = time.perf_counter()
     known = np.any(vectors != 0, axis=1)
-    raw: list[list[StoredHit]] = [[] for _ in queries]
+    raw: list[list[Hit]] = [[] for _ in queries]
     if known.any():
         found = store.search(library, embedder.info.name, vectors[known], top_k, document)
         for slot, hits in zip(np.flatnonzero(known), found):
@@ -92,7 +72,7 @@ def search_many(
             model=embedder.info.name,
             query_dim=int(vectors.shape[1]),
             doc_dim=meta.dim,
-            hits=[_hit(rank, h) for rank, h in enumerate(hits, start=1)],
+            hits=hits,
             encode_ms=(t1 - t0) * 1000 / per_query,
             search_ms=(t2 - t1) * 1000 / per_query,
             unknown_query=not known[i],

@@ -23,7 +23,7 @@ SCHEMA_VERSION = 1
 MAX_TEXT_CHARS = 16_000  # VARCHAR limits count bytes: 16k chars of up to 4 bytes stay under 65,535
 WRITE_BATCH = 5_000
 QUERY_PAGE = 10_000
-OUTPUT_FIELDS = ["document", "chunk", "text", "start", "end", "page", "title", "doc_type"]
+OUTPUT_FIELDS = ["document", "chunk", "text", "start", "end", "page", "title"]
 
 
 @dataclass(frozen=True)
@@ -96,17 +96,19 @@ class LibraryInfo:
 
 
 @dataclass(frozen=True)
-class StoredHit:
-    id: str
+class Hit:
+    rank: int
     score: float
     document: str
     chunk: int
     text: str
     start: int
     end: int
-    page: int
-    title: str
-    doc_type: str
+    page: int = -1
+    title: str = ""
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
 
 
 def collection_name(library: str, model_name: str) -> str:
@@ -339,7 +341,7 @@ class MilvusStore:
 
     def search(
         self, library: str, model_name: str, vectors: np.ndarray, top_k: int, document: str | None = None
-    ) -> list[list[StoredHit]]:
+    ) -> list[list[Hit]]:
         """Cosine top-k for each query vector, in one call (each call costs a full key walk in Lite)."""
         name = self._require(library, model_name)
         flt = f"document == {_quote(document)}" if document else ""
@@ -353,7 +355,7 @@ class MilvusStore:
                 output_fields=OUTPUT_FIELDS,
                 search_params={"metric_type": "COSINE"},
             )
-        return [[_to_hit(h) for h in per_query] for per_query in results]
+        return [[_to_hit(rank, h) for rank, h in enumerate(per_query, start=1)] for per_query in results]
 
 
 def _check_compatible(existing: CollectionMeta, wanted: CollectionMeta) -> None:
@@ -392,10 +394,10 @@ def _to_record(row: ChunkRow) -> dict:
     }
 
 
-def _to_hit(raw: dict) -> StoredHit:
+def _to_hit(rank: int, raw: dict) -> Hit:
     entity = raw.get("entity", raw)
-    return StoredHit(
-        id=str(raw.get("id", raw.get("pk", ""))),
+    return Hit(
+        rank=rank,
         score=float(raw["distance"]),
         document=entity["document"],
         chunk=int(entity["chunk"]),
@@ -404,5 +406,4 @@ def _to_hit(raw: dict) -> StoredHit:
         end=int(entity["end"]),
         page=int(entity["page"]),
         title=entity.get("title", ""),
-        doc_type=entity.get("doc_type", ""),
     )
