@@ -5,14 +5,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import SEED_DOCS
+from tests.servers import free_port, serve
 
 pytestmark = pytest.mark.browser
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,16 +24,10 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def app_url(tmp_path_factory: pytest.TempPathFactory):
     data = tmp_path_factory.mktemp("browser-data")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "POTION_DB_PATH": str(data / "e2e.db"),
@@ -42,24 +35,9 @@ def app_url(tmp_path_factory: pytest.TempPathFactory):
         "HF_HUB_OFFLINE": "1",
     }
     env.pop("MILVUS_URI", None)
-    server = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        for line in server.stdout:  # Streamlit prints its URL once it serves; no guessing with sleeps
-            if "Local URL" in line:
-                break
-        else:
-            pytest.fail("streamlit exited before serving")
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", port, "--server.headless", "true"]
+    with serve(command, ready_text="Local URL", cwd=ROOT, env=env):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
 import sys
 from pathlib import Path
 
@@ -15,34 +13,15 @@ from core.models import load_embedder
 from core.search import search
 from core.store import MilvusStore
 from tests.conftest import BUNDLED_SMALL, SEED_DOCS
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.servers import free_port, serve
 
 
 @pytest.fixture
 def milvus_server(tmp_path: Path):
-    port = _free_port()
-    command = [Path(sys.executable).parent / "milvus-lite", "server", "--data-dir", str(tmp_path / "srv")]
-    server = subprocess.Popen(
-        [*command, "--port", str(port)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    try:
-        for line in server.stdout:  # the server says when it listens; no guessing with sleeps
-            if "listening" in line:
-                break
-        else:
-            pytest.fail("milvus-lite server exited before listening")
+    port = free_port()
+    command = [Path(sys.executable).parent / "milvus-lite", "server", "--data-dir", tmp_path / "srv", "--port", port]
+    with serve(command, ready_text="listening"):
         yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
 
 
 def test_milvus_uri_points_ingest_and_search_at_a_server(milvus_server, tmp_path, monkeypatch, isolated_env):
