@@ -113,7 +113,14 @@ def _opens_with(body: str, title: str) -> bool:
     if start == wanted:
         return True
     # Cranfield's titles and texts differ by typos in two records ("oseen's" / "oseens's").
-    return len(wanted) >= 20 and SequenceMatcher(None, wanted, start).ratio() >= 0.9
+    # The cheap upper bounds rule out most pairs first: ratio() alone made reading SciFact 3x slower.
+    matcher = SequenceMatcher(None, wanted, start)
+    return (
+        len(wanted) >= 20
+        and matcher.real_quick_ratio() >= 0.9
+        and matcher.quick_ratio() >= 0.9
+        and matcher.ratio() >= 0.9
+    )
 
 
 def _flatten(value: Any, path: str = "") -> Iterator[str]:
