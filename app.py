@@ -94,7 +94,7 @@ def _create_library() -> None:
 
 def library_picker() -> None:
     store = shared.open_store()
-    known = sorted({lib.name for lib in store.libraries()} | set(st.session_state.get("new_libraries", [])))
+    known = sorted(set(store.library_names()) | set(st.session_state.get("new_libraries", [])))
     if known:
         if st.session_state.get("library_choice") not in known:
             st.session_state["library_choice"] = known[0]

@@ -153,6 +153,10 @@ class MilvusStore:
         # Provenance never changes while a collection exists, and looking it up costs two round trips,
         # which doubled the time of a one-query search. Creating or dropping through this store resets it.
         self._metas: dict[str, CollectionMeta] = {}
+        # Document lists and counts scan the collection (0.3-0.4 s each at 18k chunks in Lite) and the
+        # pages ask on every rerun; they are kept until this store writes, deletes or drops there.
+        self._documents: dict[str, list[StoredDocument]] = {}
+        self._stats: dict[str, CollectionStats] = {}
         self.client = self._connect()
 
     def _connect(self):  # noqa: ANN202 - pymilvus is imported lazily
@@ -192,9 +196,21 @@ class MilvusStore:
         with self._lock:
             out = []
             for name in sorted(self.client.list_collections()):
-                if name.startswith(PREFIX) and (meta := self._meta_of(name)) is not None:
-                    out.append((name, meta))
+                if not name.startswith(PREFIX):
+                    continue
+                if name not in self._metas and (meta := self._meta_of(name)) is not None:
+                    self._metas[name] = meta
+                if name in self._metas:
+                    out.append((name, self._metas[name]))
             return out
+
+    def library_names(self) -> list[str]:
+        """Names only: cheap enough for every rerun (no counting)."""
+        return sorted({meta.library for _, meta in self.collections()})
+
+    def _changed(self, name: str) -> None:
+        self._documents.pop(name, None)
+        self._stats.pop(name, None)
 
     def find(self, library: str, model_name: str) -> CollectionMeta | None:
         name = collection_name(library, model_name)
@@ -257,6 +273,7 @@ class MilvusStore:
             self._forget(name)
 
     def _forget(self, name: str) -> None:
+        self._changed(name)
         self.client.drop_collection(name)
         self._loaded.discard(name)
         self._metas.pop(name, None)
@@ -275,6 +292,7 @@ class MilvusStore:
         name = self._require(library, model_name)
         ordered = [r for r in rows if r.chunk != 0] + [r for r in rows if r.chunk == 0]
         with self._lock:
+            self._changed(name)
             for start in range(0, len(ordered), WRITE_BATCH):
                 self.client.upsert(name, [_to_record(r) for r in ordered[start : start + WRITE_BATCH]])
         return len(ordered)
@@ -291,6 +309,7 @@ class MilvusStore:
     def delete_documents(self, library: str, model_name: str, documents: Sequence[str]) -> None:
         name = self._require(library, model_name)
         with self._lock:
+            self._changed(name)
             for start in range(0, len(documents), 500):
                 names = ", ".join(_quote(d) for d in documents[start : start + 500])
                 self.client.delete(name, filter=f"document in [{names}]")
@@ -308,12 +327,14 @@ class MilvusStore:
         """Complete documents (those whose chunk 0 is written), sorted by name."""
         name = self._require(library, model_name)
         with self._lock:
-            self._ensure_loaded(name)
-            rows = self._query_all(name, "chunk == 0", ["document", "doc_hash", "n_chunks", "doc_type", "title"])
-            docs = [
-                StoredDocument(r["document"], r["doc_hash"], r["n_chunks"], r["doc_type"], r["title"]) for r in rows
-            ]
-        return sorted(docs, key=lambda d: d.name)
+            if name not in self._documents:
+                self._ensure_loaded(name)
+                rows = self._query_all(name, "chunk == 0", ["document", "doc_hash", "n_chunks", "doc_type", "title"])
+                docs = [
+                    StoredDocument(r["document"], r["doc_hash"], r["n_chunks"], r["doc_type"], r["title"]) for r in rows
+                ]
+                self._documents[name] = sorted(docs, key=lambda d: d.name)
+            return list(self._documents[name])
 
     def chunk_rows(self, library: str, model_name: str) -> list[dict]:
         """Every stored chunk without its vector (document, doc_hash, chunk, start, end, text, title, doc_type)."""
@@ -334,12 +355,16 @@ class MilvusStore:
         meta = self.find(library, model_name)
         if meta is None:
             raise LibraryNotFoundError(f"Library '{library}' has no index for model {model_name}.")
-        return CollectionStats(
-            meta=meta,
-            collection=collection_name(library, model_name),
-            documents=self.count(library, model_name, "chunk == 0"),
-            chunks=self.count(library, model_name),
-        )
+        name = collection_name(library, model_name)
+        with self._lock:
+            if name not in self._stats:
+                self._stats[name] = CollectionStats(
+                    meta=meta,
+                    collection=name,
+                    documents=self.count(library, model_name, "chunk == 0"),
+                    chunks=self.count(library, model_name),
+                )
+            return self._stats[name]
 
     def libraries(self) -> list[LibraryInfo]:
         by_name: dict[str, list[CollectionStats]] = {}

@@ -141,3 +141,17 @@ def test_a_second_process_gets_a_clear_locked_message(store, isolated_env):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert "LOCKED" in out.stdout and "another process" in out.stdout, out.stderr[-2000:]
     assert StoreLockedError  # the type the message comes from
+
+
+def test_cached_documents_and_stats_follow_every_write_delete_and_drop(store):
+    store.ensure_collection(meta())
+    store.write("Lib", "m", rows("a.txt", 2))
+    assert (store.stats("Lib", "m").chunks, len(store.documents("Lib", "m"))) == (2, 1)
+    store.write("Lib", "m", rows("b.txt", 3))
+    assert (store.stats("Lib", "m").chunks, len(store.documents("Lib", "m"))) == (5, 2)
+    store.delete_document("Lib", "m", "a.txt")
+    assert (store.stats("Lib", "m").documents, [d.name for d in store.documents("Lib", "m")]) == (1, ["b.txt"])
+    store.drop_library("Lib")
+    assert store.library_names() == []
+    store.ensure_collection(meta())
+    assert store.stats("Lib", "m").chunks == 0 and store.documents("Lib", "m") == []
