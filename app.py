@@ -6,18 +6,13 @@ import streamlit as st
 
 from core.config import load_settings
 from core.errors import PotionError
-from core.models import ModelListing, is_available_offline, list_models, resolve_model
+from core.models import ModelListing, is_available_offline, resolve_model
 from pages import shared
 
 st.set_page_config(page_title="Potion Search", page_icon=":material/science:", layout="wide")
 
 OTHER_HUB = "Other hub id…"
 LOCAL_DIR = "Local directory…"
-
-
-@st.cache_data(ttl=30, show_spinner=False)
-def _listings() -> list[ModelListing]:
-    return list_models()
 
 
 def _label(name: str, by_name: dict[str, ModelListing]) -> str:
@@ -29,7 +24,7 @@ def _label(name: str, by_name: dict[str, ModelListing]) -> str:
 
 
 def model_picker() -> None:
-    listings = _listings()
+    listings = shared.model_listings()
     by_name = {m.name: m for m in listings}
     options = [m.name for m in listings] + [OTHER_HUB, LOCAL_DIR]
     if "model_choice" not in st.session_state:
@@ -74,7 +69,7 @@ def model_card(name: str) -> None:
     if embedder is None:
         return
     if not cached:
-        _listings.clear()  # fetched just now: the picker should list it as cached from here on
+        shared.model_listings.clear()  # fetched just now: the picker should list it as cached from here on
     info = embedder.info
     cols = st.columns(2)
     cols[0].metric("Dimensions", info.dim)

@@ -6,7 +6,6 @@ import streamlit as st
 
 from core.agreement import agreement_matrix, document_ranking
 from core.errors import PotionError
-from core.models import list_models
 from core.reindex import index_like
 from core.search import search
 from pages import shared
@@ -26,7 +25,7 @@ indexed = sorted(c.meta.model_name for lib in store.libraries() if lib.name == l
 if not indexed:
     st.info(f"**{library}** has no documents yet: add some on the Library page, then compare models here.")
     st.stop()
-offline = [m.name for m in list_models() if m.available_offline]
+offline = [m.name for m in shared.model_listings() if m.available_offline]
 options = sorted(set(offline) | set(indexed))
 st.session_state.setdefault("compare_models", (indexed + [m for m in offline if m not in indexed])[:2])
 models = st.multiselect("Models (2 to 4)", options, key="compare_models", max_selections=4)

@@ -9,7 +9,6 @@ from core.config import load_settings
 from core.documents import SUPPORTED_EXTENSIONS
 from core.errors import PotionError
 from core.ingest import default_chunking, ingest_with_models
-from core.models import list_models
 from pages import shared
 
 shared.ensure_frame()
@@ -137,7 +136,7 @@ st.caption(
     f"Up to {limit_mb} MB per upload (set in .streamlit/config.toml); files over "
     f"{load_settings().max_file_mb:g} MB are refused (POTION_MAX_FILE_MB)."
 )
-offline = [m.name for m in list_models() if m.available_offline]
+offline = [m.name for m in shared.model_listings() if m.available_offline]
 current = shared.current_model()
 choices = sorted(set(offline) | {c.meta.model_name for c in collections} | ({current} if current else set()))
 models = st.multiselect("Index with models", choices, default=[current] if current else [], disabled=busy)

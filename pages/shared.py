@@ -7,7 +7,7 @@ import streamlit as st
 from core.embedder import Embedder
 from core.errors import PotionError
 from core.jobs import JobRunner
-from core.models import load_embedder
+from core.models import ModelListing, list_models, load_embedder
 from core.store import MilvusStore
 
 MODEL_KEY = "model"
@@ -22,6 +22,12 @@ def store() -> MilvusStore:
 @st.cache_resource(show_spinner="Loading the model…")
 def embedder(name: str) -> Embedder:
     return load_embedder(name)
+
+
+@st.cache_data(ttl=30, show_spinner=False)
+def model_listings() -> list[ModelListing]:
+    """Bundled, catalog and cached models; scanning the HF cache on every rerun of every page adds up."""
+    return list_models()
 
 
 @st.cache_resource
