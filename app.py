@@ -83,13 +83,19 @@ def model_card(name: str) -> None:
 def _create_library() -> None:
     name = st.session_state.get("new_library_name", "").strip()
     if name:
-        st.session_state.setdefault("new_libraries", []).append(name)
+        try:
+            shared.store().create_library(name)  # recorded in the database: it survives a reload
+        except PotionError as exc:
+            st.session_state["library_error"] = str(exc)
+            return
         st.session_state["library_choice"] = name
 
 
 def library_picker() -> None:
-    store = shared.open_store()
-    known = sorted(set(store.library_names()) | set(st.session_state.get("new_libraries", [])))
+    store = shared.shared_store()
+    if error := st.session_state.pop("library_error", None):
+        st.error(error)
+    known = store.library_names()
     if known:
         if st.session_state.get("library_choice") not in known:
             st.session_state["library_choice"] = known[0]

@@ -301,7 +301,7 @@ def raw_insert(client, name: str, records: list[dict]) -> None:
 
 def raw_search(client, name: str, vectors: np.ndarray, top_k: int = TOP_K) -> list:
     """The call MilvusStore.search makes (same output fields), minus everything around it."""
-    from core.store import OUTPUT_FIELDS
+    from core.storage.milvus import OUTPUT_FIELDS
 
     return client.search(
         name,
@@ -482,9 +482,8 @@ def bench_search(
     one_by_one: int,
 ) -> dict:
     from core.search import search, search_many
-    from core.store import collection_name
 
-    ours_collection = collection_name(library, embedder.info.name)
+    ours_collection = store.find(library, embedder.info.name).collection
     qv = embedder.encode(queries)
     known = np.any(chunk_vectors != 0, axis=1)  # ingest drops chunks with no known token
     matrix = normalise(chunk_vectors[known])
@@ -575,7 +574,7 @@ def bench_search(
 
 
 def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats: int) -> dict:
-    from core.store import ChunkRow, CollectionMeta
+    from core.types import ChunkRow, CollectionMeta
 
     rng = np.random.default_rng(0)
     vectors = normalise(rng.standard_normal((rows, dim)).astype(np.float32))
@@ -631,11 +630,11 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
     raw_flush_s, _ = timed(lambda: raw_client.flush(raw_collection))
 
     log("scale: search")
-    store.search(library, model, queries[:2], TOP_K)  # warm-up and load
+    store.dense(library, model, queries[:2], TOP_K)  # warm-up and load
     raw_search(raw_client, raw_collection, queries[:2])
     runs = interleaved(
         {
-            "ours": lambda: store.search(library, model, queries, TOP_K),
+            "ours": lambda: store.dense(library, model, queries, TOP_K),
             "raw": lambda: raw_search(raw_client, raw_collection, queries),
             "numpy": lambda: numpy_topk(vectors, queries),
         },
@@ -646,7 +645,7 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
     one = iter(range(10**9))
     single = interleaved(  # a different query each call
         {
-            "ours": lambda: store.search(library, model, queries[next(one) % n_queries][None, :], TOP_K),
+            "ours": lambda: store.dense(library, model, queries[next(one) % n_queries][None, :], TOP_K),
             "raw": lambda: raw_search(raw_client, raw_collection, queries[next(one) % n_queries][None, :]),
             "numpy": lambda: numpy_topk(vectors, queries[next(one) % n_queries][None, :]),
         },
@@ -732,7 +731,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     from model2vec import StaticModel
 
     from core.models import clear_model_cache, load_embedder, model_directory, resolve_model
-    from core.store import MilvusStore
+    from core.storage.milvus import MilvusStore
 
     out: dict = {
         "benchmark": "bench/ingest_search.py",

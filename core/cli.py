@@ -1,4 +1,4 @@
-"""Command line: `python -m core models|ingest|search|libraries|documents|delete-library|delete-document`.
+"""Command line: `python -m core models|ingest|search|libraries|create-library|documents|rebuild|delete-…`.
 
 Exit codes: 0 success; 1 an error stopped the run; 2 bad usage; 3 ingest finished but some files failed.
 With --json, stdout carries exactly one JSON object; progress and messages go to stderr.
@@ -60,9 +60,9 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def _store():
-    from core.store import MilvusStore
+    from core.storage import open_store
 
-    return MilvusStore()
+    return open_store()
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -102,16 +102,27 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_search(args: argparse.Namespace) -> int:
     from core.models import load_embedder
     from core.search import search
+    from core.types import Fusion, HybridParams, SearchMode
 
-    result = search(args.query, args.library, load_embedder(args.model), _store(), args.top_k, args.document)
+    mode = SearchMode(args.mode)
+    params = HybridParams(fusion=Fusion.WEIGHTED, weight=args.weight) if args.weight is not None else HybridParams()
+    embedder = load_embedder(args.model)
+    result = search(args.query, args.library, embedder, _store(), args.top_k, args.document, mode, params)
     lines = [
-        f"query {result.query_dim}d  documents {result.doc_dim}d  ({result.encode_ms:.1f} + {result.search_ms:.1f} ms)"
+        f"{mode} search  query {result.query_dim}d  documents {result.doc_dim}d  "
+        f"({result.encode_ms:.1f} + {result.search_ms:.1f} ms)"
     ]
     if result.unknown_query:
-        lines.append("The query has no word this model knows, so nothing can match.")
+        lines.append(
+            "The query has no word this model knows, so nothing can match."
+            if mode == SearchMode.DENSE
+            else "The query has no word this model knows: only its keywords count."
+        )
     for h in result.hits:
         snippet = " ".join(h.text.split())[:160]
-        lines.append(f"{h.rank:>3}. {h.score:.3f}  {h.document} #{h.chunk}  {snippet}")
+        parts = [f"{name} {v:.3f}" for name, v in (("cos", h.dense_score), ("bm25", h.keyword_score)) if v is not None]
+        detail = f" ({', '.join(parts)})" if mode == SearchMode.HYBRID else ""
+        lines.append(f"{h.rank:>3}. {h.score:.3f}{detail}  {h.document} #{h.chunk}  {snippet}")
     _emit(args, result.as_dict(), "\n".join(lines))
     return EXIT_OK
 
@@ -129,6 +140,7 @@ def cmd_libraries(args: argparse.Namespace) -> int:
                     "documents": c.documents,
                     "chunks": c.chunks,
                     "chunking": c.meta.chunking,
+                    "analyzer": c.meta.analyzer,
                 }
                 for c in lib.collections
             ],
@@ -141,6 +153,23 @@ def cmd_libraries(args: argparse.Namespace) -> int:
         for lib in payload
     ] or ["No libraries yet: index documents with `python -m core ingest PATH --library NAME --model MODEL`."]
     _emit(args, payload, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_create_library(args: argparse.Namespace) -> int:
+    _store().create_library(args.library)
+    _emit(args, {"library": args.library}, f"Library '{args.library}' is ready.")
+    return EXIT_OK
+
+
+def cmd_rebuild(args: argparse.Namespace) -> int:
+    meta = _store().rebuild(args.library, args.model)
+    _emit(
+        args,
+        {"library": args.library, "model": args.model, "analyzer": meta.analyzer, "schema": meta.schema_version},
+        f"Library '{args.library}' ({args.model}) is on schema {meta.schema_version}, keyword analyzer "
+        f"'{meta.analyzer or 'none'}'.",
+    )
     return EXIT_OK
 
 
@@ -162,6 +191,13 @@ def cmd_delete_document(args: argparse.Namespace) -> int:
     store.delete_document(args.library, args.model, args.document)
     _emit(args, {"library": args.library, "document": args.document}, f"Deleted {args.document}.")
     return EXIT_OK
+
+
+def _share(raw: str) -> float:
+    value = float(raw)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{raw} is not between 0 and 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -189,7 +225,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p.add_argument("--top-k", type=int, default=5)
     p.add_argument("--document", help="only search this document")
+    p.add_argument("--mode", choices=["dense", "keyword", "hybrid"], default="dense")
+    p.add_argument("--weight", type=_share, help="hybrid: blend scores with this dense share (0-1) instead of RRF")
     command("libraries", cmd_libraries, "list libraries and their models")
+    p = command("create-library", cmd_create_library, "create an empty library")
+    p.add_argument("library")
+    p = command("rebuild", cmd_rebuild, "rebuild an index in the current schema (adds keyword search)")
+    p.add_argument("--library", required=True)
+    p.add_argument("--model", required=True)
     p = command("documents", cmd_documents, "list the documents of a library for a model")
     p.add_argument("--library", required=True)
     p.add_argument("--model", required=True)

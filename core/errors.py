@@ -41,3 +41,19 @@ class ModelMismatchError(StoreError):
 
 class LibraryNotFoundError(StoreError):
     """No collection exists for the library (and model) named."""
+
+
+class StoreConfigError(StoreError):
+    """The database setting cannot work (a bad path or file name, an unreachable server, a refused token)."""
+
+
+class SchemaVersionError(StoreError):
+    """The database was written by a newer Potion Search than this one."""
+
+
+class KeywordUnavailableError(StoreError):
+    """Keyword or hybrid search was asked of an index or engine that has no BM25."""
+
+
+class FilterValueError(StoreError):
+    """A value cannot be written as a literal of the engine's filter grammar."""

@@ -13,7 +13,8 @@ import numpy as np
 from core.chunking import Chunk, ChunkSettings, chunk_text
 from core.documents import Document, ReadFailure, ReadResult, read_bytes, read_path
 from core.embedder import Embedder
-from core.store import ChunkRow, CollectionMeta, MilvusStore
+from core.storage import Store
+from core.types import ChunkRow, CollectionMeta
 
 ProgressCallback = Callable[[str, int, int], None]
 Source = Path | str | tuple[str, bytes]  # a path, or an uploaded file's (name, bytes)
@@ -99,7 +100,7 @@ def ingest(
     sources: Sequence[Source],
     library: str,
     embedder: Embedder,
-    store: MilvusStore,
+    store: Store,
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
 ) -> IngestResult:
@@ -113,7 +114,7 @@ def ingest_documents(
     read: ReadResult,
     library: str,
     embedder: Embedder,
-    store: MilvusStore,
+    store: Store,
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
     started: float | None = None,
@@ -190,7 +191,7 @@ def _index_batch(
     batch: list[tuple[Document, list[Chunk]]],
     library: str,
     embedder: Embedder,
-    store: MilvusStore,
+    store: Store,
     result: IngestResult,
 ) -> int:
     texts = [c.text for _, chunks in batch for c in chunks]
@@ -238,7 +239,7 @@ def ingest_with_models(
     sources: Sequence[Source],
     library: str,
     model_names: Sequence[str],
-    store: MilvusStore,
+    store: Store,
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
 ) -> list[IngestResult]:

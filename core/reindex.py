@@ -9,10 +9,10 @@ from core.documents import Document, ReadResult
 from core.embedder import Embedder
 from core.errors import LibraryNotFoundError
 from core.ingest import IngestResult, ProgressCallback, ingest_documents, no_progress
-from core.store import MilvusStore
+from core.storage import Store
 
 
-def rebuild_documents(store: MilvusStore, library: str, model_name: str) -> list[Document]:
+def rebuild_documents(store: Store, library: str, model_name: str) -> list[Document]:
     """Reassemble each document's text from its chunks' offsets.
 
     Chunks cover every non-blank character of a document, so only the white space between them is
@@ -52,12 +52,12 @@ def _assemble(name: str, rows: list[dict]) -> Document:
 def index_like(
     library: str,
     embedder: Embedder,
-    store: MilvusStore,
+    store: Store,
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
 ) -> IngestResult:
     """Index the library's documents with `embedder`, taking them from any model already indexed."""
-    sources = [meta for _, meta in store.collections() if meta.library == library]
+    sources = [meta for meta in store.collections() if meta.library == library]
     source = next((m for m in sources if m.model_name != embedder.info.name), None)
     if source is None:
         raise LibraryNotFoundError(f"Library '{library}' has no documents indexed with another model to start from.")

@@ -1,4 +1,4 @@
-"""Dense search: query text -> vector -> hits, with the dims of both sides and the time each step took."""
+"""Search in three modes: query text -> (vector) -> hits, with the dims of both sides and the time each step took."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ import numpy as np
 
 from core.embedder import Embedder
 from core.errors import LibraryNotFoundError, ModelMismatchError
-from core.store import Hit, MilvusStore
+from core.storage import Store
+from core.types import Hit, HybridParams, SearchMode
 
 
 @dataclass(frozen=True)
@@ -22,12 +23,14 @@ class SearchResult:
     hits: list[Hit] = field(default_factory=list)
     encode_ms: float = 0.0
     search_ms: float = 0.0
-    unknown_query: bool = False  # the query had no token the model knows, so nothing can match
+    unknown_query: bool = False  # the query had no token the model knows, so no dense score exists
+    mode: SearchMode = SearchMode.DENSE
 
     def as_dict(self) -> dict:
         return {
             "query": self.query,
             "model": self.model,
+            "mode": str(self.mode),
             "query_dim": self.query_dim,
             "doc_dim": self.doc_dim,
             "encode_ms": round(self.encode_ms, 3),
@@ -41,27 +44,33 @@ def search_many(
     queries: Sequence[str],
     library: str,
     embedder: Embedder,
-    store: MilvusStore,
+    store: Store,
     top_k: int = 5,
     document: str | None = None,
+    mode: SearchMode = SearchMode.DENSE,
+    params: HybridParams | None = None,
 ) -> list[SearchResult]:
-    """Search several queries in one database call (Milvus Lite pays a full key walk per call)."""
+    """Search several queries in one database call per ranking."""
     meta = store.find(library, embedder.info.name)
     if meta is None:
         raise LibraryNotFoundError(
             f"Library '{library}' has no index for model {embedder.info.name}: index documents with it first."
         )
-    if meta.dim != embedder.dim:
+    if meta.dim != embedder.dim or meta.fingerprint != embedder.info.fingerprint:
         raise ModelMismatchError(
-            f"Library '{library}' holds {meta.dim}-dim vectors but {embedder.info.name} gives {embedder.dim}."
+            f"Library '{library}' was indexed with other weights of {embedder.info.name} ({meta.dim} dims, "
+            f"fingerprint {meta.fingerprint}; the model now gives {embedder.dim} dims, {embedder.info.fingerprint}): "
+            "re-index the library with this model."
         )
     t0 = time.perf_counter()
-    vectors = embedder.encode(list(queries))
+    vectors = embedder.encode(list(queries)) if mode != SearchMode.KEYWORD else np.zeros((len(queries), meta.dim))
     t1 = time.perf_counter()
     known = np.any(vectors != 0, axis=1)
     raw: list[list[Hit]] = [[] for _ in queries]
-    if known.any():
-        found = store.search(library, embedder.info.name, vectors[known], top_k, document)
+    if mode != SearchMode.DENSE:
+        raw = store.search(library, embedder.info.name, mode, vectors, list(queries), top_k, document, params)
+    elif known.any():
+        found = store.dense(library, embedder.info.name, vectors[known], top_k, document)
         for slot, hits in zip(np.flatnonzero(known), found):
             raw[slot] = hits
     t2 = time.perf_counter()
@@ -70,18 +79,26 @@ def search_many(
         SearchResult(
             query=q,
             model=embedder.info.name,
-            query_dim=int(vectors.shape[1]),
+            query_dim=embedder.dim,
             doc_dim=meta.dim,
             hits=hits,
             encode_ms=(t1 - t0) * 1000 / per_query,
             search_ms=(t2 - t1) * 1000 / per_query,
-            unknown_query=not known[i],
+            unknown_query=mode != SearchMode.KEYWORD and not known[i],
+            mode=mode,
         )
         for i, (q, hits) in enumerate(zip(queries, raw))
     ]
 
 
 def search(
-    query: str, library: str, embedder: Embedder, store: MilvusStore, top_k: int = 5, document: str | None = None
+    query: str,
+    library: str,
+    embedder: Embedder,
+    store: Store,
+    top_k: int = 5,
+    document: str | None = None,
+    mode: SearchMode = SearchMode.DENSE,
+    params: HybridParams | None = None,
 ) -> SearchResult:
-    return search_many([query], library, embedder, store, top_k, document)[0]
+    return search_many([query], library, embedder, store, top_k, document, mode, params)[0]

@@ -12,7 +12,7 @@ from pages import shared
 
 shared.ensure_frame()
 
-store = shared.open_store()
+store = shared.shared_store()
 library = shared.need_library()
 runner = shared.jobs()
 st.title(":material/compare: Compare models")

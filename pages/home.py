@@ -20,7 +20,7 @@ steps[0].markdown("**1. Pick a model** in the sidebar. Two small models are bund
 steps[1].markdown("**2. Add documents** on the Library page: upload files or load the sample set.")
 steps[2].markdown("**3. Search and compare**: see the hits, why they matched, and how models differ.")
 
-store = shared.open_store()
+store = shared.shared_store()
 libraries = store.libraries()
 settings = load_settings()
 cols = st.columns(3)

@@ -13,7 +13,7 @@ from pages import shared
 
 shared.ensure_frame()
 
-store = shared.open_store()
+store = shared.shared_store()
 library = shared.need_library()
 runner = shared.jobs()
 job_key = f"index|{library}"
@@ -103,12 +103,26 @@ if collections:
                 "chunks": c.chunks,
                 "vectors": shared.fmt_bytes(c.vector_bytes),
                 "chunking": "{size} {unit}, overlap {overlap}".format(**c.meta.chunking),
+                "keyword search": c.meta.analyzer or "none",
             }
             for c in collections
         ],
         hide_index=True,
         width="stretch",
     )
+    for c in collections:
+        if c.meta.has_keyword:
+            continue
+        st.caption(f"{c.meta.model_name} was indexed before keyword search existed; rebuilding copies its chunks.")
+        label = f"Rebuild {c.meta.model_name} with keyword search"
+        if st.button(label, key=f"rebuild-{c.meta.model_name}", disabled=busy):
+            try:
+                with st.spinner("Rebuilding from the stored chunks…"):
+                    store.rebuild(library, c.meta.model_name)
+            except PotionError as exc:
+                st.error(str(exc))
+            else:
+                st.rerun()
 else:
     samples = load_settings().samples_dir
     model = shared.current_model()

@@ -8,15 +8,15 @@ from core.embedder import Embedder
 from core.errors import PotionError
 from core.jobs import JobRunner
 from core.models import ModelListing, list_models, load_embedder
-from core.store import MilvusStore
+from core.storage import Store, open_store
 
 MODEL_KEY = "model"
 LIBRARY_KEY = "library"
 
 
 @st.cache_resource(show_spinner="Opening the database…")
-def store() -> MilvusStore:
-    return MilvusStore()
+def store() -> Store:
+    return open_store()
 
 
 @st.cache_resource(show_spinner="Loading the model…")
@@ -35,7 +35,7 @@ def jobs() -> JobRunner:
     return JobRunner()
 
 
-def open_store() -> MilvusStore:
+def shared_store() -> Store:
     """The shared store, or a one-line error and a stopped page."""
     try:
         return store()

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 from core.ingest import IngestResult, ingest
 from core.jobs import JobRunner, JobState
 from core.models import load_embedder
-from core.store import MilvusStore
+from core.storage.milvus import MilvusStore
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"

@@ -71,7 +71,7 @@ def tiny_embedder(tiny_model_dir: Path):
 
 @pytest.fixture
 def store():
-    from core.store import MilvusStore
+    from core.storage.milvus import MilvusStore
 
     s = MilvusStore()
     yield s

@@ -61,12 +61,40 @@ def test_ingest_search_libraries_and_delete_as_json(corpus):
                     "documents": 3,
                     "chunks": 3,
                     "chunking": libraries[0]["models"][0]["chunking"],
+                    "analyzer": libraries[0]["models"][0]["analyzer"],
                 }
             ],
         }
     ]
+    assert libraries[0]["models"][0]["analyzer"] in {"english", "standard"}
     assert run_cli("delete-library", "demo").returncode == EXIT_OK
     assert json.loads(run_cli("libraries", "--json").stdout) == []
+
+
+def test_search_modes_keyword_and_hybrid_report_their_components(corpus, capsys):
+    assert main(["ingest", str(corpus), "--library", "k", "--model", BUNDLED_SMALL, "--quiet"]) == EXIT_PARTIAL
+    capsys.readouterr()
+    base = ["--library", "k", "--model", BUNDLED_SMALL, "--json"]
+    assert main(["search", "Maida Vale", "--mode", "keyword", *base]) == EXIT_OK
+    keyword = json.loads(capsys.readouterr().out)
+    assert keyword["mode"] == "keyword" and keyword["hits"][0]["document"] == "doc2.md"
+    assert keyword["hits"][0]["keyword_score"] > 0 and keyword["hits"][0]["dense_score"] is None
+    assert main(["search", "Where was Turing born", "--mode", "hybrid", *base]) == EXIT_OK
+    hybrid = json.loads(capsys.readouterr().out)
+    top = hybrid["hits"][0]
+    assert hybrid["mode"] == "hybrid" and top["dense_score"] is not None and top["keyword_score"] is not None
+    assert main(["search", "Where was Turing born", "--mode", "hybrid", "--weight", "1", *base]) == EXIT_OK
+    weighted = json.loads(capsys.readouterr().out)
+    assert main(["search", "Where was Turing born", *base]) == EXIT_OK
+    dense = json.loads(capsys.readouterr().out)
+    assert [h["chunk_id"] for h in weighted["hits"]] == [h["chunk_id"] for h in dense["hits"]]  # weight 1: dense only
+    with pytest.raises(SystemExit):
+        main(["search", "x", "--mode", "hybrid", "--weight", "1.5", *base])
+
+
+def test_a_library_created_on_the_command_line_exists_at_once():
+    assert run_cli("create-library", "Leere Bibliothek").returncode == EXIT_OK
+    assert json.loads(run_cli("libraries", "--json").stdout) == [{"name": "Leere Bibliothek", "models": []}]
 
 
 def test_models_json_lists_catalog_bundled_and_offline_availability():
@@ -116,4 +144,4 @@ def test_human_output_lists_hits(capsys, corpus):
     capsys.readouterr()
     assert main(["search", "artificial intelligence", "--library", "h", "--model", BUNDLED_SMALL]) == EXIT_OK
     out = capsys.readouterr().out
-    assert "query 64d" in out and "doc0.md #0" in out
+    assert "dense search  query 64d" in out and "doc0.md #0" in out

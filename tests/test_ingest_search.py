@@ -76,7 +76,7 @@ def test_a_rerun_after_a_crash_mid_write_converges(tmp_path, store, monkeypatch)
     settings = ChunkSettings(size=30, overlap=0)
     clean = ingest(paths, "ref", embedder, store, settings)
 
-    from core.store import MilvusStore
+    from core.storage.milvus import MilvusStore
 
     real_write = MilvusStore.write
 
@@ -187,6 +187,6 @@ def test_stored_vectors_are_what_the_embedder_gives(seed_files, store):
     embedder = load_embedder(BUNDLED_SMALL)
     ingest(seed_files[:1], "v", embedder, store)
     vector = embedder.encode([SEED_DOCS[0]])
-    hit = store.search("v", BUNDLED_SMALL, vector, top_k=1)[0][0]
+    hit = store.dense("v", BUNDLED_SMALL, vector, top_k=1)[0][0]
     assert hit.score == pytest.approx(1.0, abs=1e-4)
     assert np.isfinite(hit.score)

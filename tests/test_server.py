@@ -11,7 +11,7 @@ import pytest
 from core.ingest import ingest
 from core.models import load_embedder
 from core.search import search
-from core.store import MilvusStore
+from core.storage.milvus import MilvusStore
 from tests.conftest import BUNDLED_SMALL, SEED_DOCS
 from tests.servers import free_port, serve
 

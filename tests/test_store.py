@@ -1,24 +1,33 @@
-"""The Milvus store against a real Milvus Lite database in a tmp dir."""
+"""The store contract, run against Milvus (a real Milvus Lite in a tmp dir) and the exact in-memory reference."""
 
 from __future__ import annotations
-
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
-from core.errors import LibraryNotFoundError, ModelMismatchError
-from core.store import ChunkRow, CollectionMeta, MilvusStore, collection_name
+from core.errors import KeywordUnavailableError, LibraryNotFoundError, ModelMismatchError
+from core.storage.memory import MemoryStore
+from core.storage.milvus import MilvusStore, collection_name
+from core.types import ChunkRow, CollectionMeta, Fusion, HybridParams, SearchMode
 
 DIM = 8
+NAMES = [
+    "Résumé café.txt",
+    "Привет мир.txt",
+    "日本語の文書.txt",
+    "party 🎉 notes.txt",
+    'say "hi".txt',
+    "back\\slash.txt",
+    "two\nlines.txt",
+    "it's.md",
+]
 
 
 def meta(library="Lib", model="m", dim=DIM, fingerprint="f1", chunking=None):
     return CollectionMeta(library, model, f"/models/{model}", "local", fingerprint, dim, chunking or {"size": 10})
 
 
-def rows(document, n, doc_hash="h1", seed=0):
+def rows(document, n, doc_hash="h1", seed=0, texts=None):
     rng = np.random.default_rng(seed)
     return [
         ChunkRow(
@@ -26,7 +35,7 @@ def rows(document, n, doc_hash="h1", seed=0):
             doc_hash,
             i,
             n,
-            f"{document} chunk {i}",
+            texts[i] if texts else f"{document} chunk {i}",
             i * 10,
             i * 10 + 9,
             rng.normal(size=DIM).astype(np.float32),
@@ -35,27 +44,18 @@ def rows(document, n, doc_hash="h1", seed=0):
     ]
 
 
+@pytest.fixture(params=["milvus", "memory"])
+def store(request):
+    s = MilvusStore() if request.param == "milvus" else MemoryStore()
+    yield s
+    s.close()
+
+
 def test_collection_names_are_valid_and_unique_per_library_and_model():
     a = collection_name("My Papers!", "minishlab/potion-base-8M")
     assert a.replace("_", "").isalnum() and a.startswith("potion_")
     assert a != collection_name("My Papers?", "minishlab/potion-base-8M")
     assert a != collection_name("My Papers!", "potion-base-8M")
-
-
-def test_provenance_is_recorded_and_survives_reopening(isolated_env):
-    store = MilvusStore()
-    store.ensure_collection(meta(chunking={"size": 200, "overlap": 20, "unit": "tokens"}))
-    store.write("Lib", "m", rows("a.txt", 3))
-    store.flush("Lib", "m")
-    store.close()
-    reopened = MilvusStore()
-    found = reopened.find("Lib", "m")
-    assert (found.dim, found.fingerprint, found.model_source) == (DIM, "f1", "/models/m")
-    assert found.chunking == {"size": 200, "overlap": 20, "unit": "tokens"} and found.created_at
-    # A reopened Lite database has released collections: searching must still work.
-    hits = reopened.search("Lib", "m", np.ones((1, DIM), dtype=np.float32), top_k=2)
-    assert len(hits[0]) == 2
-    reopened.close()
 
 
 def test_writing_the_same_rows_twice_adds_nothing(store):
@@ -95,24 +95,81 @@ def test_a_document_without_its_chunk_zero_is_not_listed_as_present(store):
     assert store.documents("Lib", "m") == []
 
 
-def test_delete_document_removes_only_its_chunks(store):
+@pytest.mark.parametrize("name", NAMES)
+def test_any_name_is_stored_filtered_changed_and_deleted_exactly(store, name):
     store.ensure_collection(meta())
-    store.write("Lib", "m", rows('quote"d \\ name.txt', 3) + rows("b.txt", 2))
-    store.delete_document("Lib", "m", 'quote"d \\ name.txt')
-    assert [d.name for d in store.documents("Lib", "m")] == ["b.txt"]
+    first = rows(name, 3, doc_hash="v1", seed=1)
+    store.write("Lib", "m", first + rows("other.txt", 2, seed=2))
+    assert name in [d.name for d in store.documents("Lib", "m")]
+    only = store.dense("Lib", "m", first[1].vector[None, :], top_k=10, document=name)[0]
+    assert {h.document for h in only} == {name} and len(only) == 3
+    # A changed version replaces the old one: delete by name, then write.
+    store.delete_documents("Lib", "m", [name])
+    store.write("Lib", "m", rows(name, 2, doc_hash="v2", seed=3))
+    docs = {d.name: d for d in store.documents("Lib", "m")}
+    assert (docs[name].doc_hash, docs[name].chunks, store.count("Lib", "m")) == ("v2", 2, 4)
+    store.delete_document("Lib", "m", name)
+    assert [d.name for d in store.documents("Lib", "m")] == ["other.txt"]
     assert store.count("Lib", "m") == 2
 
 
-def test_search_filters_by_document_and_returns_text_and_offsets(store):
+def test_dense_search_filters_by_document_and_returns_text_and_offsets(store):
     store.ensure_collection(meta())
     a, b = rows("a.txt", 3, seed=1), rows("b.txt", 3, seed=2)
     store.write("Lib", "m", a + b)
-    hits = store.search("Lib", "m", np.stack([a[1].vector, b[2].vector]), top_k=1)
+    hits = store.dense("Lib", "m", np.stack([a[1].vector, b[2].vector]), top_k=1)
     assert (hits[0][0].document, hits[0][0].chunk, hits[0][0].text) == ("a.txt", 1, "a.txt chunk 1")
     assert (hits[1][0].document, hits[1][0].start, hits[1][0].end) == ("b.txt", 20, 29)
-    assert hits[0][0].score == pytest.approx(1.0, abs=1e-5)
-    only_b = store.search("Lib", "m", a[1].vector[None, :], top_k=5, document="b.txt")
+    assert hits[0][0].score == pytest.approx(1.0, abs=1e-5) == hits[0][0].dense_score
+    assert hits[0][0].keyword_score is None and hits[0][0].chunk_id == a[1].id
+    only_b = store.dense("Lib", "m", a[1].vector[None, :], top_k=5, document="b.txt")
     assert {h.document for h in only_b[0]} == {"b.txt"}
+
+
+TEXTS = {
+    "wing.txt": ["laminar flow over a swept wing", "turbulent boundary layer on the wing surface"],
+    "heat.txt": ["heat transfer in a hypersonic nozzle", "the boundary layer heats the nozzle wall quickly"],
+    "misc.txt": ["a recipe for bread with flour and water", "notes about nothing in particular at all"],
+}
+
+
+def _keyword_library(store):
+    store.ensure_collection(meta())
+    for seed, (name, texts) in enumerate(TEXTS.items()):
+        store.write("Lib", "m", rows(name, 2, seed=seed, texts=texts))
+    store.flush("Lib", "m")
+
+
+def test_keyword_search_ranks_by_bm25_and_keeps_the_score(store):
+    _keyword_library(store)
+    (hits,) = store.keyword("Lib", "m", ["nozzle heat"], top_k=5)
+    assert [(h.document, h.chunk) for h in hits] == [("heat.txt", 0), ("heat.txt", 1)]
+    assert hits[0].score > hits[1].score > 0 and hits[0].keyword_score == hits[0].score
+    assert hits[0].dense_score is None
+    (none,) = store.keyword("Lib", "m", ["zeppelin"], top_k=5)
+    assert none == []
+    (filtered,) = store.keyword("Lib", "m", ["boundary layer"], top_k=5, document="wing.txt")
+    assert [(h.document, h.chunk) for h in filtered] == [("wing.txt", 1)]
+
+
+def test_hybrid_fuses_both_rankings_and_keeps_each_component(store):
+    _keyword_library(store)
+    target = rows("misc.txt", 2, seed=2, texts=TEXTS["misc.txt"])[0]  # dense favours misc.txt chunk 0
+    (rrf,) = store.search("Lib", "m", SearchMode.HYBRID, target.vector[None, :], ["boundary layer"], top_k=10)
+    by_key = {(h.document, h.chunk): h for h in rrf}
+    both = by_key[("wing.txt", 1)]
+    assert both.dense_score is not None and both.keyword_score is not None
+    assert by_key[("misc.txt", 0)].keyword_score is None and by_key[("misc.txt", 0)].dense_score is not None
+    expected = 1 / (60 + 1)  # misc.txt chunk 0 is the dense top hit and in no keyword list
+    assert by_key[("misc.txt", 0)].score == pytest.approx(expected)
+    assert [h.rank for h in rrf] == list(range(1, len(rrf) + 1))
+    dense_only = HybridParams(fusion=Fusion.WEIGHTED, weight=1.0)
+    (weighted,) = store.hybrid("Lib", "m", target.vector[None, :], ["boundary layer"], 3, params=dense_only)
+    (dense,) = store.dense("Lib", "m", target.vector[None, :], 3)
+    assert [h.chunk_id for h in weighted] == [h.chunk_id for h in dense]
+    keyword_only = HybridParams(fusion=Fusion.WEIGHTED, weight=0.0)
+    (weighted,) = store.hybrid("Lib", "m", target.vector[None, :], ["boundary layer"], 2, params=keyword_only)
+    assert {h.document for h in weighted} == {"wing.txt", "heat.txt"} and weighted[0].score == pytest.approx(1.0)
 
 
 def test_libraries_group_models_and_drop_library_removes_them_all(store):
@@ -127,19 +184,19 @@ def test_libraries_group_models_and_drop_library_removes_them_all(store):
         store.drop_library("One")
 
 
+def test_an_empty_library_exists_until_dropped(store):
+    store.create_library("Empty Ünïcode 📚")
+    assert store.library_names() == ["Empty Ünïcode 📚"]
+    assert [(lib.name, lib.collections) for lib in store.libraries()] == [("Empty Ünïcode 📚", [])]
+    assert store.drop_library("Empty Ünïcode 📚") == 0
+    assert store.library_names() == []
+
+
 def test_operations_on_a_missing_library_say_so(store):
     with pytest.raises(LibraryNotFoundError, match="Nope"):
-        store.search("Nope", "m", np.ones((1, DIM), dtype=np.float32), 3)
-
-
-def test_a_second_process_gets_a_clear_locked_message(store, isolated_env):
-    code = (
-        "from core.store import MilvusStore\n"
-        "from core.errors import StoreLockedError\n"
-        "try:\n    MilvusStore()\nexcept StoreLockedError as e:\n    print('LOCKED', e)\n"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert "LOCKED" in out.stdout and "another process" in out.stdout, out.stderr[-2000:]
+        store.dense("Nope", "m", np.ones((1, DIM), dtype=np.float32), 3)
+    with pytest.raises(LibraryNotFoundError, match="Nope"):
+        store.search("Nope", "m", SearchMode.KEYWORD, np.ones((1, DIM)), ["x"], 3)
 
 
 def test_cached_documents_and_stats_follow_every_write_delete_and_drop(store):
@@ -154,3 +211,20 @@ def test_cached_documents_and_stats_follow_every_write_delete_and_drop(store):
     assert store.library_names() == []
     store.ensure_collection(meta())
     assert store.stats("Lib", "m").chunks == 0 and store.documents("Lib", "m") == []
+
+
+def test_an_index_without_keyword_search_refuses_it_and_dense_still_works():
+    class NoBm25(MemoryStore):
+        def ensure_collection(self, wanted):
+            from dataclasses import replace
+
+            made = super().ensure_collection(wanted)
+            self._indexes[(wanted.library, wanted.model_name)].meta = replace(made, analyzer="")
+            return self.find(wanted.library, wanted.model_name)
+
+    store = NoBm25()
+    store.ensure_collection(meta())
+    store.write("Lib", "m", rows("a.txt", 2))
+    with pytest.raises(KeywordUnavailableError, match="rebuild"):
+        store.search("Lib", "m", SearchMode.HYBRID, np.ones((1, DIM)), ["chunk"], 3)
+    assert len(store.search("Lib", "m", SearchMode.DENSE, np.ones((1, DIM)), ["chunk"], 3)[0]) == 2

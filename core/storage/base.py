@@ -1,0 +1,204 @@
+"""The store interface that ingest, search, evaluation and the pages use; Milvus and an exact reference implement it."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+
+from core.errors import KeywordUnavailableError, LibraryNotFoundError, ModelMismatchError
+from core.storage.fusion import fuse
+from core.types import (
+    ChunkRow,
+    CollectionMeta,
+    CollectionStats,
+    Hit,
+    HybridParams,
+    LibraryInfo,
+    SearchMode,
+    StoredDocument,
+)
+
+
+class Store(ABC):
+    """Libraries hold one index per model; each index keeps chunks, their vectors and their analysed text."""
+
+    # --- libraries and provenance --------------------------------------------------------------
+
+    @abstractmethod
+    def collections(self) -> list[CollectionMeta]:
+        """Provenance of every (library, model) index, sorted by library then model."""
+
+    @abstractmethod
+    def library_names(self) -> list[str]:
+        """Every library, including those with no index yet."""
+
+    @abstractmethod
+    def create_library(self, library: str) -> None:
+        """Record a library with no documents yet, so it exists at once and survives a restart."""
+
+    @abstractmethod
+    def find(self, library: str, model_name: str) -> CollectionMeta | None: ...
+
+    @abstractmethod
+    def ensure_collection(self, meta: CollectionMeta) -> CollectionMeta:
+        """Create the (library, model) index, or check that the existing one matches; returns its provenance."""
+
+    @abstractmethod
+    def drop_library(self, library: str) -> int:
+        """Drop the library and every index of it; returns how many indexes were dropped."""
+
+    @abstractmethod
+    def drop_collection(self, library: str, model_name: str) -> None: ...
+
+    # --- rows ----------------------------------------------------------------------------------
+
+    @abstractmethod
+    def write(self, library: str, model_name: str, rows: Sequence[ChunkRow]) -> int:
+        """Upsert rows; each document's chunk 0 goes last, so its presence marks the document complete."""
+
+    @abstractmethod
+    def flush(self, library: str, model_name: str) -> None: ...
+
+    @abstractmethod
+    def delete_documents(self, library: str, model_name: str, documents: Sequence[str]) -> None: ...
+
+    @abstractmethod
+    def documents(self, library: str, model_name: str) -> list[StoredDocument]:
+        """Complete documents (those whose chunk 0 is written), sorted by name."""
+
+    @abstractmethod
+    def chunk_rows(self, library: str, model_name: str) -> list[dict]:
+        """Every stored chunk without its vector: document, doc_hash, chunk, start, end, text, title, doc_type, page."""
+
+    @abstractmethod
+    def count(self, library: str, model_name: str) -> int:
+        """Chunks stored in the index."""
+
+    @abstractmethod
+    def count_documents(self, library: str, model_name: str) -> int: ...
+
+    # --- search --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def dense(
+        self, library: str, model_name: str, vectors: np.ndarray, top_k: int, document: str | None = None
+    ) -> list[list[Hit]]:
+        """Exact cosine top-k for each query vector, in one call."""
+
+    @abstractmethod
+    def keyword(
+        self, library: str, model_name: str, texts: Sequence[str], top_k: int, document: str | None = None
+    ) -> list[list[Hit]]:
+        """BM25 top-k for each query text, in one call."""
+
+    def rebuild(self, library: str, model_name: str) -> CollectionMeta:
+        """Bring an index to the current schema from its stored rows; nothing to do where it is current."""
+        return self.require(library, model_name)
+
+    def close(self) -> None:  # noqa: B027 - nothing to release by default
+        """Release the engine; the store is unusable afterwards."""
+
+    # --- shared behaviour ----------------------------------------------------------------------
+
+    def delete_document(self, library: str, model_name: str, document: str) -> None:
+        self.delete_documents(library, model_name, [document])
+
+    def require(self, library: str, model_name: str) -> CollectionMeta:
+        meta = self.find(library, model_name)
+        if meta is None:
+            raise LibraryNotFoundError(
+                f"Library '{library}' has no index for model {model_name}: index documents with it first."
+            )
+        return meta
+
+    def stats(self, library: str, model_name: str) -> CollectionStats:
+        meta = self.require(library, model_name)
+        return CollectionStats(
+            meta=meta,
+            collection=meta.collection,
+            documents=self.count_documents(library, model_name),
+            chunks=self.count(library, model_name),
+        )
+
+    def libraries(self) -> list[LibraryInfo]:
+        """Every library with per-model counts, empty libraries included."""
+        by_name: dict[str, list[CollectionStats]] = {name: [] for name in self.library_names()}
+        for meta in self.collections():
+            by_name.setdefault(meta.library, []).append(self.stats(meta.library, meta.model_name))
+        return [
+            LibraryInfo(name, sorted(cols, key=lambda c: c.meta.model_name)) for name, cols in sorted(by_name.items())
+        ]
+
+    def hybrid(
+        self,
+        library: str,
+        model_name: str,
+        vectors: np.ndarray,
+        texts: Sequence[str],
+        top_k: int,
+        document: str | None = None,
+        params: HybridParams | None = None,
+    ) -> list[list[Hit]]:
+        """Dense and keyword rankings fused per query (RRF or weighted); each hit keeps both component scores."""
+        params = params or HybridParams()
+        depth = max(top_k, params.depth)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        # A query with no word the model knows has a zero vector, which no cosine can rank: keyword only.
+        known = np.flatnonzero(np.any(vectors != 0, axis=1))
+        dense: list[list[Hit]] = [[] for _ in texts]
+        if len(known):
+            for slot, hits in zip(known, self.dense(library, model_name, vectors[known], depth, document)):
+                dense[slot] = hits
+        keyword = self.keyword(library, model_name, texts, depth, document)
+        return [fuse(d, k, top_k, params) for d, k in zip(dense, keyword)]
+
+    def search(
+        self,
+        library: str,
+        model_name: str,
+        mode: SearchMode,
+        vectors: np.ndarray,
+        texts: Sequence[str],
+        top_k: int,
+        document: str | None = None,
+        params: HybridParams | None = None,
+    ) -> list[list[Hit]]:
+        """One entry point for the three modes."""
+        if mode == SearchMode.DENSE:
+            return self.dense(library, model_name, vectors, top_k, document)
+        meta = self.require(library, model_name)
+        if not meta.has_keyword:
+            raise KeywordUnavailableError(
+                f"Library '{library}' with model {model_name} was indexed without keyword search: "
+                "rebuild it from its stored chunks (Library page, or `python -m core rebuild`) to add it."
+            )
+        if mode == SearchMode.KEYWORD:
+            return self.keyword(library, model_name, texts, top_k, document)
+        return self.hybrid(library, model_name, vectors, texts, top_k, document, params)
+
+
+def check_compatible(existing: CollectionMeta, wanted: CollectionMeta) -> None:
+    """Refuse vectors of another dim or model, or text cut another way, in an existing index."""
+    where = f"library '{existing.library}' with model {existing.model_name}"
+    if existing.dim != wanted.dim:
+        raise ModelMismatchError(
+            f"The {where} holds {existing.dim}-dim vectors but the model now gives {wanted.dim}: "
+            "use another library name or drop this one."
+        )
+    if existing.fingerprint != wanted.fingerprint:
+        raise ModelMismatchError(
+            f"The {where} was indexed with different model weights (fingerprint {existing.fingerprint}, "
+            f"now {wanted.fingerprint}): drop it and index again, or use another library name."
+        )
+    if existing.chunking != wanted.chunking:
+        raise ModelMismatchError(
+            f"The {where} was chunked with {existing.chunking}, not {wanted.chunking}: "
+            "use the recorded settings, or drop the library to re-chunk."
+        )
+
+
+def ordered_for_write(rows: Sequence[ChunkRow]) -> list[ChunkRow]:
+    """Chunk 0 of each document last: an interrupted write then leaves the document absent, not half-present."""
+    return [r for r in rows if r.chunk != 0] + [r for r in rows if r.chunk == 0]

@@ -1,0 +1,215 @@
+"""The exact reference store: numpy cosine and a plain BM25 over rows in memory. Tests hold Milvus to it."""
+
+from __future__ import annotations
+
+import math
+import re
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+import numpy as np
+
+from core.errors import LibraryNotFoundError
+from core.storage.base import Store, check_compatible, ordered_for_write
+from core.types import ChunkRow, CollectionMeta, Hit, StoredDocument
+
+BM25_K1, BM25_B = 1.2, 0.75  # Milvus' defaults
+_WORD = re.compile(r"\w+")
+
+
+def analyze(text: str) -> list[str]:
+    """Lower-cased word tokens, as Milvus' "standard" analyzer splits plain text."""
+    return _WORD.findall(text.lower())
+
+
+@dataclass
+class _Index:
+    meta: CollectionMeta
+    rows: dict[str, ChunkRow]
+    _matrix: tuple[list[str], np.ndarray] | None = None
+    _terms: tuple[list[str], list[Counter], np.ndarray, Counter] | None = None
+
+    def changed(self) -> None:
+        self._matrix = self._terms = None
+
+    def matrix(self) -> tuple[list[str], np.ndarray]:
+        if self._matrix is None:
+            ids = sorted(self.rows)
+            m = np.stack([self.rows[i].vector for i in ids]).astype(np.float32) if ids else np.zeros((0, self.meta.dim))
+            norms = np.linalg.norm(m, axis=1, keepdims=True)
+            self._matrix = (ids, m / np.where(norms == 0, 1, norms))
+        return self._matrix
+
+    def terms(self) -> tuple[list[str], list[Counter], np.ndarray, Counter]:
+        if self._terms is None:
+            ids = sorted(self.rows)
+            bags = [Counter(analyze(self.rows[i].text)) for i in ids]
+            lengths = np.array([sum(b.values()) for b in bags], dtype=np.float64)
+            df: Counter = Counter()
+            for bag in bags:
+                df.update(bag.keys())
+            self._terms = (ids, bags, lengths, df)
+        return self._terms
+
+
+class MemoryStore(Store):
+    """Everything in dicts, nothing persisted; exact by construction."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._libraries: set[str] = set()
+        self._indexes: dict[tuple[str, str], _Index] = {}
+
+    def collections(self) -> list[CollectionMeta]:
+        with self._lock:
+            return [self._indexes[key].meta for key in sorted(self._indexes)]
+
+    def library_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._libraries | {lib for lib, _ in self._indexes})
+
+    def create_library(self, library: str) -> None:
+        with self._lock:
+            self._libraries.add(library)
+
+    def find(self, library: str, model_name: str) -> CollectionMeta | None:
+        with self._lock:
+            index = self._indexes.get((library, model_name))
+            return index.meta if index else None
+
+    def ensure_collection(self, meta: CollectionMeta) -> CollectionMeta:
+        with self._lock:
+            existing = self.find(meta.library, meta.model_name)
+            if existing is not None:
+                check_compatible(existing, meta)
+                return existing
+            stamped = replace(
+                meta,
+                analyzer="standard",
+                collection=f"memory:{meta.library}:{meta.model_name}",
+                created_at=datetime.now(UTC).isoformat(),
+            )
+            self._libraries.add(meta.library)
+            self._indexes[(meta.library, meta.model_name)] = _Index(stamped, {})
+            return stamped
+
+    def drop_library(self, library: str) -> int:
+        with self._lock:
+            keys = [key for key in self._indexes if key[0] == library]
+            if not keys and library not in self._libraries:
+                raise LibraryNotFoundError(f"There is no library named '{library}'.")
+            for key in keys:
+                del self._indexes[key]
+            self._libraries.discard(library)
+            return len(keys)
+
+    def drop_collection(self, library: str, model_name: str) -> None:
+        with self._lock:
+            self._index(library, model_name)
+            del self._indexes[(library, model_name)]
+
+    def _index(self, library: str, model_name: str) -> _Index:
+        self.require(library, model_name)
+        return self._indexes[(library, model_name)]
+
+    def write(self, library: str, model_name: str, rows: Sequence[ChunkRow]) -> int:
+        ordered = ordered_for_write(rows)
+        with self._lock:
+            index = self._index(library, model_name)
+            for row in ordered:
+                index.rows[row.id] = row
+            index.changed()
+        return len(ordered)
+
+    def flush(self, library: str, model_name: str) -> None:
+        self._index(library, model_name)
+
+    def delete_documents(self, library: str, model_name: str, documents: Sequence[str]) -> None:
+        names = set(documents)
+        with self._lock:
+            index = self._index(library, model_name)
+            for key in [k for k, row in index.rows.items() if row.document in names]:
+                del index.rows[key]
+            index.changed()
+
+    def documents(self, library: str, model_name: str) -> list[StoredDocument]:
+        with self._lock:
+            rows = [r for r in self._index(library, model_name).rows.values() if r.chunk == 0]
+        docs = [StoredDocument(r.document, r.doc_hash, r.n_chunks, r.doc_type, r.title) for r in rows]
+        return sorted(docs, key=lambda d: d.name)
+
+    def chunk_rows(self, library: str, model_name: str) -> list[dict]:
+        keys = ("document", "doc_hash", "chunk", "start", "end", "text", "title", "doc_type", "page")
+        with self._lock:
+            rows = list(self._index(library, model_name).rows.values())
+        return [{k: getattr(r, k) for k in keys} for r in rows]
+
+    def count(self, library: str, model_name: str) -> int:
+        with self._lock:
+            return len(self._index(library, model_name).rows)
+
+    def count_documents(self, library: str, model_name: str) -> int:
+        return len(self.documents(library, model_name))
+
+    def dense(
+        self, library: str, model_name: str, vectors: np.ndarray, top_k: int, document: str | None = None
+    ) -> list[list[Hit]]:
+        with self._lock:
+            index = self._index(library, model_name)
+            ids, matrix = index.matrix()
+            rows = index.rows
+        queries = np.asarray(vectors, dtype=np.float32)
+        queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        allowed = np.array([document is None or rows[i].document == document for i in ids], dtype=bool)
+        out = []
+        for scores in queries @ matrix.T if len(ids) else np.zeros((len(queries), 0)):
+            out.append(_ranked(ids, rows, np.where(allowed, scores, -np.inf), top_k, "dense_score"))
+        return out
+
+    def keyword(
+        self, library: str, model_name: str, texts: Sequence[str], top_k: int, document: str | None = None
+    ) -> list[list[Hit]]:
+        with self._lock:
+            index = self._index(library, model_name)
+            ids, bags, lengths, df = index.terms()
+            rows = index.rows
+        n, avgdl = len(ids), float(lengths.mean()) if len(ids) else 0.0
+        out = []
+        for text in texts:
+            scores = np.zeros(n)
+            for term, q_count in Counter(analyze(text)).items():
+                if term not in df:
+                    continue
+                idf = math.log(1 + (n - df[term] + 0.5) / (df[term] + 0.5))
+                tf = np.array([bag.get(term, 0) for bag in bags], dtype=np.float64)
+                scores += q_count * idf * tf * (BM25_K1 + 1) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * lengths / avgdl))
+            keep = np.array([s > 0 and (document is None or rows[i].document == document) for i, s in zip(ids, scores)])
+            out.append(_ranked(ids, rows, np.where(keep, scores, -np.inf) if n else scores, top_k, "keyword_score"))
+        return out
+
+
+def _ranked(ids: list[str], rows: dict[str, ChunkRow], scores: np.ndarray, top_k: int, component: str) -> list[Hit]:
+    """Best first; ties broken by chunk id so the order is the same on every run."""
+    order = sorted((i for i in range(len(ids)) if np.isfinite(scores[i])), key=lambda i: (-scores[i], ids[i]))
+    hits = []
+    for rank, i in enumerate(order[:top_k], start=1):
+        row, score = rows[ids[i]], float(scores[i])
+        hits.append(
+            Hit(
+                rank=rank,
+                score=score,
+                document=row.document,
+                chunk=row.chunk,
+                text=row.text,
+                start=row.start,
+                end=row.end,
+                page=row.page,
+                title=row.title,
+                chunk_id=ids[i],
+                **{component: score},
+            )
+        )
+    return hits

@@ -1,0 +1,587 @@
+"""The Milvus store: one collection per (library, model) on Milvus Lite or a Milvus server, provenance in a registry."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from core.config import Settings, load_settings
+from core.errors import (
+    KeywordUnavailableError,
+    LibraryNotFoundError,
+    SchemaVersionError,
+    StoreConfigError,
+    StoreError,
+    StoreLockedError,
+)
+from core.storage.base import Store, check_compatible, ordered_for_write
+from core.storage.filters import field_in
+from core.storage.registry import REGISTRY, Registry
+from core.storage.schema import ANALYZERS, chunk_schema
+from core.types import (
+    SCHEMA_VERSION,
+    ChunkRow,
+    CollectionMeta,
+    Hit,
+    HybridParams,
+    SearchMode,
+    StoredDocument,
+    document_key,
+)
+
+PREFIX = "potion_"
+LEGACY_META_KEY = "potion.meta"  # schema 1 kept provenance in collection properties
+MAX_TEXT_CHARS = 16_000  # VARCHAR limits count bytes: 16k chars of up to 4 bytes stay under 65,535
+MAX_DOCUMENT_CHARS = 1_000
+WRITE_BATCH = 5_000
+ITERATOR_BATCH = 10_000
+OUTPUT_FIELDS = ["document", "chunk", "text", "start", "end", "page", "title"]
+LITE2_DB_NAME = re.compile(r"^[a-zA-Z0-9.\-_]{1,33}\.db$")  # Milvus Lite 2.x: at most 36 characters in all
+T = TypeVar("T")
+
+
+def collection_name(library: str, model_name: str, version: int = SCHEMA_VERSION) -> str:
+    """A valid Milvus name (letters, digits, underscores) that stays readable and unique per pair and schema."""
+    slug = lambda s: re.sub(r"[^0-9a-zA-Z]+", "_", s).strip("_").lower()[:40] or "x"  # noqa: E731
+    digest = hashlib.sha1(f"{library}\x00{model_name}".encode()).hexdigest()[:8]
+    suffix = "" if version == 1 else f"_v{version}"
+    return f"{PREFIX}{slug(library)}__{slug(model_name)}_{digest}{suffix}"
+
+
+def lite_version() -> tuple[int, ...]:
+    from importlib.metadata import version
+
+    return tuple(int(p) for p in re.findall(r"\d+", version("milvus-lite"))[:3])
+
+
+def _engine_call(operation: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Turn any engine exception of a store method into a StoreError naming the operation and what to do."""
+
+    def decorate(method: Callable[..., T]) -> Callable[..., T]:
+        @functools.wraps(method)
+        def wrapper(self: MilvusStore, *args: Any, **kwargs: Any) -> T:
+            from pymilvus.exceptions import MilvusException
+
+            try:
+                return method(self, *args, **kwargs)
+            except MilvusException as exc:
+                raise StoreError(f"The database could not {operation}: {exc.message}. {self.advice}") from exc
+            except Exception as exc:
+                if type(exc).__module__.startswith("grpc"):
+                    raise StoreError(
+                        f"The database could not {operation}: it stopped answering. {self.advice}"
+                    ) from exc
+                raise
+
+        return wrapper
+
+    return decorate
+
+
+def _import_pymilvus() -> None:
+    """Import pymilvus with MILVUS_URI hidden when it names a Lite file.
+
+    pymilvus reads MILVUS_URI at import for its ORM default connection and refuses a file path there,
+    while we accept one (the same variable picks a Lite database or a server)."""
+    import os
+    import sys
+
+    uri = os.environ.get("MILVUS_URI", "")
+    if "pymilvus" in sys.modules or uri.startswith(("http://", "https://", "tcp://", "unix:")):
+        return
+    os.environ.pop("MILVUS_URI", None)
+    try:
+        import pymilvus  # noqa: F401
+    finally:
+        if uri:
+            os.environ["MILVUS_URI"] = uri
+
+
+class _QuietLiteLogs(logging.Filter):
+    """Milvus Lite 2.x logs its own errors on the root logger (a second process opening a locked file, say);
+    we raise a one-line StoreError for each, so the engine's copy would only print a duplicate."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "milvus_lite" not in record.pathname
+
+
+def _silence_engine_logs() -> None:
+    # Process-wide, and on purpose: every engine error becomes a StoreError with a message of ours, and
+    # pymilvus and Milvus Lite would otherwise print the same error (often with a traceback) to stderr,
+    # including harmless ones such as Lite 3.x's "AllocTimestamp not implemented" on create.
+    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
+    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
+    logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)
+    root = logging.getLogger()
+    if not any(isinstance(f, _QuietLiteLogs) for f in root.filters):
+        root.addFilter(_QuietLiteLogs())
+
+
+class MilvusStore(Store):
+    """The only place that talks to Milvus. Thread-safe: Streamlit sessions share one instance."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or load_settings()
+        self.uri = self.settings.milvus_uri
+        self.advice = (
+            f"Check that the Milvus server at {self.uri} is running, then try again."
+            if not self.settings.is_lite
+            else "Try again; writes are idempotent, so a re-run converges."
+        )
+        self._lock = threading.RLock()
+        self._loaded: set[str] = set()
+        self._metas: dict[tuple[str, str], CollectionMeta] = {}
+        self._libraries: set[str] = set()
+        # Document lists and counts scan the collection and the pages ask on every rerun; they are kept
+        # until this store writes, deletes or drops there.
+        self._documents: dict[str, list[StoredDocument]] = {}
+        self._counts: dict[tuple[str, str], int] = {}
+        self._analyzer: str | None = None  # found by the first collection created with BM25
+        self.client = self._connect()
+        self.server_version = self._server_version()
+        self._open_registry()
+
+    # --- connection ----------------------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        _import_pymilvus()
+        _silence_engine_logs()
+        from pymilvus import MilvusClient
+        from pymilvus.exceptions import ConnectionConfigException, MilvusException
+
+        if self.settings.is_lite:
+            self._check_lite_path(Path(self.uri))
+        try:
+            return MilvusClient(uri=self.uri, token=self.settings.milvus_token)
+        except ConnectionConfigException as exc:
+            if self.settings.is_lite:
+                raise StoreLockedError(
+                    f"The database {self.uri} is open in another process: close that app or CLI run, "
+                    "or point MILVUS_URI at a Milvus server to share one database."
+                ) from exc
+            raise StoreConfigError(f"Cannot connect to Milvus at {self.uri}: {exc.message}.") from exc
+        except MilvusException as exc:
+            raise StoreConfigError(
+                f"Cannot connect to Milvus at {self.uri}: {exc.message}. Check MILVUS_URI and MILVUS_TOKEN."
+            ) from exc
+
+    def _check_lite_path(self, path: Path) -> None:
+        major = lite_version()[0]
+        if major < 3:
+            if path.is_dir():
+                raise StoreConfigError(
+                    f"{path} is a folder, a Milvus Lite 3.x database; this install runs Milvus Lite 2.5, which keeps "
+                    "a database in one file: set POTION_DB_PATH to a new .db file and index again."
+                )
+            if not LITE2_DB_NAME.match(path.name):
+                raise StoreConfigError(
+                    f"The database file name '{path.name}' cannot be used: Milvus Lite 2.5 needs letters, digits, "
+                    "'.', '-', '_', at most 36 characters, ending in .db: set POTION_DB_PATH, e.g. data/potion.db."
+                )
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreConfigError(
+                f"Cannot create the folder {path.parent} for the database ({exc.strerror}): "
+                "set POTION_DB_PATH or POTION_DATA_DIR to a writable place."
+            ) from exc
+
+    def _server_version(self) -> str:
+        try:
+            return str(self.client.get_server_version())
+        except Exception:  # Milvus Lite 2.5 does not implement the call
+            return "lite"
+
+    @property
+    def engine_has_bm25(self) -> bool:
+        """Milvus added BM25 in 2.5; a 2.3 or 2.4 server has none."""
+        found = re.match(r"v?(\d+)\.(\d+)", self.server_version)
+        return found is None or (int(found[1]), int(found[2])) >= (2, 5)
+
+    @_engine_call("open the provenance registry")
+    def _open_registry(self) -> None:
+        with self._lock:
+            self.registry = Registry(self.client)
+            self._reload_registry()
+            self._adopt_legacy_collections()
+
+    def _reload_registry(self) -> None:
+        metas, libraries = {}, set()
+        for row in self.registry.rows():
+            if row.schema_version > SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"The database {self.uri} was written by a newer Potion Search (schema {row.schema_version}; "
+                    f"this one reads up to {SCHEMA_VERSION}): upgrade Potion Search or use another database."
+                )
+            libraries.add(row.library)
+            if row.meta is not None:
+                metas[(row.library, row.model)] = row.meta
+        self._metas, self._libraries = metas, libraries
+
+    def _adopt_legacy_collections(self) -> None:
+        """Register schema-1 collections (provenance in properties) as they are; their data is not touched."""
+        known = {meta.collection for meta in self._metas.values()}
+        for name in self.client.list_collections():
+            if not name.startswith(PREFIX) or name == REGISTRY or name in known:
+                continue
+            props = self.client.describe_collection(name).get("properties", {})
+            if LEGACY_META_KEY not in props:
+                continue  # an orphan of an interrupted create or drop; ensure_collection replaces it
+            meta = replace(CollectionMeta.from_json(props[LEGACY_META_KEY]), collection=name, schema_version=1)
+            self.registry.put(meta)
+            self._metas[(meta.library, meta.model_name)] = meta
+            self._libraries.add(meta.library)
+
+    def close(self) -> None:
+        with self._lock:
+            self.client.close()
+
+    # --- libraries and provenance --------------------------------------------------------------
+
+    @_engine_call("list libraries")
+    def collections(self) -> list[CollectionMeta]:
+        with self._lock:
+            return [self._metas[key] for key in sorted(self._metas)]
+
+    def library_names(self) -> list[str]:
+        with self._lock:
+            return sorted(self._libraries)
+
+    @_engine_call("create the library")
+    def create_library(self, library: str) -> None:
+        with self._lock:
+            if library not in self._libraries:
+                self.registry.put_library(library)
+                self._libraries.add(library)
+
+    def find(self, library: str, model_name: str) -> CollectionMeta | None:
+        with self._lock:
+            return self._metas.get((library, model_name))
+
+    @_engine_call("create the index")
+    def ensure_collection(self, meta: CollectionMeta) -> CollectionMeta:
+        with self._lock:
+            existing = self.find(meta.library, meta.model_name)
+            if existing is not None:
+                check_compatible(existing, meta)
+                if not self.client.has_collection(existing.collection):
+                    self._create(existing)  # registered, then interrupted before the collection was made
+                return existing
+            stamped = replace(
+                meta,
+                collection=collection_name(meta.library, meta.model_name),
+                created_at=datetime.now(UTC).isoformat(),
+                schema_version=SCHEMA_VERSION,
+            )
+            if self.client.has_collection(stamped.collection):
+                self.client.drop_collection(stamped.collection)  # unregistered: an interrupted create or drop
+            stamped = self._create(stamped)
+            # Registered after the collection exists, so a crash in between leaves an orphan that the
+            # line above replaces, never a registry row pointing at nothing.
+            self.registry.put_library(meta.library)
+            self.registry.put(stamped)
+            self._libraries.add(meta.library)
+            self._metas[(meta.library, meta.model_name)] = stamped
+            return stamped
+
+    def _create(self, meta: CollectionMeta) -> CollectionMeta:
+        """Create the collection with the best analyzer this engine accepts; returns meta with that analyzer."""
+        from pymilvus.exceptions import MilvusException
+
+        candidates: list[str | None] = [self._analyzer] if self._analyzer else [*ANALYZERS]
+        if meta.schema_version < SCHEMA_VERSION or not self.engine_has_bm25:
+            candidates = []
+        elif meta.analyzer:
+            candidates = [meta.analyzer]
+        for analyzer in [*candidates, None]:
+            schema, index = chunk_schema(self.client, meta.dim, analyzer)
+            try:
+                self.client.create_collection(meta.collection, schema=schema, index_params=index)
+            except MilvusException as exc:
+                if analyzer is None or "tokenizer" not in exc.message and "analyzer" not in exc.message:
+                    raise
+                if self.client.has_collection(meta.collection):
+                    self.client.drop_collection(meta.collection)
+                continue
+            self._analyzer = analyzer or self._analyzer
+            self._loaded.add(meta.collection)
+            return replace(meta, analyzer=analyzer or "")
+        raise AssertionError("unreachable: the last candidate (no analyzer) raises or returns")
+
+    @_engine_call("drop the library")
+    def drop_library(self, library: str) -> int:
+        with self._lock:
+            metas = [m for m in self._metas.values() if m.library == library]
+            if not metas and library not in self._libraries:
+                raise LibraryNotFoundError(f"There is no library named '{library}'.")
+            for meta in metas:
+                self._drop(meta)
+            self.registry.remove(library, "")
+            self._libraries.discard(library)
+            return len(metas)
+
+    @_engine_call("drop the index")
+    def drop_collection(self, library: str, model_name: str) -> None:
+        with self._lock:
+            self._drop(self.require(library, model_name))
+
+    def _drop(self, meta: CollectionMeta) -> None:
+        # Unregistered first: a crash before the drop leaves an orphan collection, which is ignored.
+        self.registry.remove(meta.library, meta.model_name)
+        self._metas.pop((meta.library, meta.model_name), None)
+        self._changed(meta)
+        if self.client.has_collection(meta.collection):
+            self.client.drop_collection(meta.collection)
+        self._loaded.discard(meta.collection)
+
+    def _changed(self, meta: CollectionMeta) -> None:
+        self._documents.pop(meta.collection, None)
+        self._counts.pop((meta.collection, "chunks"), None)
+        self._counts.pop((meta.collection, "documents"), None)
+
+    def _ensure_loaded(self, name: str) -> None:
+        # A reopened database has its collections released; searching them needs a load first.
+        if name not in self._loaded:
+            self.client.load_collection(name)
+            self._loaded.add(name)
+
+    # --- rows ----------------------------------------------------------------------------------
+
+    @_engine_call("write chunks")
+    def write(self, library: str, model_name: str, rows: Sequence[ChunkRow]) -> int:
+        meta = self.require(library, model_name)
+        ordered = ordered_for_write(rows)
+        keyed = meta.schema_version >= 2
+        with self._lock:
+            self._changed(meta)
+            for start in range(0, len(ordered), WRITE_BATCH):
+                batch = [_to_record(r, keyed) for r in ordered[start : start + WRITE_BATCH]]
+                self.client.upsert(meta.collection, batch)
+        return len(ordered)
+
+    @_engine_call("flush")
+    def flush(self, library: str, model_name: str) -> None:
+        meta = self.require(library, model_name)
+        with self._lock:
+            self.client.flush(meta.collection)
+
+    @_engine_call("delete documents")
+    def delete_documents(self, library: str, model_name: str, documents: Sequence[str]) -> None:
+        meta = self.require(library, model_name)
+        with self._lock:
+            self._changed(meta)
+            for start in range(0, len(documents), 500):
+                self.client.delete(meta.collection, filter=_document_filter(meta, documents[start : start + 500]))
+
+    def _rows(self, meta: CollectionMeta, flt: str, fields: list[str]) -> Iterator[dict]:
+        """Every row matching `flt`; an iterator, because plain paging stops at offset + limit = 16,384."""
+        self._ensure_loaded(meta.collection)
+        it = self.client.query_iterator(meta.collection, batch_size=ITERATOR_BATCH, filter=flt, output_fields=fields)
+        try:
+            while batch := it.next():
+                yield from batch
+        finally:
+            it.close()
+
+    @_engine_call("list documents")
+    def documents(self, library: str, model_name: str) -> list[StoredDocument]:
+        meta = self.require(library, model_name)
+        with self._lock:
+            if meta.collection not in self._documents:
+                rows = self._rows(meta, "chunk == 0", ["document", "doc_hash", "n_chunks", "doc_type", "title"])
+                docs = [
+                    StoredDocument(r["document"], r["doc_hash"], r["n_chunks"], r["doc_type"], r["title"]) for r in rows
+                ]
+                self._documents[meta.collection] = sorted(docs, key=lambda d: d.name)
+            return list(self._documents[meta.collection])
+
+    @_engine_call("read chunks")
+    def chunk_rows(self, library: str, model_name: str) -> list[dict]:
+        meta = self.require(library, model_name)
+        fields = ["document", "doc_hash", "chunk", "start", "end", "text", "title", "doc_type", "page"]
+        with self._lock:
+            return [{k: r[k] for k in fields} for r in self._rows(meta, "chunk >= 0", fields)]
+
+    def _count(self, meta: CollectionMeta, what: str, flt: str) -> int:
+        key = (meta.collection, what)
+        with self._lock:
+            if key not in self._counts:
+                self._ensure_loaded(meta.collection)
+                result = self.client.query(meta.collection, filter=flt, output_fields=["count(*)"])
+                self._counts[key] = int(result[0]["count(*)"])
+            return self._counts[key]
+
+    @_engine_call("count chunks")
+    def count(self, library: str, model_name: str) -> int:
+        return self._count(self.require(library, model_name), "chunks", "")
+
+    @_engine_call("count documents")
+    def count_documents(self, library: str, model_name: str) -> int:
+        return self._count(self.require(library, model_name), "documents", "chunk == 0")
+
+    # --- search --------------------------------------------------------------------------------
+
+    @_engine_call("search")
+    def dense(
+        self, library: str, model_name: str, vectors: np.ndarray, top_k: int, document: str | None = None
+    ) -> list[list[Hit]]:
+        meta = self.require(library, model_name)
+        with self._lock:
+            self._ensure_loaded(meta.collection)
+            results = self.client.search(
+                meta.collection,
+                data=np.asarray(vectors, dtype=np.float32),
+                anns_field="vector",
+                limit=top_k,
+                filter=_document_filter(meta, [document]) if document else "",
+                output_fields=OUTPUT_FIELDS,
+                search_params={"metric_type": "COSINE"},
+            )
+        return [_to_hits(per_query, "dense_score") for per_query in results]
+
+    @_engine_call("run a keyword search")
+    def keyword(
+        self, library: str, model_name: str, texts: Sequence[str], top_k: int, document: str | None = None
+    ) -> list[list[Hit]]:
+        meta = self.require(library, model_name)
+        self._require_keyword(meta)
+        with self._lock:
+            self._ensure_loaded(meta.collection)
+            results = self.client.search(
+                meta.collection,
+                data=list(texts),
+                anns_field="sparse",
+                limit=top_k,
+                filter=_document_filter(meta, [document]) if document else "",
+                output_fields=OUTPUT_FIELDS,
+                search_params={"metric_type": "BM25"},
+            )
+        return [_to_hits(per_query, "keyword_score") for per_query in results]
+
+    def search(
+        self,
+        library: str,
+        model_name: str,
+        mode: SearchMode,
+        vectors: np.ndarray,
+        texts: Sequence[str],
+        top_k: int,
+        document: str | None = None,
+        params: HybridParams | None = None,
+    ) -> list[list[Hit]]:
+        if mode != SearchMode.DENSE:
+            self._require_keyword(self.require(library, model_name))
+        return super().search(library, model_name, mode, vectors, texts, top_k, document, params)
+
+    def _require_keyword(self, meta: CollectionMeta) -> None:
+        if meta.has_keyword:
+            return
+        if not self.engine_has_bm25:
+            raise KeywordUnavailableError(
+                f"Milvus {self.server_version} at {self.uri} has no BM25 (it came in Milvus 2.5), so keyword and "
+                "hybrid search cannot run there; dense search works."
+            )
+        raise KeywordUnavailableError(
+            f"Library '{meta.library}' with model {meta.model_name} was indexed before keyword search existed: "
+            "rebuild it from its stored chunks (Library page, or `python -m core rebuild`) to add it."
+        )
+
+    # --- upgrade -------------------------------------------------------------------------------
+
+    @_engine_call("rebuild the index")
+    def rebuild(self, library: str, model_name: str) -> CollectionMeta:
+        """Copy an index into the current schema (BM25 field, document keys), vectors and all; no re-embedding."""
+        old = self.require(library, model_name)
+        if old.schema_version == SCHEMA_VERSION and (old.has_keyword or not self.engine_has_bm25):
+            return old
+        fresh = replace(
+            old,
+            analyzer="",
+            collection=collection_name(library, model_name),
+            created_at=datetime.now(UTC).isoformat(),
+            schema_version=SCHEMA_VERSION,
+        )
+        if fresh.collection == old.collection:
+            fresh = replace(fresh, collection=fresh.collection + "_r")
+        fields = ["id", "vector", "text", "document", "doc_hash", "title", "doc_type", "chunk", "n_chunks"]
+        fields += ["start", "end", "page"]
+        with self._lock:
+            if self.client.has_collection(fresh.collection):
+                self.client.drop_collection(fresh.collection)
+            fresh = self._create(fresh)
+            batch: list[dict] = []
+            for row in self._rows(old, "chunk >= 0", fields):
+                batch.append({**row, "doc_key": document_key(row["document"])})
+                if len(batch) >= WRITE_BATCH:
+                    self.client.upsert(fresh.collection, batch)
+                    batch = []
+            if batch:
+                self.client.upsert(fresh.collection, batch)
+            self.client.flush(fresh.collection)
+            self.registry.put(fresh)
+            self._metas[(library, model_name)] = fresh
+            self._changed(old)
+            self.client.drop_collection(old.collection)
+            self._loaded.discard(old.collection)
+            return fresh
+
+
+def _document_filter(meta: CollectionMeta, documents: Sequence[str]) -> str:
+    if meta.schema_version >= 2:
+        return field_in("doc_key", [document_key(d[:MAX_DOCUMENT_CHARS]) for d in documents])
+    return field_in("document", [d[:MAX_DOCUMENT_CHARS] for d in documents])
+
+
+def _to_record(row: ChunkRow, keyed: bool) -> dict:
+    document = row.document[:MAX_DOCUMENT_CHARS]
+    record = {
+        "id": row.id,
+        "vector": np.asarray(row.vector, dtype=np.float32),  # pymilvus takes numpy rows; .tolist() cost 3-7 s/100k
+        "text": row.text[:MAX_TEXT_CHARS],
+        "document": document,
+        "doc_hash": row.doc_hash,
+        "title": (row.title or "")[:500],
+        "doc_type": row.doc_type[:16],
+        "chunk": row.chunk,
+        "n_chunks": row.n_chunks,
+        "start": row.start,
+        "end": row.end,
+        "page": row.page,
+    }
+    if keyed:
+        record["doc_key"] = document_key(document)
+    return record
+
+
+def _to_hits(raw: list[dict], component: str) -> list[Hit]:
+    hits = []
+    for rank, found in enumerate(raw, start=1):
+        entity = found.get("entity", found)
+        # A BM25 score is never negative, but Lite 3.x returns it negated as a distance (2.5.1 does not).
+        score = abs(float(found["distance"])) if component == "keyword_score" else float(found["distance"])
+        hits.append(
+            Hit(
+                rank=rank,
+                score=score,
+                document=entity["document"],
+                chunk=int(entity["chunk"]),
+                text=entity["text"],
+                start=int(entity["start"]),
+                end=int(entity["end"]),
+                page=int(entity["page"]),
+                title=entity.get("title", ""),
+                chunk_id=str(found.get("id", entity.get("id", ""))),
+                **{component: score},
+            )
+        )
+    return hits

@@ -1,0 +1,68 @@
+"""The Milvus schemas of Potion Search: chunk collections (dense + BM25) and the provenance registry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Analyzers in order of preference, chosen by BM25 nDCG@10 on ../shared/datasets (bench/engines.py):
+# "english" (stemming, stop words) beats "standard" on SciFact and Cranfield; Milvus Lite 3.x only has "standard".
+ANALYZERS: tuple[str, ...] = ("english", "standard")
+TEXT_MAX_BYTES = 65_535
+DOC_KEY_LEN = 32
+INT_FIELDS = ("chunk", "n_chunks", "start", "end", "page")
+REGISTRY_DIM = 2  # Milvus wants a vector field in every collection; the registry's is a placeholder
+
+
+def chunk_schema(client: Any, dim: int, analyzer: str | None) -> tuple[Any, Any]:
+    """Schema and index params of one (library, model) collection; `analyzer` None means no BM25 field."""
+    from pymilvus import DataType, Function, FunctionType
+
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    if analyzer:
+        schema.add_field(
+            "text",
+            DataType.VARCHAR,
+            max_length=TEXT_MAX_BYTES,
+            enable_analyzer=True,
+            analyzer_params={"type": analyzer},
+        )
+        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+        schema.add_function(
+            Function(
+                name="bm25", function_type=FunctionType.BM25, input_field_names=["text"], output_field_names=["sparse"]
+            )
+        )
+    else:
+        schema.add_field("text", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
+    schema.add_field("document", DataType.VARCHAR, max_length=4_096)
+    # Filters match documents by this hex digest of the name, never by the name itself: no engine's
+    # string literals round-trip every name (Lite 2.5.1 reads no escapes, so a newline cannot be matched).
+    schema.add_field("doc_key", DataType.VARCHAR, max_length=DOC_KEY_LEN)
+    schema.add_field("doc_hash", DataType.VARCHAR, max_length=64)
+    schema.add_field("title", DataType.VARCHAR, max_length=2_048)
+    schema.add_field("doc_type", DataType.VARCHAR, max_length=16)
+    for name in INT_FIELDS:
+        schema.add_field(name, DataType.INT64)
+    index = client.prepare_index_params()
+    index.add_index("vector", index_type="FLAT", metric_type="COSINE")
+    if analyzer:
+        index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
+    return schema, index
+
+
+def registry_schema(client: Any) -> tuple[Any, Any]:
+    """One row per library (model "") and per library x model; `meta` is the provenance as JSON."""
+    from pymilvus import DataType
+
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("library", DataType.VARCHAR, max_length=1_024)
+    schema.add_field("model", DataType.VARCHAR, max_length=2_048)
+    schema.add_field("schema_version", DataType.INT64)
+    schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
+    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
+    index = client.prepare_index_params()
+    index.add_index("placeholder", index_type="FLAT", metric_type="L2")
+    return schema, index

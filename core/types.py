@@ -1,0 +1,137 @@
+"""Dataclasses that cross stages: what the store keeps (rows, provenance) and what search returns (hits)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
+
+import numpy as np
+
+SCHEMA_VERSION = 2  # 1: provenance in collection properties, no BM25; 2: registry, doc_key, BM25 field
+
+
+class SearchMode(StrEnum):
+    DENSE = "dense"
+    KEYWORD = "keyword"
+    HYBRID = "hybrid"
+
+
+class Fusion(StrEnum):
+    RRF = "rrf"
+    WEIGHTED = "weighted"
+
+
+@dataclass(frozen=True)
+class HybridParams:
+    """How hybrid search blends its two rankings; `weight` is the dense share of a weighted blend."""
+
+    fusion: Fusion = Fusion.RRF
+    weight: float = 0.5
+    rrf_k: int = 60
+    depth: int = 100  # candidates taken from each ranking before fusing
+
+
+def document_key(name: str) -> str:
+    """The hex digest stores filter on instead of the name, which no filter grammar round-trips everywhere."""
+    return hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class CollectionMeta:
+    """Provenance of one (library, model) index: what made its vectors and how its text was cut."""
+
+    library: str
+    model_name: str
+    model_source: str
+    model_kind: str
+    fingerprint: str
+    dim: int
+    chunking: dict
+    analyzer: str = ""  # the BM25 analyzer of the text field; "" when the index has no keyword search
+    collection: str = ""  # the engine's name for it; set by the store
+    created_at: str = ""
+    schema_version: int = SCHEMA_VERSION
+
+    @property
+    def has_keyword(self) -> bool:
+        return bool(self.analyzer)
+
+    def to_json(self) -> str:
+        return json.dumps(self.__dict__, sort_keys=True, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, raw: str) -> CollectionMeta:
+        data = json.loads(raw)
+        data.setdefault("schema_version", 1)  # version 1 wrote no version of its own
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass(frozen=True)
+class ChunkRow:
+    document: str
+    doc_hash: str
+    chunk: int
+    n_chunks: int
+    text: str
+    start: int
+    end: int
+    vector: np.ndarray
+    page: int = -1
+    title: str = ""
+    doc_type: str = ""
+
+    @property
+    def id(self) -> str:
+        """Derived from content, so writing the same chunk again replaces it instead of adding one."""
+        key = f"{self.document}\x00{self.doc_hash}\x00{self.chunk}\x00{self.start}:{self.end}"
+        return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class StoredDocument:
+    name: str
+    doc_hash: str
+    chunks: int
+    doc_type: str = ""
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class CollectionStats:
+    meta: CollectionMeta
+    collection: str
+    documents: int
+    chunks: int
+
+    @property
+    def vector_bytes(self) -> int:
+        return self.chunks * self.meta.dim * 4
+
+
+@dataclass(frozen=True)
+class LibraryInfo:
+    name: str
+    collections: list[CollectionStats] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One ranked chunk. `score` orders the hits of its mode; each component the hit has is kept beside it."""
+
+    rank: int
+    score: float
+    document: str
+    chunk: int
+    text: str
+    start: int
+    end: int
+    page: int = -1
+    title: str = ""
+    chunk_id: str = ""
+    dense_score: float | None = None  # cosine
+    keyword_score: float | None = None  # BM25
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)

@@ -1,0 +1,135 @@
+"""What only the Milvus store does: persistence, the registry, old databases, engine errors, the Lite lock."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from core.errors import SchemaVersionError, StoreConfigError, StoreError
+from core.storage.milvus import LEGACY_META_KEY, MilvusStore, collection_name, lite_version
+from core.storage.registry import REGISTRY
+from core.types import SCHEMA_VERSION, SearchMode
+from tests.test_store import DIM, TEXTS, meta, rows
+
+
+@pytest.fixture
+def milvus():
+    s = MilvusStore()
+    yield s
+    s.close()
+
+
+def test_provenance_and_empty_libraries_survive_reopening(isolated_env):
+    store = MilvusStore()
+    made = store.ensure_collection(meta(chunking={"size": 200, "overlap": 20, "unit": "tokens"}))
+    store.create_library("Still empty")
+    store.write("Lib", "m", rows("a.txt", 3))
+    store.flush("Lib", "m")
+    store.close()
+    reopened = MilvusStore()
+    found = reopened.find("Lib", "m")
+    assert found == made and found.analyzer in ("english", "standard") and found.schema_version == SCHEMA_VERSION
+    assert found.chunking == {"size": 200, "overlap": 20, "unit": "tokens"} and found.created_at
+    assert reopened.library_names() == ["Lib", "Still empty"]
+    # A reopened Lite database has released collections: searching must still work.
+    assert len(reopened.dense("Lib", "m", np.ones((1, DIM), dtype=np.float32), top_k=2)[0]) == 2
+    reopened.close()
+
+
+def test_a_database_from_a_newer_version_is_refused_with_a_message(isolated_env):
+    store = MilvusStore()
+    future = meta()
+    store.registry.put(type(future)(**{**future.__dict__, "collection": "x", "schema_version": SCHEMA_VERSION + 1}))
+    store.close()
+    with pytest.raises(SchemaVersionError, match="newer Potion Search"):
+        MilvusStore()
+
+
+def test_a_second_process_gets_one_clear_line_and_no_engine_traceback(milvus):
+    code = (
+        "from core.storage.milvus import MilvusStore\n"
+        "from core.errors import StoreLockedError\n"
+        "try:\n    MilvusStore()\nexcept StoreLockedError as e:\n    print('LOCKED', e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "LOCKED" in out.stdout and "another process" in out.stdout, out.stderr[-2000:]
+    assert "Traceback" not in out.stderr and "ERROR" not in out.stderr, out.stderr[-2000:]
+
+
+def test_engine_errors_become_store_errors_naming_the_operation(milvus):
+    milvus.ensure_collection(meta())
+    milvus.client.drop_collection(milvus.find("Lib", "m").collection)  # the engine now fails every call on it
+    with pytest.raises(StoreError, match="could not search"):
+        milvus.dense("Lib", "m", np.ones((1, DIM), dtype=np.float32), 3)
+
+
+def test_a_collection_dropped_behind_the_registry_is_made_again(milvus):
+    made = milvus.ensure_collection(meta())
+    milvus.client.drop_collection(made.collection)
+    assert milvus.ensure_collection(meta()) == made
+    milvus.write("Lib", "m", rows("a.txt", 2))
+    assert milvus.count("Lib", "m") == 2
+
+
+@pytest.mark.skipif(lite_version()[0] < 3, reason="only Milvus Lite 3.x keeps collection properties")
+def test_a_schema_1_database_is_read_as_it_is_and_rebuilt_for_keyword_search(isolated_env):
+    """Schema 1 kept provenance in collection properties and had no BM25 field or document keys."""
+    store = MilvusStore()
+    legacy = collection_name("Old", "m", version=1)
+    schema = store.client.create_schema(auto_id=False, enable_dynamic_field=False)
+    from pymilvus import DataType
+
+    schema.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    for name, length in (("text", 65_535), ("document", 4_096), ("doc_hash", 64), ("title", 2_048), ("doc_type", 16)):
+        schema.add_field(name, DataType.VARCHAR, max_length=length)
+    for name in ("chunk", "n_chunks", "start", "end", "page"):
+        schema.add_field(name, DataType.INT64)
+    index = store.client.prepare_index_params()
+    index.add_index("vector", index_type="FLAT", metric_type="COSINE")
+    old_meta = {**meta("Old").__dict__}
+    for key in ("analyzer", "collection", "schema_version"):
+        old_meta.pop(key)
+    props = {LEGACY_META_KEY: json.dumps(old_meta)}
+    store.client.create_collection(legacy, schema=schema, index_params=index, properties=props)
+    old_rows = rows("wing.txt", 2, texts=TEXTS["wing.txt"]) + rows("Résumé.txt", 1, texts=["heat"])
+    for r in old_rows:
+        record = {k: getattr(r, k) for k in ("text", "document", "doc_hash", "chunk", "n_chunks", "start", "end")}
+        extra = {"id": r.id, "vector": r.vector, "title": "", "doc_type": "", "page": -1}
+        store.client.insert(legacy, [{**record, **extra}])
+    store.client.flush(legacy)
+    store.close()
+
+    reopened = MilvusStore()
+    found = reopened.find("Old", "m")
+    assert (found.schema_version, found.collection, found.analyzer) == (1, legacy, "")
+    assert [d.name for d in reopened.documents("Old", "m")] == ["Résumé.txt", "wing.txt"]
+    assert reopened.dense("Old", "m", old_rows[0].vector[None, :], 1)[0][0].document == "wing.txt"
+    with pytest.raises(StoreError, match="rebuild"):
+        reopened.search("Old", "m", SearchMode.KEYWORD, old_rows[0].vector[None, :], ["wing"], 3)
+    rebuilt = reopened.rebuild("Old", "m")
+    assert rebuilt.schema_version == SCHEMA_VERSION and rebuilt.analyzer and rebuilt.collection != legacy
+    assert not reopened.client.has_collection(legacy) and reopened.count("Old", "m") == 3
+    (hits,) = reopened.search("Old", "m", SearchMode.KEYWORD, old_rows[0].vector[None, :], ["swept wing"], 3)
+    assert hits[0].document == "wing.txt"
+    reopened.delete_document("Old", "m", "Résumé.txt")
+    assert reopened.count("Old", "m") == 2
+    reopened.close()
+
+
+@pytest.mark.skipif(lite_version()[0] >= 3, reason="Milvus Lite 2.x file-name rules")
+@pytest.mark.parametrize("bad", ["my database.db", "x" * 40 + ".db", "potion.sqlite"])
+def test_a_lite_file_name_the_engine_cannot_take_gets_one_message(isolated_env, monkeypatch, bad):
+    monkeypatch.setenv("POTION_DB_PATH", str(isolated_env / bad))
+    with pytest.raises(StoreConfigError, match="POTION_DB_PATH"):
+        MilvusStore()
+
+
+def test_the_registry_is_not_listed_as_a_library(milvus):
+    milvus.ensure_collection(meta())
+    assert REGISTRY in milvus.client.list_collections()
+    assert [m.library for m in milvus.collections()] == ["Lib"]
