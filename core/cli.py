@@ -173,6 +173,24 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.config import load_settings
+    from core.storage.serve import serve
+
+    settings = load_settings()
+    path = Path(args.db or settings.lite_path)
+
+    def ready(uri: str) -> None:
+        print(f"listening on {uri}: set MILVUS_URI={uri} for the app and the CLI (Ctrl-C stops)", flush=True)
+
+    try:
+        return serve(path, args.port, args.host, ready)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
 def cmd_documents(args: argparse.Namespace) -> int:
     docs = _store().documents(args.library, args.model)
     payload = [{"document": d.name, "chunks": d.chunks, "type": d.doc_type, "title": d.title} for d in docs]
@@ -233,6 +251,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("rebuild", cmd_rebuild, "rebuild an index in the current schema (adds keyword search)")
     p.add_argument("--library", required=True)
     p.add_argument("--model", required=True)
+    p = command("serve", cmd_serve, "serve the Milvus Lite database over gRPC so several processes can share it")
+    p.add_argument("--port", type=int, default=19530)
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--db", help="database path (default: POTION_DB_PATH)")
     p = command("documents", cmd_documents, "list the documents of a library for a model")
     p.add_argument("--library", required=True)
     p.add_argument("--model", required=True)

@@ -15,6 +15,7 @@ class Settings:
     models_dir: Path
     samples_dir: Path
     milvus_uri: str
+    lite_path: Path
     milvus_token: str
     default_model: str
     max_file_mb: float
@@ -48,6 +49,7 @@ def load_settings() -> Settings:
         models_dir=Path(_env("POTION_MODELS_DIR", str(PROJECT_ROOT / "data" / "models"))),
         samples_dir=Path(_env("POTION_SAMPLES_DIR", str(PROJECT_ROOT / "data" / "samples" / "docs"))),
         milvus_uri=_env("MILVUS_URI", _env("POTION_DB_PATH", str(data_dir / "potion.db"))),
+        lite_path=Path(_env("POTION_DB_PATH", str(data_dir / "potion.db"))),
         milvus_token=os.environ.get("MILVUS_TOKEN", ""),
         default_model=_env("POTION_DEFAULT_MODEL", "minilm-static-256"),
         max_file_mb=float(_env("POTION_MAX_FILE_MB", "50")),

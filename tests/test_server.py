@@ -1,4 +1,4 @@
-"""The same code against a Milvus server, selected by MILVUS_URI (here: Milvus Lite's gRPC server)."""
+"""The same code against a Milvus server, selected by MILVUS_URI: `python -m core serve` runs the pinned Lite engine."""
 
 from __future__ import annotations
 
@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import StoreConfigError
 from core.ingest import ingest
 from core.models import load_embedder
 from core.search import search
 from core.storage.milvus import MilvusStore
+from core.types import SearchMode
 from tests.conftest import BUNDLED_SMALL, SEED_DOCS
 from tests.servers import free_port, serve
 
@@ -19,12 +21,12 @@ from tests.servers import free_port, serve
 @pytest.fixture
 def milvus_server(tmp_path: Path):
     port = free_port()
-    command = [Path(sys.executable).parent / "milvus-lite", "server", "--data-dir", tmp_path / "srv", "--port", port]
-    with serve(command, ready_text="listening"):
+    command = [sys.executable, "-m", "core", "serve", "--db", tmp_path / "srv" / "served.db", "--port", port]
+    with serve(command, ready_text="listening on", cwd=Path(__file__).resolve().parents[1]):
         yield f"http://127.0.0.1:{port}"
 
 
-def test_milvus_uri_points_ingest_and_search_at_a_server(milvus_server, tmp_path, monkeypatch, isolated_env):
+def test_milvus_uri_points_ingest_and_every_search_mode_at_a_server(milvus_server, tmp_path, monkeypatch, isolated_env):
     monkeypatch.setenv("MILVUS_URI", milvus_server)
     for i, text in enumerate(SEED_DOCS):
         (tmp_path / f"d{i}.txt").write_text(text, encoding="utf-8")
@@ -33,7 +35,15 @@ def test_milvus_uri_points_ingest_and_search_at_a_server(milvus_server, tmp_path
     embedder = load_embedder(BUNDLED_SMALL)
     result = ingest(sorted(tmp_path.glob("d*.txt")), "remote", embedder, store)
     assert result.count("indexed") == 3
-    assert search("When was artificial intelligence founded", "remote", embedder, store).hits[0].document == "d0.txt"
+    for mode in SearchMode:
+        hits = search("When was artificial intelligence founded", "remote", embedder, store, mode=mode).hits
+        assert hits[0].document == "d0.txt", mode
     store.close()
     assert not any(isolated_env.glob("*.db")), "nothing may be written to the local Lite path"
     assert os.environ["MILVUS_URI"] == milvus_server
+
+
+def test_a_server_that_does_not_answer_gets_one_message(monkeypatch):
+    monkeypatch.setenv("MILVUS_URI", f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(StoreConfigError, match="Cannot connect to Milvus at http://127.0.0.1"):
+        MilvusStore()

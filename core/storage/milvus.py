@@ -7,6 +7,7 @@ import hashlib
 import logging
 import re
 import threading
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -125,6 +126,8 @@ def _silence_engine_logs() -> None:
     root = logging.getLogger()
     if not any(isinstance(f, _QuietLiteLogs) for f in root.filters):
         root.addFilter(_QuietLiteLogs())
+    # Milvus Lite 2.5.1 imports pkg_resources (hence setuptools<81), which warns on every import since 80.
+    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 
 class MilvusStore(Store):
