@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,11 +150,21 @@ def ingest_documents(
         store.delete_documents(library, info.name, [doc.name for doc, _ in todo])
         progress("clean", 1, 1)
     total = sum(len(chunks) for _, chunks in todo)
-    done = 0
     progress("embed+write", 0, total)
-    for batch in _batches(todo, BATCH_CHUNKS):
-        done += _index_batch(batch, library, embedder, store, result)
-        progress("embed+write", done, total)
+    # One writer thread: batch n is written while batch n+1 is encoded (the engine and the encoder
+    # both wait on each other otherwise). At most one batch waits in memory.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as writer:
+        pending: tuple[Future, int] | None = None
+        done = 0
+        for batch in _batches(todo, BATCH_CHUNKS):
+            rows, encoded = _embed_batch(batch, embedder, result)
+            if pending is not None:
+                done += _finish(pending, result)
+                progress("embed+write", done, total)
+            pending = (writer.submit(store.write, library, info.name, rows), encoded)
+        if pending is not None:
+            done += _finish(pending, result)
+            progress("embed+write", done, total)
     if todo:
         progress("flush", 0, 1)
         store.flush(library, info.name)
@@ -187,13 +198,17 @@ def _batches(todo: list[tuple[Document, list[Chunk]]], limit: int) -> list[list[
     return batches
 
 
-def _index_batch(
-    batch: list[tuple[Document, list[Chunk]]],
-    library: str,
-    embedder: Embedder,
-    store: Store,
-    result: IngestResult,
-) -> int:
+def _finish(pending: tuple[Future, int], result: IngestResult) -> int:
+    """Wait for a batch's write; returns how many chunks the batch held."""
+    future, encoded = pending
+    result.chunks_added += future.result()
+    return encoded
+
+
+def _embed_batch(
+    batch: list[tuple[Document, list[Chunk]]], embedder: Embedder, result: IngestResult
+) -> tuple[list[ChunkRow], int]:
+    """Rows for every chunk with a known word, and how many chunks the batch held."""
     texts = [c.text for _, chunks in batch for c in chunks]
     vectors = embedder.encode(texts)
     known = np.any(vectors != 0, axis=1)  # all-zero rows: the text had no token the model knows
@@ -212,8 +227,7 @@ def _index_batch(
         rows.extend(_rows(doc, keep))
         result.outcomes.append(DocumentOutcome(doc.name, "indexed", len(keep)))
         result.chunks_skipped += len(chunks) - len(keep)
-    result.chunks_added += store.write(library, embedder.info.name, rows)
-    return len(texts)
+    return rows, len(texts)
 
 
 def _rows(doc: Document, kept: list[tuple[Chunk, np.ndarray]]) -> list[ChunkRow]:
