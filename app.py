@@ -118,4 +118,7 @@ with st.sidebar:
     model_picker()
     st.subheader("Library")
     library_picker()
-navigation.run()
+try:
+    navigation.run()
+except PotionError as exc:  # a page body's database call failed: one line, never a traceback
+    st.error(str(exc))

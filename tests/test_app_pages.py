@@ -167,6 +167,33 @@ def test_libraries_in_the_database_are_listed_and_the_first_is_selected(store, t
     assert not at.sidebar.expander[0].proto.expanded  # libraries exist: the "New library" form is folded
 
 
+def test_a_library_made_in_the_sidebar_survives_a_reload_and_a_restart(at, store, monkeypatch):
+    create_library(at, "Kept")
+    reloaded = new_app(monkeypatch).run()  # a browser reload is a new session
+    assert reloaded.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Kept"]
+    store.close()
+    st.cache_resource.clear()  # a restart: the store is opened again from the database
+    restarted = new_app(monkeypatch).run()
+    assert restarted.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Kept"]
+    shared.store().close()
+
+
+def test_a_database_error_in_a_page_is_one_line_not_a_traceback(store, tmp_path, monkeypatch):
+    from core.errors import StoreError
+
+    index_texts(store, tmp_path / "d", "Lib", BUNDLED_SMALL, SEED)
+
+    def broken(*args, **kwargs):
+        raise StoreError("The database could not list documents: boom. Try again.")
+
+    monkeypatch.setattr(store, "documents", broken)
+    at = new_app(monkeypatch).run()
+    pick_model(at, BUNDLED_SMALL)
+    open_page(at, SEARCH)
+    assert not at.exception
+    assert values(at.main.error) == ["The database could not list documents: boom. Try again."]
+
+
 # --- Library ---------------------------------------------------------------------------------------
 
 
