@@ -32,7 +32,9 @@ class ProgressBar:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            unit = {"read": "file", "chunk": "doc", "flush": "step"}.get(stage.rsplit(": ", 1)[-1], "chunk")
+            unit = {"read": "file", "index": "doc", "clean": "step", "flush": "step"}.get(
+                stage.rsplit(": ", 1)[-1], "chunk"
+            )
             self.bar = tqdm(total=total, desc=f"{stage:>11}", unit=unit, file=sys.stderr, dynamic_ncols=True)
         self.bar.total = total
         self.bar.update(done - self.bar.n)

@@ -131,40 +131,23 @@ def ingest_documents(
     result.outcomes.extend(DocumentOutcome(f.name, "failed", message=f.message) for f in read.failures)
 
     stored = {d.name: d for d in store.documents(library, info.name)}
-    todo: list[tuple[Document, list[Chunk]]] = []
-    progress("chunk", 0, len(read.documents))
-    for i, doc in enumerate(read.documents):
+    todo: list[Document] = []
+    for doc in read.documents:
         previous = stored.get(doc.name)
         if previous is not None and previous.doc_hash == doc.content_hash:
             result.outcomes.append(DocumentOutcome(doc.name, "unchanged", previous.chunks))
             result.chunks_skipped += previous.chunks
         else:
-            todo.append((doc, chunk_text(doc.text, chunking, embedder.count_tokens)))
-        progress("chunk", i + 1, len(read.documents))
+            todo.append(doc)
 
     if existing_meta is not None and todo:
-        # Drop older or partly written versions once, up front: a delete scans every unflushed row,
-        # so one per batch grew with the ingest (13-21% of a SciFact ingest). A crash after this
-        # leaves those documents absent, not half-present, and the next run writes them again.
+        # Drop older or partly written versions once, up front: one delete per batch grew with the
+        # ingest on Lite 3.x (13-21% of a SciFact ingest). A crash after this leaves those documents
+        # absent, not half-present, and the next run writes them again.
         progress("clean", 0, 1)
-        store.delete_documents(library, info.name, [doc.name for doc, _ in todo])
+        store.delete_documents(library, info.name, [doc.name for doc in todo])
         progress("clean", 1, 1)
-    total = sum(len(chunks) for _, chunks in todo)
-    progress("embed+write", 0, total)
-    # One writer thread: batch n is written while batch n+1 is encoded (the engine and the encoder
-    # both wait on each other otherwise). At most one batch waits in memory.
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as writer:
-        pending: tuple[Future, int] | None = None
-        done = 0
-        for batch in _batches(todo, BATCH_CHUNKS):
-            rows, encoded = _embed_batch(batch, embedder, result)
-            if pending is not None:
-                done += _finish(pending, result)
-                progress("embed+write", done, total)
-            pending = (writer.submit(store.write, library, info.name, rows), encoded)
-        if pending is not None:
-            done += _finish(pending, result)
-            progress("embed+write", done, total)
+    _index(todo, library, embedder, store, chunking, result, progress)
     if todo:
         progress("flush", 0, 1)
         store.flush(library, info.name)
@@ -184,31 +167,52 @@ def default_chunking() -> ChunkSettings:
     return ChunkSettings(size=s.chunk_size, overlap=s.chunk_overlap, unit=s.chunk_unit)
 
 
-def _batches(todo: list[tuple[Document, list[Chunk]]], limit: int) -> list[list[tuple[Document, list[Chunk]]]]:
-    """Whole documents per batch, about `limit` chunks each."""
-    batches, current, size = [], [], 0
-    for item in todo:
-        current.append(item)
-        size += len(item[1])
-        if size >= limit:
-            batches.append(current)
-            current, size = [], 0
-    if current:
-        batches.append(current)
-    return batches
+def _index(
+    todo: list[Document],
+    library: str,
+    embedder: Embedder,
+    store: Store,
+    chunking: ChunkSettings,
+    result: IngestResult,
+    progress: ProgressCallback,
+) -> None:
+    """Chunk, embed and write the documents, a batch of about BATCH_CHUNKS chunks at a time.
+
+    One writer thread writes batch n while this thread chunks and encodes batch n+1, so the engine
+    (its own process with Lite 2.5) and the tokenizer work at once. At most one batch waits in memory,
+    and progress counts documents whose chunks are written."""
+    progress("index", 0, len(todo))
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as writer:
+        pending: tuple[Future, int] | None = None
+        done = 0
+        batch: list[tuple[Document, list[Chunk]]] = []
+        size = 0
+        for i, doc in enumerate(todo):
+            chunks = chunk_text(doc.text, chunking, embedder.count_tokens)
+            batch.append((doc, chunks))
+            size += len(chunks)
+            if size < BATCH_CHUNKS and i + 1 < len(todo):
+                continue
+            rows = _embed_batch(batch, embedder, result)
+            if pending is not None:
+                done += _finish(pending, result)
+                progress("index", done, len(todo))
+            pending = (writer.submit(store.write, library, embedder.info.name, rows), len(batch))
+            batch, size = [], 0
+        if pending is not None:
+            done += _finish(pending, result)
+            progress("index", done, len(todo))
 
 
 def _finish(pending: tuple[Future, int], result: IngestResult) -> int:
-    """Wait for a batch's write; returns how many chunks the batch held."""
-    future, encoded = pending
+    """Wait for a batch's write; returns how many documents the batch held."""
+    future, documents = pending
     result.chunks_added += future.result()
-    return encoded
+    return documents
 
 
-def _embed_batch(
-    batch: list[tuple[Document, list[Chunk]]], embedder: Embedder, result: IngestResult
-) -> tuple[list[ChunkRow], int]:
-    """Rows for every chunk with a known word, and how many chunks the batch held."""
+def _embed_batch(batch: list[tuple[Document, list[Chunk]]], embedder: Embedder, result: IngestResult) -> list[ChunkRow]:
+    """Rows for every chunk with a known word; documents with none are reported as failed."""
     texts = [c.text for _, chunks in batch for c in chunks]
     vectors = embedder.encode(texts)
     known = np.any(vectors != 0, axis=1)  # all-zero rows: the text had no token the model knows
@@ -227,7 +231,7 @@ def _embed_batch(
         rows.extend(_rows(doc, keep))
         result.outcomes.append(DocumentOutcome(doc.name, "indexed", len(keep)))
         result.chunks_skipped += len(chunks) - len(keep)
-    return rows, len(texts)
+    return rows
 
 
 def _rows(doc: Document, kept: list[tuple[Chunk, np.ndarray]]) -> list[ChunkRow]:

@@ -115,8 +115,7 @@ def test_progress_reports_every_stage_up_to_its_total(seed_files, store):
     for stage, done, total in events:
         assert 0 <= done <= total
         stages[stage] = (done, total)
-    assert stages["read"] == (3, 3) and stages["chunk"] == (3, 3)
-    assert stages["embed+write"][0] == stages["embed+write"][1] == 3
+    assert stages["read"] == (3, 3) and stages["index"] == (3, 3)  # documents chunked, embedded and written
     assert stages["flush"] == (1, 1)
 
 
