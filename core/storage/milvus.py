@@ -9,6 +9,7 @@ import re
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from core.errors import (
 )
 from core.storage.base import Store, check_compatible, ordered_for_write
 from core.storage.filters import field_in
+from core.storage.fusion import fuse
 from core.storage.registry import REGISTRY, Registry
 from core.storage.schema import ANALYZERS, chunk_schema
 from core.types import (
@@ -97,6 +99,9 @@ def _import_pymilvus() -> None:
     import os
     import sys
 
+    # grpc's C core prints keepalive notices ("GOAWAY ... too_many_pings") straight to stderr during
+    # long calls; they are harmless and read like failures on the command line. Set before grpc loads.
+    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
     uri = os.environ.get("MILVUS_URI", "")
     if "pymilvus" in sys.modules or uri.startswith(("http://", "https://", "tcp://", "unix:")):
         return
@@ -150,6 +155,7 @@ class MilvusStore(Store):
         self._documents: dict[str, list[StoredDocument]] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._analyzer: str | None = None  # found by the first collection created with BM25
+        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="milvus-search")
         self.client = self._connect()
         self.server_version = self._server_version()
         self._open_registry()
@@ -246,6 +252,7 @@ class MilvusStore(Store):
             self._libraries.add(meta.library)
 
     def close(self) -> None:
+        self._pool.shutdown(wait=True)
         with self._lock:
             self.client.close()
 
@@ -355,8 +362,10 @@ class MilvusStore(Store):
     def _ensure_loaded(self, name: str) -> None:
         # A reopened database has its collections released; searching them needs a load first.
         if name not in self._loaded:
-            self.client.load_collection(name)
-            self._loaded.add(name)
+            with self._lock:
+                if name not in self._loaded:
+                    self.client.load_collection(name)
+                    self._loaded.add(name)
 
     # --- rows ----------------------------------------------------------------------------------
 
@@ -434,23 +443,31 @@ class MilvusStore(Store):
 
     # --- search --------------------------------------------------------------------------------
 
+    def _search(
+        self, meta: CollectionMeta, data: Any, field: str, metric: str, limit: int, document: str | None, fields: list
+    ) -> list[list[dict]]:
+        # No store lock around the engine call: pymilvus is thread-safe, and a search must not wait
+        # for another session's write or flush to finish.
+        self._ensure_loaded(meta.collection)
+        return self.client.search(
+            meta.collection,
+            data=data,
+            anns_field=field,
+            limit=limit,
+            filter=_document_filter(meta, [document]) if document else "",
+            output_fields=fields,
+            search_params={"metric_type": metric},
+        )
+
     @_engine_call("search")
     def dense(
         self, library: str, model_name: str, vectors: np.ndarray, top_k: int, document: str | None = None
     ) -> list[list[Hit]]:
         meta = self.require(library, model_name)
-        with self._lock:
-            self._ensure_loaded(meta.collection)
-            results = self.client.search(
-                meta.collection,
-                data=np.asarray(vectors, dtype=np.float32),
-                anns_field="vector",
-                limit=top_k,
-                filter=_document_filter(meta, [document]) if document else "",
-                output_fields=OUTPUT_FIELDS,
-                search_params={"metric_type": "COSINE"},
-            )
-        return [_to_hits(per_query, "dense_score") for per_query in results]
+        found = self._search(
+            meta, np.asarray(vectors, dtype=np.float32), "vector", "COSINE", top_k, document, OUTPUT_FIELDS
+        )
+        return [_to_hits(per_query, "dense_score") for per_query in found]
 
     @_engine_call("run a keyword search")
     def keyword(
@@ -458,18 +475,43 @@ class MilvusStore(Store):
     ) -> list[list[Hit]]:
         meta = self.require(library, model_name)
         self._require_keyword(meta)
-        with self._lock:
-            self._ensure_loaded(meta.collection)
-            results = self.client.search(
-                meta.collection,
-                data=list(texts),
-                anns_field="sparse",
-                limit=top_k,
-                filter=_document_filter(meta, [document]) if document else "",
-                output_fields=OUTPUT_FIELDS,
-                search_params={"metric_type": "BM25"},
-            )
-        return [_to_hits(per_query, "keyword_score") for per_query in results]
+        found = self._search(meta, list(texts), "sparse", "BM25", top_k, document, OUTPUT_FIELDS)
+        return [_to_hits(per_query, "keyword_score") for per_query in found]
+
+    @_engine_call("run a hybrid search")
+    def hybrid(
+        self,
+        library: str,
+        model_name: str,
+        vectors: np.ndarray,
+        texts: Sequence[str],
+        top_k: int,
+        document: str | None = None,
+        params: HybridParams | None = None,
+    ) -> list[list[Hit]]:
+        """Both rankings at once (the engine has two cores too), by id only; text is fetched for the winners."""
+        meta = self.require(library, model_name)
+        self._require_keyword(meta)
+        params = params or HybridParams()
+        depth = max(top_k, params.depth)
+        vectors = np.asarray(vectors, dtype=np.float32)
+        known = np.flatnonzero(np.any(vectors != 0, axis=1))  # a zero vector has no cosine: keyword only
+        keyword = self._pool.submit(self._search, meta, list(texts), "sparse", "BM25", depth, document, [])
+        dense: list[list[Hit]] = [[] for _ in texts]
+        if len(known):
+            found = self._search(meta, vectors[known], "vector", "COSINE", depth, document, [])
+            for slot, per_query in zip(known, found):
+                dense[slot] = _to_hits(per_query, "dense_score")
+        fused = [fuse(d, _to_hits(k, "keyword_score"), top_k, params) for d, k in zip(dense, keyword.result())]
+        return self._with_text(meta, fused)
+
+    def _with_text(self, meta: CollectionMeta, ranked: list[list[Hit]]) -> list[list[Hit]]:
+        ids = sorted({h.chunk_id for hits in ranked for h in hits})
+        if not ids:
+            return ranked
+        rows = self.client.query(meta.collection, filter=field_in("id", ids), output_fields=["id", *OUTPUT_FIELDS])
+        by_id = {r["id"]: r for r in rows}
+        return [[_hydrated(h, by_id[h.chunk_id]) for h in hits if h.chunk_id in by_id] for hits in ranked]
 
     def search(
         self,
@@ -566,22 +608,35 @@ def _to_record(row: ChunkRow, keyed: bool) -> dict:
     return record
 
 
+def _hydrated(hit: Hit, row: dict) -> Hit:
+    return replace(
+        hit,
+        document=row["document"],
+        chunk=int(row["chunk"]),
+        text=row["text"],
+        start=int(row["start"]),
+        end=int(row["end"]),
+        page=int(row["page"]),
+        title=row.get("title", ""),
+    )
+
+
 def _to_hits(raw: list[dict], component: str) -> list[Hit]:
     hits = []
     for rank, found in enumerate(raw, start=1):
-        entity = found.get("entity", found)
+        entity = found.get("entity") or {}
         # A BM25 score is never negative, but Lite 3.x returns it negated as a distance (2.5.1 does not).
         score = abs(float(found["distance"])) if component == "keyword_score" else float(found["distance"])
         hits.append(
             Hit(
                 rank=rank,
                 score=score,
-                document=entity["document"],
-                chunk=int(entity["chunk"]),
-                text=entity["text"],
-                start=int(entity["start"]),
-                end=int(entity["end"]),
-                page=int(entity["page"]),
+                document=entity.get("document", ""),
+                chunk=int(entity.get("chunk", -1)),
+                text=entity.get("text", ""),
+                start=int(entity.get("start", -1)),
+                end=int(entity.get("end", -1)),
+                page=int(entity.get("page", -1)),
                 title=entity.get("title", ""),
                 chunk_id=str(found.get("id", entity.get("id", ""))),
                 **{component: score},
