@@ -197,7 +197,8 @@ def _index(
             if pending is not None:
                 done += _finish(pending, result)
                 progress("index", done, len(todo))
-            pending = (writer.submit(store.write, library, embedder.info.name, rows), len(batch))
+            # Every document here is absent from the store: new, or its old version deleted above.
+            pending = (writer.submit(store.write, library, embedder.info.name, rows, new=True), len(batch))
             batch, size = [], 0
         if pending is not None:
             done += _finish(pending, result)

@@ -80,8 +80,8 @@ def test_a_rerun_after_a_crash_mid_write_converges(tmp_path, store, monkeypatch)
 
     real_write = MilvusStore.write
 
-    def crash_after_some_rows(self, library, model_name, rows):
-        real_write(self, library, model_name, [r for r in rows if r.chunk not in (0, 1)])
+    def crash_after_some_rows(self, library, model_name, rows, **kwargs):
+        real_write(self, library, model_name, [r for r in rows if r.chunk not in (0, 1)], **kwargs)
         raise RuntimeError("power cut")
 
     monkeypatch.setattr(MilvusStore, "write", crash_after_some_rows)

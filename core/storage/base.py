@@ -55,8 +55,11 @@ class Store(ABC):
     # --- rows ----------------------------------------------------------------------------------
 
     @abstractmethod
-    def write(self, library: str, model_name: str, rows: Sequence[ChunkRow]) -> int:
-        """Upsert rows; each document's chunk 0 goes last, so its presence marks the document complete."""
+    def write(self, library: str, model_name: str, rows: Sequence[ChunkRow], *, new: bool = False) -> int:
+        """Upsert rows; each document's chunk 0 goes last, so its presence marks the document complete.
+
+        `new=True` promises that no row of these documents is stored (ingest deletes changed documents
+        first), which lets an engine insert instead of upsert."""
 
     @abstractmethod
     def flush(self, library: str, model_name: str) -> None: ...

@@ -115,7 +115,7 @@ class MemoryStore(Store):
         self.require(library, model_name)
         return self._indexes[(library, model_name)]
 
-    def write(self, library: str, model_name: str, rows: Sequence[ChunkRow]) -> int:
+    def write(self, library: str, model_name: str, rows: Sequence[ChunkRow], *, new: bool = False) -> int:
         ordered = ordered_for_write(rows)
         with self._lock:
             index = self._index(library, model_name)

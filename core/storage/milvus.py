@@ -370,15 +370,17 @@ class MilvusStore(Store):
     # --- rows ----------------------------------------------------------------------------------
 
     @_engine_call("write chunks")
-    def write(self, library: str, model_name: str, rows: Sequence[ChunkRow]) -> int:
+    def write(self, library: str, model_name: str, rows: Sequence[ChunkRow], *, new: bool = False) -> int:
         meta = self.require(library, model_name)
         ordered = ordered_for_write(rows)
         keyed = meta.schema_version >= 2
+        # Upsert slows as the collection grows (Lite 2.5.1: 1,750 rows/s at 20k rows, 850 at 80k) while
+        # insert holds ~1,900; rows of documents known to be absent can be inserted.
+        put = self.client.insert if new else self.client.upsert
         with self._lock:
             self._changed(meta)
             for start in range(0, len(ordered), WRITE_BATCH):
-                batch = [_to_record(r, keyed) for r in ordered[start : start + WRITE_BATCH]]
-                self.client.upsert(meta.collection, batch)
+                put(meta.collection, [_to_record(r, keyed) for r in ordered[start : start + WRITE_BATCH]])
         return len(ordered)
 
     @_engine_call("flush")
@@ -489,29 +491,21 @@ class MilvusStore(Store):
         document: str | None = None,
         params: HybridParams | None = None,
     ) -> list[list[Hit]]:
-        """Both rankings at once (the engine has two cores too), by id only; text is fetched for the winners."""
+        """Both rankings at once, each with its text: fetching text for the winners afterwards by id took
+        longer (a primary-key lookup costs ~6 ms on Lite 2.5.1) than carrying it for 100 candidates (~2 ms)."""
         meta = self.require(library, model_name)
         self._require_keyword(meta)
         params = params or HybridParams()
         depth = max(top_k, params.depth)
         vectors = np.asarray(vectors, dtype=np.float32)
         known = np.flatnonzero(np.any(vectors != 0, axis=1))  # a zero vector has no cosine: keyword only
-        keyword = self._pool.submit(self._search, meta, list(texts), "sparse", "BM25", depth, document, [])
+        keyword = self._pool.submit(self._search, meta, list(texts), "sparse", "BM25", depth, document, OUTPUT_FIELDS)
         dense: list[list[Hit]] = [[] for _ in texts]
         if len(known):
-            found = self._search(meta, vectors[known], "vector", "COSINE", depth, document, [])
+            found = self._search(meta, vectors[known], "vector", "COSINE", depth, document, OUTPUT_FIELDS)
             for slot, per_query in zip(known, found):
                 dense[slot] = _to_hits(per_query, "dense_score")
-        fused = [fuse(d, _to_hits(k, "keyword_score"), top_k, params) for d, k in zip(dense, keyword.result())]
-        return self._with_text(meta, fused)
-
-    def _with_text(self, meta: CollectionMeta, ranked: list[list[Hit]]) -> list[list[Hit]]:
-        ids = sorted({h.chunk_id for hits in ranked for h in hits})
-        if not ids:
-            return ranked
-        rows = self.client.query(meta.collection, filter=field_in("id", ids), output_fields=["id", *OUTPUT_FIELDS])
-        by_id = {r["id"]: r for r in rows}
-        return [[_hydrated(h, by_id[h.chunk_id]) for h in hits if h.chunk_id in by_id] for hits in ranked]
+        return [fuse(d, _to_hits(k, "keyword_score"), top_k, params) for d, k in zip(dense, keyword.result())]
 
     def search(
         self,
@@ -606,19 +600,6 @@ def _to_record(row: ChunkRow, keyed: bool) -> dict:
     if keyed:
         record["doc_key"] = document_key(document)
     return record
-
-
-def _hydrated(hit: Hit, row: dict) -> Hit:
-    return replace(
-        hit,
-        document=row["document"],
-        chunk=int(row["chunk"]),
-        text=row["text"],
-        start=int(row["start"]),
-        end=int(row["end"]),
-        page=int(row["page"]),
-        title=row.get("title", ""),
-    )
 
 
 def _to_hits(raw: list[dict], component: str) -> list[Hit]:
