@@ -16,7 +16,9 @@ LIBRARY_KEY = "library"
 
 @st.cache_resource(show_spinner="Opening the database…")
 def store() -> Store:
-    return open_store()
+    opened = open_store()
+    opened.warm_up()  # collections load in the background while the first page renders
+    return opened
 
 
 @st.cache_resource(show_spinner="Loading the model…")

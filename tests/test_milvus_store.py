@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 
-from core.errors import SchemaVersionError, StoreConfigError, StoreError
+from core.errors import KeywordUnavailableError, SchemaVersionError, StoreConfigError, StoreError
 from core.storage.milvus import LEGACY_META_KEY, MilvusStore, collection_name, lite_version
 from core.storage.registry import REGISTRY
 from core.types import SCHEMA_VERSION, SearchMode
@@ -133,3 +133,28 @@ def test_the_registry_is_not_listed_as_a_library(milvus):
     milvus.ensure_collection(meta())
     assert REGISTRY in milvus.client.list_collections()
     assert [m.library for m in milvus.collections()] == ["Lib"]
+
+
+def test_a_server_without_bm25_refuses_keyword_search_naming_its_version_and_dense_works(milvus):
+    milvus.server_version = "v2.3.5"  # what a Milvus 2.3 standalone reports; it has no BM25 function
+    made = milvus.ensure_collection(meta())
+    assert made.analyzer == "" and not made.has_keyword
+    milvus.write("Lib", "m", rows("a.txt", 2))
+    for mode in (SearchMode.KEYWORD, SearchMode.HYBRID):
+        with pytest.raises(KeywordUnavailableError, match=r"Milvus v2\.3\.5 .* has no BM25"):
+            milvus.search("Lib", "m", mode, np.ones((1, DIM), dtype=np.float32), ["chunk"], 3)
+    assert len(milvus.search("Lib", "m", SearchMode.DENSE, np.ones((1, DIM)), ["chunk"], 3)[0]) == 2
+
+
+def test_warm_up_loads_every_collection_of_a_reopened_database_in_the_background(isolated_env):
+    store = MilvusStore()
+    for model in ("m", "n"):
+        store.ensure_collection(meta(model=model))
+        store.write("Lib", model, rows("a.txt", 2))
+    store.close()
+    reopened = MilvusStore()
+    assert reopened._loaded == set()  # a reopened database starts with nothing loaded
+    reopened.warm_up().join()
+    assert reopened._loaded == {m.collection for m in reopened.collections()}
+    assert len(reopened.library_names()) == 1
+    reopened.close()

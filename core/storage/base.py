@@ -100,6 +100,10 @@ class Store(ABC):
         """Bring an index to the current schema from its stored rows; nothing to do where it is current."""
         return self.require(library, model_name)
 
+    def warm_up(self) -> object:
+        """Start making every index ready for search in the background; nothing to do by default."""
+        return None
+
     def close(self) -> None:  # noqa: B027 - nothing to release by default
         """Release the engine; the store is unusable afterwards."""
 
