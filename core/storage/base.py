@@ -177,13 +177,17 @@ class Store(ABC):
             return self.dense(library, model_name, vectors, top_k, document)
         meta = self.require(library, model_name)
         if not meta.has_keyword:
-            raise KeywordUnavailableError(
-                f"Library '{library}' with model {model_name} was indexed without keyword search: "
-                "rebuild it from its stored chunks (Library page, or `python -m core rebuild`) to add it."
-            )
+            raise self.no_keyword(meta)
         if mode == SearchMode.KEYWORD:
             return self.keyword(library, model_name, texts, top_k, document)
         return self.hybrid(library, model_name, vectors, texts, top_k, document, params)
+
+    def no_keyword(self, meta: CollectionMeta) -> KeywordUnavailableError:
+        """Why this index has no keyword search, and what to do."""
+        return KeywordUnavailableError(
+            f"Library '{meta.library}' with model {meta.model_name} was indexed before keyword search existed: "
+            "rebuild it from its stored chunks (Library page, or `python -m core rebuild`) to add it."
+        )
 
 
 def check_compatible(existing: CollectionMeta, wanted: CollectionMeta) -> None:

@@ -37,7 +37,6 @@ from core.types import (
     CollectionMeta,
     Hit,
     HybridParams,
-    SearchMode,
     StoredDocument,
     document_key,
 )
@@ -523,33 +522,17 @@ class MilvusStore(Store):
                 dense[slot] = _to_hits(per_query, "dense_score")
         return [fuse(d, _to_hits(k, "keyword_score"), top_k, params) for d, k in zip(dense, keyword.result())]
 
-    def search(
-        self,
-        library: str,
-        model_name: str,
-        mode: SearchMode,
-        vectors: np.ndarray,
-        texts: Sequence[str],
-        top_k: int,
-        document: str | None = None,
-        params: HybridParams | None = None,
-    ) -> list[list[Hit]]:
-        if mode != SearchMode.DENSE:
-            self._require_keyword(self.require(library, model_name))
-        return super().search(library, model_name, mode, vectors, texts, top_k, document, params)
-
     def _require_keyword(self, meta: CollectionMeta) -> None:
-        if meta.has_keyword:
-            return
+        if not meta.has_keyword:
+            raise self.no_keyword(meta)
+
+    def no_keyword(self, meta: CollectionMeta) -> KeywordUnavailableError:
         if not self.engine_has_bm25:
-            raise KeywordUnavailableError(
+            return KeywordUnavailableError(
                 f"Milvus {self.server_version} at {self.uri} has no BM25 (it came in Milvus 2.5), so keyword and "
                 "hybrid search cannot run there; dense search works."
             )
-        raise KeywordUnavailableError(
-            f"Library '{meta.library}' with model {meta.model_name} was indexed before keyword search existed: "
-            "rebuild it from its stored chunks (Library page, or `python -m core rebuild`) to add it."
-        )
+        return super().no_keyword(meta)
 
     # --- upgrade -------------------------------------------------------------------------------
 
