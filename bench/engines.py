@@ -3,16 +3,16 @@
 Run it once per virtualenv, one after the other (never both at once: the machine has 2 cores); the
 engine measured is whichever milvus-lite the interpreter has (recorded under "engine"):
 
-    .venv-251/bin/python bench/engines.py > bench/results/engines-2.5.1.json     # milvus-lite 2.5.1 (~4 min)
-    .venv-lite3/bin/python bench/engines.py > bench/results/engines-3.2.2.json   # milvus-lite 3.2.2 (~11 min)
-    .venv-251/bin/python bench/engines.py --quick                                # smoke run: 2k rows, < 1 min
-    .venv-251/bin/python bench/engines.py --scales 300000 --skip correctness,bm25   # one larger scale only
+    .venv/bin/python bench/engines.py > bench/results/engines-2.5.1.json         # the pinned 2.5.1 (~4 min)
+    .venv-lite3/bin/python bench/engines.py > bench/results/engines-3.2.2.json   # 3.2.2 (~11 min; scripts/test-lite3.sh makes the venv)
+    .venv/bin/python bench/engines.py --quick                                    # smoke run: 2k rows, < 1 min
+    .venv/bin/python bench/engines.py --scales 300000 --skip correctness,bm25    # one larger scale only
 
 The collections use the project's real schema (`core.storage.schema.chunk_schema`: FLAT/COSINE dense field,
 BM25 function over `text` into `sparse`), with the best analyzer the engine accepts ("english", else
 "standard"). Rows are ~600-character pieces (split at sentence ends) of the SciFact and Cranfield abstracts
 in ../shared/datasets, cycled to reach each scale, with seeded random unit 256-dim vectors and content-derived
-ids (as core/store.py derives them). Query texts come from the corpora's queries.jsonl, query vectors are random.
+ids (as core.types.ChunkRow.id derives them). Query texts come from the corpora's queries.jsonl, query vectors are random.
 
 Per scale (`--scales`, default 10,000 and 100,000 rows), in a fresh Lite database:
 
@@ -374,7 +374,7 @@ def doc_key(name: str) -> str:
 
 
 def row_id(document: str, doc_hash: str, chunk: int, start: int, end: int) -> str:
-    """Content-derived, as core/store.py ChunkRow.id: writing the same chunk again replaces it."""
+    """Content-derived, as core.types.ChunkRow.id: writing the same chunk again replaces it."""
     key = f"{document}\x00{doc_hash}\x00{chunk}\x00{start}:{end}"
     return hashlib.sha256(key.encode()).hexdigest()[:32]
 

@@ -274,7 +274,7 @@ def prechunk(corpus: Path, embedder) -> tuple[list, list[str], list[tuple[str, i
 
 
 def raw_create(client, name: str, dim: int) -> None:
-    """The same schema and index as core/store.py, built with MilvusClient directly."""
+    """A schema like core/storage/schema.py's (without BM25), built with MilvusClient directly."""
     from pymilvus import DataType
 
     if client.has_collection(name):
