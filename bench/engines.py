@@ -4,7 +4,7 @@ Run it once per virtualenv, one after the other (never both at once: the machine
 engine measured is whichever milvus-lite the interpreter has (recorded under "engine"):
 
     .venv/bin/python bench/engines.py > bench/results/engines-2.5.1.json         # the pinned 2.5.1 (~4 min)
-    .venv-lite3/bin/python bench/engines.py > bench/results/engines-3.2.2.json   # 3.2.2 (~11 min; scripts/test-lite3.sh makes the venv)
+    .venv-lite3/bin/python bench/engines.py > bench/results/engines-3.2.2.json   # 3.2.2, ~11 min (see test-lite3.sh)
     .venv/bin/python bench/engines.py --quick                                    # smoke run: 2k rows, < 1 min
     .venv/bin/python bench/engines.py --scales 300000 --skip correctness,bm25    # one larger scale only
 
@@ -12,7 +12,8 @@ The collections use the project's real schema (`core.storage.schema.chunk_schema
 BM25 function over `text` into `sparse`), with the best analyzer the engine accepts ("english", else
 "standard"). Rows are ~600-character pieces (split at sentence ends) of the SciFact and Cranfield abstracts
 in ../shared/datasets, cycled to reach each scale, with seeded random unit 256-dim vectors and content-derived
-ids (as core.types.ChunkRow.id derives them). Query texts come from the corpora's queries.jsonl, query vectors are random.
+ids (as core.types.ChunkRow.id derives them). Query texts come from the corpora's queries.jsonl, query
+vectors are random.
 
 Per scale (`--scales`, default 10,000 and 100,000 rows), in a fresh Lite database:
 
