@@ -165,7 +165,11 @@ def cmd_create_library(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
-    meta = _store().rebuild(args.library, args.model)
+    bar = ProgressBar(enabled=not args.json)
+    try:
+        meta = _store().rebuild(args.library, args.model, bar)
+    finally:
+        bar.close()
     _emit(
         args,
         {"library": args.library, "model": args.model, "analyzer": meta.analyzer, "schema": meta.schema_version},

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from core.chunking import ChunkSettings, ChunkUnit
@@ -116,9 +118,16 @@ if collections:
         st.caption(f"{c.meta.model_name} was indexed before keyword search existed; rebuilding copies its chunks.")
         label = f"Rebuild {c.meta.model_name} with keyword search"
         if st.button(label, key=f"rebuild-{c.meta.model_name}", disabled=busy):
+            bar = st.progress(0.0, text="Rebuilding from the stored chunks…")
+            began = time.perf_counter()
+
+            def rebuilt(stage: str, done: int, total: int, bar=bar, began=began) -> None:  # noqa: ANN001
+                rate = done / max(time.perf_counter() - began, 1e-6)
+                text = f"Rebuilding: {done:,}/{total:,} chunks · {rate:,.0f}/s"
+                bar.progress(done / total if total else 1.0, text=text)
+
             try:
-                with st.spinner("Rebuilding from the stored chunks…"):
-                    store.rebuild(library, c.meta.model_name)
+                store.rebuild(library, c.meta.model_name, rebuilt)
             except PotionError as exc:
                 st.error(str(exc))
             else:

@@ -111,7 +111,9 @@ def test_a_schema_1_database_is_read_as_it_is_and_rebuilt_for_keyword_search(iso
     assert reopened.dense("Old", "m", old_rows[0].vector[None, :], 1)[0][0].document == "wing.txt"
     with pytest.raises(StoreError, match="rebuild"):
         reopened.search("Old", "m", SearchMode.KEYWORD, old_rows[0].vector[None, :], ["wing"], 3)
-    rebuilt = reopened.rebuild("Old", "m")
+    events = []
+    rebuilt = reopened.rebuild("Old", "m", lambda *event: events.append(event))
+    assert events[0] == ("rebuild", 0, 3) and events[-1] == ("rebuild", 3, 3)
     assert rebuilt.schema_version == SCHEMA_VERSION and rebuilt.analyzer and rebuilt.collection != legacy
     assert not reopened.client.has_collection(legacy) and reopened.count("Old", "m") == 3
     (hits,) = reopened.search("Old", "m", SearchMode.KEYWORD, old_rows[0].vector[None, :], ["swept wing"], 3)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -96,8 +96,11 @@ class Store(ABC):
     ) -> list[list[Hit]]:
         """BM25 top-k for each query text, in one call."""
 
-    def rebuild(self, library: str, model_name: str) -> CollectionMeta:
-        """Bring an index to the current schema from its stored rows; nothing to do where it is current."""
+    def rebuild(
+        self, library: str, model_name: str, progress: Callable[[str, int, int], None] | None = None
+    ) -> CollectionMeta:
+        """Bring an index to the current schema from its stored rows (progress: stage, done, total);
+        nothing to do where it is current."""
         return self.require(library, model_name)
 
     def warm_up(self) -> object:

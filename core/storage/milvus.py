@@ -537,9 +537,12 @@ class MilvusStore(Store):
     # --- upgrade -------------------------------------------------------------------------------
 
     @_engine_call("rebuild the index")
-    def rebuild(self, library: str, model_name: str) -> CollectionMeta:
+    def rebuild(
+        self, library: str, model_name: str, progress: Callable[[str, int, int], None] | None = None
+    ) -> CollectionMeta:
         """Copy an index into the current schema (BM25 field, document keys), vectors and all; no re-embedding."""
         old = self.require(library, model_name)
+        report = progress or (lambda stage, done, total: None)
         if old.schema_version == SCHEMA_VERSION and (old.has_keyword or not self.engine_has_bm25):
             return old
         fresh = replace(
@@ -557,14 +560,19 @@ class MilvusStore(Store):
             if self.client.has_collection(fresh.collection):
                 self.client.drop_collection(fresh.collection)
             fresh = self._create(fresh)
+            total, done = self._count(old, "chunks", ""), 0
+            report("rebuild", 0, total)
             batch: list[dict] = []
             for row in self._rows(old, "chunk >= 0", fields):
                 batch.append({**row, "doc_key": document_key(row["document"])})
                 if len(batch) >= WRITE_BATCH:
-                    self.client.upsert(fresh.collection, batch)
+                    self.client.insert(fresh.collection, batch)  # a new collection: nothing to replace
+                    done += len(batch)
+                    report("rebuild", done, total)
                     batch = []
             if batch:
-                self.client.upsert(fresh.collection, batch)
+                self.client.insert(fresh.collection, batch)
+            report("rebuild", total, total)
             self.client.flush(fresh.collection)
             self.registry.put(fresh)
             self._metas[(library, model_name)] = fresh
