@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 
 from core.errors import KeywordUnavailableError, SchemaVersionError, StoreConfigError, StoreError
-from core.storage.milvus import LEGACY_META_KEY, MilvusStore, collection_name, lite_version
+from core.storage.connection import lite_version
+from core.storage.milvus import LEGACY_META_KEY, MilvusStore, collection_name
 from core.storage.registry import REGISTRY
 from core.types import SCHEMA_VERSION, SearchMode
 from tests.test_store import DIM, TEXTS, meta, rows

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import logging
 import re
 import threading
-import warnings
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -22,11 +19,10 @@ from core.errors import (
     KeywordUnavailableError,
     LibraryNotFoundError,
     SchemaVersionError,
-    StoreConfigError,
     StoreError,
-    StoreLockedError,
 )
 from core.storage.base import Store, check_compatible, ordered_for_write
+from core.storage.connection import connect, server_version
 from core.storage.filters import field_in
 from core.storage.fusion import fuse
 from core.storage.registry import REGISTRY, Registry
@@ -48,7 +44,6 @@ MAX_DOCUMENT_CHARS = 1_000
 WRITE_BATCH = 500  # Lite 2.5.1 inserts 1,700 rows/s in batches of 500, 1,300 in batches of 5,000
 ITERATOR_BATCH = 10_000
 OUTPUT_FIELDS = ["document", "chunk", "text", "start", "end", "page", "title"]
-LITE2_DB_NAME = re.compile(r"^[a-zA-Z0-9.\-_]{1,33}\.db$")  # Milvus Lite 2.x: at most 36 characters in all
 T = TypeVar("T")
 
 
@@ -58,12 +53,6 @@ def collection_name(library: str, model_name: str, version: int = SCHEMA_VERSION
     digest = hashlib.sha1(f"{library}\x00{model_name}".encode()).hexdigest()[:8]
     suffix = "" if version == 1 else f"_v{version}"
     return f"{PREFIX}{slug(library)}__{slug(model_name)}_{digest}{suffix}"
-
-
-def lite_version() -> tuple[int, ...]:
-    from importlib.metadata import version
-
-    return tuple(int(p) for p in re.findall(r"\d+", version("milvus-lite"))[:3])
 
 
 def _engine_call(operation: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
@@ -90,50 +79,6 @@ def _engine_call(operation: str) -> Callable[[Callable[..., T]], Callable[..., T
     return decorate
 
 
-def _import_pymilvus() -> None:
-    """Import pymilvus with MILVUS_URI hidden when it names a Lite file.
-
-    pymilvus reads MILVUS_URI at import for its ORM default connection and refuses a file path there,
-    while we accept one (the same variable picks a Lite database or a server)."""
-    import os
-    import sys
-
-    # grpc's C core prints keepalive notices ("GOAWAY ... too_many_pings") straight to stderr during
-    # long calls; they are harmless and read like failures on the command line. Set before grpc loads.
-    os.environ.setdefault("GRPC_VERBOSITY", "NONE")
-    uri = os.environ.get("MILVUS_URI", "")
-    if "pymilvus" in sys.modules or uri.startswith(("http://", "https://", "tcp://", "unix:")):
-        return
-    os.environ.pop("MILVUS_URI", None)
-    try:
-        import pymilvus  # noqa: F401
-    finally:
-        if uri:
-            os.environ["MILVUS_URI"] = uri
-
-
-class _QuietLiteLogs(logging.Filter):
-    """Milvus Lite 2.x logs its own errors on the root logger (a second process opening a locked file, say);
-    we raise a one-line StoreError for each, so the engine's copy would only print a duplicate."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return "milvus_lite" not in record.pathname
-
-
-def _silence_engine_logs() -> None:
-    # Process-wide, and on purpose: every engine error becomes a StoreError with a message of ours, and
-    # pymilvus and Milvus Lite would otherwise print the same error (often with a traceback) to stderr,
-    # including harmless ones such as Lite 3.x's "AllocTimestamp not implemented" on create.
-    logging.getLogger("pymilvus").setLevel(logging.CRITICAL)
-    logging.getLogger("grpc._server").setLevel(logging.CRITICAL)
-    logging.getLogger("milvus_lite").setLevel(logging.CRITICAL)
-    root = logging.getLogger()
-    if not any(isinstance(f, _QuietLiteLogs) for f in root.filters):
-        root.addFilter(_QuietLiteLogs())
-    # Milvus Lite 2.5.1 imports pkg_resources (hence setuptools<81), which warns on every import since 80.
-    warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
-
-
 class MilvusStore(Store):
     """The only place that talks to Milvus. Thread-safe: Streamlit sessions share one instance."""
 
@@ -156,60 +101,9 @@ class MilvusStore(Store):
         self._counts: dict[tuple[str, str], int] = {}
         self._analyzer: str | None = None  # found by the first collection created with BM25
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="milvus-search")
-        self.client = self._connect()
-        self.server_version = self._server_version()
+        self.client = connect(self.settings)
+        self.server_version = server_version(self.client)
         self._open_registry()
-
-    # --- connection ----------------------------------------------------------------------------
-
-    def _connect(self) -> Any:
-        _import_pymilvus()
-        _silence_engine_logs()
-        from pymilvus import MilvusClient
-        from pymilvus.exceptions import ConnectionConfigException, MilvusException
-
-        if self.settings.is_lite:
-            self._check_lite_path(Path(self.uri))
-        try:
-            return MilvusClient(uri=self.uri, token=self.settings.milvus_token)
-        except ConnectionConfigException as exc:
-            if self.settings.is_lite:
-                raise StoreLockedError(
-                    f"The database {self.uri} is open in another process: close that app or CLI run, "
-                    "or point MILVUS_URI at a Milvus server to share one database."
-                ) from exc
-            raise StoreConfigError(f"Cannot connect to Milvus at {self.uri}: {exc.message}.") from exc
-        except MilvusException as exc:
-            raise StoreConfigError(
-                f"Cannot connect to Milvus at {self.uri}: {exc.message}. Check MILVUS_URI and MILVUS_TOKEN."
-            ) from exc
-
-    def _check_lite_path(self, path: Path) -> None:
-        major = lite_version()[0]
-        if major < 3:
-            if path.is_dir():
-                raise StoreConfigError(
-                    f"{path} is a folder, a Milvus Lite 3.x database; this install runs Milvus Lite 2.5, which keeps "
-                    "a database in one file: set POTION_DB_PATH to a new .db file and index again."
-                )
-            if not LITE2_DB_NAME.match(path.name):
-                raise StoreConfigError(
-                    f"The database file name '{path.name}' cannot be used: Milvus Lite 2.5 needs letters, digits, "
-                    "'.', '-', '_', at most 36 characters, ending in .db: set POTION_DB_PATH, e.g. data/potion.db."
-                )
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreConfigError(
-                f"Cannot create the folder {path.parent} for the database ({exc.strerror}): "
-                "set POTION_DB_PATH or POTION_DATA_DIR to a writable place."
-            ) from exc
-
-    def _server_version(self) -> str:
-        try:
-            return str(self.client.get_server_version())
-        except Exception:  # Milvus Lite 2.5 does not implement the call
-            return "lite"
 
     @property
     def engine_has_bm25(self) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import StoreConfigError, StoreLockedError
-from core.storage.milvus import lite_version
+from core.storage.connection import lite_version
 
 READY_TIMEOUT_S = 60
 
