@@ -44,12 +44,13 @@ def load_settings() -> Settings:
     """Read the environment now (not at import), so tests and the CLI can change it."""
     data_dir = Path(_env("POTION_DATA_DIR", str(PROJECT_ROOT / "data")))
     hub_cache = os.environ.get("HF_HUB_CACHE")
+    lite_path = Path(_env("POTION_DB_PATH", str(data_dir / "potion.db")))
     return Settings(
         data_dir=data_dir,
         models_dir=Path(_env("POTION_MODELS_DIR", str(PROJECT_ROOT / "data" / "models"))),
         samples_dir=Path(_env("POTION_SAMPLES_DIR", str(PROJECT_ROOT / "data" / "samples" / "docs"))),
-        milvus_uri=_env("MILVUS_URI", _env("POTION_DB_PATH", str(data_dir / "potion.db"))),
-        lite_path=Path(_env("POTION_DB_PATH", str(data_dir / "potion.db"))),
+        milvus_uri=_env("MILVUS_URI", str(lite_path)),
+        lite_path=lite_path,
         milvus_token=os.environ.get("MILVUS_TOKEN", ""),
         default_model=_env("POTION_DEFAULT_MODEL", "minilm-static-256"),
         max_file_mb=float(_env("POTION_MAX_FILE_MB", "50")),

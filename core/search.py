@@ -65,15 +65,9 @@ def search_many(
     t0 = time.perf_counter()
     vectors = embedder.encode(list(queries)) if mode != SearchMode.KEYWORD else np.zeros((len(queries), meta.dim))
     t1 = time.perf_counter()
-    known = np.any(vectors != 0, axis=1)
-    raw: list[list[Hit]] = [[] for _ in queries]
-    if mode != SearchMode.DENSE:
-        raw = store.search(library, embedder.info.name, mode, vectors, list(queries), top_k, document, params)
-    elif known.any():
-        found = store.dense(library, embedder.info.name, vectors[known], top_k, document)
-        for slot, hits in zip(np.flatnonzero(known), found):
-            raw[slot] = hits
+    raw = store.search(library, embedder.info.name, mode, vectors, list(queries), top_k, document, params)
     t2 = time.perf_counter()
+    known = np.any(vectors != 0, axis=1)
     per_query = len(queries) or 1
     return [
         SearchResult(

@@ -76,6 +76,23 @@ def test_a_collection_dropped_behind_the_registry_is_made_again(milvus):
     assert milvus.count("Lib", "m") == 2
 
 
+def test_a_vanished_schema_1_collection_is_made_again_in_todays_schema(milvus):
+    from dataclasses import replace
+
+    made = milvus.ensure_collection(meta())
+    legacy = replace(made, schema_version=1, analyzer="")  # as an adopted schema-1 index is registered
+    milvus.registry.put(legacy)
+    milvus._metas[("Lib", "m")] = legacy
+    milvus.client.drop_collection(made.collection)
+    again = milvus.ensure_collection(meta())
+    assert again.schema_version == SCHEMA_VERSION and again.has_keyword
+    (row,) = [r for r in milvus.registry.rows() if r.model == "m"]
+    assert row.meta == again  # the registry records the new schema too
+    milvus.write("Lib", "m", rows("wing.txt", 2, texts=TEXTS["wing.txt"]))
+    (hits,) = milvus.search("Lib", "m", SearchMode.KEYWORD, np.ones((1, DIM)), ["swept wing"], 3)
+    assert hits[0].document == "wing.txt"
+
+
 @pytest.mark.skipif(lite_version()[0] < 3, reason="only Milvus Lite 3.x keeps collection properties")
 def test_a_schema_1_database_is_read_as_it_is_and_rebuilt_for_keyword_search(isolated_env):
     """Schema 1 kept provenance in collection properties and had no BM25 field or document keys."""

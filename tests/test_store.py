@@ -172,6 +172,15 @@ def test_hybrid_fuses_both_rankings_and_keeps_each_component(store):
     assert {h.document for h in weighted} == {"wing.txt", "heat.txt"} and weighted[0].score == pytest.approx(1.0)
 
 
+def test_a_query_with_a_zero_vector_gets_no_dense_hits_and_keyword_hits_in_hybrid(store):
+    _keyword_library(store)  # a zero vector: the query had no word the model knows
+    zero = np.zeros((1, DIM), dtype=np.float32)
+    assert store.search("Lib", "m", SearchMode.DENSE, zero, ["boundary layer"], 5) == [[]]
+    (hybrid,) = store.search("Lib", "m", SearchMode.HYBRID, zero, ["boundary layer"], 5)
+    assert {h.document for h in hybrid} == {"wing.txt", "heat.txt"}
+    assert all(h.dense_score is None and h.keyword_score > 0 for h in hybrid)
+
+
 def test_libraries_group_models_and_drop_library_removes_them_all(store):
     store.ensure_collection(meta("One", "m"))
     store.ensure_collection(meta("One", "n", dim=4))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
@@ -151,18 +152,29 @@ class Store(ABC):
         document: str | None = None,
         params: HybridParams | None = None,
     ) -> list[list[Hit]]:
-        """Dense and keyword rankings fused per query (RRF or weighted); each hit keeps both component scores."""
+        """Dense and keyword rankings fused per query (RRF or weighted); each hit keeps both component scores.
+
+        The keyword ranking runs in a second thread while the dense one runs here: with Milvus both are
+        engine calls, and hybrid then costs about the slower of the two rather than their sum."""
         params = params or HybridParams()
         depth = max(top_k, params.depth)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keyword") as background:
+            keyword = background.submit(self.keyword, library, model_name, texts, depth, document)
+            dense = self._dense_known(library, model_name, vectors, depth, document)
+            return [fuse(d, k, top_k, params) for d, k in zip(dense, keyword.result())]
+
+    def _dense_known(
+        self, library: str, model_name: str, vectors: np.ndarray, top_k: int, document: str | None
+    ) -> list[list[Hit]]:
+        """Dense rankings; a query with no word the model knows has a zero vector, which no cosine can
+        rank, and gets an empty list instead of asking the engine."""
         vectors = np.asarray(vectors, dtype=np.float32)
-        # A query with no word the model knows has a zero vector, which no cosine can rank: keyword only.
         known = np.flatnonzero(np.any(vectors != 0, axis=1))
-        dense: list[list[Hit]] = [[] for _ in texts]
+        ranked: list[list[Hit]] = [[] for _ in range(len(vectors))]
         if len(known):
-            for slot, hits in zip(known, self.dense(library, model_name, vectors[known], depth, document)):
-                dense[slot] = hits
-        keyword = self.keyword(library, model_name, texts, depth, document)
-        return [fuse(d, k, top_k, params) for d, k in zip(dense, keyword)]
+            for slot, hits in zip(known, self.dense(library, model_name, vectors[known], top_k, document)):
+                ranked[slot] = hits
+        return ranked
 
     def search(
         self,
@@ -177,7 +189,7 @@ class Store(ABC):
     ) -> list[list[Hit]]:
         """One entry point for the three modes."""
         if mode == SearchMode.DENSE:
-            return self.dense(library, model_name, vectors, top_k, document)
+            return self._dense_known(library, model_name, vectors, top_k, document)
         meta = self.require(library, model_name)
         if not meta.has_keyword:
             raise self.no_keyword(meta)

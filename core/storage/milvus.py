@@ -7,7 +7,6 @@ import hashlib
 import re
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -24,7 +23,6 @@ from core.errors import (
 from core.storage.base import Store, check_compatible, ordered_for_write
 from core.storage.connection import connect, server_version
 from core.storage.filters import field_in
-from core.storage.fusion import fuse
 from core.storage.registry import REGISTRY, Registry
 from core.storage.schema import ANALYZERS, chunk_schema
 from core.types import (
@@ -32,7 +30,6 @@ from core.types import (
     ChunkRow,
     CollectionMeta,
     Hit,
-    HybridParams,
     StoredDocument,
     document_key,
 )
@@ -100,7 +97,6 @@ class MilvusStore(Store):
         self._documents: dict[str, list[StoredDocument]] = {}
         self._counts: dict[tuple[str, str], int] = {}
         self._analyzer: str | None = None  # found by the first collection created with BM25
-        self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="milvus-search")
         self.client = connect(self.settings)
         self.server_version = server_version(self.client)
         self._open_registry()
@@ -161,13 +157,11 @@ class MilvusStore(Store):
         return thread
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True)
         with self._lock:
             self.client.close()
 
     # --- libraries and provenance --------------------------------------------------------------
 
-    @_engine_call("list libraries")
     def collections(self) -> list[CollectionMeta]:
         with self._lock:
             return [self._metas[key] for key in sorted(self._metas)]
@@ -193,9 +187,12 @@ class MilvusStore(Store):
             existing = self.find(meta.library, meta.model_name)
             if existing is not None:
                 check_compatible(existing, meta)
-                if not self.client.has_collection(existing.collection):
-                    self._create(existing)  # registered, then interrupted before the collection was made
-                return existing
+                if self.client.has_collection(existing.collection):
+                    return existing
+                # Registered, but the collection is gone (dropped behind our back): make it again, empty,
+                # in today's schema, whatever schema the registry row recorded.
+                fresh = replace(existing, schema_version=SCHEMA_VERSION, analyzer="")
+                return self._register(self._create(fresh))
             stamped = replace(
                 meta,
                 collection=collection_name(meta.library, meta.model_name),
@@ -204,24 +201,27 @@ class MilvusStore(Store):
             )
             if self.client.has_collection(stamped.collection):
                 self.client.drop_collection(stamped.collection)  # unregistered: an interrupted create or drop
-            stamped = self._create(stamped)
             # Registered after the collection exists, so a crash in between leaves an orphan that the
             # line above replaces, never a registry row pointing at nothing.
-            self.registry.put_library(meta.library)
-            self.registry.put(stamped)
-            self._libraries.add(meta.library)
-            self._metas[(meta.library, meta.model_name)] = stamped
-            return stamped
+            return self._register(self._create(stamped))
+
+    def _register(self, meta: CollectionMeta) -> CollectionMeta:
+        self.registry.put_library(meta.library)
+        self.registry.put(meta)
+        self._libraries.add(meta.library)
+        self._metas[(meta.library, meta.model_name)] = meta
+        return meta
 
     def _create(self, meta: CollectionMeta) -> CollectionMeta:
         """Create the collection with the best analyzer this engine accepts; returns meta with that analyzer."""
         from pymilvus.exceptions import MilvusException
 
-        candidates: list[str | None] = [self._analyzer] if self._analyzer else [*ANALYZERS]
-        if meta.schema_version < SCHEMA_VERSION or not self.engine_has_bm25:
-            candidates = []
-        elif meta.analyzer:
-            candidates = [meta.analyzer]
+        if not self.engine_has_bm25:
+            candidates: list[str] = []
+        elif meta.analyzer or self._analyzer:
+            candidates = [meta.analyzer or self._analyzer]
+        else:
+            candidates = [*ANALYZERS]
         for analyzer in [*candidates, None]:
             schema, index = chunk_schema(self.client, meta.dim, analyzer)
             try:
@@ -388,33 +388,6 @@ class MilvusStore(Store):
         self._require_keyword(meta)
         found = self._search(meta, list(texts), "sparse", "BM25", top_k, document, OUTPUT_FIELDS)
         return [_to_hits(per_query, "keyword_score") for per_query in found]
-
-    @_engine_call("run a hybrid search")
-    def hybrid(
-        self,
-        library: str,
-        model_name: str,
-        vectors: np.ndarray,
-        texts: Sequence[str],
-        top_k: int,
-        document: str | None = None,
-        params: HybridParams | None = None,
-    ) -> list[list[Hit]]:
-        """Both rankings at once, each with its text: fetching text for the winners afterwards by id took
-        longer (a primary-key lookup costs ~6 ms on Lite 2.5.1) than carrying it for 100 candidates (~2 ms)."""
-        meta = self.require(library, model_name)
-        self._require_keyword(meta)
-        params = params or HybridParams()
-        depth = max(top_k, params.depth)
-        vectors = np.asarray(vectors, dtype=np.float32)
-        known = np.flatnonzero(np.any(vectors != 0, axis=1))  # a zero vector has no cosine: keyword only
-        keyword = self._pool.submit(self._search, meta, list(texts), "sparse", "BM25", depth, document, OUTPUT_FIELDS)
-        dense: list[list[Hit]] = [[] for _ in texts]
-        if len(known):
-            found = self._search(meta, vectors[known], "vector", "COSINE", depth, document, OUTPUT_FIELDS)
-            for slot, per_query in zip(known, found):
-                dense[slot] = _to_hits(per_query, "dense_score")
-        return [fuse(d, _to_hits(k, "keyword_score"), top_k, params) for d, k in zip(dense, keyword.result())]
 
     def _require_keyword(self, meta: CollectionMeta) -> None:
         if not meta.has_keyword:

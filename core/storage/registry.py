@@ -25,10 +25,6 @@ class RegistryRow:
     meta: CollectionMeta | None
 
 
-def _meta(raw: str) -> CollectionMeta:
-    return CollectionMeta.from_json(raw)
-
-
 def _key(library: str, model: str) -> str:
     return hashlib.sha256(f"{library}\x00{model}".encode()).hexdigest()[:40]
 
