@@ -51,7 +51,6 @@ import json
 import logging
 import math
 import os
-import platform
 import re
 import shutil
 import signal
@@ -66,6 +65,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from machine import loadavg, machine_info, version  # noqa: E402 - bench/ is the script's folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS = ROOT.parent / "shared" / "datasets"
@@ -114,10 +114,6 @@ def ratio(a: float, b: float) -> float | None:
     return rnd(a / b, 2) if b > 0 else None
 
 
-def loadavg() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def err(e: BaseException) -> str:
     return f"{type(e).__name__}: {str(e).strip()[:300]}"
 
@@ -147,60 +143,6 @@ def stdout_to_stderr() -> Iterator[None]:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
-
-
-def _version(pkg: str) -> str | None:
-    import importlib.metadata as md
-
-    try:
-        return md.version(pkg)
-    except md.PackageNotFoundError:
-        return None
-
-
-def machine_info() -> dict:
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "mem_total_gb": _mem_total_gb(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "executable": sys.executable,
-        "versions": {p: _version(p) for p in ("milvus-lite", "pymilvus", "numpy", "grpcio")},
-        "loadavg_start": loadavg(),
-        "git": _git_state(),
-    }
-
-
-def _git_state() -> str | None:
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "-uno"], cwd=ROOT, capture_output=True, text=True)
-    except OSError:
-        return None
-    if head.returncode != 0:
-        return None
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
-def _cpu_model() -> str | None:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return None
-
-
-def _mem_total_gb() -> float | None:
-    with contextlib.suppress(OSError, ValueError, IndexError):
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return round(int(line.split()[1]) / 1024**2, 1)
-    return None
-
-
-# --- memory (from /proc) -------------------------------------------------------------------------
 
 
 def proc_status_kb(pid: int | str, key: str) -> int | None:
@@ -431,8 +373,8 @@ def engine_info(client) -> dict:
     import milvus_lite
 
     info = {
-        "milvus_lite": _version("milvus-lite"),
-        "pymilvus": _version("pymilvus"),
+        "milvus_lite": version("milvus-lite"),
+        "pymilvus": version("pymilvus"),
         "kind": "pure Python, in-process gRPC server thread"
         if hasattr(milvus_lite, "MilvusLite")
         else "C++ `milvus` binary as a child process (unix socket)",

@@ -28,7 +28,6 @@ import contextlib
 import hashlib
 import json
 import os
-import platform
 import shutil
 import statistics
 import sys
@@ -39,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+from machine import loadavg, machine_info  # noqa: E402 - bench/ is the script's folder
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS = ROOT.parent / "shared" / "datasets"
@@ -186,52 +186,6 @@ class StageClock:
             cursor = self.last[stage]
         out["finish"] = end - cursor
         return {k: rnd(v, 3) for k, v in out.items()}
-
-
-def machine_info() -> dict:
-    import importlib.metadata as md
-
-    def version(pkg: str) -> str | None:
-        try:
-            return md.version(pkg)
-        except md.PackageNotFoundError:
-            return None
-
-    return {
-        "cpu_count": os.cpu_count(),
-        "cpus_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "cpu_model": _cpu_model(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "versions": {p: version(p) for p in ("numpy", "model2vec", "pymilvus", "milvus-lite", "tokenizers")},
-        "TOKENIZERS_PARALLELISM": os.environ.get("TOKENIZERS_PARALLELISM"),
-        "loadavg_start": [round(x, 2) for x in os.getloadavg()],
-        "git": _git_state(),
-    }
-
-
-def _git_state() -> str | None:
-    """The commit measured, with "+dirty" when tracked files differ from it."""
-    import subprocess
-
-    try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "-uno"], cwd=ROOT, capture_output=True, text=True)
-    except OSError:
-        return None
-    if head.returncode != 0:
-        return None
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
-
-
-def _cpu_model() -> str | None:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return None
 
 
 # --- data ----------------------------------------------------------------------------------------
@@ -839,7 +793,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
     raw_client.close()
     store.close()
     out["summary"] = summarise(out)
-    out["machine"]["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+    out["machine"]["loadavg_end"] = loadavg()
     out["total_seconds"] = rnd(time.perf_counter() - T0, 1)
     return out
 

@@ -42,7 +42,8 @@ ROOT = BENCH.parent
 sys.path.insert(0, str(BENCH))
 sys.path.insert(0, str(ROOT))
 
-import engines as eng  # noqa: E402  (shared helpers: timing, /proc memory, machine info)
+import engines as eng  # noqa: E402  (shared helpers: timing, /proc memory)
+from machine import loadavg, machine_info  # noqa: E402
 
 MODEL = "minilm-static-256"
 TOP_K = 10
@@ -268,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-indexes", action="store_true")
     parser.add_argument("--indexes-only", action="store_true", help="only step 4, on the same chunks")
     args = parser.parse_args(argv)
-    out: dict = {"benchmark": "bench/storage.py", "machine": eng.machine_info(), "config": vars(args) | {}}
+    out: dict = {"benchmark": "bench/storage.py", "machine": machine_info(), "config": vars(args) | {}}
     out["config"]["datasets"] = str(args.datasets)
     with tempfile.TemporaryDirectory(prefix="potion-storage-") as tmp:
         work = Path(tmp)
@@ -334,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
             eng.log("indexes: FLAT / IVF_FLAT / HNSW")
             qvecs = np.asarray(raw_model.encode(queries), dtype=np.float32)
             out["indexes"] = bench_indexes(work / "idx.db", matrix, qvecs)
-    out["machine"]["loadavg_end"] = eng.loadavg()
+    out["machine"]["loadavg_end"] = loadavg()
     out["summary"] = {
         "chunks": out["search"]["chunks"],
         "ingest_s": out["ingest"]["seconds"],
@@ -362,7 +363,7 @@ def _indexes_only(args: argparse.Namespace, out: dict, work: Path, corpus: Path)
     queries = [json.loads(line)["text"] for line in (args.datasets / "scifact" / "queries.jsonl").open()]
     qvecs = embedder.encode(queries[: args.queries])
     out["indexes"] = bench_indexes(work / "idx.db", matrix, qvecs)
-    out["machine"]["loadavg_end"] = eng.loadavg()
+    out["machine"]["loadavg_end"] = loadavg()
     print(json.dumps(out, indent=1))
     return 0
 
