@@ -43,6 +43,31 @@ def test_milvus_uri_points_ingest_and_every_search_mode_at_a_server(milvus_serve
     assert os.environ["MILVUS_URI"] == milvus_server
 
 
+def test_stopping_serve_stops_the_engine_it_started(tmp_path):
+    command = [sys.executable, "-m", "core", "serve", "--db", tmp_path / "stop.db", "--port", free_port()]
+    with serve(command, ready_text="listening on", cwd=Path(__file__).resolve().parents[1]) as server:
+        engines = _descendants(server.pid)
+        assert engines, "serve runs the engine as a child process"
+    # serve() above sent SIGTERM and waited: nothing it started may outlive it, holding the database
+    assert [pid for pid in engines if _running(pid)] == []
+
+
+def _descendants(pid: int) -> list[int]:
+    found, todo = [], [pid]
+    while todo:
+        children = Path(f"/proc/{todo.pop()}/task")
+        for task in children.iterdir() if children.exists() else []:
+            kids = [int(k) for k in (task / "children").read_text().split()]
+            found += kids
+            todo += kids
+    return found
+
+
+def _running(pid: int) -> bool:
+    status = Path(f"/proc/{pid}/status")
+    return status.exists() and "State:\tZ" not in status.read_text()
+
+
 def test_a_server_that_does_not_answer_gets_one_message(monkeypatch):
     monkeypatch.setenv("MILVUS_URI", f"http://127.0.0.1:{free_port()}")
     with pytest.raises(StoreConfigError, match="Cannot connect to Milvus at http://127.0.0.1"):

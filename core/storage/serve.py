@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,6 +18,9 @@ READY_TIMEOUT_S = 60
 def serve(db_path: Path, port: int, host: str = "127.0.0.1", on_ready: Callable[[str], None] | None = None) -> int:
     """Run the installed Milvus Lite engine on `db_path` at host:port until it stops; returns its exit code."""
     address = f"{host}:{port}"
+    # SIGTERM would end this process without running the `finally` below, leaving the engine running
+    # (orphaned) with the database open; turning it into SystemExit stops the engine first.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
     if lite_version()[0] >= 3:
         cli = shutil.which("milvus-lite", path=str(Path(sys.executable).parent)) or "milvus-lite"
         process = subprocess.Popen([cli, "server", "--data-dir", str(db_path), "--host", host, "--port", str(port)])
