@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -12,6 +13,8 @@ from core.readers import Extracted, clean_text, corrupt_error, decode_text, erro
 TEXT_KEYS = ("text", "content", "body", "abstract")
 ID_KEYS = ("id", "_id")
 LIST_KEYS = ("data", "records", "documents")
+_NOT_ALNUM = re.compile(r"[\W_]+")
+_SAME_PREFIX = 4
 
 # A collection yields one (display name, result) pair per record; one bad record is one failure.
 Part = tuple[str, Extracted | DocumentError]
@@ -108,19 +111,17 @@ def _opens_with(body: str, title: str) -> bool:
     """True if the body already starts with the title, give or take case, punctuation and a typo."""
     from difflib import SequenceMatcher
 
-    wanted = "".join(ch for ch in title.casefold() if ch.isalnum())
-    start = "".join(ch for ch in body[: len(title) * 2].casefold() if ch.isalnum())[: len(wanted)]
+    wanted = _NOT_ALNUM.sub("", title.casefold())
+    start = _NOT_ALNUM.sub("", body[: len(title) * 2].casefold())[: len(wanted)]
     if start == wanted:
         return True
-    # Cranfield's titles and texts differ by typos in two records ("oseen's" / "oseens's").
-    # The cheap upper bounds rule out most pairs first: ratio() alone made reading SciFact 3x slower.
+    # Cranfield's titles and texts differ by typos in two records ("oseen's" / "oseens's"), past their
+    # first letters. A body that differs within them (most SciFact records) is ruled out before
+    # SequenceMatcher, which made reading SciFact 4x slower.
+    if len(wanted) < 20 or start[:_SAME_PREFIX] != wanted[:_SAME_PREFIX]:
+        return False
     matcher = SequenceMatcher(None, wanted, start)
-    return (
-        len(wanted) >= 20
-        and matcher.real_quick_ratio() >= 0.9
-        and matcher.quick_ratio() >= 0.9
-        and matcher.ratio() >= 0.9
-    )
+    return matcher.quick_ratio() >= 0.9 and matcher.ratio() >= 0.9
 
 
 def _flatten(value: Any, path: str = "") -> Iterator[str]:
