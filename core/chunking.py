@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
 from core.errors import ChunkingError
 
 TokenCounter = Callable[[Sequence[str]], list[int]]
+TokenIds = Callable[[Sequence[str]], list[list[int]]]
 
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t]*\n\s*")
 # A sentence ends at . ! ? (optionally closed by a quote or bracket) followed by white space,
 # or at a single line break (lists, headings, table rows).
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|\n")
+_SENTENCE_END = re.compile(r"[.!?][\"')\]]*(\s+)|(\n)")
 _WORD = re.compile(r"\S+")
 
 
@@ -48,6 +49,9 @@ class Chunk:
     text: str
     start: int  # character offset of the chunk in the document text
     end: int
+    # The tokenizer's ids of the text, when chunking was given them: the sentences' ids joined, which
+    # equals tokenizing the chunk for tokenizers that split at white space (Embedder.ids_concatenate).
+    token_ids: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,8 @@ def _paragraph_spans(text: str) -> list[tuple[int, int]]:
 def _sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     spans, cursor = [], start
     for match in _SENTENCE_END.finditer(text, start, end):
-        spans.append((cursor, match.start()))
+        # The sentence keeps its closing quote or bracket; only the white space after it separates.
+        spans.append((cursor, match.start(1) if match.group(1) is not None else match.start(2)))
         cursor = match.end()
     spans.append((cursor, end))
     return [_strip(text, s, e) for s, e in spans if text[s:e].strip()]
@@ -92,84 +97,116 @@ def _segments(text: str) -> list[_Span]:
     return out
 
 
-def _measure(text: str, spans: Sequence[_Span], unit: ChunkUnit, count_tokens: TokenCounter | None) -> list[int]:
+@dataclass(frozen=True)
+class _Unit:
+    span: _Span
+    size: int
+    ids: tuple[int, ...] | None = None
+
+
+def _measure(text: str, spans: Sequence[_Span], unit: ChunkUnit, counter: _Counter) -> list[_Unit]:
     pieces = [text[s.start : s.end] for s in spans]
     if unit is ChunkUnit.CHARS:
-        return [len(p) for p in pieces]
-    if count_tokens is None:
+        return [_Unit(span, len(p)) for span, p in zip(spans, pieces)]
+    if counter.token_ids is not None:
+        return [_Unit(span, max(1, len(ids)), tuple(ids)) for span, ids in zip(spans, counter.token_ids(pieces))]
+    if counter.count_tokens is None:
         raise ChunkingError("Chunking in tokens needs the model's tokenizer; pass count_tokens or use unit 'chars'.")
-    return [max(1, n) for n in count_tokens(pieces)]
+    return [_Unit(span, max(1, n)) for span, n in zip(spans, counter.count_tokens(pieces))]
 
 
-def _split_long(text: str, span: _Span, size: int, unit: ChunkUnit, count_tokens: TokenCounter | None) -> list[_Span]:
+@dataclass(frozen=True)
+class _Counter:
+    count_tokens: TokenCounter | None
+    token_ids: TokenIds | None
+
+
+def _split_long(text: str, span: _Span, size: int, unit: ChunkUnit, counter: _Counter) -> list[_Unit]:
     """Cut a sentence longer than a whole chunk at word boundaries into pieces that fit."""
-    words = [(span.start + m.start(), span.start + m.end()) for m in _WORD.finditer(text[span.start : span.end])]
-    lengths = _measure(text, [_Span(s, e, False) for s, e in words], unit, count_tokens)
-    pieces, piece_start, used = [], words[0][0], 0
-    prev_end = words[0][1]
-    for (w_start, w_end), n in zip(words, lengths):
+    found = _WORD.finditer(text[span.start : span.end])
+    words = _measure(text, [_Span(span.start + m.start(), span.start + m.end(), False) for m in found], unit, counter)
+    pieces: list[list[_Unit]] = [[]]
+    used = 0
+    for word in words:
         sep = 1 if unit is ChunkUnit.CHARS and used else 0
-        if used and used + sep + n > size:
-            pieces.append(_Span(piece_start, prev_end, False))
-            piece_start, used, sep = w_start, 0, 0
-        used += sep + n
-        prev_end = w_end
-    pieces.append(_Span(piece_start, prev_end, False))
-    return [_Span(pieces[0].start, pieces[0].end, span.paragraph_start), *pieces[1:]]
+        if used and used + sep + word.size > size:
+            pieces.append([])
+            used, sep = 0, 0
+        pieces[-1].append(word)
+        used += sep + word.size
+    out = [_joined(text, group, unit) for group in pieces]
+    first = out[0]
+    return [_Unit(_Span(first.span.start, first.span.end, span.paragraph_start), first.size, first.ids), *out[1:]]
 
 
-def chunk_text(text: str, settings: ChunkSettings, count_tokens: TokenCounter | None = None) -> list[Chunk]:
-    """Greedy packing of whole sentences up to `size`, carrying up to `overlap` of trailing sentences over."""
+def _joined(text: str, words: list[_Unit], unit: ChunkUnit) -> _Unit:
+    span = _Span(words[0].span.start, words[-1].span.end, False)
+    if unit is ChunkUnit.CHARS:
+        return _Unit(span, span.end - span.start)
+    ids = None if words[0].ids is None else tuple(i for w in words for i in w.ids)  # type: ignore[union-attr]
+    return _Unit(span, sum(w.size for w in words), ids)
+
+
+def chunk_text(
+    text: str,
+    settings: ChunkSettings,
+    count_tokens: TokenCounter | None = None,
+    *,
+    token_ids: TokenIds | None = None,
+) -> list[Chunk]:
+    """Greedy packing of whole sentences up to `size`, carrying up to `overlap` of trailing sentences over.
+
+    Sizes in tokens come from `token_ids` when given (each chunk then carries its ids), else `count_tokens`."""
     spans = _segments(text)
     if not spans:
         return []
-    lengths = _measure(text, spans, settings.unit, count_tokens)
-    units: list[tuple[_Span, int]] = []
-    for span, n in zip(spans, lengths):
-        if n > settings.size:
-            parts = _split_long(text, span, settings.size, settings.unit, count_tokens)
-            units.extend(zip(parts, _measure(text, parts, settings.unit, count_tokens)))
+    counter = _Counter(count_tokens, token_ids)
+    units: list[_Unit] = []
+    for measured in _measure(text, spans, settings.unit, counter):
+        if measured.size > settings.size:
+            units.extend(_split_long(text, measured.span, settings.size, settings.unit, counter))
         else:
-            units.append((span, n))
+            units.append(measured)
     return _pack(text, units, settings)
 
 
-def _pack(text: str, units: list[tuple[_Span, int]], settings: ChunkSettings) -> list[Chunk]:
+def _pack(text: str, units: list[_Unit], settings: ChunkSettings) -> list[Chunk]:
     chunks: list[Chunk] = []
-    current: list[tuple[_Span, int]] = []
+    current: list[_Unit] = []
     used = 0
     chars = settings.unit is ChunkUnit.CHARS
-    for span, n in units:
+    for unit in units:
         if chars and current:
-            n += span.start - current[-1][0].end  # in characters the gap between sentences counts too
-        unit = (span, n)
+            # in characters the gap between sentences counts too
+            unit = _Unit(unit.span, unit.size + unit.span.start - current[-1].span.end)
         # Start a new chunk when this sentence does not fit, or when a new paragraph begins in a chunk
         # already past half its size: chunks then follow the author's structure.
-        full = used + n > settings.size
-        paragraph_break = span.paragraph_start and used >= settings.size // 2
+        full = used + unit.size > settings.size
+        paragraph_break = unit.span.paragraph_start and used >= settings.size // 2
         if current and (full or paragraph_break):
             chunks.append(_emit(text, len(chunks), current))
-            current = _overlap_tail(current, settings.overlap, settings.size - n)
-            used = sum(m for _, m in current)
+            current = _overlap_tail(current, settings.overlap, settings.size - unit.size)
+            used = sum(u.size for u in current)
         current.append(unit)
-        used += n
+        used += unit.size
     if current:
         chunks.append(_emit(text, len(chunks), current))
     return chunks
 
 
-def _overlap_tail(units: list[tuple[_Span, int]], overlap: int, room: int) -> list[tuple[_Span, int]]:
+def _overlap_tail(units: list[_Unit], overlap: int, room: int) -> list[_Unit]:
     """The last whole sentences of a chunk, totalling at most `overlap` (and leaving room for the next)."""
-    tail: list[tuple[_Span, int]] = []
+    tail: list[_Unit] = []
     total = 0
     for unit in reversed(units):
-        if total + unit[1] > min(overlap, room):
+        if total + unit.size > min(overlap, room):
             break
         tail.insert(0, unit)
-        total += unit[1]
+        total += unit.size
     return tail
 
 
-def _emit(text: str, index: int, units: list[tuple[_Span, int]]) -> Chunk:
-    start, end = units[0][0].start, units[-1][0].end
-    return Chunk(index=index, text=text[start:end], start=start, end=end)
+def _emit(text: str, index: int, units: list[_Unit]) -> Chunk:
+    start, end = units[0].span.start, units[-1].span.end
+    ids = None if units[0].ids is None else tuple(i for u in units for i in u.ids)  # type: ignore[union-attr]
+    return Chunk(index=index, text=text[start:end], start=start, end=end, token_ids=ids)

@@ -110,13 +110,11 @@ def _token_vectors(model: StaticModel, ids: np.ndarray) -> np.ndarray:
 
 
 def _stored_vector(model: StaticModel, vectors: np.ndarray) -> np.ndarray:
-    """The vector encode() gives, bit for bit: model2vec averages in the embedding's dtype (float16 in the bundled
-    models) and normalises after; the rounding moves the cosine by up to ~1e-4; the score repeats it to match Milvus."""
-    dtype = np.dtype(np.float32) if model.embedding.dtype == np.int8 else model.embedding.dtype
-    vector = vectors.mean(axis=0).astype(dtype)
+    """The vector Embedder.encode gives: the float32 mean, normalised in float32 if the model says so.
+    The score repeats that rounding, so it is the cosine Milvus reports for the hit."""
+    vector = np.asarray(vectors, dtype=np.float32).sum(axis=0, dtype=np.float32) / np.float32(max(1, len(vectors)))
     if model.normalize:
-        v32 = vector.astype(np.float32)
-        vector = (v32 / (np.linalg.norm(v32) + 1e-32)).astype(dtype)
+        vector = vector / (np.linalg.norm(vector) + np.float32(1e-32))
     return vector.astype(np.float32).astype(np.float64)
 
 
