@@ -24,6 +24,7 @@ class Settings:
     chunk_unit: str
     hub_cache: Path | None
     hub_offline: bool
+    ingest_workers: int = 1
 
     @property
     def max_file_bytes(self) -> int:
@@ -59,4 +60,5 @@ def load_settings() -> Settings:
         chunk_unit=_env("POTION_CHUNK_UNIT", "tokens"),
         hub_cache=Path(hub_cache) if hub_cache else None,
         hub_offline=os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
+        ingest_workers=max(0, int(_env("POTION_INGEST_WORKERS", "1"))),
     )

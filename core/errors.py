@@ -27,6 +27,10 @@ class ChunkingError(PotionError):
     """Chunking settings that cannot work (for example overlap >= size)."""
 
 
+class IngestWorkerError(PotionError):
+    """The process that chunks and embeds for an ingest stopped before finishing."""
+
+
 class StoreError(PotionError):
     """The vector database cannot be opened or used."""
 

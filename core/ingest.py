@@ -2,32 +2,24 @@
 
 from __future__ import annotations
 
-import bisect
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from core.chunking import Chunk, ChunkSettings, chunk_text
+from core.chunking import ChunkSettings
 from core.documents import Document, ReadFailure, ReadResult, read_bytes, read_path
 from core.embedder import Embedder
+from core.embedding import embedded_batches
 from core.storage import Store
-from core.types import ChunkRow, CollectionMeta
+from core.types import CollectionMeta, DocumentOutcome
 
 ProgressCallback = Callable[[str, int, int], None]
 Source = Path | str | tuple[str, bytes]  # a path, or an uploaded file's (name, bytes)
-BATCH_CHUNKS = 4_096
-
-
-@dataclass(frozen=True)
-class DocumentOutcome:
-    document: str
-    status: str  # "indexed", "unchanged" or "failed"
-    chunks: int = 0
-    message: str = ""
+# Two batches written at once: while one waits for the engine (GIL released), pymilvus packs the other.
+WRITERS = 2
 
 
 @dataclass
@@ -89,12 +81,6 @@ def read_sources(
 def _source_file(name: str) -> str:
     """The uploaded or named file a document came from ("c.jsonl#12" -> "c.jsonl", "a.zip/b.txt" -> "a.zip")."""
     return name.split("#", 1)[0].split(".zip/", 1)[0]
-
-
-def _page_of(doc: Document, offset: int) -> int:
-    if not doc.page_offsets:
-        return -1
-    return bisect.bisect_right(doc.page_offsets, offset)  # pages count from 1
 
 
 def ingest(
@@ -176,32 +162,29 @@ def _index(
     result: IngestResult,
     progress: ProgressCallback,
 ) -> None:
-    """Chunk, embed and write the documents, a batch of about BATCH_CHUNKS chunks at a time.
+    """Chunk, embed and write the documents a batch at a time.
 
-    One writer thread writes batch n while this thread chunks and encodes batch n+1, so the engine
-    (its own process with Lite 2.5) and the tokenizer work at once. At most one batch waits in memory,
-    and progress counts documents whose chunks are written."""
+    One writer thread writes batch n while batch n+1 is chunked and encoded (in a worker process for
+    large ingests, see core.embedding), so the engine, the tokenizer and pymilvus work at once. Progress
+    counts documents whose chunks are written."""
+    from core.config import load_settings
+
     progress("index", 0, len(todo))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ingest-write") as writer:
-        pending: tuple[Future, int] | None = None
+    workers = load_settings().ingest_workers
+    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="ingest-write") as writer:
+        pending: deque[tuple[Future, int]] = deque()
         done = 0
-        batch: list[tuple[Document, list[Chunk]]] = []
-        size = 0
-        for i, doc in enumerate(todo):
-            chunks = chunk_text(doc.text, chunking, embedder.count_tokens)
-            batch.append((doc, chunks))
-            size += len(chunks)
-            if size < BATCH_CHUNKS and i + 1 < len(todo):
-                continue
-            rows = _embed_batch(batch, embedder, result)
-            if pending is not None:
-                done += _finish(pending, result)
+        for batch in embedded_batches(todo, embedder, chunking, workers):
+            result.outcomes.extend(batch.outcomes)
+            result.chunks_skipped += batch.unreadable_chunks
+            if len(pending) == WRITERS:
+                done += _finish(pending.popleft(), result)
                 progress("index", done, len(todo))
             # Every document here is absent from the store: new, or its old version deleted above.
-            pending = (writer.submit(store.write, library, embedder.info.name, rows, new=True), len(batch))
-            batch, size = [], 0
-        if pending is not None:
-            done += _finish(pending, result)
+            write = writer.submit(store.write, library, embedder.info.name, batch.rows, new=True)
+            pending.append((write, batch.documents))
+        while pending:
+            done += _finish(pending.popleft(), result)
             progress("index", done, len(todo))
 
 
@@ -210,48 +193,6 @@ def _finish(pending: tuple[Future, int], result: IngestResult) -> int:
     future, documents = pending
     result.chunks_added += future.result()
     return documents
-
-
-def _embed_batch(batch: list[tuple[Document, list[Chunk]]], embedder: Embedder, result: IngestResult) -> list[ChunkRow]:
-    """Rows for every chunk with a known word; documents with none are reported as failed."""
-    texts = [c.text for _, chunks in batch for c in chunks]
-    vectors = embedder.encode(texts)
-    known = np.any(vectors != 0, axis=1)  # all-zero rows: the text had no token the model knows
-    rows: list[ChunkRow] = []
-    cursor = 0
-    for doc, chunks in batch:
-        keep = [(c, vectors[cursor + j]) for j, c in enumerate(chunks) if known[cursor + j]]
-        cursor += len(chunks)
-        if not keep:
-            result.outcomes.append(
-                DocumentOutcome(
-                    doc.name, "failed", message=f"{doc.name} has no words the model knows: try another model."
-                )
-            )
-            continue
-        rows.extend(_rows(doc, keep))
-        result.outcomes.append(DocumentOutcome(doc.name, "indexed", len(keep)))
-        result.chunks_skipped += len(chunks) - len(keep)
-    return rows
-
-
-def _rows(doc: Document, kept: list[tuple[Chunk, np.ndarray]]) -> list[ChunkRow]:
-    return [
-        ChunkRow(
-            document=doc.name,
-            doc_hash=doc.content_hash,
-            chunk=number,
-            n_chunks=len(kept),
-            text=chunk.text,
-            start=chunk.start,
-            end=chunk.end,
-            vector=vector,
-            page=_page_of(doc, chunk.start),
-            title=doc.title or "",
-            doc_type=doc.doc_type,
-        )
-        for number, (chunk, vector) in enumerate(kept)
-    ]
 
 
 def ingest_with_models(

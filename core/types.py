@@ -33,6 +33,16 @@ class HybridParams:
     depth: int = 100  # candidates taken from each ranking before fusing
 
 
+@dataclass(frozen=True)
+class DocumentOutcome:
+    """What one ingest did with one document: status "indexed", "unchanged" or "failed"."""
+
+    document: str
+    status: str
+    chunks: int = 0
+    message: str = ""
+
+
 def document_key(name: str) -> str:
     """The hex digest stores filter on instead of the name, which no filter grammar round-trips everywhere."""
     return hashlib.sha256(name.encode("utf-8")).hexdigest()[:32]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from core import embedding
 from core.chunking import ChunkSettings
 from core.errors import LibraryNotFoundError, ModelMismatchError
 from core.ingest import ingest
 from core.models import load_embedder
 from core.search import search, search_many
+from core.storage.memory import MemoryStore
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, SEED_QUERIES
 
 SMALL_CHUNKS = ChunkSettings(size=40, overlap=8)
@@ -189,3 +192,38 @@ def test_stored_vectors_are_what_the_embedder_gives(seed_files, store):
     hit = store.dense("v", BUNDLED_SMALL, vector, top_k=1)[0][0]
     assert hit.score == pytest.approx(1.0, abs=1e-4)
     assert np.isfinite(hit.score)
+
+
+class _CountingPool(ProcessPoolExecutor):
+    started = 0
+
+    def __init__(self, *args, **kwargs) -> None:
+        type(self).started += 1
+        super().__init__(*args, **kwargs)
+
+
+def test_a_worker_process_embeds_large_ingests_into_exactly_the_rows_of_the_in_thread_path(tmp_path, monkeypatch):
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(12):
+        (folder / f"doc{i:02}.txt").write_text(f"Part {i}. " + SEED_DOCS[i % 3] * (1 + i % 4), encoding="utf-8")
+    (folder / "unknown.txt").write_text("\u2603 \u2604", encoding="utf-8")  # no word the model knows
+    paths = sorted(folder.iterdir())
+    embedder = load_embedder(BUNDLED_SMALL)
+    monkeypatch.setattr(embedding, "BATCH_CHARS", 400)  # several batches, so the pool's queue is exercised
+    monkeypatch.setattr(embedding, "WORKER_MIN_CHARS", 0)
+    monkeypatch.setattr(embedding, "ProcessPoolExecutor", _CountingPool)
+
+    results, stores = [], []
+    for workers in ("0", "1"):
+        monkeypatch.setenv("POTION_INGEST_WORKERS", workers)
+        stores.append(MemoryStore())
+        results.append(ingest(paths, "many", embedder, stores[-1], SMALL_CHUNKS))
+    assert _CountingPool.started == 1  # only the second ingest used a worker process
+    in_thread, in_worker = results
+    assert in_worker.summary() | {"seconds": 0} == in_thread.summary() | {"seconds": 0}
+    assert in_worker.count("indexed") == 12 and [f.document for f in in_worker.failures] == ["unknown.txt"]
+    assert stores[1].chunk_rows("many", BUNDLED_SMALL) == stores[0].chunk_rows("many", BUNDLED_SMALL)
+    queries = embedder.encode(SEED_QUERIES)
+    a, b = (s.dense("many", BUNDLED_SMALL, queries, 20) for s in stores)
+    assert [[(h.chunk_id, h.score) for h in q] for q in a] == [[(h.chunk_id, h.score) for h in q] for q in b]

@@ -1,0 +1,154 @@
+"""Documents to embedded chunk rows: chunk, encode, shape into rows; in this thread or in worker processes.
+
+Why worker processes: the writer thread spends most of an ingest packing rows in pymilvus (Python, holding
+the GIL: 112 ms per 500 rows, measured in bench/storage.py's profile), so chunking and encoding in the same
+process only take turns with it. In a spawned worker they run on the other core instead.
+"""
+
+from __future__ import annotations
+
+import bisect
+import multiprocessing
+from collections import deque
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.chunking import Chunk, ChunkSettings, ChunkUnit, chunk_text
+from core.documents import Document
+from core.embedder import Embedder
+from core.errors import IngestWorkerError
+from core.types import ChunkRow, DocumentOutcome
+
+# Documents go to a batch until their text reaches this size: ~2,000 chunks with the default chunking,
+# a few MB of rows in flight per batch, and progress that moves every second or so.
+BATCH_CHARS = 1_000_000
+# Below this much text the in-thread path finishes before a spawned worker has imported numpy and
+# received the model (~1 s measured here), so small uploads never start one.
+WORKER_MIN_CHARS = 4_000_000
+
+
+@dataclass
+class EmbeddedBatch:
+    """The rows of a batch of documents, and what became of each document."""
+
+    rows: list[ChunkRow] = field(default_factory=list)
+    outcomes: list[DocumentOutcome] = field(default_factory=list)
+    unreadable_chunks: int = 0  # chunks with no word the model knows, left out
+    documents: int = 0
+
+
+def batches(documents: Sequence[Document], max_chars: int = BATCH_CHARS) -> Iterator[list[Document]]:
+    """Consecutive groups of documents, each closed once its text reaches max_chars."""
+    batch: list[Document] = []
+    size = 0
+    for doc in documents:
+        batch.append(doc)
+        size += len(doc.text)
+        if size >= max_chars:
+            yield batch
+            batch, size = [], 0
+    if batch:
+        yield batch
+
+
+def embed_batch(documents: Sequence[Document], embedder: Embedder, chunking: ChunkSettings) -> EmbeddedBatch:
+    """Chunk and encode the documents; those with no word the model knows are reported as failed."""
+    if chunking.unit is ChunkUnit.TOKENS and embedder.ids_concatenate:
+        # Chunking tokenized every sentence already; tokenizing each chunk again was a third of the work.
+        chunked = [(doc, chunk_text(doc.text, chunking, token_ids=embedder.token_ids)) for doc in documents]
+        vectors = embedder.encode_ids([c.token_ids or () for _, chunks in chunked for c in chunks])
+    else:
+        chunked = [(doc, chunk_text(doc.text, chunking, embedder.count_tokens)) for doc in documents]
+        vectors = embedder.encode([c.text for _, chunks in chunked for c in chunks])
+    known = np.any(vectors != 0, axis=1)  # all-zero rows: the text had no token the model knows
+    out = EmbeddedBatch(documents=len(documents))
+    cursor = 0
+    for doc, chunks in chunked:
+        keep = [(c, vectors[cursor + j]) for j, c in enumerate(chunks) if known[cursor + j]]
+        cursor += len(chunks)
+        if not keep:
+            message = f"{doc.name} has no words the model knows: try another model."
+            out.outcomes.append(DocumentOutcome(doc.name, "failed", message=message))
+            continue
+        out.rows.extend(_rows(doc, keep))
+        out.outcomes.append(DocumentOutcome(doc.name, "indexed", len(keep)))
+        out.unreadable_chunks += len(chunks) - len(keep)
+    return out
+
+
+def embedded_batches(
+    documents: Sequence[Document], embedder: Embedder, chunking: ChunkSettings, workers: int
+) -> Iterator[EmbeddedBatch]:
+    """Every batch embedded, in order; with workers > 0 and enough text, in that many spawned processes."""
+    groups = batches(documents)
+    if workers < 1 or sum(len(d.text) for d in documents) < WORKER_MIN_CHARS:
+        for group in groups:
+            yield embed_batch(group, embedder, chunking)
+        return
+    # Spawned, not forked: the parent runs gRPC and Streamlit threads, which a fork would copy mid-flight.
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_worker,
+        initargs=(embedder, chunking),
+    )
+    try:
+        # One batch more than workers in flight: a worker never waits, and memory stays a few batches.
+        first = [g for _, g in zip(range(workers + 1), groups)]
+        pending: deque[Future[EmbeddedBatch]] = deque(pool.submit(_embed_in_worker, g) for g in first)
+        while pending:
+            try:
+                result = pending.popleft().result()
+            except BrokenProcessPool as exc:
+                raise IngestWorkerError(
+                    "The embedding worker process stopped (out of memory, or killed): index again to finish, "
+                    "or set POTION_INGEST_WORKERS=0 to embed in this process."
+                ) from exc
+            following = next(groups, None)
+            if following is not None:
+                pending.append(pool.submit(_embed_in_worker, following))
+            yield result
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_worker: tuple[Embedder, ChunkSettings] | None = None
+
+
+def _start_worker(embedder: Embedder, chunking: ChunkSettings) -> None:
+    global _worker  # noqa: PLW0603 - one model per worker process, received once at its start
+    _worker = (embedder, chunking)
+
+
+def _embed_in_worker(documents: list[Document]) -> EmbeddedBatch:
+    assert _worker is not None, "the pool's initializer sets the model"
+    return embed_batch(documents, *_worker)
+
+
+def _rows(doc: Document, kept: list[tuple[Chunk, np.ndarray]]) -> list[ChunkRow]:
+    return [
+        ChunkRow(
+            document=doc.name,
+            doc_hash=doc.content_hash,
+            chunk=number,
+            n_chunks=len(kept),
+            text=chunk.text,
+            start=chunk.start,
+            end=chunk.end,
+            vector=vector,
+            page=_page_of(doc, chunk.start),
+            title=doc.title or "",
+            doc_type=doc.doc_type,
+        )
+        for number, (chunk, vector) in enumerate(kept)
+    ]
+
+
+def _page_of(doc: Document, offset: int) -> int:
+    if not doc.page_offsets:
+        return -1
+    return bisect.bisect_right(doc.page_offsets, offset)  # pages count from 1
