@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import multiprocessing
+import sys
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -85,7 +86,7 @@ def embedded_batches(
 ) -> Iterator[EmbeddedBatch]:
     """Every batch embedded, in order; with workers > 0 and enough text, in that many spawned processes."""
     groups = batches(documents)
-    if workers < 1 or sum(len(d.text) for d in documents) < WORKER_MIN_CHARS:
+    if workers < 1 or not _main_is_importable() or sum(len(d.text) for d in documents) < WORKER_MIN_CHARS:
         for group in groups:
             yield embed_batch(group, embedder, chunking)
         return
@@ -114,6 +115,17 @@ def embedded_batches(
             yield result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _main_is_importable() -> bool:
+    """True when a spawned process can import this one's __main__ without running it again.
+
+    A spawned child first imports the parent's __main__: by module name when the parent ran `python -m`
+    (the CLI's core.__main__, pytest), but by file path otherwise. Under Streamlit that file is the page
+    script it runs as __main__, so each worker would run the app again (measured: a page that started a
+    worker ran itself in the child). There, and in plain scripts, embedding stays in this process."""
+    main = sys.modules.get("__main__")
+    return getattr(getattr(main, "__spec__", None), "name", None) is not None
 
 
 _worker: tuple[Embedder, ChunkSettings] | None = None

@@ -227,3 +227,17 @@ def test_a_worker_process_embeds_large_ingests_into_exactly_the_rows_of_the_in_t
     queries = embedder.encode(SEED_QUERIES)
     a, b = (s.dense("many", BUNDLED_SMALL, queries, 20) for s in stores)
     assert [[(h.chunk_id, h.score) for h in q] for q in a] == [[(h.chunk_id, h.score) for h in q] for q in b]
+
+
+def test_no_worker_process_starts_when_the_main_module_is_a_script(tmp_path, monkeypatch):
+    """Streamlit runs each page as a __main__ without a module name; a spawned worker would run it again."""
+    import sys
+    import types
+
+    (tmp_path / "a.txt").write_text(SEED_DOCS[0], encoding="utf-8")
+    monkeypatch.setattr(embedding, "WORKER_MIN_CHARS", 0)
+    monkeypatch.setattr(embedding, "ProcessPoolExecutor", _CountingPool)
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))  # as Streamlit's page scripts
+    before = _CountingPool.started
+    result = ingest([tmp_path / "a.txt"], "script", load_embedder(BUNDLED_SMALL), MemoryStore(), SMALL_CHUNKS)
+    assert result.count("indexed") == 1 and _CountingPool.started == before
