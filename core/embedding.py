@@ -121,7 +121,8 @@ def _main_is_importable() -> bool:
     """True when a spawned process can import this one's __main__ without running it again.
 
     A spawned child first imports the parent's __main__: by module name when the parent ran `python -m`
-    (the CLI's core.__main__, pytest), but by file path otherwise. Under Streamlit that file is the page
+    (multiprocessing skips a package's __main__, as `python -m core` and pytest have), but by file path
+    otherwise. Under Streamlit that file is the page
     script it runs as __main__, so each worker would run the app again (measured: a page that started a
     worker ran itself in the child). There, and in plain scripts, embedding stays in this process."""
     main = sys.modules.get("__main__")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import sys
+import types
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -213,13 +216,18 @@ def test_a_worker_process_embeds_large_ingests_into_exactly_the_rows_of_the_in_t
     monkeypatch.setattr(embedding, "BATCH_CHARS", 400)  # several batches, so the pool's queue is exercised
     monkeypatch.setattr(embedding, "WORKER_MIN_CHARS", 0)
     monkeypatch.setattr(embedding, "ProcessPoolExecutor", _CountingPool)
+    # As `python -m core ingest` runs; AppTest, run earlier in the suite, leaves a page script as __main__.
+    cli_main = types.ModuleType("__main__")
+    cli_main.__spec__ = importlib.machinery.ModuleSpec("core.__main__", None)
+    monkeypatch.setitem(sys.modules, "__main__", cli_main)
+    started = _CountingPool.started
 
     results, stores = [], []
     for workers in ("0", "1"):
         monkeypatch.setenv("POTION_INGEST_WORKERS", workers)
         stores.append(MemoryStore())
         results.append(ingest(paths, "many", embedder, stores[-1], SMALL_CHUNKS))
-    assert _CountingPool.started == 1  # only the second ingest used a worker process
+    assert _CountingPool.started == started + 1  # only the second ingest used a worker process
     in_thread, in_worker = results
     assert in_worker.summary() | {"seconds": 0} == in_thread.summary() | {"seconds": 0}
     assert in_worker.count("indexed") == 12 and [f.document for f in in_worker.failures] == ["unknown.txt"]
@@ -231,9 +239,6 @@ def test_a_worker_process_embeds_large_ingests_into_exactly_the_rows_of_the_in_t
 
 def test_no_worker_process_starts_when_the_main_module_is_a_script(tmp_path, monkeypatch):
     """Streamlit runs each page as a __main__ without a module name; a spawned worker would run it again."""
-    import sys
-    import types
-
     (tmp_path / "a.txt").write_text(SEED_DOCS[0], encoding="utf-8")
     monkeypatch.setattr(embedding, "WORKER_MIN_CHARS", 0)
     monkeypatch.setattr(embedding, "ProcessPoolExecutor", _CountingPool)
