@@ -60,12 +60,13 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from machine import loadavg, machine_info, version  # noqa: E402 - bench/ is the script's folder
+from measure import T0, log, ratio, rnd, stdout_to_stderr, timed  # noqa: F401 - storage.py uses them as eng.*
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS = ROOT.parent / "shared" / "datasets"
@@ -90,28 +91,7 @@ UNICODE_NAMES = (
     "データ.docx",
     "emoji 🙂🚀 notes.txt",
 )
-T0 = time.perf_counter()
-
-
 # --- small helpers -----------------------------------------------------------------------------
-
-
-def log(message: str) -> None:
-    print(f"[{time.perf_counter() - T0:7.1f}s] {message}", file=sys.stderr, flush=True)
-
-
-def timed(fn: Callable[[], object]) -> tuple[float, object]:
-    start = time.perf_counter()
-    out = fn()
-    return time.perf_counter() - start, out
-
-
-def rnd(x: float | None, digits: int = 4) -> float | None:
-    return None if x is None else float(round(x, digits))
-
-
-def ratio(a: float, b: float) -> float | None:
-    return rnd(a / b, 2) if b > 0 else None
 
 
 def err(e: BaseException) -> str:
@@ -129,20 +109,6 @@ def pct_ms(samples: list[float]) -> dict:
         "p95_ms": rnd(float(np.percentile(a, 95)), 3),
         "mean_ms": rnd(float(a.mean()), 3),
     }
-
-
-@contextlib.contextmanager
-def stdout_to_stderr() -> Iterator[None]:
-    """Anything a library or the engine's child process prints goes to stderr, so stdout carries only the JSON."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
-    try:
-        yield
-    finally:
-        sys.stdout.flush()
-        os.dup2(saved, 1)
-        os.close(saved)
 
 
 def proc_status_kb(pid: int | str, key: str) -> int | None:

@@ -69,7 +69,7 @@ class TreeRss:
         while not self._stop.wait(self.interval):
             kids = eng.descendants(self.pid)
             # Milvus Lite's engine is a `milvus` binary; ingest's embedding workers are Python processes.
-            engine = [k for k in kids if _comm(k) == "milvus"]
+            engine = [k for k in kids if eng.process_name(k) == "milvus"]
             workers = [k for k in kids if k not in engine]
             rss = {k: eng.proc_status_kb(k, "VmRSS") or 0 for k in [self.pid, *kids]}
             self.main_kb = max(self.main_kb, eng.proc_status_kb(self.pid, "VmHWM") or 0)
@@ -90,13 +90,6 @@ class TreeRss:
             "engine_peak_mb": round(self.engine_kb / 1024),
             "sampled_total_peak_mb": round(self.total_kb / 1024),
         }
-
-
-def _comm(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
-        return ""
 
 
 def write_corpus(datasets: Path, copies: int, path: Path) -> int:
