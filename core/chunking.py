@@ -143,8 +143,7 @@ def _joined(text: str, words: list[_Unit], unit: ChunkUnit) -> _Unit:
     span = _Span(words[0].span.start, words[-1].span.end, False)
     if unit is ChunkUnit.CHARS:
         return _Unit(span, span.end - span.start)
-    ids = None if words[0].ids is None else tuple(i for w in words for i in w.ids)  # type: ignore[union-attr]
-    return _Unit(span, sum(w.size for w in words), ids)
+    return _Unit(span, sum(w.size for w in words), _joined_ids(words))
 
 
 def chunk_text(
@@ -208,5 +207,9 @@ def _overlap_tail(units: list[_Unit], overlap: int, room: int) -> list[_Unit]:
 
 def _emit(text: str, index: int, units: list[_Unit]) -> Chunk:
     start, end = units[0].span.start, units[-1].span.end
-    ids = None if units[0].ids is None else tuple(i for u in units for i in u.ids)  # type: ignore[union-attr]
-    return Chunk(index=index, text=text[start:end], start=start, end=end, token_ids=ids)
+    return Chunk(index=index, text=text[start:end], start=start, end=end, token_ids=_joined_ids(units))
+
+
+def _joined_ids(units: list[_Unit]) -> tuple[int, ...] | None:
+    """The units' token ids in order, or None when they were measured without ids."""
+    return None if units[0].ids is None else tuple(i for u in units for i in u.ids or ())

@@ -178,3 +178,23 @@ def test_warm_up_loads_every_collection_of_a_reopened_database_in_the_background
     assert reopened._loaded == {m.collection for m in reopened.collections()}
     assert len(reopened.library_names()) == 1
     reopened.close()
+
+
+def test_a_listing_taken_in_the_middle_of_a_write_does_not_outlive_it(milvus, monkeypatch):
+    """write() holds no store lock across engine calls, so a listing can run between its batches."""
+    from core.storage import milvus as milvus_module
+
+    milvus.ensure_collection(meta())
+    monkeypatch.setattr(milvus_module, "WRITE_BATCH", 2)
+    insert, seen = milvus.client.insert, []
+
+    def insert_then_list(*args, **kwargs):
+        result = insert(*args, **kwargs)
+        if not seen:  # after the first batch: a partial listing goes into the cache
+            seen.append(milvus.documents("Lib", "m"))
+        return result
+
+    monkeypatch.setattr(milvus.client, "insert", insert_then_list)
+    milvus.write("Lib", "m", [r for d in range(3) for r in rows(f"d{d}.txt", 1, seed=d)], new=True)
+    assert len(seen[0]) < 3  # the listing really was partial
+    assert [d.name for d in milvus.documents("Lib", "m")] == ["d0.txt", "d1.txt", "d2.txt"]
