@@ -369,7 +369,7 @@ def release_engine(db: Path) -> None:
 def create_chunks(client, name: str, analyzer: str, timeout: float | None = None) -> None:
     from core.storage.schema import chunk_schema
 
-    schema, index = chunk_schema(client, DIM, analyzer)
+    schema, index = chunk_schema(client, DIM, analyzer, metric="COSINE")  # as ENGINES.md measured
     client.create_collection(name, schema=schema, index_params=index, timeout=timeout)
 
 

@@ -202,21 +202,28 @@ def bench_search(store, embedder, raw_model, matrix: np.ndarray, queries: list[s
 
         def raw(q: str = q) -> object:
             vector = raw_model.encode([q]).astype(np.float32)  # the bundled model gives float16
+            if meta.metric == "IP":  # unit vectors under IP: what our store sends
+                vector = vector / np.linalg.norm(vector, axis=1, keepdims=True)
             return store.client.search(
                 meta.collection,
                 data=vector,
                 anns_field="vector",
                 limit=TOP_K,
                 output_fields=["document", "chunk", "text", "start", "end", "page", "title"],
-                search_params={"metric_type": "COSINE"},
+                search_params={"metric_type": meta.metric},
             )
 
         encoded = raw_model.encode([q]).astype(np.float32)
+        encoded = encoded / np.linalg.norm(encoded, axis=1, keepdims=True) if meta.metric == "IP" else encoded
 
         def floor(vector: np.ndarray = encoded) -> object:
             # The engine alone: a search returning ids only, the query already encoded. No store can beat it.
             return store.client.search(
-                meta.collection, data=vector, anns_field="vector", limit=TOP_K, search_params={"metric_type": "COSINE"}
+                meta.collection,
+                data=vector,
+                anns_field="vector",
+                limit=TOP_K,
+                search_params={"metric_type": meta.metric},
             )
 
         timings["raw_dense"].append(eng.timed(raw)[0])
@@ -233,48 +240,50 @@ def bench_indexes(db: Path, matrix: np.ndarray, qvecs: np.ndarray) -> dict:
     from pymilvus import DataType, MilvusClient
 
     client = MilvusClient(str(db))
-    kinds = {
-        "FLAT": ({}, [{}]),
-        "IVF_FLAT": ({"nlist": 1024}, [{"nprobe": n} for n in (16, 64, 128, 256)]),
-        "HNSW": ({"M": 16, "efConstruction": 200}, [{"ef": 64}]),
+    kinds = {  # label: index type, metric, build params, search params swept
+        "FLAT": ("FLAT", "COSINE", {}, [{}]),
+        "FLAT_IP": ("FLAT", "IP", {}, [{}]),  # what the store uses: unit vectors, inner product
+        "IVF_FLAT": ("IVF_FLAT", "COSINE", {"nlist": 1024}, [{"nprobe": n} for n in (16, 64, 128, 256)]),
+        "HNSW": ("HNSW", "COSINE", {"M": 16, "efConstruction": 200}, [{"ef": 64}]),
     }
+    qvecs = qvecs / np.linalg.norm(qvecs, axis=1, keepdims=True)  # the rows of `matrix` are unit already
     out = {}
-    for kind, (build, sweep) in kinds.items():
-        name = f"idx_{kind.lower()}"
+    for label, (kind, metric, build, sweep) in kinds.items():
+        name = f"idx_{label.lower()}"
         try:
             schema = client.create_schema(auto_id=True)
             schema.add_field("id", DataType.INT64, is_primary=True)
             schema.add_field("vector", DataType.FLOAT_VECTOR, dim=matrix.shape[1])
             index = client.prepare_index_params()
-            index.add_index("vector", index_type=kind, metric_type="COSINE", params=build)
+            index.add_index("vector", index_type=kind, metric_type=metric, params=build)
             client.create_collection(name, schema=schema, index_params=index)
             t0 = time.perf_counter()
             for start in range(0, len(matrix), 5_000):
                 client.insert(name, [{"vector": v} for v in matrix[start : start + 5_000]])
             client.flush(name)
             build_s = time.perf_counter() - t0
-            out[kind] = {"insert_and_flush_s": round(build_s, 2), "build": build, "search": []}
+            out[label] = {"insert_and_flush_s": round(build_s, 2), "build": build, "search": []}
             for params in sweep:
                 times, recall = [], []
                 for q in qvecs:
                     seconds, res = eng.timed(
-                        lambda q=q, name=name, params=params: client.search(
+                        lambda q=q, name=name, params=params, metric=metric: client.search(
                             name,
                             data=[q],
                             anns_field="vector",
                             limit=TOP_K,
-                            search_params={"metric_type": "COSINE", "params": params},
+                            search_params={"metric_type": metric, "params": params},
                         )
                     )
                     times.append(seconds)
                     _, kth = exact_topk(matrix, q)
                     recall.append(tie_aware_recall([h["distance"] for h in res[0]], kth))
-                out[kind]["search"].append(
+                out[label]["search"].append(
                     {"params": params, "single": eng.pct_ms(times), "recall_at_10": round(float(np.mean(recall)), 4)}
                 )
             client.drop_collection(name)
         except Exception as exc:  # an engine without this index type: record it, go on
-            out[kind] = {"error": eng.err(exc)}
+            out[label] = {"error": eng.err(exc)}
     client.close()
     return out
 

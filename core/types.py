@@ -9,7 +9,9 @@ from enum import StrEnum
 
 import numpy as np
 
-SCHEMA_VERSION = 2  # 1: provenance in collection properties, no BM25; 2: registry, doc_key, BM25 field
+# 1: provenance in collection properties, no BM25; 2: registry, doc_key, BM25 field;
+# 3: unit vectors under the IP metric (the engine ranks them as COSINE would, in two thirds of the time).
+SCHEMA_VERSION = 3
 
 
 class SearchMode(StrEnum):
@@ -63,6 +65,7 @@ class CollectionMeta:
     collection: str = ""  # the engine's name for it; set by the store
     created_at: str = ""
     schema_version: int = SCHEMA_VERSION
+    metric: str = "COSINE"  # the engine's metric of the dense field; schema 3 stores unit vectors under "IP"
 
     @property
     def has_keyword(self) -> bool:

@@ -114,7 +114,7 @@ def test_a_schema_1_database_is_read_as_it_is_and_rebuilt_for_keyword_search(iso
         old_meta.pop(key)
     props = {LEGACY_META_KEY: json.dumps(old_meta)}
     store.client.create_collection(legacy, schema=schema, index_params=index, properties=props)
-    old_rows = rows("wing.txt", 2, texts=TEXTS["wing.txt"]) + rows("Résumé.txt", 1, texts=["heat"])
+    old_rows = rows("wing.txt", 2, texts=TEXTS["wing.txt"]) + rows("Résumé.txt", 1, seed=1, texts=["heat"])
     for r in old_rows:
         record = {k: getattr(r, k) for k in ("text", "document", "doc_hash", "chunk", "n_chunks", "start", "end")}
         extra = {"id": r.id, "vector": r.vector, "title": "", "doc_type": "", "page": -1}
@@ -198,3 +198,36 @@ def test_a_listing_taken_in_the_middle_of_a_write_does_not_outlive_it(milvus, mo
     milvus.write("Lib", "m", [r for d in range(3) for r in rows(f"d{d}.txt", 1, seed=d)], new=True)
     assert len(seen[0]) < 3  # the listing really was partial
     assert [d.name for d in milvus.documents("Lib", "m")] == ["d0.txt", "d1.txt", "d2.txt"]
+
+
+def test_a_schema_2_cosine_index_keeps_working_and_rebuilds_to_unit_vectors(isolated_env):
+    """Schema 2 ranked raw vectors under COSINE; schema 3 stores unit vectors under IP, which Lite scans faster."""
+    from core.storage.milvus import _to_record
+    from core.storage.schema import chunk_schema
+
+    store = MilvusStore()
+    old = collection_name("Two", "m", version=2)
+    schema, index = chunk_schema(store.client, DIM, "standard", metric="COSINE")
+    store.client.create_collection(old, schema=schema, index_params=index)
+    written = rows("wing.txt", 2, texts=TEXTS["wing.txt"]) + rows("heat.txt", 2, seed=5, texts=TEXTS["heat.txt"])
+    store.client.insert(old, [_to_record(r, True, r.vector * 3) for r in written])  # not unit length
+    store.client.flush(old)
+    registered = {**meta("Two").__dict__, "collection": old, "analyzer": "standard", "schema_version": 2}
+    registered.pop("metric")  # schema 2 recorded no metric
+    store.registry._upsert("Two", "m", 2, json.dumps(registered))
+    store.close()
+
+    reopened = MilvusStore()
+    found = reopened.find("Two", "m")
+    assert (found.schema_version, found.metric) == (2, "COSINE")
+    query = written[2].vector[None, :]
+    (before,) = reopened.dense("Two", "m", query, 4)
+    assert before[0].chunk_id == written[2].id and before[0].score == pytest.approx(1.0, abs=1e-5)
+    rebuilt = reopened.rebuild("Two", "m")
+    assert (rebuilt.schema_version, rebuilt.metric) == (SCHEMA_VERSION, "IP")
+    stored = reopened.client.query(rebuilt.collection, filter="chunk >= 0", output_fields=["vector"])
+    assert np.linalg.norm(np.asarray([r["vector"] for r in stored]), axis=1) == pytest.approx(np.ones(4), abs=1e-5)
+    (after,) = reopened.dense("Two", "m", query, 4)
+    assert [h.chunk_id for h in after] == [h.chunk_id for h in before]
+    assert [h.score for h in after] == pytest.approx([h.score for h in before], abs=1e-5)
+    reopened.close()

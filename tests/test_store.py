@@ -128,6 +128,19 @@ def test_dense_search_filters_by_document_and_returns_text_and_offsets(store):
     assert {h.document for h in only_b[0]} == {"b.txt"}
 
 
+def test_dense_scores_are_the_exact_cosine_whatever_the_vectors_length(store):
+    store.ensure_collection(meta())
+    written = rows("a.txt", 6, seed=3)
+    scaled = [ChunkRow(**{**r.__dict__, "vector": r.vector * (0.01 + 4 * i)}) for i, r in enumerate(written)]
+    store.write("Lib", "m", scaled)
+    query = np.random.default_rng(9).normal(size=DIM).astype(np.float32) * 7
+    (hits,) = store.dense("Lib", "m", query[None, :], top_k=6)
+    unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
+    exact = {r.id: float(unit(r.vector) @ unit(query)) for r in scaled}
+    assert [h.chunk_id for h in hits] == sorted(exact, key=exact.get, reverse=True)
+    assert [h.score for h in hits] == pytest.approx([exact[h.chunk_id] for h in hits], abs=1e-5)
+
+
 TEXTS = {
     "wing.txt": ["laminar flow over a swept wing", "turbulent boundary layer on the wing surface"],
     "heat.txt": ["heat transfer in a hypersonic nozzle", "the boundary layer heats the nozzle wall quickly"],

@@ -24,7 +24,7 @@ from core.storage.base import Store, check_compatible, ordered_for_write
 from core.storage.connection import connect, server_version
 from core.storage.filters import field_in
 from core.storage.registry import REGISTRY, Registry
-from core.storage.schema import ANALYZERS, chunk_schema
+from core.storage.schema import ANALYZERS, DENSE_METRIC, chunk_schema
 from core.types import (
     SCHEMA_VERSION,
     ChunkRow,
@@ -194,13 +194,14 @@ class MilvusStore(Store):
                     return existing
                 # Registered, but the collection is gone (dropped behind our back): make it again, empty,
                 # in today's schema, whatever schema the registry row recorded.
-                fresh = replace(existing, schema_version=SCHEMA_VERSION, analyzer="")
+                fresh = replace(existing, schema_version=SCHEMA_VERSION, analyzer="", metric=DENSE_METRIC)
                 return self._register(self._create(fresh))
             stamped = replace(
                 meta,
                 collection=collection_name(meta.library, meta.model_name),
                 created_at=datetime.now(UTC).isoformat(),
                 schema_version=SCHEMA_VERSION,
+                metric=DENSE_METRIC,
             )
             if self.client.has_collection(stamped.collection):
                 self.client.drop_collection(stamped.collection)  # unregistered: an interrupted create or drop
@@ -226,7 +227,7 @@ class MilvusStore(Store):
         else:
             candidates = [*ANALYZERS]
         for analyzer in [*candidates, None]:
-            schema, index = chunk_schema(self.client, meta.dim, analyzer)
+            schema, index = chunk_schema(self.client, meta.dim, analyzer, meta.metric)
             try:
                 self.client.create_collection(meta.collection, schema=schema, index_params=index)
             except MilvusException as exc:
@@ -285,7 +286,7 @@ class MilvusStore(Store):
     def write(self, library: str, model_name: str, rows: Sequence[ChunkRow], *, new: bool = False) -> int:
         meta = self.require(library, model_name)
         ordered = ordered_for_write(rows)
-        keyed = meta.schema_version >= 2
+        keyed, unit = meta.schema_version >= 2, meta.metric == "IP"
         # Upsert slows as the collection grows (Lite 2.5.1: 1,750 rows/s at 20k rows, 850 at 80k) while
         # insert holds ~1,900; rows of documents known to be absent can be inserted.
         put = self.client.insert if new else self.client.upsert
@@ -296,7 +297,10 @@ class MilvusStore(Store):
             self._changed(meta)
         try:
             for start in range(0, len(ordered), WRITE_BATCH):
-                put(meta.collection, [_to_record(r, keyed) for r in ordered[start : start + WRITE_BATCH]])
+                part = ordered[start : start + WRITE_BATCH]
+                vectors = np.asarray([r.vector for r in part], dtype=np.float32)
+                vectors = unit_rows(vectors) if unit else vectors
+                put(meta.collection, [_to_record(r, keyed, v) for r, v in zip(part, vectors, strict=True)])
         finally:
             with self._lock:
                 self._changed(meta)
@@ -386,9 +390,10 @@ class MilvusStore(Store):
         self, library: str, model_name: str, vectors: np.ndarray, top_k: int, document: str | None = None
     ) -> list[list[Hit]]:
         meta = self.require(library, model_name)
-        found = self._search(
-            meta, np.asarray(vectors, dtype=np.float32), "vector", "COSINE", top_k, document, OUTPUT_FIELDS
-        )
+        queries = np.asarray(vectors, dtype=np.float32)
+        if meta.metric == "IP":
+            queries = unit_rows(queries)
+        found = self._search(meta, queries, "vector", meta.metric, top_k, document, OUTPUT_FIELDS)
         return [_to_hits(per_query, "dense_score") for per_query in found]
 
     @_engine_call("run a keyword search")
@@ -429,6 +434,7 @@ class MilvusStore(Store):
             collection=collection_name(library, model_name),
             created_at=datetime.now(UTC).isoformat(),
             schema_version=SCHEMA_VERSION,
+            metric=DENSE_METRIC,
         )
         if fresh.collection == old.collection:
             fresh = replace(fresh, collection=fresh.collection + "_r")
@@ -442,7 +448,8 @@ class MilvusStore(Store):
             report("rebuild", 0, total)
             batch: list[dict] = []
             for row in self._rows(old, "chunk >= 0", fields):
-                batch.append({**row, "doc_key": document_key(row["document"])})
+                vector = unit_rows(np.asarray([row["vector"]], dtype=np.float32))[0]
+                batch.append({**row, "vector": vector, "doc_key": document_key(row["document"])})
                 if len(batch) >= WRITE_BATCH:
                     self.client.insert(fresh.collection, batch)  # a new collection: nothing to replace
                     done += len(batch)
@@ -466,11 +473,17 @@ def _document_filter(meta: CollectionMeta, documents: Sequence[str]) -> str:
     return field_in("document", [d[:MAX_DOCUMENT_CHARS] for d in documents])
 
 
-def _to_record(row: ChunkRow, keyed: bool) -> dict:
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    """Each row at unit length in float32; a zero row stays zero (it matches nothing either way)."""
+    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
+    return (vectors / np.where(norms > 0, norms, 1)).astype(np.float32)
+
+
+def _to_record(row: ChunkRow, keyed: bool, vector: np.ndarray) -> dict:
     document = row.document[:MAX_DOCUMENT_CHARS]
     record = {
         "id": row.id,
-        "vector": np.asarray(row.vector, dtype=np.float32),  # pymilvus takes numpy rows; .tolist() cost 3-7 s/100k
+        "vector": vector,  # pymilvus takes numpy rows; .tolist() cost 3-7 s/100k
         "text": row.text[:MAX_TEXT_CHARS],
         "document": document,
         "doc_hash": row.doc_hash,

@@ -10,10 +10,13 @@ ANALYZERS: tuple[str, ...] = ("english", "standard")
 TEXT_MAX_BYTES = 65_535
 DOC_KEY_LEN = 32
 INT_FIELDS = ("chunk", "n_chunks", "start", "end", "page")
+# Vectors are stored at unit length and ranked by inner product: the same order and scores as COSINE, and
+# Lite 2.5.1's FLAT scan of 100k x 256 takes 15 ms instead of 21 ms (bench/storage.py, engine floor).
+DENSE_METRIC = "IP"
 REGISTRY_DIM = 2  # Milvus wants a vector field in every collection; the registry's is a placeholder
 
 
-def chunk_schema(client: Any, dim: int, analyzer: str | None) -> tuple[Any, Any]:
+def chunk_schema(client: Any, dim: int, analyzer: str | None, metric: str = DENSE_METRIC) -> tuple[Any, Any]:
     """Schema and index params of one (library, model) collection; `analyzer` None means no BM25 field."""
     from pymilvus import DataType, Function, FunctionType
 
@@ -46,7 +49,7 @@ def chunk_schema(client: Any, dim: int, analyzer: str | None) -> tuple[Any, Any]
     for name in INT_FIELDS:
         schema.add_field(name, DataType.INT64)
     index = client.prepare_index_params()
-    index.add_index("vector", index_type="FLAT", metric_type="COSINE")
+    index.add_index("vector", index_type="FLAT", metric_type=metric)
     if analyzer:
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     return schema, index
