@@ -11,7 +11,7 @@ import io
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -33,6 +33,7 @@ class FailureKind(StrEnum):
     ENCRYPTED = "encrypted"
     NO_TEXT = "no_text"
     TOO_LARGE = "too_large"
+    DUPLICATE = "duplicate"  # another document of the batch has its name and other text
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,7 @@ class Document:
     title: str | None = None
     source_id: str | None = None
     page_offsets: tuple[int, ...] | None = None
+    source: str = ""  # the file read: an upload's name or a path's name; the archive or collection for a part
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ReadFailure:
     name: str
     kind: FailureKind
     message: str
+    source: str = ""
 
 
 @dataclass(frozen=True)
@@ -96,7 +99,15 @@ def content_hash(text: str) -> str:
 def read_bytes(name: str, data: bytes, max_bytes: int | None = None) -> ReadResult:
     """Read one file's bytes, dispatching on the extension of `name` (case-insensitive)."""
     limit = _limit(max_bytes)
-    return _read(name, data, limit, _Budget(name, limit * ZIP_TOTAL_FACTOR), depth=0)
+    return _from_source(_read(name, data, limit, _Budget(name, limit * ZIP_TOTAL_FACTOR), depth=0), name)
+
+
+def _from_source(result: ReadResult, source: str) -> ReadResult:
+    """Record on each document and failure the file it came from, which counts files without parsing names."""
+    return ReadResult(
+        [replace(d, source=source) for d in result.documents],
+        [replace(f, source=source) for f in result.failures],
+    )
 
 
 def read_path(path: str | Path, max_bytes: int | None = None) -> ReadResult:
@@ -111,7 +122,9 @@ def read_path(path: str | Path, max_bytes: int | None = None) -> ReadResult:
     for file, error in _walk(path):
         name = file.relative_to(path).as_posix()
         results.append(
-            _fail(name, FailureKind.CORRUPT, _unreadable(name, error)) if error else _read_file(file, name, limit)
+            _from_source(_fail(name, FailureKind.CORRUPT, _unreadable(name, error)), name)
+            if error
+            else _read_file(file, name, limit)
         )
     return ReadResult.merge(results)
 
@@ -143,9 +156,9 @@ def _walk(directory: Path) -> Iterator[tuple[Path, OSError | None]]:
 def _read_file(path: Path, name: str, limit: int) -> ReadResult:
     try:
         refused = _precheck(name, path.stat().st_size, limit)
-        return ReadResult([], [refused]) if refused else read_bytes(name, path.read_bytes(), limit)
+        return _from_source(ReadResult([], [refused]), name) if refused else read_bytes(name, path.read_bytes(), limit)
     except OSError as exc:
-        return _fail(name, FailureKind.CORRUPT, _unreadable(name, exc))
+        return _from_source(_fail(name, FailureKind.CORRUPT, _unreadable(name, exc)), name)
 
 
 def _read(name: str, data: bytes, limit: int, budget: _Budget, depth: int) -> ReadResult:

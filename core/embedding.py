@@ -73,10 +73,10 @@ def embed_batch(documents: Sequence[Document], embedder: Embedder, chunking: Chu
         cursor += len(chunks)
         if not keep:
             message = f"{doc.name} has no words the model knows: try another model."
-            out.outcomes.append(DocumentOutcome(doc.name, "failed", message=message))
+            out.outcomes.append(DocumentOutcome(doc.name, "failed", message=message, source=doc.source))
             continue
         out.rows.extend(_rows(doc, keep))
-        out.outcomes.append(DocumentOutcome(doc.name, "indexed", len(keep)))
+        out.outcomes.append(DocumentOutcome(doc.name, "indexed", len(keep), source=doc.source))
         out.unreadable_chunks += len(chunks) - len(keep)
     return out
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.chunking import ChunkSettings
-from core.documents import Document, ReadFailure, ReadResult, read_bytes, read_path
+from core.documents import Document, ReadResult, read_bytes, read_path
 from core.embedder import Embedder
 from core.embedding import embedded_batches
+from core.naming import SourceRead, unique_names
 from core.storage import Store
 from core.types import CollectionMeta, DocumentOutcome
 
@@ -28,7 +29,8 @@ class IngestResult:
     model: str
     outcomes: list[DocumentOutcome] = field(default_factory=list)
     chunks_added: int = 0
-    chunks_skipped: int = 0
+    chunks_unchanged: int = 0  # chunks of documents already stored with the same text
+    chunks_unreadable: int = 0  # chunks with no word the model knows, left out
     chunks_total: int = 0
     files_ok: int = 0
     seconds: float = 0.0
@@ -50,7 +52,8 @@ class IngestResult:
             "documents_indexed": self.count("indexed"),
             "documents_unchanged": self.count("unchanged"),
             "chunks_added": self.chunks_added,
-            "chunks_skipped": self.chunks_skipped,
+            "chunks_unchanged": self.chunks_unchanged,
+            "chunks_unreadable": self.chunks_unreadable,
             "chunks_total": self.chunks_total,
             "seconds": round(self.seconds, 3),
         }
@@ -63,24 +66,17 @@ def no_progress(stage: str, done: int, total: int) -> None:
 def read_sources(
     sources: Sequence[Source], progress: ProgressCallback = no_progress, max_bytes: int | None = None
 ) -> ReadResult:
-    documents: list[Document] = []
-    failures: list[ReadFailure] = []
+    """Read every source; documents get unique stored names across the batch (core.naming)."""
+    reads: list[SourceRead] = []
     # Every stage reports 0/total as it starts, so rates are measured from the stage's real start.
     progress("read", 0, len(sources))
     for i, source in enumerate(sources):
         if isinstance(source, tuple):
-            result = read_bytes(source[0], source[1], max_bytes=max_bytes)
+            reads.append(SourceRead(None, read_bytes(source[0], source[1], max_bytes=max_bytes)))
         else:
-            result = read_path(source, max_bytes=max_bytes)
-        documents.extend(result.documents)
-        failures.extend(result.failures)
+            reads.append(SourceRead(Path(source), read_path(source, max_bytes=max_bytes)))
         progress("read", i + 1, len(sources))
-    return ReadResult(documents=documents, failures=failures)
-
-
-def _source_file(name: str) -> str:
-    """The uploaded or named file a document came from ("c.jsonl#12" -> "c.jsonl", "a.zip/b.txt" -> "a.zip")."""
-    return name.split("#", 1)[0].split(".zip/", 1)[0]
+    return unique_names(reads)
 
 
 def ingest(
@@ -109,20 +105,19 @@ def ingest_documents(
     started = time.perf_counter() if started is None else started
     info = embedder.info
     existing_meta = store.find(library, info.name)
-    if chunking is None:
-        chunking = ChunkSettings(**existing_meta.chunking) if existing_meta else default_chunking()
+    chunking = library_chunking(store, library, info.name) if chunking is None else chunking
     meta = CollectionMeta(library, info.name, info.source, info.kind, info.fingerprint, info.dim, chunking.as_dict())
     store.ensure_collection(meta)
     result = IngestResult(library=library, model=info.name)
-    result.outcomes.extend(DocumentOutcome(f.name, "failed", message=f.message) for f in read.failures)
+    result.outcomes.extend(DocumentOutcome(f.name, "failed", message=f.message, source=f.source) for f in read.failures)
 
     stored = {d.name: d for d in store.documents(library, info.name)}
     todo: list[Document] = []
     for doc in read.documents:
         previous = stored.get(doc.name)
         if previous is not None and previous.doc_hash == doc.content_hash:
-            result.outcomes.append(DocumentOutcome(doc.name, "unchanged", previous.chunks))
-            result.chunks_skipped += previous.chunks
+            result.outcomes.append(DocumentOutcome(doc.name, "unchanged", previous.chunks, source=doc.source))
+            result.chunks_unchanged += previous.chunks
         else:
             todo.append(doc)
 
@@ -139,11 +134,18 @@ def ingest_documents(
         store.flush(library, info.name)
         progress("flush", 1, 1)
 
-    ok_files = {_source_file(o.document) for o in result.outcomes if o.status != "failed"}
-    result.files_ok = len(ok_files)
+    result.files_ok = len({o.source or o.document for o in result.outcomes if o.status != "failed"})
     result.chunks_total = store.count(library, info.name)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def library_chunking(store: Store, library: str, model_name: str | None = None) -> ChunkSettings:
+    """The settings of this library: the chunking its indexes recorded (this model's own first), else the
+    defaults. Every model of a library cuts the text the same way, so their hits line up side by side."""
+    metas = [meta for meta in store.collections() if meta.library == library]
+    recorded = next((m for m in metas if m.model_name == model_name), metas[0] if metas else None)
+    return ChunkSettings(**recorded.chunking) if recorded else default_chunking()
 
 
 def default_chunking() -> ChunkSettings:
@@ -176,7 +178,7 @@ def _index(
         done = 0
         for batch in embedded_batches(todo, embedder, chunking, workers):
             result.outcomes.extend(batch.outcomes)
-            result.chunks_skipped += batch.unreadable_chunks
+            result.chunks_unreadable += batch.unreadable_chunks
             if len(pending) == WRITERS:
                 done += _finish(pending.popleft(), result)
                 progress("index", done, len(todo))

@@ -43,6 +43,19 @@ class DocumentOutcome:
     status: str
     chunks: int = 0
     message: str = ""
+    source: str = ""  # the file it came from (an upload, a path, the archive or collection holding it)
+
+
+MAX_DOCUMENT_CHARS = 1_000  # the longest document name a store keeps; longer ones get stored_name()
+
+
+def stored_name(name: str) -> str:
+    """The name as stores keep it: names over MAX_DOCUMENT_CHARS keep their start and a digest of the whole,
+    so ids, deletes and "unchanged" checks all see one form, and two long names never collapse into one."""
+    if len(name) <= MAX_DOCUMENT_CHARS:
+        return name
+    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:12]
+    return f"{name[: MAX_DOCUMENT_CHARS - 14]}…~{digest}"
 
 
 def document_key(name: str) -> str:

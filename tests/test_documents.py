@@ -444,5 +444,6 @@ def test_failure_kinds_have_stable_string_values():
         "encrypted",
         "no_text",
         "too_large",
+        "duplicate",
     ]
     assert FailureKind("corrupt") is FailureKind.CORRUPT

@@ -56,7 +56,7 @@ def test_indexing_the_same_files_twice_leaves_the_same_counts(seed_files, store)
     first = ingest(seed_files, "twice", embedder, store, SMALL_CHUNKS)
     second = ingest(seed_files, "twice", embedder, store, SMALL_CHUNKS)
     assert first.chunks_added == 3 and second.chunks_added == 0
-    assert second.count("unchanged") == 3 and second.chunks_skipped == 3
+    assert second.count("unchanged") == 3 and second.chunks_unchanged == 3 and second.chunks_unreadable == 0
     assert first.chunks_total == second.chunks_total == store.count("twice", BUNDLED_SMALL) == 3
     assert store.stats("twice", BUNDLED_SMALL).documents == 3
 
@@ -129,7 +129,7 @@ def test_chunks_of_unknown_tokens_are_skipped_not_stored_as_zero_vectors(tmp_pat
     path = tmp_path / "mixed.txt"
     path.write_text("Alan Turing was born in London.\n\nZzyzx qwxv plmk.\n\nApple bread recipe.", encoding="utf-8")
     result = ingest([path], "tiny", tiny_embedder, store, ChunkSettings(size=7, overlap=0))
-    assert result.chunks_added == 2 and result.chunks_skipped == 1
+    assert result.chunks_added == 2 and result.chunks_unreadable == 1 and result.chunks_unchanged == 0
     docs = store.documents("tiny", tiny_embedder.info.name)
     assert docs[0].chunks == 2
     hits = search("where was turing born", "tiny", tiny_embedder, store, top_k=5).hits
@@ -246,3 +246,26 @@ def test_no_worker_process_starts_when_the_main_module_is_a_script(tmp_path, mon
     before = _CountingPool.started
     result = ingest([tmp_path / "a.txt"], "script", load_embedder(BUNDLED_SMALL), MemoryStore(), SMALL_CHUNKS)
     assert result.count("indexed") == 1 and _CountingPool.started == before
+
+
+def test_a_second_model_uses_the_librarys_recorded_chunking_not_the_defaults(seed_files, store):
+    from core.ingest import default_chunking, library_chunking
+
+    recorded = ChunkSettings(size=40, overlap=8, unit="chars")
+    assert recorded != default_chunking()
+    ingest(seed_files, "two", load_embedder(BUNDLED_SMALL), store, recorded)
+    second = load_embedder(BUNDLED_LARGE)
+    ingest(seed_files, "two", second, store)  # no chunking given, as the Library page and the CLI do
+    assert store.find("two", BUNDLED_LARGE).chunking == recorded.as_dict()
+    assert library_chunking(store, "two") == recorded and library_chunking(store, "new") == default_chunking()
+
+
+def test_search_refuses_a_model_redistilled_with_the_same_dim(seed_files, store):
+    from dataclasses import replace
+
+    embedder = load_embedder(BUNDLED_SMALL)
+    ingest(seed_files, "fp", embedder, store)
+    redistilled = type(embedder)(embedder.model, replace(embedder.info, fingerprint="0" * 16))
+    assert redistilled.dim == embedder.dim
+    with pytest.raises(ModelMismatchError, match="re-index"):
+        search("turing", "fp", redistilled, store)

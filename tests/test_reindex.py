@@ -20,9 +20,9 @@ def test_rebuilt_text_keeps_every_word_in_place(tmp_path, store):
     path.write_text(TEXT, encoding="utf-8")
     small = load_embedder(BUNDLED_SMALL)
     ingest([path], "lib", small, store, ChunkSettings(size=12, overlap=4))
-    (doc,) = rebuild_documents(store, "lib", BUNDLED_SMALL)
-    assert doc.text.split() == TEXT.split()
-    assert len(doc.text) == len(TEXT)
+    rebuilt = rebuild_documents(store, "lib", BUNDLED_SMALL)
+    (doc,) = rebuilt.documents
+    assert doc.text == TEXT and not rebuilt.missing  # line breaks and paragraph breaks included
     assert doc.content_hash == store.documents("lib", BUNDLED_SMALL)[0].doc_hash
 
 
@@ -42,3 +42,28 @@ def test_index_like_adds_a_second_model_with_the_same_documents(tmp_path, store)
     # Uploading the original files again with the second model finds them unchanged.
     again = ingest(sorted(tmp_path.glob("*.txt")), "lib", large, store)
     assert again.count("unchanged") == 3
+
+
+def test_a_document_with_a_chunk_left_out_is_reported_as_needing_its_file(tmp_path, store, tiny_embedder):
+    whole = tmp_path / "whole.txt"
+    whole.write_text("Alan Turing was born in London.\n\nApple bread recipe.", encoding="utf-8")
+    holed = tmp_path / "holed.txt"  # the middle paragraph has no word the tiny model knows
+    holed.write_text("Alan Turing was born in London.\n\nZzyzx qwxv plmk.\n\nApple bread recipe.", encoding="utf-8")
+    ingest([whole, holed], "lib", tiny_embedder, store, ChunkSettings(size=7, overlap=0))
+    rebuilt = rebuild_documents(store, "lib", tiny_embedder.info.name)
+    assert [d.name for d in rebuilt.documents] == ["whole.txt"] and rebuilt.documents[0].text == whole.read_text()
+    assert [f.name for f in rebuilt.missing] == ["holed.txt"] and "add the file again" in rebuilt.missing[0].message
+    result = index_like("lib", load_embedder(BUNDLED_SMALL), store)
+    assert [o.document for o in result.outcomes if o.status == "indexed"] == ["whole.txt"]
+    assert [o.document for o in result.failures] == ["holed.txt"]
+    assert [d.name for d in store.documents("lib", BUNDLED_SMALL)] == ["whole.txt"]
+
+
+def test_a_chunk_cut_at_the_stored_text_limit_is_never_rebuilt_as_the_document(tmp_path, store):
+    from core.storage.milvus import MAX_TEXT_CHARS
+
+    path = tmp_path / "long.txt"
+    path.write_text("word " * (MAX_TEXT_CHARS // 5 + 400) + "end.", encoding="utf-8")  # one chunk, over the limit
+    ingest([path], "lib", load_embedder(BUNDLED_SMALL), store, ChunkSettings(size=40_000, overlap=0, unit="chars"))
+    rebuilt = rebuild_documents(store, "lib", BUNDLED_SMALL)
+    assert rebuilt.documents == [] and [f.name for f in rebuilt.missing] == ["long.txt"]
