@@ -65,8 +65,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from machine import loadavg, machine_info, version  # noqa: E402 - bench/ is the script's folder
-from measure import T0, log, ratio, rnd, stdout_to_stderr, timed  # noqa: F401 - storage.py uses them as eng.*
+from machine import loadavg, machine_info, version
+from measure import T0, log, ratio, rnd, stdout_to_stderr, timed  # storage.py uses them as eng.*
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS = ROOT.parent / "shared" / "datasets"

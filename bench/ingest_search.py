@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from machine import loadavg, machine_info  # noqa: E402 - bench/ is the script's folder
+from machine import loadavg, machine_info
 from measure import T0, log, ratio, rnd, stdout_to_stderr, timed
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -228,7 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Potion Search: static-embedding search.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, func, help_text: str) -> argparse.ArgumentParser:  # noqa: ANN001
+    def command(name: str, func, help_text: str) -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
         p.set_defaults(func=func)

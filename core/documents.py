@@ -18,10 +18,10 @@ from pathlib import Path
 from core import readers, records
 from core.config import load_settings
 from core.errors import DocumentError
+from core.sizes import format_bytes
 
 MAX_ZIP_DEPTH = 3  # an archive inside an archive inside an archive, and no deeper
 ZIP_TOTAL_FACTOR = 10  # one upload may unpack to at most this many times the per-file limit
-_MB = 1024 * 1024
 
 
 class FailureKind(StrEnum):
@@ -41,9 +41,7 @@ class Document:
     name: str
     text: str
     doc_type: str
-    size_bytes: int
     content_hash: str
-    pages: int | None = None
     title: str | None = None
     source_id: str | None = None
     page_offsets: tuple[int, ...] | None = None
@@ -170,7 +168,7 @@ def _read(name: str, data: bytes, limit: int, budget: _Budget, depth: int) -> Re
         return _read_zip(name, data, limit, budget, depth)
     doc_type, reader = _READERS[suffix]
     try:
-        return _collect(name, data, doc_type, reader(data, name))
+        return _collect(name, doc_type, reader(data, name))
     except DocumentError as exc:
         return _fail(name, FailureKind(exc.kind), str(exc))
     except Exception as exc:  # a parser bug or input it never expected: keep the batch going
@@ -179,7 +177,7 @@ def _read(name: str, data: bytes, limit: int, budget: _Budget, depth: int) -> Re
         return _fail(name, FailureKind.CORRUPT, message)
 
 
-def _collect(name: str, data: bytes, doc_type: str, output: readers.Extracted | list[records.Part]) -> ReadResult:
+def _collect(name: str, doc_type: str, output: readers.Extracted | list[records.Part]) -> ReadResult:
     parts = output if isinstance(output, list) else [(name, output)]
     documents, failures = [], []
     for part_name, item in parts:
@@ -188,16 +186,12 @@ def _collect(name: str, data: bytes, doc_type: str, output: readers.Extracted | 
         elif not item.text.strip():
             failures.append(_no_text(part_name, doc_type))
         else:
-            # A record's size is its own text; a whole file's size is its bytes.
-            size = len(data) if part_name == name else len(item.text.encode("utf-8"))
             documents.append(
                 Document(
                     name=part_name,
                     text=item.text,
                     doc_type=doc_type,
-                    size_bytes=size,
                     content_hash=content_hash(item.text),
-                    pages=item.pages,
                     title=item.title,
                     source_id=item.source_id,
                     page_offsets=item.page_offsets,
@@ -271,7 +265,8 @@ def _precheck(name: str, size: int, limit: int) -> ReadFailure | None:
         return ReadFailure(name, FailureKind.EMPTY, message)
     if size > limit:
         message = (
-            f"{name} is {_size(size)}, over the {_size(limit, exact=True)} limit: split it or raise POTION_MAX_FILE_MB."
+            f"{name} is {format_bytes(size)}, over the {format_bytes(limit, exact=True)} limit: "
+            "split it or raise POTION_MAX_FILE_MB."
         )
         return ReadFailure(name, FailureKind.TOO_LARGE, message)
     return None
@@ -292,7 +287,7 @@ def _no_text(name: str, doc_type: str) -> ReadFailure:
 
 def _bomb_message(name: str, budget: _Budget) -> str:
     return (
-        f"{name} would unpack {budget.archive} past {_size(budget.total, exact=True)} "
+        f"{name} would unpack {budget.archive} past {format_bytes(budget.total, exact=True)} "
         f"({ZIP_TOTAL_FACTOR} times the file limit): split the archive or raise POTION_MAX_FILE_MB."
     )
 
@@ -303,14 +298,3 @@ def _unreadable(name: str, exc: OSError) -> str:
 
 def _fail(name: str, kind: FailureKind, message: str) -> ReadResult:
     return ReadResult([], [ReadFailure(name, kind, message)])
-
-
-def _size(size: int, exact: bool = False) -> str:
-    """72.0 MB, 3.5 KB or 12 bytes; `exact` drops a trailing .0 (for limits such as "50 MB")."""
-    if size >= _MB:
-        text = f"{size / _MB:.1f} MB"
-    elif size >= 1024:
-        text = f"{size / 1024:.1f} KB"
-    else:
-        return f"{size} bytes"
-    return text.replace(".0 ", " ") if exact else text

@@ -133,7 +133,7 @@ _worker: tuple[Embedder, ChunkSettings] | None = None
 
 
 def _start_worker(embedder: Embedder, chunking: ChunkSettings) -> None:
-    global _worker  # noqa: PLW0603 - one model per worker process, received once at its start
+    global _worker  # one model per worker process, received once at its start
     _worker = (embedder, chunking)
 
 

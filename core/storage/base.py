@@ -50,9 +50,6 @@ class Store(ABC):
     def drop_library(self, library: str) -> int:
         """Drop the library and every index of it; returns how many indexes were dropped."""
 
-    @abstractmethod
-    def drop_collection(self, library: str, model_name: str) -> None: ...
-
     # --- rows ----------------------------------------------------------------------------------
 
     @abstractmethod

@@ -40,7 +40,7 @@ def fuse(dense: list[Hit], keyword: list[Hit], top_k: int, params: HybridParams)
     ]
 
 
-def _min_max(hits: list[Hit]):  # noqa: ANN202 - a small closure
+def _min_max(hits: list[Hit]):
     """Maps the ranking's worst score to 0 and its best to 1; a ranking of equal scores maps to 1."""
     if not hits:
         return lambda s: 0.0

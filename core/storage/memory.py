@@ -106,11 +106,6 @@ class MemoryStore(Store):
             self._libraries.discard(library)
             return len(keys)
 
-    def drop_collection(self, library: str, model_name: str) -> None:
-        with self._lock:
-            self._index(library, model_name)
-            del self._indexes[(library, model_name)]
-
     def _index(self, library: str, model_name: str) -> _Index:
         self.require(library, model_name)
         return self._indexes[(library, model_name)]

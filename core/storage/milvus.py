@@ -26,6 +26,7 @@ from core.storage.filters import field_in
 from core.storage.registry import REGISTRY, Registry
 from core.storage.schema import ANALYZERS, DENSE_METRIC, chunk_schema
 from core.types import (
+    MAX_DOCUMENT_CHARS,
     SCHEMA_VERSION,
     ChunkRow,
     CollectionMeta,
@@ -37,7 +38,6 @@ from core.types import (
 PREFIX = "potion_"
 LEGACY_META_KEY = "potion.meta"  # schema 1 kept provenance in collection properties
 MAX_TEXT_CHARS = 16_000  # VARCHAR limits count bytes: 16k chars of up to 4 bytes stay under 65,535
-MAX_DOCUMENT_CHARS = 1_000
 WRITE_BATCH = 500  # Lite 2.5.1 inserts 1,700 rows/s in batches of 500, 1,300 in batches of 5,000
 ITERATOR_BATCH = 10_000
 # Lite 2.5.1 pages vectors out in time that grows with the square of the page: 9,000 rows/s in pages of
@@ -152,7 +152,7 @@ class MilvusStore(Store):
             for meta in self.collections():
                 try:
                     self._ensure_loaded(meta.collection)
-                except Exception:  # noqa: BLE001 - the search that needs this collection reports the error
+                except Exception:  # the search that needs this collection reports the error
                     return
 
         thread = threading.Thread(target=load_all, name="milvus-warm-up", daemon=True)
@@ -252,11 +252,6 @@ class MilvusStore(Store):
             self.registry.remove(library, "")
             self._libraries.discard(library)
             return len(metas)
-
-    @_engine_call("drop the index")
-    def drop_collection(self, library: str, model_name: str) -> None:
-        with self._lock:
-            self._drop(self.require(library, model_name))
 
     def _drop(self, meta: CollectionMeta) -> None:
         # Unregistered first: a crash before the drop leaves an orphan collection, which is ignored.
