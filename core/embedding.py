@@ -22,7 +22,7 @@ from core.chunking import Chunk, ChunkSettings, ChunkUnit, chunk_text
 from core.documents import Document
 from core.embedder import Embedder
 from core.errors import IngestWorkerError
-from core.types import ChunkRow, DocumentOutcome
+from core.types import ChunkRow, DocumentOutcome, DocumentStatus
 
 # Documents go to a batch until their text reaches this size: ~2,000 chunks with the default chunking,
 # a few MB of rows in flight per batch, and progress that moves every second or so.
@@ -73,10 +73,10 @@ def embed_batch(documents: Sequence[Document], embedder: Embedder, chunking: Chu
         cursor += len(chunks)
         if not keep:
             message = f"{doc.name} has no words the model knows: try another model."
-            out.outcomes.append(DocumentOutcome(doc.name, "failed", message=message, source=doc.source))
+            out.outcomes.append(DocumentOutcome(doc.name, DocumentStatus.FAILED, message=message, source=doc.source))
             continue
         out.rows.extend(_rows(doc, keep))
-        out.outcomes.append(DocumentOutcome(doc.name, "indexed", len(keep), source=doc.source))
+        out.outcomes.append(DocumentOutcome(doc.name, DocumentStatus.INDEXED, len(keep), source=doc.source))
         out.unreadable_chunks += len(chunks) - len(keep)
     return out
 

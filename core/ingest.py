@@ -15,7 +15,7 @@ from core.embedder import Embedder
 from core.embedding import embedded_batches
 from core.naming import SourceRead, unique_names
 from core.storage import Store
-from core.types import CollectionMeta, DocumentOutcome
+from core.types import CollectionMeta, DocumentOutcome, DocumentStatus
 
 ProgressCallback = Callable[[str, int, int], None]
 Source = Path | str | tuple[str, bytes]  # a path, or an uploaded file's (name, bytes)
@@ -37,9 +37,9 @@ class IngestResult:
 
     @property
     def failures(self) -> list[DocumentOutcome]:
-        return [o for o in self.outcomes if o.status == "failed"]
+        return [o for o in self.outcomes if o.status == DocumentStatus.FAILED]
 
-    def count(self, status: str) -> int:
+    def count(self, status: DocumentStatus) -> int:
         return sum(1 for o in self.outcomes if o.status == status)
 
     def summary(self) -> dict:
@@ -49,8 +49,8 @@ class IngestResult:
             "model": self.model,
             "files_ok": self.files_ok,
             "files_failed": [{"file": o.document, "error": o.message} for o in self.failures],
-            "documents_indexed": self.count("indexed"),
-            "documents_unchanged": self.count("unchanged"),
+            "documents_indexed": self.count(DocumentStatus.INDEXED),
+            "documents_unchanged": self.count(DocumentStatus.UNCHANGED),
             "chunks_added": self.chunks_added,
             "chunks_unchanged": self.chunks_unchanged,
             "chunks_unreadable": self.chunks_unreadable,
@@ -109,14 +109,17 @@ def ingest_documents(
     meta = CollectionMeta(library, info.name, info.source, info.kind, info.fingerprint, info.dim, chunking.as_dict())
     store.ensure_collection(meta)
     result = IngestResult(library=library, model=info.name)
-    result.outcomes.extend(DocumentOutcome(f.name, "failed", message=f.message, source=f.source) for f in read.failures)
+    result.outcomes.extend(
+        DocumentOutcome(f.name, DocumentStatus.FAILED, message=f.message, source=f.source) for f in read.failures
+    )
 
     stored = {d.name: d for d in store.documents(library, info.name)}
     todo: list[Document] = []
     for doc in read.documents:
         previous = stored.get(doc.name)
         if previous is not None and previous.doc_hash == doc.content_hash:
-            result.outcomes.append(DocumentOutcome(doc.name, "unchanged", previous.chunks, source=doc.source))
+            outcome = DocumentOutcome(doc.name, DocumentStatus.UNCHANGED, previous.chunks, source=doc.source)
+            result.outcomes.append(outcome)
             result.chunks_unchanged += previous.chunks
         else:
             todo.append(doc)
@@ -134,7 +137,7 @@ def ingest_documents(
         store.flush(library, info.name)
         progress("flush", 1, 1)
 
-    result.files_ok = len({o.source or o.document for o in result.outcomes if o.status != "failed"})
+    result.files_ok = len({o.source or o.document for o in result.outcomes if o.status != DocumentStatus.FAILED})
     result.chunks_total = store.count(library, info.name)
     result.seconds = time.perf_counter() - started
     return result

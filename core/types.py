@@ -35,12 +35,18 @@ class HybridParams:
     depth: int = 100  # candidates taken from each ranking before fusing
 
 
+class DocumentStatus(StrEnum):
+    """What one ingest did with one document; a str, so it compares equal to its value."""
+
+    INDEXED = "indexed"
+    UNCHANGED = "unchanged"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class DocumentOutcome:
-    """What one ingest did with one document: status "indexed", "unchanged" or "failed"."""
-
     document: str
-    status: str
+    status: DocumentStatus
     chunks: int = 0
     message: str = ""
     source: str = ""  # the file it came from (an upload, a path, the archive or collection holding it)
