@@ -135,7 +135,10 @@ def test_dense_scores_are_the_exact_cosine_whatever_the_vectors_length(store):
     store.write("Lib", "m", scaled)
     query = np.random.default_rng(9).normal(size=DIM).astype(np.float32) * 7
     (hits,) = store.dense("Lib", "m", query[None, :], top_k=6)
-    unit = lambda v: v / np.linalg.norm(v)  # noqa: E731
+
+    def unit(v):
+        return v / np.linalg.norm(v)
+
     exact = {r.id: float(unit(r.vector) @ unit(query)) for r in scaled}
     assert [h.chunk_id for h in hits] == sorted(exact, key=exact.get, reverse=True)
     assert [h.score for h in hits] == pytest.approx([exact[h.chunk_id] for h in hits], abs=1e-5)
@@ -245,7 +248,8 @@ def test_writes_from_several_threads_at_once_keep_every_row_and_exact_counts(sto
         writes = [pool.submit(store.write, "Lib", "m", batch, new=True) for batch in batches]
         listings = [pool.submit(store.documents, "Lib", "m") for _ in range(4)]
         assert sum(w.result() for w in writes) == 300
-        [listing.result() for listing in listings]  # noqa: B018 - listings ran without error; see the next test
+        for listing in listings:  # the listings ran without error; see the next test
+            listing.result()
     store.flush("Lib", "m")
     assert store.count("Lib", "m") == 300
     assert len(store.documents("Lib", "m")) == store.count_documents("Lib", "m") == 100
