@@ -127,10 +127,6 @@ def read_path(path: str | Path, max_bytes: int | None = None) -> ReadResult:
     return ReadResult.merge(results)
 
 
-def read_paths(paths: Iterable[str | Path], max_bytes: int | None = None) -> ReadResult:
-    return ReadResult.merge(read_path(path, max_bytes) for path in paths)
-
-
 def _limit(max_bytes: int | None) -> int:
     return load_settings().max_file_bytes if max_bytes is None else max_bytes
 

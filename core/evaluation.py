@@ -23,6 +23,7 @@ from typing import TextIO
 import numpy as np
 
 from core.errors import PotionError
+from core.records import record_id
 
 Qrels = dict[str, dict[str, int]]  # query id -> {doc id: gain}
 Ranking = Mapping[str, Sequence[str]]  # query id -> doc ids, best first
@@ -125,10 +126,10 @@ def _jsonl(path: str | Path) -> Iterable[tuple[int, dict]]:
 
 
 def _record_id(record: dict, path: str | Path, number: int) -> str:
-    for key in ("id", "_id"):
-        if record.get(key) is not None and str(record[key]).strip():
-            return str(record[key]).strip()
-    raise EvaluationError(f'{path} line {number} has no "id" or "_id" field.')
+    found = record_id(record)
+    if found is None:
+        raise EvaluationError(f'{path} line {number} has no "id" or "_id" field.')
+    return found
 
 
 def _is_number(text: str) -> bool:

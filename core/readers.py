@@ -22,7 +22,6 @@ class Extracted:
 
     text: str
     title: str | None = None
-    pages: int | None = None
     page_offsets: tuple[int, ...] | None = None
     source_id: str | None = None
 
@@ -35,6 +34,17 @@ _BOMS = (  # UTF-32 first: its little-endian BOM starts with the UTF-16 one
     (codecs.BOM_UTF16_BE, "utf-16"),
 )
 _BLANK_RUNS = re.compile(r"\n{3,}")
+# Characters that text does not show: control characters other than \t \n \v \f \r and ESC (which
+# starts the colour codes that saved terminal logs are full of), DEL, C1, U+FFFD (what a decode
+# could not map) and private-use code points.
+_UNPRINTABLE = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f-\x9f\ufffd\ue000-\uf8ff]")
+# Measured on the samples of tests/test_binary_text.py: text decodes to at most 0.2% of those; random
+# bytes and PNG, ELF, zip or gzip files to 21-28% from 256 bytes up. 64 random bytes can fall to 3%,
+# but charset-normalizer finds no encoding for them, and where none fits 1% is more than text has.
+BINARY_SHARE, BINARY_SHARE_NO_FIT = 0.10, 0.01
+# In UTF-16 every ASCII or Latin-1 character, and every space, has a zero byte, on the odd side in
+# little-endian; text has almost no characters whose other byte is zero (U+0100, U+4E00...).
+_UTF16_ZEROS, _UTF16_STRAY_ZEROS, _UTF16_SAMPLE = 0.10, 0.02, 65536
 
 
 def clean_text(text: str) -> str:
@@ -45,29 +55,73 @@ def clean_text(text: str) -> str:
 
 
 def decode_text(data: bytes) -> str:
-    """Decode bytes of unknown encoding: BOM, then strict UTF-8, then a guess."""
+    """Decode bytes of unknown encoding: BOM, then UTF-16 told by its zero bytes, strict UTF-8, then a guess."""
+    return _decode(data)[0]
+
+
+def decode_text_file(data: bytes, name: str) -> str:
+    """decode_text for a file that claims to be text, refusing it when it decodes to binary noise."""
+    text, fits = _decode(data)
+    share = unprintable_share(text)
+    if share > BINARY_SHARE or (share > BINARY_SHARE_NO_FIT and not fits):
+        raise DocumentError(
+            "corrupt",
+            f"{name} looks like binary data, not text: "
+            "check that it is the right file, or save it as plain text and upload that.",
+        )
+    return text
+
+
+def _decode(data: bytes) -> tuple[str, bool]:
+    """The text, and whether an encoding fits the bytes (False where charset-normalizer found none)."""
     for bom, encoding in _BOMS:
         if data.startswith(bom):
-            return data.decode(encoding, errors="replace")
+            return data.decode(encoding, errors="replace"), True
+    utf16 = _bomless_utf16(data)
+    if utf16:  # before UTF-8, which accepts the ASCII part of UTF-16 and keeps every zero byte
+        return data.decode(utf16, errors="replace"), True
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8"), True
     except UnicodeDecodeError:
-        return data.decode(_guess_encoding(data), errors="replace")
+        encoding, fits = _guess_encoding(data)
+        return data.decode(encoding, errors="replace"), fits
 
 
-def _guess_encoding(data: bytes) -> str:
+def unprintable_share(text: str) -> float:
+    """The share of characters in `text` that no text shows (see _UNPRINTABLE)."""
+    if not text:
+        return 0.0
+    return (len(text) - len(_UNPRINTABLE.sub("", text))) / len(text)
+
+
+def _bomless_utf16(data: bytes) -> str | None:
+    """The UTF-16 codec to use when the zero bytes of the first 64 KB sit on one side of the byte pairs."""
+    sample = data[:_UTF16_SAMPLE]
+    pairs = len(sample) // 2
+    if not pairs:
+        return None
+    even, odd = sample[0 : 2 * pairs : 2].count(0) / pairs, sample[1 : 2 * pairs : 2].count(0) / pairs
+    if odd >= _UTF16_ZEROS and even <= _UTF16_STRAY_ZEROS:
+        return "utf-16-le"
+    if even >= _UTF16_ZEROS and odd <= _UTF16_STRAY_ZEROS:
+        return "utf-16-be"
+    return None
+
+
+def _guess_encoding(data: bytes) -> tuple[str, bool]:
+    """charset-normalizer's encoding and True; cp1252 or Latin-1 and False when it finds none."""
     from charset_normalizer import from_bytes
 
     matches = list(from_bytes(data))
     if not matches:
-        return "cp1252" if _decodes(data, "cp1252") else "latin-1"
+        return ("cp1252" if _decodes(data, "cp1252") else "latin-1"), False
     # On short Western text many code pages tie (cp1250 often ranks first and turns "très" into
     # "trčs"); among the least chaotic guesses prefer cp1252, the usual legacy Windows encoding.
     least = min(match.chaos for match in matches)
     tied = [match for match in matches if match.chaos <= least]
     if any("cp1252" in match.could_be_from_charset for match in tied) and _decodes(data, "cp1252"):
-        return "cp1252"
-    return matches[0].encoding
+        return "cp1252", True
+    return matches[0].encoding, True
 
 
 def _decodes(data: bytes, encoding: str) -> bool:
@@ -90,12 +144,12 @@ def corrupt_error(name: str, what: str, exc: BaseException) -> DocumentError:
 
 def read_text(data: bytes, name: str) -> Extracted:
     """Plain text and markdown; markdown stays as source, since it is searched as text."""
-    return Extracted(clean_text(decode_text(data)))
+    return Extracted(clean_text(decode_text_file(data, name)))
 
 
 def read_csv(data: bytes, name: str) -> Extracted:
     """One line per row, "header: value | header: value", empty cells left out."""
-    text = decode_text(data)
+    text = decode_text_file(data, name)
     try:
         reader = csv.reader(io.StringIO(text, newline=""), _sniff(text))
         rows = [row for row in reader if any(cell.strip() for cell in row)]
@@ -147,7 +201,7 @@ def read_html(data: bytes, name: str) -> Extracted:
 
     # A declared charset is trusted; without one, bs4's own guess turns cp1252 "très" into "trčs".
     declared = EncodingDetector.find_declared_encoding(data, is_html=True)
-    soup = BeautifulSoup(data if declared else decode_text(data), "lxml")
+    soup = BeautifulSoup(data if declared else decode_text_file(data, name), "lxml")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup.find_all(_DROP_TAGS):
         tag.decompose()
@@ -247,7 +301,7 @@ def read_pdf(data: bytes, name: str) -> Extracted:
             "run OCR on it (for example with ocrmypdf) and upload the result.",
         )
     text, offsets = _join_pages(texts)
-    return Extracted(text, title=_pdf_title(reader), pages=len(pages), page_offsets=offsets)
+    return Extracted(text, title=_pdf_title(reader), page_offsets=offsets)
 
 
 def _join_pages(texts: list[str]) -> tuple[str, tuple[int, ...]]:

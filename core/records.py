@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from core.errors import DocumentError
-from core.readers import Extracted, clean_text, corrupt_error, decode_text, error_detail
+from core.readers import Extracted, clean_text, corrupt_error, decode_text_file, error_detail
 
 TEXT_KEYS = ("text", "content", "body", "abstract")
 ID_KEYS = ("id", "_id")
@@ -23,7 +23,7 @@ Part = tuple[str, Extracted | DocumentError]
 def read_json(data: bytes, name: str) -> list[Part]:
     """A list of records with a text field gives one part per record; other JSON one flat part."""
     try:
-        value = json.loads(decode_text(data))
+        value = json.loads(decode_text_file(data, name))
     except (ValueError, RecursionError) as exc:
         raise corrupt_error(name, "JSON", exc) from exc
     records = _record_list(value)
@@ -36,7 +36,7 @@ def read_jsonl(data: bytes, name: str) -> list[Part]:
     """One record per line (BEIR corpus.jsonl); a bad line is one failure named "file:line"."""
     lines = [
         (number, _parse_line(line))
-        for number, line in enumerate(decode_text(data).split("\n"), start=1)
+        for number, line in enumerate(decode_text_file(data, name).split("\n"), start=1)
         if line.strip()
     ]
     as_records = any(isinstance(value, dict) and _has_text_field(value) for _, value in lines)
@@ -60,7 +60,7 @@ def _jsonl_part(name: str, number: int, value: Any, as_records: bool) -> Part:
         return f"{name}:{number}", DocumentError("corrupt", message)
     if as_records and isinstance(value, dict):
         return _record(name, value, str(number))
-    source_id = _record_id(value, str(number)) if isinstance(value, dict) else str(number)
+    source_id = (record_id(value) if isinstance(value, dict) else None) or str(number)
     flat = clean_text("\n".join(_flatten(value)))
     return f"{name}#{source_id}", Extracted(flat, source_id=source_id)
 
@@ -77,11 +77,12 @@ def _record_list(value: Any) -> list[dict] | None:
     return value if any(_has_text_field(item) for item in value) else None
 
 
-def _record_id(record: dict, fallback: str) -> str:
+def record_id(record: dict) -> str | None:
+    """A record's own id (BEIR's "_id", or "id"), trimmed; None when it has none."""
     for key in ID_KEYS:
         if record.get(key) is not None and str(record[key]).strip():
             return str(record[key]).strip()
-    return fallback
+    return None
 
 
 def _as_text(value: Any) -> str:
@@ -94,7 +95,7 @@ def _as_text(value: Any) -> str:
 
 def _record(name: str, record: dict, fallback_id: str) -> Part:
     """A record's text is its title then its body, as BEIR tools embed them; no title twice."""
-    source_id = _record_id(record, fallback_id)
+    source_id = record_id(record) or fallback_id
     part_name = f"{name}#{source_id}"
     title = " ".join(_as_text(record.get("title")).split())
     fields = (clean_text(_as_text(record.get(key))) for key in TEXT_KEYS)

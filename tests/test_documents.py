@@ -15,8 +15,8 @@ from core.documents import (
     ReadResult,
     read_bytes,
     read_path,
-    read_paths,
 )
+from core.ingest import read_sources
 
 CRANFIELD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cranfield" / "corpus.jsonl"
 
@@ -401,7 +401,7 @@ def test_one_bad_file_in_a_batch_does_not_stop_the_others(tmp_path):
     (tmp_path / "broken.json").write_bytes(b"{nope")
     (tmp_path / "report.pdf").write_bytes(make_pdf(["pdf text"]))
     paths = ["good.txt", "locked.pdf", "missing.txt", "broken.json", "report.pdf"]
-    result = read_paths(tmp_path / p for p in paths)
+    result = read_sources([tmp_path / p for p in paths])  # the batch reader ingest uses
     assert [doc.name for doc in result.documents] == ["good.txt", "report.pdf"]
     assert [(f.name, f.kind) for f in result.failures] == [
         ("locked.pdf", FailureKind.ENCRYPTED),
