@@ -6,7 +6,9 @@ import streamlit as st
 
 from core.config import load_settings
 from core.errors import PotionError
+from core.libraries import library_choice
 from core.models import ModelListing, is_available_offline, resolve_model
+from core.sizes import format_bytes
 from pages import shared
 
 st.set_page_config(page_title="Potion Search", page_icon=":material/science:", layout="wide")
@@ -65,7 +67,7 @@ def model_card(name: str) -> None:
         st.caption(f"{ref.source} is not cached yet: loading it needs the Hugging Face hub.")
         if not st.button("Load model", key=f"load-{name}"):
             return
-    embedder = shared.try_embedder(name)
+    embedder = shared.try_embedder(name, download=not cached)  # the one place a model is ever downloaded
     if embedder is None:
         return
     if not cached:
@@ -75,7 +77,7 @@ def model_card(name: str) -> None:
     cols[0].metric("Dimensions", info.dim)
     cols[1].metric("Parameters", info.params_label)
     st.caption(
-        f"Vocabulary {info.vocab_size:,} · {info.dtype} · {shared.fmt_bytes(info.file_size_bytes)} on disk  \n"
+        f"Vocabulary {info.vocab_size:,} · {info.dtype} · {format_bytes(info.file_size_bytes)} on disk  \n"
         f"Source: {info.kind} · `{info.name if info.kind == 'bundled' else info.source}` · available offline"
     )
 
@@ -95,10 +97,15 @@ def library_picker() -> None:
     store = shared.shared_store()
     if error := st.session_state.pop("library_error", None):
         st.error(error)
-    known = store.library_names()
+    try:
+        choice = library_choice(store, load_settings())  # an empty database gets its default library here
+    except PotionError as exc:
+        st.error(str(exc))
+        return
+    known = choice.names
     if known:
         if st.session_state.get("library_choice") not in known:
-            st.session_state["library_choice"] = known[0]
+            st.session_state["library_choice"] = choice.start
         st.selectbox("Library", known, key="library_choice")
     st.session_state[shared.LIBRARY_KEY] = st.session_state.get("library_choice")
     with st.expander("New library", expanded=not known), st.form("new-library", clear_on_submit=True, border=False):

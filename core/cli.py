@@ -72,7 +72,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from core.ingest import ingest
     from core.models import load_embedder
 
-    embedder = load_embedder(args.model)
+    embedder = load_embedder(args.model, download=True)  # naming a model on the command line asks for it
     chunking = None
     if args.chunk_size is not None or args.chunk_overlap is not None or args.chunk_unit is not None:
         from core.ingest import default_chunking
@@ -108,7 +108,7 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     mode = SearchMode(args.mode)
     params = HybridParams(fusion=Fusion.WEIGHTED, weight=args.weight) if args.weight is not None else HybridParams()
-    embedder = load_embedder(args.model)
+    embedder = load_embedder(args.model, download=True)  # naming a model on the command line asks for it
     result = search(args.query, args.library, embedder, _store(), args.top_k, args.document, mode, params)
     lines = [
         f"{mode} search  query {result.query_dim}d  documents {result.doc_dim}d  "

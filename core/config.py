@@ -25,6 +25,7 @@ class Settings:
     hub_cache: Path | None
     hub_offline: bool
     ingest_workers: int = 1
+    default_library: str = "My library"
 
     @property
     def max_file_bytes(self) -> int:
@@ -61,4 +62,5 @@ def load_settings() -> Settings:
         hub_cache=Path(hub_cache) if hub_cache else None,
         hub_offline=os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
         ingest_workers=max(0, int(_env("POTION_INGEST_WORKERS", "1"))),
+        default_library=_env("POTION_DEFAULT_LIBRARY", "My library"),
     )

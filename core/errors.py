@@ -61,3 +61,7 @@ class KeywordUnavailableError(StoreError):
 
 class FilterValueError(StoreError):
     """A value cannot be written as a literal of the engine's filter grammar."""
+
+
+class LibraryBusyError(PotionError):
+    """A change to a library was refused because a job (or another change) is writing to it."""

@@ -5,11 +5,20 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
+from core.errors import LibraryBusyError
+
 ProgressCallback = Callable[[str, int, int], None]
+
+
+def library_job_key(library: str) -> str:
+    """The one job key of a library: every page that writes to it (Library, Compare) starts its job under it,
+    so a second job on the library cannot start and each page finds the running one, whoever started it."""
+    return f"library|{library}"
 
 
 @dataclass(frozen=True)
@@ -17,6 +26,7 @@ class JobState:
     id: str
     key: str
     label: str
+    kind: str = ""  # what the work is ("ingest", "reindex", …), so a page knows how to show its result
     status: str = "running"  # "running", "done" or "failed"
     stage: str = "starting"
     done: int = 0
@@ -45,20 +55,35 @@ class JobState:
 
 
 class JobRunner:
-    """Runs one job per key at a time in a daemon thread; state is read by polling snapshots."""
+    """Runs one job per key at a time in a daemon thread; state is read by polling snapshots.
+
+    A key can also be held for a short synchronous change (a drop, a delete) that must not overlap a job:
+    see `exclusive`."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._jobs: dict[str, JobState] = {}
+        self._held: dict[str, str] = {}  # key -> what the synchronous change holding it does
 
-    def start(self, key: str, label: str, work: Callable[[ProgressCallback], Any]) -> JobState:
-        """Start `work(progress)` unless a job with this key is running; returns that job then."""
+    def start(
+        self, key: str, label: str, work: Callable[[ProgressCallback], Any], kind: str = "", join: bool = True
+    ) -> JobState:
+        """Start `work(progress)` unless a job with this key is running; returns that job then, or with
+        `join=False` raises LibraryBusyError (the caller's work would otherwise be silently dropped).
+
+        Raises LibraryBusyError too while a change holds the key (`exclusive`)."""
         with self._lock:
             current = self._jobs.get(key)
             if current is not None and current.running:
-                return current
+                if join:
+                    return current
+                raise LibraryBusyError(
+                    f"Cannot start {label}: {current.label} is still running; try again when it has finished."
+                )
+            if key in self._held:
+                raise LibraryBusyError(f"Cannot start {label}: {self._held[key]} is under way; try again in a moment.")
             now = time.time()
-            job = JobState(id=uuid.uuid4().hex[:12], key=key, label=label, started=now, stage_started=now)
+            job = JobState(id=uuid.uuid4().hex[:12], key=key, label=label, kind=kind, started=now, stage_started=now)
             self._jobs[key] = job
         threading.Thread(target=self._run, args=(job.id, key, work), daemon=True, name=f"job-{key}").start()
         return job
@@ -88,6 +113,29 @@ class JobRunner:
     def get(self, key: str) -> JobState | None:
         with self._lock:
             return self._jobs.get(key)
+
+    def busy(self, key: str) -> JobState | None:
+        """The job running under this key, if any."""
+        with self._lock:
+            job = self._jobs.get(key)
+            return job if job is not None and job.running else None
+
+    @contextmanager
+    def exclusive(self, key: str, what: str) -> Iterator[None]:
+        """Hold the key while the block runs: refused (LibraryBusyError) if a job or another change has it, and
+        no job under it can start until the block ends; so a drop or delete is never half-done under a job."""
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and job.running:
+                raise LibraryBusyError(f"Cannot {what}: {job.label} is still running; try again when it has finished.")
+            if key in self._held:
+                raise LibraryBusyError(f"Cannot {what}: {self._held[key]} is under way; try again in a moment.")
+            self._held[key] = what
+        try:
+            yield
+        finally:
+            with self._lock:
+                del self._held[key]
 
     def active(self, prefix: str = "") -> list[JobState]:
         with self._lock:

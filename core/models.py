@@ -16,7 +16,9 @@ from core.errors import ModelNotFoundError, ModelUnavailableError
 
 _MODEL_FILES = ["*.safetensors", "*.json", "README.md", "0_StaticEmbedding/*", "modules.json"]
 _cache: dict[str, Embedder] = {}
-_cache_lock = threading.Lock()
+# One lock per model source, so a slow hub download never holds up loading any other model.
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -85,11 +87,23 @@ def is_available_offline(ref: ModelRef) -> bool:
     return ref.kind != "hub" or cached_hub_snapshot(ref.source) is not None
 
 
-def model_directory(ref: ModelRef) -> Path:
-    """The local directory holding the model's files, downloading a hub model if it must and can."""
+def _not_downloaded(ref: ModelRef) -> ModelUnavailableError:
+    return ModelUnavailableError(
+        f"{ref.source} is not downloaded yet: load it from the sidebar (needs the Hugging Face hub) "
+        "or pick a bundled model."
+    )
+
+
+def model_directory(ref: ModelRef, download: bool = False) -> Path:
+    """The local directory holding the model's files; a hub model not cached is fetched only if `download`."""
     if ref.kind != "hub":
         return Path(ref.source)
-    return cached_hub_snapshot(ref.source) or _download_hub_snapshot(ref.source)
+    cached = cached_hub_snapshot(ref.source)
+    if cached is not None:
+        return cached
+    if not download:
+        raise _not_downloaded(ref)
+    return _download_hub_snapshot(ref.source)
 
 
 def _fingerprint(vectors: np.ndarray, vocab_size: int) -> str:
@@ -102,10 +116,10 @@ def _directory_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def _load(ref: ModelRef) -> Embedder:
+def _load(ref: ModelRef, download: bool) -> Embedder:
     from model2vec import StaticModel
 
-    folder = model_directory(ref)
+    folder = model_directory(ref, download)
     try:
         model = StaticModel.from_pretrained(folder, force_download=False)
     except (ValueError, OSError) as exc:
@@ -126,18 +140,31 @@ def _load(ref: ModelRef) -> Embedder:
     return Embedder(model, info)
 
 
-def load_embedder(name: str) -> Embedder:
-    """Load a model by any name the app accepts; each source is loaded once per process."""
+def load_embedder(name: str, download: bool = False) -> Embedder:
+    """Load a model by any name the app accepts; each source is loaded once per process.
+
+    A hub model that is not cached raises ModelUnavailableError unless `download` is set: only an
+    explicit request from the user (the sidebar's Load button, a CLI run naming the model) fetches one."""
     ref = resolve_model(name)
     cache_key = f"{ref.kind}:{ref.source}"
-    with _cache_lock:
+    loaded = _cache.get(cache_key)
+    if loaded is not None:
+        return loaded
+    if not download and not is_available_offline(ref):
+        raise _not_downloaded(ref)  # at once, rather than waiting behind someone else's download of it
+    with _lock_for(cache_key):
         if cache_key not in _cache:
-            _cache[cache_key] = _load(ref)
+            _cache[cache_key] = _load(ref, download)
         return _cache[cache_key]
 
 
+def _lock_for(cache_key: str) -> threading.Lock:
+    with _locks_guard:
+        return _locks.setdefault(cache_key, threading.Lock())
+
+
 def clear_model_cache() -> None:
-    with _cache_lock:
+    with _locks_guard:
         _cache.clear()
 
 

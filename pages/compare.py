@@ -6,9 +6,12 @@ import streamlit as st
 
 from core.agreement import agreement_matrix, document_ranking
 from core.errors import PotionError
+from core.jobs import library_job_key
 from core.reindex import index_like
 from core.search import search
 from pages import shared
+
+REINDEX = "reindex"  # the kind of job this page starts, whose failure it shows
 
 shared.ensure_frame()
 
@@ -20,6 +23,23 @@ st.caption(
     "Scores come from different vector spaces and are not comparable across columns: compare the rankings. "
     "Agreement is measured on documents, since models may cut chunks differently."
 )
+
+job_key = library_job_key(library)  # the Library page's key too: one job per library, seen from both pages
+job = runner.get(job_key)
+busy = job is not None and job.running
+if busy:
+    shared.job_progress(library)  # whichever page started it
+elif job is not None and job.kind == REINDEX and job.status == "failed":
+    st.error(f"{job.label} stopped: {job.error}")
+    st.button("Dismiss", key="dismiss-reindex", on_click=runner.forget, args=(job_key,))
+elif job is not None and job.kind == REINDEX and job.status == "done" and job.result.failures:
+    missing = [o.document for o in job.result.failures]
+    st.warning(
+        f"{job.label}: {len(missing)} document(s) could not be rebuilt exactly from the stored chunks and need "
+        "their files: add them on the Library page with this model."
+    )
+    st.dataframe([{"document": o.document, "message": o.message} for o in job.result.failures], hide_index=True)
+    st.button("Dismiss", key="dismiss-reindex", on_click=runner.forget, args=(job_key,))
 
 indexed = sorted(c.meta.model_name for lib in store.libraries() if lib.name == library for c in lib.collections)
 if not indexed:
@@ -38,22 +58,6 @@ if len(models) < 2:
     st.info("Pick at least two models to compare.")
     st.stop()
 
-
-def job_key(model: str) -> str:
-    return f"compare|{library}|{model}"
-
-
-@st.fragment(run_every=0.5)
-def index_progress(model: str) -> None:
-    state = runner.get(job_key(model))
-    if state is None:
-        return
-    if state.running:
-        st.progress(state.fraction, text=f"Indexing — {state.stage}: {state.done:,}/{state.total:,}")
-    else:
-        st.rerun()
-
-
 rankings: dict[str, list[str]] = {}
 columns = st.columns(len(models))
 for column, model in zip(columns, models):
@@ -64,22 +68,21 @@ for column, model in zip(columns, models):
         info = embedder.info
         st.subheader(info.name)
         st.caption(f"{info.dim} dims · {info.params_label} parameters · {info.kind}")
-        state = runner.get(job_key(model))
-        if state is not None and state.running:
-            index_progress(model)
-            continue
-        if state is not None and state.status == "failed":
-            st.error(state.error)
-            st.button("Dismiss", key=f"dismiss-{model}", on_click=runner.forget, args=(job_key(model),))
         if store.find(library, info.name) is None:
             st.info(f"Not indexed for {library} yet.")
-            if st.button(f"Index {library} with {info.name}", key=f"index-{model}"):
-                runner.start(
-                    job_key(model),
-                    f"Indexing with {model}",
-                    lambda p, e=embedder: index_like(library, e, store, progress=p),
-                )
-                st.rerun()
+            if st.button(f"Index {library} with {info.name}", key=f"index-{model}", disabled=busy):
+                try:
+                    runner.start(
+                        job_key,
+                        f"Indexing {library} with {info.name} (Compare)",
+                        lambda p, e=embedder: index_like(library, e, store, progress=p),
+                        kind=REINDEX,
+                        join=False,  # a job started meanwhile (maybe on the Library page): say so, start nothing
+                    )
+                except PotionError as exc:
+                    st.error(str(exc))
+                else:
+                    st.rerun()
             continue
         if not query.strip():
             continue

@@ -27,11 +27,13 @@ cols = st.columns(3)
 cols[0].metric("Libraries", len(libraries))
 cols[1].metric("Indexed chunks", sum(c.chunks for lib in libraries for c in lib.collections))
 cols[2].metric("Bundled models", len(bundled_models()))
-if not libraries:
-    if shared.current_library():
-        st.info(f"**{shared.current_library()}** is empty: open **Library** to add documents or load the samples.")
-    else:
-        st.info(
-            "No library yet: create one in the sidebar, then open **Library** to add documents or load the samples."
-        )
+library = shared.current_library()
+if library:
+    current = next((lib for lib in libraries if lib.name == library), None)
+    if current is None or not current.collections:
+        st.info(f"**{library}** is empty: upload documents or load the samples on the Library page.")
+    # One click from the first screen to the uploader, with nothing to create first.
+    st.page_link("pages/library.py", label=f"Add documents to {library}", icon=":material/upload_file:")
+else:
+    st.info("No library yet: create one in the sidebar, then open **Library** to add documents or load the samples.")
 st.caption(f"Database: `{settings.milvus_uri}` · bundled models in `{settings.models_dir}`")

@@ -10,45 +10,30 @@ from core.chunking import ChunkSettings, ChunkUnit
 from core.config import load_settings
 from core.documents import SUPPORTED_EXTENSIONS
 from core.errors import PotionError
-from core.ingest import default_chunking, ingest_with_models
+from core.ingest import ingest_with_models, library_chunking
+from core.jobs import library_job_key
+from core.libraries import delete_document, drop_library, rebuild_index
+from core.sizes import format_bytes
 from pages import shared
+
+INGEST = "ingest"  # the kind of job this page starts, whose outcome it shows
 
 shared.ensure_frame()
 
 store = shared.shared_store()
 library = shared.need_library()
 runner = shared.jobs()
-job_key = f"index|{library}"
-job = runner.get(job_key)
-indexing = job is not None and job.running
-# Compare may be indexing another model into this library: deleting meanwhile would race with it.
-busy = indexing or bool(runner.active(f"compare|{library}|"))
+job_key = library_job_key(library)  # the same key as Compare's jobs: one job per library, seen from both pages
+busy = runner.busy(job_key) is not None
 
 st.title(f":material/library_books: {library}")
 collections = next((lib.collections for lib in store.libraries() if lib.name == library), [])
 
 
-@st.fragment(run_every=0.5)
-def progress_panel() -> None:
-    state = runner.get(job_key)
-    if state is None:
-        return
-    if state.running:
-        rate = state.rate()
-        st.progress(
-            state.fraction,
-            text=f"**{state.label}** — {state.stage}: {state.done:,}/{state.total:,}"
-            + (f" · {rate:,.0f}/s" if rate else "")
-            + f" · {state.elapsed():.0f} s",
-        )
-    else:
-        st.rerun()  # unlock the controls and show the outcome
-
-
 def outcome_panel() -> None:
     state = runner.get(job_key)
-    if state is None or state.running:
-        return
+    if state is None or state.running or state.kind != INGEST:
+        return  # Compare shows the outcome of its own jobs
     if state.status == "failed":
         st.error(f"Indexing stopped: {state.error}")
     else:
@@ -82,14 +67,24 @@ def outcome_panel() -> None:
     st.button("Dismiss", on_click=runner.forget, args=(job_key,))
 
 
-def start_indexing(sources: list, models: list[str], chunking: ChunkSettings | None, label: str) -> None:
-    runner.start(
-        job_key, label, lambda progress: ingest_with_models(sources, library, models, store, chunking, progress)
-    )
+def start_indexing(sources: list, models: list[str], chunking: ChunkSettings | None, label: str) -> bool:
+    """Start the job, or say why not (a job started meanwhile, maybe from Compare): never drop the files silently."""
+    try:
+        runner.start(
+            job_key,
+            label,
+            lambda progress: ingest_with_models(sources, library, models, store, chunking, progress),
+            kind=INGEST,
+            join=False,
+        )
+    except PotionError as exc:
+        st.error(str(exc))
+        return False
+    return True
 
 
-if indexing:
-    progress_panel()
+if busy:
+    shared.job_progress(library)
 else:
     outcome_panel()
 
@@ -103,7 +98,7 @@ if collections:
                 "dims": c.meta.dim,
                 "documents": c.documents,
                 "chunks": c.chunks,
-                "vectors": shared.fmt_bytes(c.vector_bytes),
+                "vectors": format_bytes(c.vector_bytes),
                 "chunking": "{size} {unit}, overlap {overlap}".format(**c.meta.chunking),
                 "keyword search": c.meta.analyzer or "none",
             }
@@ -121,13 +116,13 @@ if collections:
             bar = st.progress(0.0, text="Rebuilding from the stored chunks…")
             began = time.perf_counter()
 
-            def rebuilt(stage: str, done: int, total: int, bar=bar, began=began) -> None:  # noqa: ANN001
+            def rebuilt(stage: str, done: int, total: int, bar=bar, began=began) -> None:
                 rate = done / max(time.perf_counter() - began, 1e-6)
                 text = f"Rebuilding: {done:,}/{total:,} chunks · {rate:,.0f}/s"
                 bar.progress(done / total if total else 1.0, text=text)
 
             try:
-                store.rebuild(library, c.meta.model_name, rebuilt)
+                rebuild_index(store, runner, library, c.meta.model_name, rebuilt)
             except PotionError as exc:
                 st.error(str(exc))
             else:
@@ -140,8 +135,8 @@ else:
         "This library is empty: upload documents below"
         + (", or load the sample set to start a demo in seconds." if can_load_samples else ".")
     )
-    if can_load_samples and st.button("Load sample documents", type="primary", disabled=busy):
-        start_indexing([samples], [model], None, f"Loading samples with {model}")
+    clicked = can_load_samples and st.button("Load sample documents", type="primary", disabled=busy)
+    if clicked and start_indexing([samples], [model], None, f"Loading samples with {model}"):
         st.rerun()
 
 # --- upload and index ------------------------------------------------------------------------
@@ -164,19 +159,19 @@ current = shared.current_model()
 choices = sorted(set(offline) | {c.meta.model_name for c in collections} | ({current} if current else set()))
 models = st.multiselect("Index with models", choices, default=[current] if current else [], disabled=busy)
 
-recorded = collections[0].meta.chunking if collections else None
+recorded = bool(collections)  # the library's chunking is fixed by its first index
 with st.expander("Chunking", expanded=False):
-    base = ChunkSettings(**recorded) if recorded else default_chunking()
+    base = library_chunking(store, library)
     if recorded:
         st.caption("This library's chunking is fixed by its first index; new models use the same settings.")
     cols = st.columns(3)
-    size = cols[0].number_input("Size", 16, 4096, base.size, disabled=busy or bool(recorded))
-    overlap = cols[1].number_input("Overlap", 0, 2048, base.overlap, disabled=busy or bool(recorded))
+    size = cols[0].number_input("Size", 16, 4096, base.size, disabled=busy or recorded)
+    overlap = cols[1].number_input("Overlap", 0, 2048, base.overlap, disabled=busy or recorded)
     unit = cols[2].selectbox(
         "Unit",
         [u.value for u in ChunkUnit],
         index=[u.value for u in ChunkUnit].index(base.unit.value),
-        disabled=busy or bool(recorded),
+        disabled=busy or recorded,
     )
 
 if st.button(f"Index {len(uploads or [])} file(s)", type="primary", disabled=busy or not uploads or not models):
@@ -186,9 +181,9 @@ if st.button(f"Index {len(uploads or [])} file(s)", type="primary", disabled=bus
         st.error(str(exc))
     else:
         sources = [(f.name, f.getvalue()) for f in uploads]
-        st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
-        start_indexing(sources, models, chunking, f"Indexing {len(sources)} file(s) with {', '.join(models)}")
-        st.rerun()
+        if start_indexing(sources, models, chunking, f"Indexing {len(sources)} file(s) with {', '.join(models)}"):
+            st.session_state["upload_round"] = st.session_state.get("upload_round", 0) + 1
+            st.rerun()
 
 # --- documents -------------------------------------------------------------------------------
 if collections:
@@ -204,15 +199,23 @@ if collections:
     cols = st.columns([3, 1])
     doomed = cols[0].selectbox("Delete a document", [d.name for d in docs], index=None, disabled=busy)
     if cols[1].button("Delete", disabled=busy or doomed is None):
-        for name in names:
-            store.delete_document(library, name, doomed)
-        st.toast(f"Deleted {doomed} from every index of {library}.")
-        st.rerun()
+        try:
+            delete_document(store, runner, library, doomed)  # refused while a job writes to the library
+        except PotionError as exc:
+            st.error(str(exc))
+        else:
+            st.toast(f"Deleted {doomed} from every index of {library}.")
+            st.rerun()
 
-    with st.expander("Drop this library"):
-        typed = st.text_input("Type the library name to confirm", key="drop-confirm")
-        if st.button("Drop library", type="secondary", disabled=busy or typed != library):
-            store.drop_library(library)
-            st.session_state["new_libraries"] = [n for n in st.session_state.get("new_libraries", []) if n != library]
+# --- drop ------------------------------------------------------------------------------------
+with st.expander("Drop this library"):
+    st.caption("Removes the library and every index of it" + (", with all its documents." if collections else "."))
+    typed = st.text_input("Type the library name to confirm", key="drop-confirm")
+    if st.button("Drop library", type="secondary", disabled=busy or typed != library):
+        try:
+            drop_library(store, runner, library)  # refused while a job writes to the library
+        except PotionError as exc:
+            st.error(str(exc))
+        else:
             st.session_state.pop("library_choice", None)
             st.rerun()

@@ -36,12 +36,21 @@ with st.form("search"):
     only = cols[1].selectbox("Only in document", documents, index=None, key="search_doc", placeholder="All documents")
     submitted = st.form_submit_button("Search", type="primary")
 
-if query.strip():
+# Hits and explanations are computed once per submitted query and kept: a rerun (a download click, a
+# sidebar change that keeps the same query) shows them again without searching or explaining again.
+asked = (query.strip(), library, embedder.info.name, embedder.info.fingerprint, top_k, only)
+kept = st.session_state.get("search_answer")
+if query.strip() and (submitted or kept is None or kept[0] != asked):
     try:
-        result = search(query, library, embedder, store, top_k, only)
+        found = search(query, library, embedder, store, top_k, only)
+        kept = (asked, found, explain_matches(embedder, query, [h.text for h in found.hits]))
     except PotionError as exc:
         st.error(str(exc))
         st.stop()
+    st.session_state["search_answer"] = kept
+
+if query.strip() and kept is not None and kept[0] == asked:
+    _, result, explanations = kept
     dims = st.columns(4)
     dims[0].metric("Query vector", f"{result.query_dim} dims")
     dims[1].metric("Document vectors", f"{result.doc_dim} dims")
@@ -51,7 +60,6 @@ if query.strip():
         st.warning(f"None of the words in the query are known to {result.model}, so nothing can match.")
     elif not result.hits:
         st.info("No hits.")
-    explanations = explain_matches(embedder, query, [h.text for h in result.hits])
     for hit, explanation in zip(result.hits, explanations):
         with st.container(border=True):
             where = f"chunk {hit.chunk}" + (f" · page {hit.page}" if hit.page > 0 else "")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.embedder import Embedder
 from core.errors import PotionError
-from core.jobs import JobRunner
+from core.jobs import JobRunner, JobState, library_job_key
 from core.models import ModelListing, list_models, load_embedder
 from core.storage import Store, open_store
 
@@ -22,8 +22,9 @@ def store() -> Store:
 
 
 @st.cache_resource(show_spinner="Loading the model…")
-def embedder(name: str) -> Embedder:
-    return load_embedder(name)
+def embedder(name: str, download: bool = False) -> Embedder:
+    """The model, loaded once; a hub model not cached is fetched only with `download` (the sidebar's Load button)."""
+    return load_embedder(name, download=download)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
@@ -46,9 +47,9 @@ def shared_store() -> Store:
         st.stop()
 
 
-def try_embedder(name: str) -> Embedder | None:
+def try_embedder(name: str, download: bool = False) -> Embedder | None:
     try:
-        return embedder(name)
+        return embedder(name, download)
     except PotionError as exc:
         st.error(str(exc))
         return None
@@ -80,20 +81,35 @@ def offline_or_stop(name: str) -> None:
         st.stop()
 
 
+def library_job(library: str) -> JobState | None:
+    """The library's job, whichever page started it (one key per library: core.jobs.library_job_key)."""
+    return jobs().get(library_job_key(library))
+
+
+@st.fragment(run_every=0.5)
+def job_progress(library: str) -> None:
+    """The running job of the library with its stage, done/total and rate; reruns the page once it ends."""
+    state = library_job(library)
+    if state is None:
+        return
+    if state.running:
+        rate = state.rate()
+        st.progress(
+            state.fraction,
+            text=f"**{state.label}** — {state.stage}: {state.done:,}/{state.total:,}"
+            + (f" · {rate:,.0f}/s" if rate else "")
+            + f" · {state.elapsed():.0f} s",
+        )
+    else:
+        st.rerun()  # unlock the controls and show the outcome
+
+
 def current_model() -> str | None:
     return st.session_state.get(MODEL_KEY)
 
 
 def current_library() -> str | None:
     return st.session_state.get(LIBRARY_KEY)
-
-
-def fmt_bytes(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GB"
 
 
 def need_library() -> str:

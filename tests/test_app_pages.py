@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 
 import pytest
 import streamlit as st
@@ -13,6 +14,7 @@ from core.agreement import agreement_matrix, document_ranking
 from core.config import load_settings
 from core.documents import read_path
 from core.ingest import default_chunking
+from core.jobs import library_job_key
 from core.models import load_embedder
 from core.search import search
 from pages import shared
@@ -21,6 +23,7 @@ from tests.apptest_helpers import (
     COMPARE,
     COMPARE_SUBMIT,
     HOME,
+    JOB_TIMEOUT,
     LIBRARY,
     LIBRARY_PICKER,
     MODEL_PICKER,
@@ -77,8 +80,10 @@ def at(store, monkeypatch):
 def test_home_with_an_empty_database_shows_the_title_metrics_and_where_to_start(at):
     assert [t.value for t in at.main.title] == [":material/science: Potion Search"]
     metrics = {m.label: m.value for m in at.main.metric}
-    assert metrics == {"Libraries": "0", "Indexed chunks": "0", "Bundled models": "2"}
-    assert any(v.startswith("No library yet") for v in values(at.main.info))
+    assert metrics == {"Libraries": "1", "Indexed chunks": "0", "Bundled models": "2"}  # the default library
+    assert values(at.main.info) == [
+        "**My library** is empty: upload documents or load the samples on the Library page."
+    ]
 
 
 def test_home_counts_libraries_and_chunks_across_models(store, tmp_path, monkeypatch):
@@ -90,6 +95,74 @@ def test_home_counts_libraries_and_chunks_across_models(store, tmp_path, monkeyp
     metrics = {m.label: m.value for m in at.main.metric}
     assert metrics == {"Libraries": "2", "Indexed chunks": "7", "Bundled models": "2"}
     assert not any(v.startswith("No library yet") for v in values(at.main.info))
+
+
+# --- First visit -----------------------------------------------------------------------------------
+
+
+def restart(monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    """A server restart: the shared store is closed and opened again from the database, then a new session."""
+    shared.store().close()
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = new_app(monkeypatch).run()
+    no_exception(at)
+    return at
+
+
+def test_a_first_visit_uploads_into_the_default_library_with_nothing_to_create(at, store, monkeypatch):
+    assert at.sidebar.selectbox(key=LIBRARY_PICKER).value == "My library"
+    assert store.library_names() == ["My library"]  # in the registry, not only in the session
+    (link,) = at.main.get("page_link")  # Home → Library in one click
+    assert link.label == "Add documents to My library" and link.proto.page.endswith("library")
+
+    open_page(at, LIBRARY)
+    assert [t.value for t in at.main.title] == [":material/library_books: My library"]
+    (uploader,) = at.main.get("file_uploader")
+    assert not uploader.proto.disabled
+    uploader.set_value([("turing.md", f"# Turing\n\n{SEED_DOCS[2]}".encode(), "text/markdown")])
+    at.run()
+    by_label(at.main.button, "Index 1 file(s)").click().run()
+    no_exception(at)
+    assert wait_for_job(shared.jobs(), library_job_key("My library")).status == "done"
+    assert [d.name for d in store.documents("My library", BUNDLED_LARGE)] == ["turing.md"]
+
+    again = restart(monkeypatch)  # the default library persists, documents and all, and is not made twice
+    try:
+        assert again.sidebar.selectbox(key=LIBRARY_PICKER).options == ["My library"]
+        assert {m.label: m.value for m in again.main.metric}["Indexed chunks"] == "1"
+    finally:
+        shared.store().close()
+
+
+def test_the_default_library_is_named_by_its_setting(store, monkeypatch):
+    monkeypatch.setenv("POTION_DEFAULT_LIBRARY", "Inbox")
+    at = new_app(monkeypatch).run()
+    no_exception(at)
+    assert at.sidebar.selectbox(key=LIBRARY_PICKER).value == "Inbox"
+    assert store.library_names() == ["Inbox"]
+
+
+def test_libraries_created_and_dropped_in_the_ui_persist_across_restarts(at, store, tmp_path, monkeypatch):
+    create_library(at, "Empty one")
+    create_library(at, "Full one")
+    index_texts(store, tmp_path / "docs", "Full one", BUNDLED_SMALL, SEED)
+    at = restart(monkeypatch)
+    try:
+        assert at.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Empty one", "Full one", "My library"]
+        for name in ("Empty one", "Full one"):  # an empty library and one with documents, both from the UI
+            at.sidebar.selectbox(key=LIBRARY_PICKER).set_value(name).run()
+            open_page(at, LIBRARY)
+            assert [t.value for t in at.main.title] == [f":material/library_books: {name}"]
+            at.main.text_input(key="drop-confirm").input(name).run()
+            by_label(at.main.button, "Drop library").click().run()
+            no_exception(at)
+            assert name not in at.sidebar.selectbox(key=LIBRARY_PICKER).options
+        at = restart(monkeypatch)
+        assert at.sidebar.selectbox(key=LIBRARY_PICKER).options == ["My library"]
+        assert shared.store().libraries()[0].name == "My library" and len(shared.store().libraries()) == 1
+    finally:
+        shared.store().close()
 
 
 # --- Sidebar ---------------------------------------------------------------------------------------
@@ -133,8 +206,47 @@ def test_an_uncached_hub_model_needs_the_hub_and_fails_offline_with_one_line(at)
     assert not at.sidebar.metric
 
 
+def spy_on_downloads(monkeypatch: pytest.MonkeyPatch, then=None) -> list[str]:
+    """Record every hub download; fail it, or hand it to `then` (repo id -> folder) to stand in for the hub."""
+    from core import models
+
+    calls: list[str] = []
+
+    def download(repo_id: str):
+        calls.append(repo_id)
+        if then is None:
+            raise AssertionError(f"{repo_id} was downloaded without the Load button")
+        return then(repo_id)
+
+    monkeypatch.setattr(models, "_download_hub_snapshot", download)
+    return calls
+
+
+def test_only_the_load_button_downloads_a_model(store, tmp_path, monkeypatch, tiny_model_dir):
+    from core.models import clear_model_cache
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")  # the network is allowed: nothing but the click may use it
+    cache = load_settings().hub_cache
+    downloads = spy_on_downloads(monkeypatch, then=lambda repo: lay_out_hub_cache(cache, repo, tiny_model_dir))
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
+    at = new_app(monkeypatch).run()
+    pick_model(at, "potion-base-2M")
+    for page in (HOME, LIBRARY, COMPARE, SEARCH):  # page bodies never fetch it
+        open_page(at, page)
+    assert downloads == []
+    assert any("potion-base-2M is not downloaded yet: load it from the sidebar" in v for v in values(at.main.info))
+
+    try:
+        by_label(at.sidebar.button, "Load model").click().run()
+        no_exception(at)
+        assert downloads == ["minishlab/potion-base-2M"]
+        assert {m.label: m.value for m in at.sidebar.metric}["Dimensions"] == "8"
+    finally:
+        clear_model_cache()
+
+
 def test_a_new_library_is_selected_and_the_choices_survive_page_switches(at):
-    assert [s.key for s in at.sidebar.selectbox] == [MODEL_PICKER]  # no library yet: no library picker
+    assert at.sidebar.selectbox(key=LIBRARY_PICKER).options == ["My library"]
     pick_model(at, BUNDLED_SMALL)
     create_library(at, "  Field notes ")
     assert at.sidebar.selectbox(key=LIBRARY_PICKER).value == "Field notes"  # trimmed and selected
@@ -146,7 +258,7 @@ def test_a_new_library_is_selected_and_the_choices_survive_page_switches(at):
     assert at.sidebar.selectbox(key=MODEL_PICKER).value == BUNDLED_SMALL
 
     create_library(at, "Recipes")
-    assert at.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Field notes", "Recipes"]
+    assert at.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Field notes", "My library", "Recipes"]
     assert [t.value for t in at.main.title] == [":material/library_books: Recipes"]
 
     open_page(at, SEARCH)
@@ -170,11 +282,11 @@ def test_libraries_in_the_database_are_listed_and_the_first_is_selected(store, t
 def test_a_library_made_in_the_sidebar_survives_a_reload_and_a_restart(at, store, monkeypatch):
     create_library(at, "Kept")
     reloaded = new_app(monkeypatch).run()  # a browser reload is a new session
-    assert reloaded.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Kept"]
+    assert reloaded.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Kept", "My library"]
     store.close()
     st.cache_resource.clear()  # a restart: the store is opened again from the database
     restarted = new_app(monkeypatch).run()
-    assert restarted.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Kept"]
+    assert restarted.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Kept", "My library"]
     shared.store().close()
 
 
@@ -197,14 +309,6 @@ def test_a_database_error_in_a_page_is_one_line_not_a_traceback(store, tmp_path,
 # --- Library ---------------------------------------------------------------------------------------
 
 
-def test_library_page_without_a_library_points_to_the_sidebar(at):
-    open_page(at, LIBRARY)
-    assert values(at.main.info) == [
-        "No library yet: create one in the sidebar (**Library → New library**), then add documents."
-    ]
-    assert not at.main.title and not at.main.button
-
-
 def test_loading_the_samples_indexes_them_in_the_background_and_shows_the_outcome(at, store, tmp_path, monkeypatch):
     samples = tmp_path / "samples"
     samples.mkdir()
@@ -221,7 +325,7 @@ def test_loading_the_samples_indexes_them_in_the_background_and_shows_the_outcom
 
     by_label(at.main.button, "Load sample documents").click().run()
     no_exception(at)
-    state = wait_for_job(shared.jobs(), "index|Demo")
+    state = wait_for_job(shared.jobs(), library_job_key("Demo"))
     assert state.status == "done", state.error
     at.run()
     no_exception(at)
@@ -241,7 +345,7 @@ def test_loading_the_samples_indexes_them_in_the_background_and_shows_the_outcom
             "dims": 64,
             "documents": 3,
             "chunks": 3,
-            "vectors": "768 B",
+            "vectors": "768 bytes",
             "chunking": "{size} {unit}, overlap {overlap}".format(**default_chunking().as_dict()),
         }
     ]
@@ -251,31 +355,34 @@ def test_loading_the_samples_indexes_them_in_the_background_and_shows_the_outcom
 
     by_label(at.main.button, "Dismiss").click().run()
     assert not at.main.success and len(at.main.dataframe) == 2  # the outcome is gone, the stats stay
-    assert shared.jobs().get("index|Demo") is None
+    assert shared.jobs().get(library_job_key("Demo")) is None
 
 
 def test_a_failed_indexing_job_says_why_and_can_be_dismissed(at, store, tmp_path, monkeypatch):
+    downloads = spy_on_downloads(monkeypatch)
     samples = tmp_path / "samples"
     samples.mkdir()
     (samples / "doc0.txt").write_text(SEED_DOCS[0], encoding="utf-8")
     monkeypatch.setenv("POTION_SAMPLES_DIR", str(samples))
-    pick_model(at, "potion-base-32M")  # not cached, and the hub is off
+    pick_model(at, "potion-base-32M")  # not cached: a background job must not fetch it
     create_library(at, "Demo")
     open_page(at, LIBRARY)
     by_label(at.main.button, "Load sample documents").click().run()
-    assert wait_for_job(shared.jobs(), "index|Demo").status == "failed"
+    assert wait_for_job(shared.jobs(), library_job_key("Demo")).status == "failed"
     at.run()
     no_exception(at)
 
     (error,) = values(at.main.error)
-    assert (
-        error.startswith("Indexing stopped: minishlab/potion-base-32M is not in the local cache") and "\n" not in error
+    assert error == (
+        "Indexing stopped: minishlab/potion-base-32M is not downloaded yet: load it from the sidebar "
+        "(needs the Hugging Face hub) or pick a bundled model."
     )
+    assert downloads == []  # only the sidebar's Load button downloads
     assert not at.main.success and not at.main.dataframe
     assert not by_label(at.main.button, "Load sample documents").disabled  # free to try again with another model
     by_label(at.main.button, "Dismiss").click().run()
-    assert not at.main.error and shared.jobs().get("index|Demo") is None
-    assert [(lib.name, lib.collections) for lib in store.libraries()] == [("Demo", [])]  # made, still empty
+    assert not at.main.error and shared.jobs().get(library_job_key("Demo")) is None
+    assert [(lib.name, lib.collections) for lib in store.libraries()] == [("Demo", []), ("My library", [])]
 
 
 def test_uploads_are_indexed_with_a_per_file_account(store, tmp_path, monkeypatch):
@@ -298,7 +405,7 @@ def test_uploads_are_indexed_with_a_per_file_account(store, tmp_path, monkeypatc
     assert not button.disabled
     button.click().run()
     no_exception(at)
-    assert wait_for_job(shared.jobs(), "index|Papers").status == "done"
+    assert wait_for_job(shared.jobs(), library_job_key("Papers")).status == "done"
     at.run()
     no_exception(at)
 
@@ -367,9 +474,11 @@ def test_dropping_a_library_needs_its_name_typed(store, tmp_path, monkeypatch):
 # --- Search ----------------------------------------------------------------------------------------
 
 
-def test_search_without_a_library_points_to_the_sidebar(at):
+def test_search_in_the_empty_default_library_points_to_the_library_page(at):
     open_page(at, SEARCH)
-    assert any(v.startswith("No library yet") for v in values(at.main.info))
+    assert values(at.main.info) == [
+        "**My library** has no documents indexed with **minilm-static-256** yet: add some on the Library page."
+    ]
     assert not at.main.text_input
 
 
@@ -429,6 +538,39 @@ def test_search_shows_top_k_hits_with_scores_dims_highlights_and_downloads(
     assert any(c.startswith("Why it matched — words adding most to the score:") for c in values(at.main.caption))
 
     assert labels(at.main.download_button) == ["Download hits (CSV)", "Download hits (JSON)"]
+
+
+def test_a_submitted_query_is_searched_and_explained_once_not_on_every_rerun(store, tmp_path, monkeypatch):
+    import core.explain
+    import core.search
+
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, SEED)
+    calls = {"search": 0, "explain": 0}
+    real_search, real_explain = core.search.search, core.explain.explain_matches
+
+    def counted(name, real):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return real(*args, **kwargs)
+
+        return wrapper
+
+    monkeypatch.setattr(core.search, "search", counted("search", real_search))
+    monkeypatch.setattr(core.explain, "explain_matches", counted("explain", real_explain))
+    at = new_app(monkeypatch).run()
+    pick_model(at, BUNDLED_SMALL)
+    open_page(at, SEARCH)
+    at.main.text_input(key="search_query").input("Alan Turing")
+    at.main.button(key=SEARCH_SUBMIT).click().run()
+    no_exception(at)
+    shown = hit_headers(at)
+    assert shown and calls == {"search": 1, "explain": 1}
+    at.run()  # any rerun: a download click, a sidebar widget
+    at.run()
+    assert hit_headers(at) == shown and calls == {"search": 1, "explain": 1}
+    at.main.slider(key="search_top_k").set_value(2)
+    at.main.button(key=SEARCH_SUBMIT).click().run()  # a new submission searches again
+    assert len(hit_headers(at)) == 2 and calls == {"search": 2, "explain": 2}
 
 
 def test_a_search_can_be_limited_to_one_document(store, tmp_path, monkeypatch):
@@ -517,7 +659,7 @@ def test_compare_indexes_a_missing_model_from_the_store_in_the_background(store,
 
     by_label(small.button, "Index Papers with minilm-static-64").click().run()
     no_exception(at)
-    state = wait_for_job(shared.jobs(), f"compare|Papers|{BUNDLED_SMALL}")
+    state = wait_for_job(shared.jobs(), library_job_key("Papers"))
     assert state.status == "done", state.error
     assert state.result.count("indexed") == 3
     at.run()
@@ -538,6 +680,95 @@ def test_compare_needs_two_models(store, tmp_path, monkeypatch):
     no_exception(at)
     assert values(at.main.info) == ["Pick at least two models to compare."]
     assert not [c for c in at.main.columns if c.subheader]
+
+
+# --- Jobs across pages -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def blocked_jobs(monkeypatch):
+    """Library indexing and Compare's re-indexing replaced by work that waits on `gate` once `started` is set."""
+    import core.ingest
+    import core.reindex
+
+    gate, started = threading.Event(), threading.Event()
+
+    def blocked(*args, **kwargs):
+        started.set()
+        gate.wait(timeout=JOB_TIMEOUT)
+        return []
+
+    monkeypatch.setattr(core.ingest, "ingest_with_models", blocked)  # the pages import them on every run
+    monkeypatch.setattr(core.reindex, "index_like", blocked)
+    yield gate, started
+    gate.set()
+    join_all_jobs()
+
+
+def progress_texts(at) -> list[str]:
+    return [p.proto.text for p in at.main.get("progress")]
+
+
+def test_a_job_started_on_compare_is_shown_on_library_and_locks_its_changes(store, tmp_path, monkeypatch, blocked_jobs):
+    gate, started = blocked_jobs
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
+    compare = new_app(monkeypatch).run()
+    open_page(compare, COMPARE)
+    by_label(compare.main.button, "Index Papers with minilm-static-64").click().run()
+    no_exception(compare)
+    assert started.wait(timeout=JOB_TIMEOUT)
+
+    library = new_app(monkeypatch).run()  # another session, on the Library page
+    open_page(library, LIBRARY)
+    library.main.text_input(key="drop-confirm").input("Papers").run()
+    (text,) = progress_texts(library)
+    assert "Indexing Papers with minilm-static-64 (Compare)" in text
+    assert by_label(library.main.button, "Drop library").disabled  # typed, but a job writes to the library
+    assert library.main.get("file_uploader")[0].proto.disabled
+
+    gate.set()
+    assert wait_for_job(shared.jobs(), library_job_key("Papers")).status == "done"
+    library.run()
+    assert not progress_texts(library) and not by_label(library.main.button, "Drop library").disabled
+    assert not library.main.get("file_uploader")[0].proto.disabled
+
+
+def test_a_job_started_on_library_is_shown_on_compare_which_starts_none(store, tmp_path, monkeypatch, blocked_jobs):
+    gate, started = blocked_jobs
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
+    library = new_app(monkeypatch).run()
+    open_page(library, LIBRARY)
+    library.main.get("file_uploader")[0].set_value([("food.txt", FOOD.encode(), "text/plain")])
+    library.run()
+    by_label(library.main.button, "Index 1 file(s)").click().run()
+    no_exception(library)
+    assert started.wait(timeout=JOB_TIMEOUT)
+    job = shared.jobs().get(library_job_key("Papers"))
+
+    compare = new_app(monkeypatch).run()
+    open_page(compare, COMPARE)
+    (text,) = progress_texts(compare)
+    assert "Indexing 1 file(s) with minilm-static-256" in text
+    assert by_label(compare.main.button, "Index Papers with minilm-static-64").disabled
+    assert shared.jobs().get(library_job_key("Papers")).id == job.id  # still the one job
+
+
+def test_a_drop_racing_a_job_is_refused_with_a_message(store, tmp_path, monkeypatch, blocked_jobs):
+    gate, started = blocked_jobs
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
+    at = new_app(monkeypatch).run()
+    open_page(at, LIBRARY)
+    at.main.text_input(key="drop-confirm").input("Papers").run()
+    runner = shared.jobs()
+    runner.start(library_job_key("Papers"), "Indexing from elsewhere", lambda progress: gate.wait(JOB_TIMEOUT))
+    # The page drew its buttons before the job started (as a second session would have): core must refuse.
+    monkeypatch.setattr(runner, "busy", lambda key: None)
+    by_label(at.main.button, "Drop library").click().run()
+    no_exception(at)
+    assert values(at.main.error) == [
+        "Cannot drop library Papers: Indexing from elsewhere is still running; try again when it has finished."
+    ]
+    assert store.library_names() == ["Papers"] and store.stats("Papers", BUNDLED_LARGE).documents == 3
 
 
 # --- Known page bugs ---------------------------------------------------------------------------------

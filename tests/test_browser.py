@@ -75,17 +75,36 @@ def goto_page(pg, name: str) -> None:
     settle(pg)
 
 
+def create_library(pg, name: str) -> None:
+    sidebar = pg.locator("[data-testid=stSidebar]")
+    if not sidebar.get_by_label("Name").is_visible():  # folded once a library exists
+        sidebar.get_by_text("New library").click()
+    sidebar.get_by_label("Name").fill(name)
+    sidebar.get_by_role("button", name="Create").click()
+    sync_api.expect(sidebar.get_by_role("combobox", name="Library")).to_have_value(name, timeout=WAIT_MS)
+    settle(pg)
+
+
+def test_a_first_visit_reaches_the_uploader_in_one_click(page, app_url):
+    pg = page
+    settle(pg)
+    assert "Potion Search" in pg.locator("h1").first.inner_text()
+    pg.screenshot(path=ARTIFACTS / "00-first-visit.png", full_page=True)
+    pg.get_by_text("Add documents to My library").click()  # the one click: nothing to create first
+    pg.wait_for_url("**/library")
+    settle(pg)
+    assert "My library" in pg.locator("h1").first.inner_text()
+    pg.locator("[data-testid=stFileUploaderDropzoneInput]").wait_for(state="attached")
+    pg.goto(app_url)
+
+
 def test_upload_index_search_and_compare(page, tmp_path):
     pg = page
     settle(pg)
     assert "Potion Search" in pg.locator("h1").first.inner_text()
     pg.screenshot(path=ARTIFACTS / "01-home.png", full_page=True)
 
-    sidebar = pg.locator("[data-testid=stSidebar]")
-    sidebar.get_by_label("Name").fill("E2E library")
-    sidebar.get_by_role("button", name="Create").click()
-    sync_api.expect(sidebar.get_by_role("combobox", name="Library")).to_have_value("E2E library", timeout=WAIT_MS)
-    settle(pg)
+    create_library(pg, "E2E library")
 
     goto_page(pg, "Library")
     assert "E2E library" in pg.locator("h1").first.inner_text()
@@ -134,13 +153,7 @@ def test_upload_index_search_and_compare(page, tmp_path):
 
 def test_load_samples_fills_an_empty_library_and_finds_turing(page):
     pg = page
-    sidebar = pg.locator("[data-testid=stSidebar]")
-    expander = sidebar.get_by_text("New library")
-    if not sidebar.get_by_label("Name").is_visible():
-        expander.click()
-    sidebar.get_by_label("Name").fill("Samples")
-    sidebar.get_by_role("button", name="Create").click()
-    sync_api.expect(sidebar.get_by_role("combobox", name="Library")).to_have_value("Samples", timeout=WAIT_MS)
+    create_library(pg, "Samples")
     goto_page(pg, "Library")
     pg.get_by_role("button", name="Load sample documents").click()
     pg.get_by_text(re.compile(r"Indexed in [0-9.]+ s")).wait_for()

@@ -90,7 +90,7 @@ def test_other_cached_hub_models_are_listed(tiny_model_dir, isolated_env):
 def test_uncached_hub_model_offline_says_so_in_one_sentence():
     models.clear_model_cache()
     with pytest.raises(ModelUnavailableError) as err:
-        models.load_embedder("potion-base-32M")
+        models.load_embedder("potion-base-32M", download=True)
     message = str(err.value)
     assert "minishlab/potion-base-32M" in message and "bundled" in message
     assert message.count(". ") == 0 and "\n" not in message
@@ -108,7 +108,7 @@ def test_unreachable_hub_is_reported_not_raised_raw(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setattr(huggingface_hub, "snapshot_download", unreachable)
     with pytest.raises(ModelUnavailableError, match="could not be fetched"):
-        models.load_embedder("minishlab/potion-science-32M")
+        models.load_embedder("minishlab/potion-science-32M", download=True)
 
 
 def test_embedder_offers_the_model2vec_embedding_function_interface(tiny_embedder):

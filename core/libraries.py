@@ -1,0 +1,56 @@
+"""Whole libraries as the app handles them: the default one on an empty database, and changes that wait for no job.
+
+Drops and deletes hold the library's job key (core.jobs.library_job_key) while they run, so they are refused
+while an indexing job writes to the library and no job can start on it half-way through them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from core.config import Settings
+from core.jobs import JobRunner, ProgressCallback, library_job_key
+from core.storage import Store
+from core.types import CollectionMeta
+
+
+@dataclass(frozen=True)
+class LibraryChoice:
+    names: list[str]  # every library, sorted
+    start: str | None  # the library a new session starts in
+    created: bool  # this call created the default library
+
+
+def library_choice(store: Store, settings: Settings) -> LibraryChoice:
+    """Every library, creating the default one (POTION_DEFAULT_LIBRARY) on a database with none, so a first visit
+    can upload at once; a session starts in the default library when there is one, else in the first."""
+    names = store.library_names()
+    created = False
+    if not names:
+        # Recorded in the registry like any library: it persists, and creating it twice is harmless.
+        store.create_library(settings.default_library)
+        names, created = store.library_names(), True
+    start = settings.default_library if settings.default_library in names else (names[0] if names else None)
+    return LibraryChoice(names=names, start=start, created=created)
+
+
+def drop_library(store: Store, runner: JobRunner, library: str) -> int:
+    """Drop the library and every index of it, unless a job is writing to it; returns the indexes dropped."""
+    with runner.exclusive(library_job_key(library), f"drop library {library}"):
+        return store.drop_library(library)
+
+
+def delete_document(store: Store, runner: JobRunner, library: str, document: str) -> list[str]:
+    """Delete a document from every index of the library, unless a job is writing to it; returns those models."""
+    with runner.exclusive(library_job_key(library), f"delete {document} from {library}"):
+        models = [meta.model_name for meta in store.collections() if meta.library == library]
+        for model in models:
+            store.delete_document(library, model, document)
+        return models
+
+
+def rebuild_index(
+    store: Store, runner: JobRunner, library: str, model_name: str, progress: ProgressCallback | None = None
+) -> CollectionMeta:
+    """Bring one index to the current schema, unless a job is writing to the library (rebuilding replaces it)."""
+    with runner.exclusive(library_job_key(library), f"rebuild {model_name} in {library}"):
+        return store.rebuild(library, model_name, progress)
