@@ -1,1 +1,23 @@
 """Potion Search core: models, documents, chunking, storage, ingest and search (no UI code)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from core.embedding_function import Model2VecEmbeddingFunction
+
+__all__ = ["Model2VecEmbeddingFunction"]
+
+
+def __getattr__(name: str) -> Any:
+    # Loaded on first use: `python -m core` imports this package, and the class pulls in model2vec and numpy.
+    if name == "Model2VecEmbeddingFunction":
+        from core.embedding_function import Model2VecEmbeddingFunction
+
+        return Model2VecEmbeddingFunction
+    raise AttributeError(f"module 'core' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
