@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import load_settings
+from core.embedder import ModelSource
 from core.errors import PotionError
 from core.libraries import library_choice
 from core.models import ModelListing, is_available_offline, resolve_model
@@ -78,7 +79,7 @@ def model_card(name: str) -> None:
     cols[1].metric("Parameters", info.params_label)
     st.caption(
         f"Vocabulary {info.vocab_size:,} · {info.dtype} · {format_bytes(info.file_size_bytes)} on disk  \n"
-        f"Source: {info.kind} · `{info.name if info.kind == 'bundled' else info.source}` · available offline"
+        f"Source: {info.kind} · `{info.name if info.kind == ModelSource.BUNDLED else info.source}` · available offline"
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import cached_property
 
 import numpy as np
@@ -18,10 +19,18 @@ _SPLITTING = {"BertPreTokenizer", "Whitespace", "WhitespaceSplit", "Punctuation"
 _CHARWISE = {"BertNormalizer", "Lowercase", "NFC", "NFD", "NFKC", "NFKD", "StripAccents", "Strip"}
 
 
+class ModelSource(StrEnum):
+    """Where a model is loaded from; a str, so it compares equal to its value."""
+
+    BUNDLED = "bundled"
+    LOCAL = "local"
+    HUB = "hub"
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     name: str
-    kind: str  # "bundled", "local" or "hub"
+    kind: ModelSource
     source: str  # directory path or hub id
     dim: int
     vocab_size: int

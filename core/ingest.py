@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,9 +15,8 @@ from core.embedder import Embedder
 from core.embedding import embedded_batches
 from core.naming import SourceRead, unique_names
 from core.storage import Store
-from core.types import CollectionMeta, DocumentOutcome, DocumentStatus
+from core.types import CollectionMeta, DocumentOutcome, DocumentStatus, ProgressCallback
 
-ProgressCallback = Callable[[str, int, int], None]
 Source = Path | str | tuple[str, bytes]  # a path, or an uploaded file's (name, bytes)
 # Two batches written at once: while one waits for the engine (GIL released), pymilvus packs the other.
 WRITERS = 2

@@ -8,11 +8,11 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
 from core.errors import LibraryBusyError
-
-ProgressCallback = Callable[[str, int, int], None]
+from core.types import ProgressCallback
 
 
 def library_job_key(library: str) -> str:
@@ -21,13 +21,19 @@ def library_job_key(library: str) -> str:
     return f"library|{library}"
 
 
+class JobStatus(StrEnum):
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+
+
 @dataclass(frozen=True)
 class JobState:
     id: str
     key: str
     label: str
     kind: str = ""  # what the work is ("ingest", "reindex", …), so a page knows how to show its result
-    status: str = "running"  # "running", "done" or "failed"
+    status: JobStatus = JobStatus.RUNNING
     stage: str = "starting"
     done: int = 0
     total: int = 0
@@ -39,7 +45,7 @@ class JobState:
 
     @property
     def running(self) -> bool:
-        return self.status == "running"
+        return self.status == JobStatus.RUNNING
 
     @property
     def fraction(self) -> float:
@@ -106,9 +112,11 @@ class JobRunner:
         try:
             result = work(progress)
         except Exception as exc:  # a job must end in a state the page can show, whatever went wrong
-            self._update(job_id, key, status="failed", error=str(exc) or type(exc).__name__, finished=time.time())
+            self._update(
+                job_id, key, status=JobStatus.FAILED, error=str(exc) or type(exc).__name__, finished=time.time()
+            )
         else:
-            self._update(job_id, key, status="done", result=result, finished=time.time())
+            self._update(job_id, key, status=JobStatus.DONE, result=result, finished=time.time())
 
     def get(self, key: str) -> JobState | None:
         with self._lock:

@@ -8,9 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.config import Settings
-from core.jobs import JobRunner, ProgressCallback, library_job_key
+from core.jobs import JobRunner, library_job_key
 from core.storage import Store
-from core.types import CollectionMeta
+from core.types import CollectionMeta, ProgressCallback
 
 
 @dataclass(frozen=True)

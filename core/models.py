@@ -5,13 +5,14 @@ from __future__ import annotations
 import hashlib
 import threading
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import numpy as np
 
 from core.catalog import bundled_model, catalog_entry
 from core.config import load_settings
-from core.embedder import Embedder, ModelInfo
+from core.embedder import Embedder, ModelInfo, ModelSource
 from core.errors import ModelNotFoundError, ModelUnavailableError
 
 _MODEL_FILES = ["*.safetensors", "*.json", "README.md", "0_StaticEmbedding/*", "modules.json"]
@@ -24,7 +25,7 @@ _locks_guard = threading.Lock()
 @dataclass(frozen=True)
 class ModelRef:
     name: str  # what the user typed, as shown back to them
-    kind: str  # "bundled", "local" or "hub"
+    kind: ModelSource
     source: str  # a directory for bundled/local, a hub id for hub
 
 
@@ -35,15 +36,15 @@ def resolve_model(name: str) -> ModelRef:
         raise ModelNotFoundError("No model was named: pick a bundled model, a local directory or a hub id.")
     bundled = bundled_model(key)
     if bundled is not None:
-        return ModelRef(bundled.name, "bundled", str(bundled.path))
+        return ModelRef(bundled.name, ModelSource.BUNDLED, str(bundled.path))
     path = Path(key).expanduser()
     if path.is_dir():
-        return ModelRef(key, "local", str(path.resolve()))
+        return ModelRef(key, ModelSource.LOCAL, str(path.resolve()))
     entry = catalog_entry(key)
     if entry is not None:
-        return ModelRef(entry.name, "hub", entry.hub_id)
+        return ModelRef(entry.name, ModelSource.HUB, entry.hub_id)
     if key.count("/") == 1 and not key.startswith(("/", ".", "~")):
-        return ModelRef(key, "hub", key)
+        return ModelRef(key, ModelSource.HUB, key)
     raise ModelNotFoundError(
         f"'{key}' is not a bundled model, a local model directory, a potion catalog name or a hub id (owner/name)."
     )
@@ -84,7 +85,7 @@ def _download_hub_snapshot(repo_id: str) -> Path:
 
 
 def is_available_offline(ref: ModelRef) -> bool:
-    return ref.kind != "hub" or cached_hub_snapshot(ref.source) is not None
+    return ref.kind != ModelSource.HUB or cached_hub_snapshot(ref.source) is not None
 
 
 def _not_downloaded(ref: ModelRef) -> ModelUnavailableError:
@@ -96,7 +97,7 @@ def _not_downloaded(ref: ModelRef) -> ModelUnavailableError:
 
 def model_directory(ref: ModelRef, download: bool = False) -> Path:
     """The local directory holding the model's files; a hub model not cached is fetched only if `download`."""
-    if ref.kind != "hub":
+    if ref.kind != ModelSource.HUB:
         return Path(ref.source)
     cached = cached_hub_snapshot(ref.source)
     if cached is not None:
@@ -168,11 +169,19 @@ def clear_model_cache() -> None:
         _cache.clear()
 
 
+class ListingKind(StrEnum):
+    """Why a model is in the picker: bundled, in the potion catalog, or found in the hub cache."""
+
+    BUNDLED = "bundled"
+    CATALOG = "catalog"
+    CACHED = "cached"
+
+
 @dataclass(frozen=True)
 class ModelListing:
     name: str
     source: str
-    kind: str  # "bundled", "catalog" or "cached"
+    kind: ListingKind
     dim: int | None
     bundled: bool
     available_offline: bool
@@ -218,15 +227,19 @@ def list_models() -> list[ModelListing]:
     """Bundled models first, then the potion catalog, then any other Model2Vec model in the HF cache."""
     from core.catalog import POTION_FAMILY, bundled_models
 
-    listings = [ModelListing(m.name, str(m.path), "bundled", m.dim, True, True, note=m.note) for m in bundled_models()]
+    listings = [
+        ModelListing(m.name, str(m.path), ListingKind.BUNDLED, m.dim, True, True, note=m.note) for m in bundled_models()
+    ]
     cached = dict(_cached_hub_models())
     for entry in POTION_FAMILY:
         offline = entry.hub_id in cached
         listings.append(
-            ModelListing(entry.name, entry.hub_id, "catalog", entry.dim, False, offline, entry.params, entry.note)
+            ModelListing(
+                entry.name, entry.hub_id, ListingKind.CATALOG, entry.dim, False, offline, entry.params, entry.note
+            )
         )
     catalog_ids = {e.hub_id for e in POTION_FAMILY}
     for repo_id, folder in sorted(cached.items()):
         if repo_id not in catalog_ids:
-            listings.append(ModelListing(repo_id, repo_id, "cached", _dim_on_disk(folder), False, True))
+            listings.append(ModelListing(repo_id, repo_id, ListingKind.CACHED, _dim_on_disk(folder), False, True))
     return listings

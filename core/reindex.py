@@ -17,8 +17,9 @@ from core.chunking import ChunkSettings
 from core.documents import Document, FailureKind, ReadFailure, ReadResult, content_hash
 from core.embedder import Embedder
 from core.errors import LibraryNotFoundError
-from core.ingest import IngestResult, ProgressCallback, ingest_documents, no_progress
+from core.ingest import IngestResult, ingest_documents, no_progress
 from core.storage import Store
+from core.types import ProgressCallback
 
 # Fillings tried for the white space between two chunks, most likely first (clean_text leaves no
 # trailing spaces on a line, so a gap is a space, line breaks, or line breaks before an indent).

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from enum import StrEnum
 
@@ -12,6 +13,9 @@ import numpy as np
 # 1: provenance in collection properties, no BM25; 2: registry, doc_key, BM25 field;
 # 3: unit vectors under the IP metric (the engine ranks them as COSINE would, in two thirds of the time).
 SCHEMA_VERSION = 3
+
+
+ProgressCallback = Callable[[str, int, int], None]  # (stage, done, total), called as long work goes on
 
 
 class SearchMode(StrEnum):

@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.agreement import agreement_matrix, document_ranking
 from core.errors import PotionError
-from core.jobs import library_job_key
+from core.jobs import JobStatus, library_job_key
 from core.reindex import index_like
 from core.search import search
 from pages import shared
@@ -29,10 +29,10 @@ job = runner.get(job_key)
 busy = job is not None and job.running
 if busy:
     shared.job_progress(library)  # whichever page started it
-elif job is not None and job.kind == REINDEX and job.status == "failed":
+elif job is not None and job.kind == REINDEX and job.status == JobStatus.FAILED:
     st.error(f"{job.label} stopped: {job.error}")
     st.button("Dismiss", key="dismiss-reindex", on_click=runner.forget, args=(job_key,))
-elif job is not None and job.kind == REINDEX and job.status == "done" and job.result.failures:
+elif job is not None and job.kind == REINDEX and job.status == JobStatus.DONE and job.result.failures:
     missing = [o.document for o in job.result.failures]
     st.warning(
         f"{job.label}: {len(missing)} document(s) could not be rebuilt exactly from the stored chunks and need "

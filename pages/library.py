@@ -11,9 +11,10 @@ from core.config import load_settings
 from core.documents import SUPPORTED_EXTENSIONS
 from core.errors import PotionError
 from core.ingest import ingest_with_models, library_chunking
-from core.jobs import library_job_key
+from core.jobs import JobStatus, library_job_key
 from core.libraries import delete_document, drop_library, rebuild_index
 from core.sizes import format_bytes
+from core.types import DocumentStatus
 from pages import shared
 
 INGEST = "ingest"  # the kind of job this page starts, whose outcome it shows
@@ -34,14 +35,14 @@ def outcome_panel() -> None:
     state = runner.get(job_key)
     if state is None or state.running or state.kind != INGEST:
         return  # Compare shows the outcome of its own jobs
-    if state.status == "failed":
+    if state.status == JobStatus.FAILED:
         st.error(f"Indexing stopped: {state.error}")
     else:
         rows = [
             {
                 "model": r.model,
                 "document": o.document,
-                "status": "already present" if o.status == "unchanged" else o.status,
+                "status": "already present" if o.status == DocumentStatus.UNCHANGED else str(o.status),
                 "chunks": o.chunks,
                 "message": o.message,
             }

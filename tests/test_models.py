@@ -141,3 +141,13 @@ def test_text_of_unknown_tokens_embeds_to_zero_and_empty_input_to_no_rows(tiny_e
 def test_long_text_is_embedded_whole_not_cut_at_512_tokens(tiny_embedder):
     head = "apple " * 600
     assert not np.allclose(tiny_embedder.encode([head + "turing " * 600])[0], tiny_embedder.encode([head])[0])
+
+
+def test_where_a_model_loads_from_and_why_it_is_listed_are_two_vocabularies():
+    from core.embedder import ModelSource
+    from core.models import ListingKind, list_models, resolve_model
+
+    assert resolve_model(BUNDLED_SMALL).kind is ModelSource.BUNDLED
+    assert resolve_model("minishlab/potion-base-8M").kind is ModelSource.HUB
+    assert {type(m.kind) for m in list_models()} == {ListingKind}
+    assert {m.kind for m in list_models()} >= {ListingKind.BUNDLED, ListingKind.CATALOG}
