@@ -74,6 +74,13 @@ class Store(ABC):
         """Every stored chunk without its vector: document, doc_hash, chunk, start, end, text, title, doc_type, page."""
 
     @abstractmethod
+    def chunk_vectors(self, library: str, model_name: str, key_prefixes: Sequence[str] | None = None) -> list[dict]:
+        """Stored chunks with their vectors: id, document, chunk, text, vector (float32).
+
+        With `key_prefixes`, only documents whose document_key starts with one of them: a sample of whole
+        documents that is the same on every call and in every index of the library."""
+
+    @abstractmethod
     def count(self, library: str, model_name: str) -> int:
         """Chunks stored in the index."""
 

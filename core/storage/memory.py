@@ -14,7 +14,7 @@ import numpy as np
 
 from core.errors import LibraryNotFoundError
 from core.storage.base import Store, check_compatible, ordered_for_write
-from core.types import ChunkRow, CollectionMeta, Hit, StoredDocument
+from core.types import ChunkRow, CollectionMeta, Hit, StoredDocument, document_key
 
 BM25_K1, BM25_B = 1.2, 0.75  # Milvus' defaults
 _WORD = re.compile(r"\w+")
@@ -141,6 +141,16 @@ class MemoryStore(Store):
         with self._lock:
             rows = list(self._index(library, model_name).rows.values())
         return [{k: getattr(r, k) for k in keys} for r in rows]
+
+    def chunk_vectors(self, library: str, model_name: str, key_prefixes: Sequence[str] | None = None) -> list[dict]:
+        with self._lock:
+            rows = list(self._index(library, model_name).rows.values())
+        keep = tuple(key_prefixes) if key_prefixes is not None else ("",)
+        return [
+            {"id": r.id, "document": r.document, "chunk": r.chunk, "text": r.text, "vector": r.vector}
+            for r in rows
+            if document_key(r.document).startswith(keep)
+        ]
 
     def count(self, library: str, model_name: str) -> int:
         with self._lock:

@@ -345,6 +345,21 @@ class MilvusStore(Store):
         with self._lock:
             return [{k: r[k] for k in fields} for r in self._rows(meta, "chunk >= 0", fields)]
 
+    @_engine_call("read vectors")
+    def chunk_vectors(self, library: str, model_name: str, key_prefixes: Sequence[str] | None = None) -> list[dict]:
+        meta = self.require(library, model_name)
+        flt = "chunk >= 0"
+        if key_prefixes is not None and meta.schema_version >= 2:
+            if not key_prefixes:
+                return []
+            # doc_key is lowercase hex, so a prefix needs no escaping in the LIKE pattern
+            flt = " or ".join(f'doc_key like "{p}%"' for p in key_prefixes if p.isalnum())
+        fields = ["id", "document", "chunk", "text", "vector"]
+        return [
+            {**{k: r[k] for k in fields[:4]}, "vector": np.asarray(r["vector"], dtype=np.float32)}
+            for r in self._rows(meta, flt, fields)
+        ]
+
     def _count(self, meta: CollectionMeta, what: str, flt: str) -> int:
         key = (meta.collection, what)
         with self._lock:
