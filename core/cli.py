@@ -1,4 +1,4 @@
-"""Command line: `python -m core models|ingest|search|libraries|create-library|documents|rebuild|delete-…`.
+"""Command line: `python -m core models|ingest|search|evaluate|libraries|create-library|documents|rebuild|delete-…`.
 
 Exit codes: 0 success; 1 an error stopped the run; 2 bad usage; 3 ingest finished but some files failed.
 With --json, stdout carries exactly one JSON object; progress and messages go to stderr.
@@ -10,8 +10,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from core.errors import PotionError
+
+if TYPE_CHECKING:
+    from core.evaluation import EvaluationReport
+    from core.stats import PairedDifference
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 
@@ -32,7 +37,7 @@ class ProgressBar:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            unit = {"read": "file", "index": "doc", "clean": "step", "flush": "step"}.get(
+            unit = {"read": "file", "index": "doc", "clean": "step", "flush": "step", "search": "query"}.get(
                 stage.rsplit(": ", 1)[-1], "chunk"
             )
             self.bar = tqdm(total=total, desc=f"{stage:>11}", unit=unit, file=sys.stderr, dynamic_ncols=True)
@@ -127,6 +132,137 @@ def cmd_search(args: argparse.Namespace) -> int:
         lines.append(f"{h.rank:>3}. {h.score:.3f}{detail}  {h.document} #{h.chunk}  {snippet}")
     _emit(args, result.as_dict(), "\n".join(lines))
     return EXIT_OK
+
+
+EVALUATE_HELP = (
+    "evaluate models on a BEIR-style folder (corpus.jsonl, queries.jsonl, qrels.tsv; TREC 4-column qrels too): "
+    "nDCG@10, Recall@10, Recall@100, MRR@10, MAP@100 with 95% bootstrap intervals over queries, and paired "
+    "tests against a baseline. Documents are scored by their best chunk. The corpus is indexed per model into "
+    "the library eval:<dataset>:<chunking>, reused on later runs"
+)
+METRIC_LABELS = {
+    "ndcg@10": "nDCG@10",
+    "recall@10": "R@10",
+    "recall@100": "R@100",
+    "mrr@10": "MRR@10",
+    "map@100": "MAP@100",
+}
+
+
+def _modes(raw: str) -> list[str]:
+    """One or more search modes joined by commas: dense,keyword."""
+    modes = [mode.strip() for mode in raw.split(",")]
+    unknown = [mode for mode in modes if mode not in ("dense", "keyword", "hybrid")]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"{', '.join(unknown)}: modes are dense, keyword and hybrid")
+    return modes
+
+
+def _run_name(raw: str) -> tuple[str, str]:
+    """MODEL:MODE, e.g. minilm-static-64:dense (split at the last colon: a model path may hold one)."""
+    model, _, mode = raw.rpartition(":")
+    if not model or mode not in ("dense", "keyword", "hybrid"):
+        raise argparse.ArgumentTypeError(f"{raw!r} is not MODEL:MODE with MODE dense, keyword or hybrid")
+    return model, mode
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from core.chunking import ChunkSettings
+    from core.evaluation import WHOLE_DOCUMENTS, evaluate_collection
+    from core.ingest import default_chunking
+    from core.models import load_embedder
+    from core.types import DocumentStatus, SearchMode
+
+    chunk_options = (args.chunk_size, args.chunk_overlap, args.chunk_unit)
+    if args.no_chunking and any(option is not None for option in chunk_options):
+        print("error: --no-chunking takes no --chunk-size, --chunk-overlap or --chunk-unit.", file=sys.stderr)
+        return EXIT_USAGE
+    if args.no_chunking:
+        chunking = WHOLE_DOCUMENTS
+    else:
+        d = default_chunking()
+        chunking = ChunkSettings(
+            size=args.chunk_size if args.chunk_size is not None else d.size,
+            overlap=args.chunk_overlap if args.chunk_overlap is not None else d.overlap,
+            unit=args.chunk_unit or d.unit,
+        )
+    # Naming a model on the command line asks for it, as ingest does.
+    models = {name: load_embedder(name, download=True) for name in dict.fromkeys(args.model)}
+    modes = [SearchMode(mode) for mode in dict.fromkeys(args.mode or ["dense"])]
+    baseline = (args.baseline[0], SearchMode(args.baseline[1])) if args.baseline else None
+    bar = ProgressBar(enabled=not args.quiet)
+    try:
+        report = evaluate_collection(args.folder, models, modes, _store(), chunking, baseline, progress=bar)
+    finally:
+        bar.close()
+    if not args.quiet:
+        for indexed in report.indexing:
+            print(
+                f"{indexed.model}: {indexed.count(DocumentStatus.INDEXED)} documents indexed, "
+                f"{indexed.count(DocumentStatus.UNCHANGED)} unchanged, {len(indexed.failures)} failed; "
+                f"{indexed.chunks_total} chunks in library '{indexed.library}'",
+                file=sys.stderr,
+            )
+    _emit(args, report.as_dict(), _evaluation_table(report))
+    return EXIT_OK
+
+
+def _evaluation_table(report: EvaluationReport) -> str:
+    """Means with their 95% intervals, one row per model and mode, then the paired differences."""
+    from core.types import SearchMode
+
+    def shown(model: str, mode: SearchMode) -> str:
+        return f"bm25 ({model})" if mode == SearchMode.KEYWORD else model
+
+    def table(rows: list[tuple[str, SearchMode, list[str], str]]) -> list[str]:
+        width = max(len("model"), *(len(shown(model, mode)) for model, mode, _, _ in rows))
+        cell = max(len(text) for _, _, cells, _ in rows for text in cells)
+        head = f"{'model':<{width}}  {'mode':<7}" + "".join(f"  {label:<{cell}}" for label in METRIC_LABELS.values())
+        return [head] + [
+            f"{shown(model, mode):<{width}}  {mode!s:<7}" + "".join(f"  {text:<{cell}}" for text in cells) + tail
+            for model, mode, cells, tail in rows
+        ]
+
+    lines = [
+        f"{report.dataset}: {report.queries} queries, chunking {report.chunking}; documents scored by their best "
+        "chunk; mean [95% bootstrap interval over queries], search time",
+        *table(
+            [
+                (
+                    r.model,
+                    r.mode,
+                    [f"{i.mean:.4f} [{i.low:.3f}, {i.high:.3f}]" for i in (r.metrics[m] for m in METRIC_LABELS)],
+                    f"  {r.seconds:.1f} s",
+                )
+                for r in report.results
+            ]
+        ),
+    ]
+    if report.comparisons:
+        base_model, base_mode = report.comparisons[0].baseline
+        by_run: dict[tuple[str, SearchMode], dict[str, PairedDifference]] = {}
+        for c in report.comparisons:
+            by_run.setdefault(c.other, {})[c.metric] = c.difference
+        lines += [
+            "",
+            f"against {shown(base_model, base_mode)} {base_mode}: difference of means [95% paired bootstrap "
+            "interval] p from a paired sign-flip test",
+            *table(
+                [
+                    (
+                        model,
+                        mode,
+                        [
+                            f"{d.diff:+.4f} [{d.low:+.3f}, {d.high:+.3f}] p={d.p_value:.3f}"
+                            for d in (diffs[m] for m in METRIC_LABELS)
+                        ],
+                        "",
+                    )
+                    for (model, mode), diffs in by_run.items()
+                ]
+            ),
+        ]
+    return "\n".join(line.rstrip() for line in lines)
 
 
 def cmd_libraries(args: argparse.Namespace) -> int:
@@ -251,6 +387,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--document", help="only search this document")
     p.add_argument("--mode", choices=["dense", "keyword", "hybrid"], default="dense")
     p.add_argument("--weight", type=_share, help="hybrid: blend scores with this dense share (0-1) instead of RRF")
+    p = command("evaluate", cmd_evaluate, "measure retrieval on a BEIR-style collection, with intervals and tests")
+    p.description = EVALUATE_HELP + "."
+    p.add_argument("folder", metavar="DIR", help="a BEIR-style collection folder")
+    p.add_argument("--model", required=True, action="append", help="a model to evaluate; repeat for more")
+    p.add_argument(
+        "--mode",
+        action="extend",
+        type=_modes,
+        help="dense, keyword or hybrid; repeat or join with commas (default dense)",
+    )
+    p.add_argument("--no-chunking", action="store_true", help="one chunk per document")
+    p.add_argument("--chunk-size", type=int)
+    p.add_argument("--chunk-overlap", type=int)
+    p.add_argument("--chunk-unit", choices=["tokens", "chars"])
+    p.add_argument("--baseline", type=_run_name, help="MODEL:MODE the others are compared with (default: the first)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     command("libraries", cmd_libraries, "list libraries and their models")
     p = command("create-library", cmd_create_library, "create an empty library")
     p.add_argument("library")

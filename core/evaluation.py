@@ -1,29 +1,47 @@
 """Retrieval evaluation on BEIR-style collections: loading, chunk-to-document rankings, metrics.
 
 A collection is a folder with corpus.jsonl ({"id"|"_id", "title", "text"}), queries.jsonl
-({"id"|"_id", "text"}) and qrels.tsv (query_id, doc_id, relevance; one header line).
+({"id"|"_id", "text"}) and qrels.tsv (query_id, doc_id, relevance;
+one header line; TREC's four columns, query_id iteration doc_id relevance, are read too).
 
 Metrics follow trec_eval / pytrec_eval, which BEIR reports:
 - nDCG@k uses linear gains (the qrels relevance) and a log2(rank + 1) discount; the ideal ranking
   is built from every judged document of the query, retrieved or not.
 - recall@k is the share of a query's relevant documents found in the top k.
 - MRR@k is 1 / rank of the first relevant document in the top k (0 if none).
+- MAP@k (trec_eval's map_cut.k) is the precision at the rank of each relevant document found in the
+  top k, summed and divided by the number of relevant documents of the query (found or not).
 Means are taken over the queries of the qrels that have at least one relevant document; a query
 missing from the ranking scores 0.
+
+`evaluate_collection` runs a whole evaluation through the app's own path: it indexes the corpus
+into a library of its own per model (reused when already there), searches every judged query in
+batches, ranks documents by their best chunk, and reports each metric with a bootstrap interval
+over queries and paired comparisons against a baseline run (core.stats).
 """
 
 from __future__ import annotations
 
 import json
+import math
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TextIO
 
 import numpy as np
 
+from core.chunking import ChunkSettings, ChunkUnit
+from core.documents import ReadResult, read_path
+from core.embedder import Embedder
 from core.errors import PotionError
+from core.ingest import IngestResult, ingest_documents, no_progress
 from core.records import record_id
+from core.search import search_many
+from core.stats import RESAMPLES, SEED, Interval, PairedDifference, bootstrap_ci, paired_difference
+from core.storage import Store
+from core.types import ProgressCallback, SearchMode
 
 Qrels = dict[str, dict[str, int]]  # query id -> {doc id: gain}
 Ranking = Mapping[str, Sequence[str]]  # query id -> doc ids, best first
@@ -194,6 +212,19 @@ def reciprocal_rank_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: in
     return 0.0
 
 
+def average_precision_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int) -> float:
+    """trec_eval's map_cut: precision at each relevant rank within the top k, over all relevant documents."""
+    relevant = {doc_id for doc_id, gain in judged.items() if gain > 0}
+    if not relevant:
+        return 0.0
+    found, total = 0, 0.0
+    for rank, doc_id in enumerate(_dedupe(ranked)[:k], start=1):
+        if doc_id in relevant:
+            found += 1
+            total += found / rank
+    return total / len(relevant)
+
+
 def _dedupe(ranked: Sequence[str]) -> list[str]:
     """A document counts once, at its best rank (a ranking built from chunks may repeat it)."""
     return list(dict.fromkeys(ranked))
@@ -201,7 +232,12 @@ def _dedupe(ranked: Sequence[str]) -> list[str]:
 
 # --- means over a collection ---------------------------------------------------------------------
 
-METRICS: dict[str, Metric] = {"ndcg": ndcg_at_k, "recall": recall_at_k, "mrr": reciprocal_rank_at_k}
+METRICS: dict[str, Metric] = {
+    "ndcg": ndcg_at_k,
+    "recall": recall_at_k,
+    "mrr": reciprocal_rank_at_k,
+    "map": average_precision_at_k,
+}
 
 
 def per_query(metric: Metric, ranking: Ranking, qrels: Qrels, k: int) -> dict[str, float]:
@@ -234,3 +270,238 @@ def _parse_measure(name: str) -> tuple[Metric, int]:
 
 def _has_relevant(judged: Mapping[str, int]) -> bool:
     return any(gain > 0 for gain in judged.values())
+
+
+# --- a whole evaluation through the app: index, search, score, compare ----------------------------
+
+MEASURES = ("ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100")
+DEPTH = 100  # documents ranked per query: the deepest cutoff of MEASURES
+ENGINE_MAX_TOP_K = 16_384  # Milvus refuses a larger limit
+QUERY_BATCH = 100  # queries per search call: one engine call each, and a progress bar that moves
+# One chunk per document: no document reaches this many characters, so the chunker never cuts.
+WHOLE_DOCUMENTS = ChunkSettings(size=1_000_000_000, overlap=0, unit=ChunkUnit.CHARS)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """One model searched in one mode: per-query scores, their means with intervals, and the ranking."""
+
+    model: str
+    mode: SearchMode
+    chunking: str
+    library: str
+    metrics: dict[str, Interval]
+    per_query: dict[str, dict[str, float]]  # measure -> query id -> score
+    ranking: dict[str, list[tuple[str, float]]]  # query id -> (doc id, best chunk score), best first
+    seconds: float  # searching and ranking every query, indexing not included
+
+
+@dataclass(frozen=True)
+class Comparison:
+    baseline: tuple[str, SearchMode]
+    other: tuple[str, SearchMode]
+    metric: str
+    difference: PairedDifference
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    dataset: str
+    queries: int
+    chunking: str
+    results: list[RunResult]
+    comparisons: list[Comparison]
+    indexing: list[IngestResult]
+
+    def as_dict(self) -> dict:
+        """The JSON `python -m core evaluate --json` prints."""
+        return {
+            "dataset": self.dataset,
+            "queries": self.queries,
+            "results": [
+                {
+                    "model": r.model,
+                    "mode": str(r.mode),
+                    "chunking": r.chunking,
+                    "metrics": {
+                        name: {"mean": _round(i.mean), "ci95": [_round(i.low), _round(i.high)]}
+                        for name, i in r.metrics.items()
+                    },
+                    "seconds": round(r.seconds, 3),
+                }
+                for r in self.results
+            ],
+            "comparisons": [
+                {
+                    "baseline": {"model": c.baseline[0], "mode": str(c.baseline[1])},
+                    "other": {"model": c.other[0], "mode": str(c.other[1])},
+                    "metric": c.metric,
+                    "diff": _round(c.difference.diff),
+                    "ci95": [_round(c.difference.low), _round(c.difference.high)],
+                    "p_value": _round(c.difference.p_value),
+                }
+                for c in self.comparisons
+            ],
+        }
+
+
+def _round(value: float) -> float:
+    return round(float(value), 6)
+
+
+def chunking_label(chunking: ChunkSettings) -> str:
+    return "whole" if chunking == WHOLE_DOCUMENTS else f"{chunking.unit.value}:{chunking.size}:{chunking.overlap}"
+
+
+def evaluation_library(dataset: str, chunking: ChunkSettings) -> str:
+    """The library an evaluation indexes into: one per collection and chunking, shared by its models."""
+    return f"eval:{dataset}:{chunking_label(chunking)}"
+
+
+def corpus_documents(folder: str | Path, data: BeirDataset) -> ReadResult:
+    """The corpus read as the app reads a JSONL collection (title then text), each document named by its id."""
+    path = Path(folder) / "corpus.jsonl"
+    read = read_path(path, max_bytes=max(path.stat().st_size, 1))  # a corpus is one file, whatever the upload limit
+    documents, seen = [], set()
+    for doc in read.documents:
+        doc_id = doc.source_id or doc.name
+        if doc_id not in data.corpus:
+            raise EvaluationError(f"{path}: the document read as {doc.name} has an id the corpus does not list.")
+        if doc_id in seen:
+            raise EvaluationError(f"{path} holds two documents with id {doc_id!r}: ids must be unique.")
+        seen.add(doc_id)
+        documents.append(replace(doc, name=doc_id))
+    return ReadResult(documents, read.failures)
+
+
+def index_corpus(
+    read: ReadResult,
+    library: str,
+    embedder: Embedder,
+    store: Store,
+    chunking: ChunkSettings,
+    progress: ProgressCallback = no_progress,
+) -> IngestResult:
+    """Index the corpus for this model, reusing what is stored: unchanged documents are skipped, and
+    documents the corpus no longer holds are removed, so the index is exactly this corpus."""
+    if store.find(library, embedder.info.name) is not None:
+        wanted = {doc.name for doc in read.documents}
+        stale = [d.name for d in store.documents(library, embedder.info.name) if d.name not in wanted]
+        if stale:
+            store.delete_documents(library, embedder.info.name, stale)
+            store.flush(library, embedder.info.name)
+    return ingest_documents(read, library, embedder, store, chunking, progress)
+
+
+def rank_documents(
+    queries: Mapping[str, str],
+    library: str,
+    embedder: Embedder,
+    store: Store,
+    mode: SearchMode,
+    depth: int = DEPTH,
+    progress: ProgressCallback = no_progress,
+    stage: str = "search",
+) -> dict[str, list[tuple[str, float]]]:
+    """The top `depth` documents of every query, each scored by its best chunk.
+
+    Enough chunks are asked for that `depth` distinct documents come back; a query whose chunks hold
+    fewer is asked again deeper, so its document ranking is the exact one (indexes are FLAT)."""
+    chunks, documents = store.count(library, embedder.info.name), store.count_documents(library, embedder.info.name)
+    cap = max(1, min(chunks, ENGINE_MAX_TOP_K))
+    first_k = min(cap, max(depth, math.ceil(2 * depth * chunks / max(documents, 1))))
+    ids = list(queries)
+    ranked: dict[str, list[tuple[str, float]]] = {}
+    progress(stage, 0, len(ids))
+    for start in range(0, len(ids), QUERY_BATCH):
+        batch, top_k = ids[start : start + QUERY_BATCH], first_k
+        while batch:
+            found = search_many([queries[q] for q in batch], library, embedder, store, top_k, mode=mode)
+            deeper = []
+            for qid, result in zip(batch, found):
+                docs = aggregate_chunk_hits((h.document, h.score) for h in result.hits)
+                # A full page of chunks with too few documents may hide more below it.
+                if len(docs) < depth and len(result.hits) >= top_k and top_k < cap:
+                    deeper.append(qid)
+                ranked[qid] = docs[:depth]
+            batch, top_k = deeper, min(cap, top_k * 4)
+        progress(stage, min(start + QUERY_BATCH, len(ids)), len(ids))
+    return ranked
+
+
+def score_ranking(
+    ranking: Mapping[str, Sequence[tuple[str, float]]], qrels: Qrels, measures: Sequence[str] = MEASURES
+) -> dict[str, dict[str, float]]:
+    """Every measure for every judged query, in the order of the qrels."""
+    doc_lists = {qid: [doc for doc, _ in docs] for qid, docs in ranking.items()}
+    scores = {}
+    for name in measures:
+        metric, k = _parse_measure(name)
+        scores[name] = per_query(metric, doc_lists, qrels, k)
+    return scores
+
+
+def evaluate_collection(
+    folder: str | Path,
+    models: Mapping[str, Embedder],
+    modes: Sequence[SearchMode],
+    store: Store,
+    chunking: ChunkSettings,
+    baseline: tuple[str, SearchMode] | None = None,
+    progress: ProgressCallback = no_progress,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> EvaluationReport:
+    """Every model (named as given) in every mode over the collection's judged queries; comparisons
+    are paired over queries, every other run against `baseline` (default: the first model and mode)."""
+    data = load_beir(folder)
+    queries = data.judged_queries
+    if not queries:
+        raise EvaluationError(f"{folder}: no query of queries.jsonl has a relevant document in qrels.tsv.")
+    qrels = {qid: data.qrels[qid] for qid in queries}
+    rows = [(model, mode) for model in models for mode in dict.fromkeys(modes)]
+    baseline = baseline or rows[0]
+    if baseline not in rows:
+        raise EvaluationError(
+            f"The baseline {baseline[0]}:{baseline[1]} is not one of the runs: "
+            + ", ".join(f"{m}:{mode}" for m, mode in rows)
+            + "."
+        )
+    read = corpus_documents(folder, data)
+    library, label = evaluation_library(data.name, chunking), chunking_label(chunking)
+    indexing, results = [], []
+    for model, embedder in models.items():
+
+        def tagged(stage: str, done: int, total: int, model: str = model) -> None:
+            progress(f"{model}: {stage}", done, total)
+
+        indexing.append(index_corpus(read, library, embedder, store, chunking, tagged))
+        for mode in dict.fromkeys(modes):
+            started = time.perf_counter()
+            stage = f"{model} {mode}: search"
+            ranking = rank_documents(queries, library, embedder, store, mode, DEPTH, progress, stage)
+            scores = score_ranking(ranking, qrels)
+            seconds = time.perf_counter() - started
+            metrics = {name: bootstrap_ci(list(s.values()), resamples, seed) for name, s in scores.items()}
+            results.append(RunResult(model, mode, label, library, metrics, scores, ranking, seconds))
+    return EvaluationReport(
+        data.name, len(queries), label, results, compare_runs(results, baseline, resamples, seed), indexing
+    )
+
+
+def compare_runs(
+    results: Sequence[RunResult], baseline: tuple[str, SearchMode], resamples: int = RESAMPLES, seed: int = SEED
+) -> list[Comparison]:
+    """Every run other than the baseline against it, metric by metric, paired over the same queries."""
+    base = next(r for r in results if (r.model, r.mode) == baseline)
+    comparisons = []
+    for run in results:
+        if run is base:
+            continue
+        for name, base_scores in base.per_query.items():
+            ids = list(base_scores)
+            difference = paired_difference(
+                [base_scores[q] for q in ids], [run.per_query[name][q] for q in ids], resamples, seed
+            )
+            comparisons.append(Comparison(baseline, (run.model, run.mode), name, difference))
+    return comparisons

@@ -6,20 +6,33 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from core.chunking import ChunkSettings
+from core.documents import Document, ReadResult, content_hash
 from core.evaluation import (
+    METRICS,
+    WHOLE_DOCUMENTS,
     EvaluationError,
     aggregate_chunk_hits,
+    average_precision_at_k,
+    corpus_documents,
     dcg,
     evaluate,
+    evaluation_library,
+    index_corpus,
     load_beir,
     mean_metric,
     ndcg_at_k,
+    per_query,
+    rank_documents,
     read_qrels,
     recall_at_k,
     reciprocal_rank_at_k,
 )
+from core.storage.memory import MemoryStore
+from core.types import DocumentStatus, SearchMode
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 
@@ -87,6 +100,48 @@ def test_reciprocal_rank_is_one_over_the_rank_of_the_first_relevant_document():
     assert reciprocal_rank_at_k(["a", "b", "c", "d"], judged, 2) == 0.0
 
 
+def test_average_precision_sums_precision_at_each_relevant_rank_over_all_relevant_documents():
+    # a, b, c relevant; ranking a x b y: precision 1/1 at a and 2/3 at b; c never found but counted.
+    judged = {"a": 1, "b": 2, "c": 1, "z": 0}
+    assert average_precision_at_k(["a", "x", "b", "y"], judged, 4) == pytest.approx((1 + 2 / 3) / 3)
+    assert average_precision_at_k(["a", "x", "b", "y"], judged, 2) == pytest.approx(1 / 3)  # b is past the cutoff
+    assert average_precision_at_k(["z", "a"], judged, 10) == pytest.approx((1 / 2) / 3)  # gain 0 is not relevant
+    assert average_precision_at_k(["x"], {"z": 0}, 10) == 0.0
+
+
+def test_our_metrics_equal_trec_eval_on_random_graded_rankings():
+    """pytrec_eval runs trec_eval's own C code, which BEIR reports with."""
+    pytrec_eval = pytest.importorskip("pytrec_eval", reason="pytrec-eval-terrier is a dev requirement")
+    rng = np.random.default_rng(7)
+    pool = [f"d{i:03d}" for i in range(150)]
+    qrels, ranking = {}, {}
+    for q in range(60):
+        judged_docs = rng.choice(pool, size=int(rng.integers(1, 12)), replace=False)
+        qrels[f"q{q}"] = {doc: int(rng.integers(0, 4)) for doc in judged_docs}
+        ranking[f"q{q}"] = list(rng.permutation(pool)[: int(rng.integers(5, 150))])
+    qrels = {qid: judged for qid, judged in qrels.items() if any(judged.values())}
+    # Distinct scores in our order: trec_eval re-sorts by score (ties by doc id, descending).
+    run = {qid: {doc: float(len(docs) - i) for i, doc in enumerate(docs)} for qid, docs in ranking.items()}
+    top10 = {qid: dict(list(scores.items())[:10]) for qid, scores in run.items()}
+    measures = {"ndcg_cut.10", "recall.10", "recall.100", "map_cut.100"}
+    theirs = pytrec_eval.RelevanceEvaluator(qrels, measures).evaluate({q: run[q] for q in qrels})
+    # trec_eval's recip_rank has no cutoff: MRR@10 is recip_rank over the top 10.
+    theirs_rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate({q: top10[q] for q in qrels})
+    pairs = {
+        "ndcg@10": "ndcg_cut_10",
+        "recall@10": "recall_10",
+        "recall@100": "recall_100",
+        "map@100": "map_cut_100",
+    }
+    for ours, trec in pairs.items():
+        metric, k = METRICS[ours.split("@")[0]], int(ours.split("@")[1])
+        mine = per_query(metric, ranking, qrels, k)
+        assert mine == pytest.approx({q: theirs[q][trec] for q in qrels}, abs=1e-9), ours
+    mine_rr = per_query(reciprocal_rank_at_k, ranking, qrels, 10)
+    assert mine_rr == pytest.approx({q: theirs_rr[q]["recip_rank"] for q in qrels}, abs=1e-9)
+    assert 0 < sum(mine_rr.values()) < len(mine_rr)  # the cases are neither all hits nor all misses
+
+
 # --- means over queries --------------------------------------------------------------------------
 
 
@@ -103,8 +158,8 @@ def test_evaluate_reads_measure_names_and_refuses_unknown_ones():
     # recall@2 = 1/2; mrr@10 = 1/2; ndcg@3 = (1/log2 3) / (1 + 1/log2 3) = 0.6309298 / 1.6309298
     result = evaluate(ranking, qrels, ["recall@2", "mrr@10", "ndcg@3"])
     assert result == pytest.approx({"recall@2": 0.5, "mrr@10": 0.5, "ndcg@3": 0.6309298 / 1.6309298})
-    with pytest.raises(EvaluationError, match="map@10"):
-        evaluate(ranking, qrels, ["map@10"])
+    with pytest.raises(EvaluationError, match="p@10"):
+        evaluate(ranking, qrels, ["p@10"])
 
 
 # --- aggregation ---------------------------------------------------------------------------------
@@ -167,3 +222,52 @@ def test_the_shared_cranfield_collection_loads_with_its_documented_counts():
     data = load_beir(SHARED / "cranfield")
     assert (len(data.corpus), len(data.queries), len(data.judged_queries)) == (1400, 225, 225)
     assert sum(len(judged) for judged in data.qrels.values()) == 1612  # relevance >= 1, per SOURCE.txt
+
+
+# --- ranking documents through a store -----------------------------------------------------------
+
+
+def _doc(name: str, text: str) -> Document:
+    return Document(name=name, text=text, doc_type="txt", content_hash=content_hash(text))
+
+
+def test_a_query_whose_top_chunks_are_one_long_document_is_searched_deeper(tiny_embedder):
+    # One document of 300 identical food chunks outscores 100 one-chunk documents: the first page of
+    # chunks (40) holds one document, so the search must go deeper to rank 5 documents exactly.
+    store = MemoryStore()
+    docs = [_doc("big", "\n\n".join(["apple bread cheese soup."] * 300))]
+    docs += [_doc(f"small{i:03d}", "alan turing " + "london " * (i % 2) + "apple.") for i in range(100)]
+    index_corpus(ReadResult(docs, []), "lib", tiny_embedder, store, ChunkSettings(30, 0, "chars"))
+    assert store.count("lib", tiny_embedder.info.name) == 400
+
+    ranked = rank_documents({"q": "apple bread cheese soup"}, "lib", tiny_embedder, store, SearchMode.DENSE, depth=5)
+
+    every_chunk = store.dense("lib", tiny_embedder.info.name, tiny_embedder.encode(["apple bread cheese soup"]), 400)[0]
+    exact = aggregate_chunk_hits((h.document, h.score) for h in every_chunk)[:5]
+    assert [doc for doc, _ in ranked["q"]] == [doc for doc, _ in exact]
+    assert [score for _, score in ranked["q"]] == pytest.approx([score for _, score in exact])
+    assert ranked["q"][0][0] == "big" and len(ranked["q"]) == 5
+
+
+def test_reindexing_a_corpus_keeps_unchanged_documents_and_drops_those_it_no_longer_holds(tiny_embedder):
+    store = MemoryStore()
+    chunking = ChunkSettings(30, 0, "chars")
+    first = [_doc("a", "apple bread."), _doc("b", "alan turing."), _doc("c", "soup kitchen.")]
+    index_corpus(ReadResult(first, []), "lib", tiny_embedder, store, chunking)
+    again = index_corpus(ReadResult(first[:2], []), "lib", tiny_embedder, store, chunking)
+    assert again.count(DocumentStatus.UNCHANGED) == 2 and again.chunks_added == 0
+    assert [d.name for d in store.documents("lib", tiny_embedder.info.name)] == ["a", "b"]
+
+
+def test_the_corpus_is_read_as_the_app_reads_it_and_named_by_document_id(tmp_path):
+    folder = write_collection(tmp_path / "tiny", "q1\td1\t1\n")
+    read = corpus_documents(folder, load_beir(folder))
+    assert [(d.name, d.text) for d in read.documents] == [("d1", "T1\n\none"), ("d2", "two")]
+    (folder / "corpus.jsonl").write_text('{"_id": "d1", "text": "one"}\n{"_id": "d1", "text": "again"}\n')
+    with pytest.raises(EvaluationError, match="two documents with id 'd1'"):
+        corpus_documents(folder, load_beir(folder))
+
+
+def test_library_names_say_the_dataset_and_the_chunking():
+    assert evaluation_library("scifact", ChunkSettings(128, 26, "tokens")) == "eval:scifact:tokens:128:26"
+    assert evaluation_library("scifact", WHOLE_DOCUMENTS) == "eval:scifact:whole"
