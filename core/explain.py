@@ -77,14 +77,21 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return (trimmed, end) if trimmed < end else (start, end)
 
 
-def _parse(encoding: Encoding, text: str, unk_id: int | None, prefix: str | None) -> _Parsed:
-    tokens, token_ids, offsets = encoding.tokens, encoding.ids, encoding.offsets
+def _groups(encoding: Encoding, text: str, prefix: str | None) -> list[list[int]]:
+    """The token positions of each word, words in text order."""
+    tokens, offsets = encoding.tokens, encoding.offsets
     groups: list[list[int]] = []
     for i, token in enumerate(tokens):
         if groups and _continues_word(token, offsets[i][0], tokens[i - 1], offsets[i - 1][1], text, prefix):
             groups[-1].append(i)
         else:
             groups.append([i])
+    return groups
+
+
+def _parse(encoding: Encoding, text: str, unk_id: int | None, prefix: str | None) -> _Parsed:
+    token_ids, offsets = encoding.ids, encoding.offsets
+    groups = _groups(encoding, text, prefix)
     ids: list[int] = []
     word_of: list[int] = []
     spans: list[tuple[int, int]] = []
@@ -217,3 +224,47 @@ def highlight_spans(explanation: Explanation, max_spans: int = 10) -> list[tuple
         return []
     best = chosen[0].contribution
     return sorted((t.start, t.end, min(1.0, t.contribution / best)) for t in chosen)
+
+
+SPLIT_PIECES = 3  # a word cut into this many pieces or more is one the model reads only as fragments
+
+
+@dataclass(frozen=True)
+class WordPieces:
+    word: str  # as written at its first occurrence
+    pieces: int  # tokens the tokenizer cuts it into
+    count: int  # occurrences in the text
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """How much of a text the model's vocabulary covers: words it cannot read, and words it reads in fragments."""
+
+    words: int  # words in the text, punctuation included
+    unknown: list[WordPieces]  # every piece unknown: the word adds nothing to the vector
+    split: list[WordPieces]  # known, but cut into at least SPLIT_PIECES pieces
+
+
+def vocabulary_coverage(embedder: Embedder, text: str, split_at: int = SPLIT_PIECES) -> Coverage:
+    """The text's words the model does not know and those it splits into many pieces, distinct, in text order."""
+    unk_id, prefix = _tokenizer_facts(embedder)
+    encoding = embedder.model.tokenizer.encode(text, add_special_tokens=False)
+    groups = _groups(encoding, text, prefix)
+    unknown: dict[str, list] = {}
+    split: dict[str, list] = {}
+    for group in groups:
+        start, end = _trim(text, encoding.offsets[group[0]][0], max(encoding.offsets[i][1] for i in group))
+        word = text[start:end]
+        if all(encoding.ids[i] == unk_id for i in group):
+            target = unknown
+        elif len(group) >= split_at:
+            target = split
+        else:
+            continue
+        # Words are told apart by their spelling: "Rome" and "rome" may well be pieced differently.
+        target.setdefault(word, [len(group), 0])[1] += 1
+    return Coverage(
+        words=len(groups),
+        unknown=[WordPieces(w, p, c) for w, (p, c) in unknown.items()],
+        split=[WordPieces(w, p, c) for w, (p, c) in split.items()],
+    )

@@ -10,16 +10,21 @@ from collections.abc import Sequence
 from core.search import SearchResult
 
 CSV_COLUMNS = ("query", "model", "rank", "score", "document", "chunk", "start", "end", "page", "text")
+# Appended with components=True; an empty cell is a component the hit does not have (null in JSON).
+COMPONENT_COLUMNS = ("mode", "dense_score", "keyword_score")
 
 
-def hits_to_csv(results: Sequence[SearchResult]) -> bytes:
-    """UTF-8 CSV, one row per hit (a query without hits gives no row); text keeps its newlines and quotes."""
+def hits_to_csv(results: Sequence[SearchResult], components: bool = False) -> bytes:
+    """UTF-8 CSV, one row per hit (a query without hits gives no row); text keeps its newlines and quotes.
+
+    With `components`, each row also carries the search mode and the hit's dense (cosine) and keyword (BM25) scores."""
     buffer = io.StringIO(newline="")
     # QUOTE_MINIMAL quotes every field holding a comma, quote or line break, so csv.reader gets the text back whole.
     writer = csv.writer(buffer)
-    writer.writerow(CSV_COLUMNS)
+    writer.writerow(CSV_COLUMNS + (COMPONENT_COLUMNS if components else ()))
     for result in results:
         for hit in result.hits:
+            extra = [str(result.mode), _cell(hit.dense_score), _cell(hit.keyword_score)] if components else []
             writer.writerow(
                 [
                     result.query,
@@ -32,9 +37,14 @@ def hits_to_csv(results: Sequence[SearchResult]) -> bytes:
                     hit.end,
                     hit.page,
                     hit.text,
+                    *extra,
                 ]
             )
     return buffer.getvalue().encode("utf-8")
+
+
+def _cell(value: float | None) -> str:
+    return "" if value is None else str(value)
 
 
 def hits_to_json(results: Sequence[SearchResult]) -> bytes:

@@ -9,9 +9,13 @@ from core.errors import PotionError
 from core.jobs import JobStatus, library_job_key
 from core.reindex import index_like
 from core.search import search
+from core.types import Fusion, HybridParams, SearchMode
 from pages import shared
 
 REINDEX = "reindex"  # the kind of job this page starts, whose failure it shows
+BM25 = "BM25"  # the baseline column's name in the agreement table
+MODES = {SearchMode.DENSE: "Dense", SearchMode.KEYWORD: "Keyword (BM25)", SearchMode.HYBRID: "Hybrid"}
+FUSIONS = {Fusion.RRF: "Reciprocal rank fusion", Fusion.WEIGHTED: "Weighted blend"}
 
 shared.ensure_frame()
 
@@ -49,6 +53,31 @@ offline = [m.name for m in shared.model_listings() if m.available_offline]
 options = sorted(set(offline) | set(indexed))
 st.session_state.setdefault("compare_models", (indexed + [m for m in offline if m not in indexed])[:2])
 models = st.multiselect("Models (2 to 4)", options, key="compare_models", max_selections=4)
+# Outside the form, so the fusion choice and the weight appear as soon as the mode asks for them.
+mode = SearchMode(
+    st.radio(
+        "Mode (every model)",
+        [str(m) for m in MODES],
+        format_func=lambda m: MODES[m],
+        key="compare_mode",
+        horizontal=True,
+    )
+)
+params: HybridParams | None = None
+if mode == SearchMode.HYBRID:
+    controls = st.columns(2)
+    fusion = Fusion(
+        controls[0].radio(
+            "Fusion", [str(f) for f in FUSIONS], format_func=lambda f: FUSIONS[f], key="compare_fusion", horizontal=True
+        )
+    )
+    weight = 0.5
+    if fusion == Fusion.WEIGHTED:
+        weight = controls[1].slider("Dense share", 0.0, 1.0, 0.5, 0.05, key="compare_weight")
+    params = HybridParams(fusion=fusion, weight=weight)
+baseline = st.checkbox(
+    "Add BM25 baseline column", key="compare_bm25", help="Keyword search over the chunk text: it needs no model."
+)
 with st.form("compare"):
     query = st.text_input("Query", key="compare_query", placeholder="One query, every model")
     top_k = st.slider("Top k", 1, 20, 5, key="compare_top_k")
@@ -58,8 +87,23 @@ if len(models) < 2:
     st.info("Pick at least two models to compare.")
     st.stop()
 
+digits = 4 if params is not None and params.fusion == Fusion.RRF else 3  # RRF scores are small and close together
+
+
+def show_hits(hits: list) -> None:
+    for hit in hits:
+        with st.container(border=True):
+            st.markdown(f"**#{hit.rank}** · {hit.score:.{digits}f} · chunk {hit.chunk}")
+            if mode == SearchMode.HYBRID:
+                cosine = "—" if hit.dense_score is None else f"{hit.dense_score:.3f}"
+                bm25 = "—" if hit.keyword_score is None else f"{hit.keyword_score:.3f}"
+                st.caption(f"cosine {cosine} · BM25 {bm25}")
+            st.text(hit.document)
+            st.text(" ".join(hit.text.split())[:220])
+
+
 rankings: dict[str, list[str]] = {}
-columns = st.columns(len(models))
+columns = st.columns(len(models) + baseline)
 for column, model in zip(columns, models):
     with column:
         embedder = shared.try_embedder(model)
@@ -87,7 +131,7 @@ for column, model in zip(columns, models):
         if not query.strip():
             continue
         try:
-            result = search(query, library, embedder, store, top_k)
+            result = search(query, library, embedder, store, top_k, mode=mode, params=params)
         except PotionError as exc:
             st.error(str(exc))
             continue
@@ -95,11 +139,29 @@ for column, model in zip(columns, models):
         st.caption(
             f"query {result.query_dim}d · docs {result.doc_dim}d · {result.encode_ms:.1f} + {result.search_ms:.1f} ms"
         )
-        for hit in result.hits:
-            with st.container(border=True):
-                st.markdown(f"**#{hit.rank}** · {hit.score:.3f} · chunk {hit.chunk}")
-                st.text(hit.document)
-                st.text(" ".join(hit.text.split())[:220])
+        show_hits(result.hits)
+
+if baseline:
+    with columns[-1]:
+        st.subheader(BM25)
+        # BM25 reads the chunk text, not the vectors: every model's index of the library ranks alike, so any will do.
+        with_bm25 = [m for m in store.collections() if m.library == library and m.has_keyword]
+        # One whose model loads without the hub, since search() checks the index against its model.
+        keyword_index = next((m for m in with_bm25 if m.model_name in offline), next(iter(with_bm25), None))
+        if keyword_index is None:
+            st.info(f"No index of {library} has keyword search yet: rebuild one on the Library page.")
+        else:
+            st.caption(f"keyword baseline · {keyword_index.analyzer} analyzer · no model")
+            embedder = shared.try_embedder(keyword_index.model_name) if query.strip() else None
+            if embedder is not None:
+                try:
+                    result = search(query, library, embedder, store, top_k, mode=SearchMode.KEYWORD)
+                except PotionError as exc:
+                    st.error(str(exc))
+                else:
+                    rankings[BM25] = document_ranking(result.hits)
+                    st.caption(f"{result.search_ms:.1f} ms")
+                    show_hits(result.hits)
 
 if len(rankings) >= 2:
     st.subheader("Agreement")

@@ -7,6 +7,7 @@ import streamlit as st
 from core.embedder import Embedder
 from core.errors import PotionError
 from core.jobs import JobRunner, JobState, library_job_key
+from core.keyword_explain import CorpusStats, corpus_stats
 from core.models import ModelListing, list_models, load_embedder
 from core.storage import Store, open_store
 
@@ -31,6 +32,18 @@ def embedder(name: str, download: bool = False) -> Embedder:
 def model_listings() -> list[ModelListing]:
     """Bundled, catalog and cached models; scanning the HF cache on every rerun of every page adds up."""
     return list_models()
+
+
+@st.cache_resource(show_spinner="Counting the library's words…", max_entries=16)
+def _keyword_stats(_store: Store, library: str, model_name: str, analyzer: str, version: tuple) -> CorpusStats:
+    return corpus_stats((row["text"] for row in _store.chunk_rows(library, model_name)), analyzer)
+
+
+def keyword_stats(store: Store, library: str, model_name: str, analyzer: str) -> CorpusStats:
+    """BM25 statistics of the index, counted once per library, model and set of stored documents."""
+    # The documents' hashes change whenever a document is added, replaced or deleted, and not otherwise.
+    version = tuple((d.name, d.doc_hash) for d in store.documents(library, model_name))
+    return _keyword_stats(store, library, model_name, analyzer, version)
 
 
 @st.cache_resource

@@ -586,6 +586,192 @@ def test_a_search_can_be_limited_to_one_document(store, tmp_path, monkeypatch):
     assert values(at.main.text) == ["food.txt"]  # the only chunk of that document, however weak a match
 
 
+MODES_DOCS = {
+    **SEED,
+    "turing.txt": HOSTILE,
+    "food.txt": FOOD,
+    "bread.txt": "Bread rises when yeast ferments the flour; the oven bakes the loaf.",
+}
+
+
+def search_in_mode(at, query: str, top_k: int, mode: str, fusion: str | None = None, weight: float | None = None):
+    """Pick the mode (and fusion, weight) on the Search page, then submit the query."""
+    at.main.radio(key="search_mode").set_value(mode).run()
+    if fusion is not None:
+        at.main.radio(key="search_fusion").set_value(fusion).run()
+    if weight is not None:
+        at.main.slider(key="search_weight").set_value(weight).run()
+    at.main.text_input(key="search_query").input(query)
+    at.main.slider(key="search_top_k").set_value(top_k)
+    at.main.button(key=SEARCH_SUBMIT).click().run()
+    no_exception(at)
+
+
+@pytest.mark.parametrize(
+    ("mode", "fusion", "weight"),
+    [("dense", None, None), ("keyword", None, None), ("hybrid", "rrf", None), ("hybrid", "weighted", 0.3)],
+)
+def test_search_in_each_mode_shows_the_modes_hits_with_their_component_scores(
+    store, tmp_path, monkeypatch, mode, fusion, weight
+):
+    from core.types import Fusion, HybridParams, SearchMode
+
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
+    at = new_app(monkeypatch).run()
+    pick_model(at, BUNDLED_SMALL)
+    open_page(at, SEARCH)
+    assert at.main.radio(key="search_mode").value == "dense"
+    assert not at.main.get("radio")[1:] and not [s for s in at.main.slider if s.key == "search_weight"]
+    query, top_k = "bread flour from the kitchen", 3
+    search_in_mode(at, query, top_k, mode, fusion, weight)
+
+    params = HybridParams(Fusion(fusion), weight if weight is not None else 0.5) if fusion else None
+    expected = search(query, "Papers", load_embedder(BUNDLED_SMALL), store, top_k, mode=SearchMode(mode), params=params)
+    assert expected.hits
+    digits = 4 if fusion == "rrf" else 3
+    assert hit_headers(at) == [
+        f"**#{h.rank}** · score **{h.score:.{digits}f}** · chunk {h.chunk}" for h in expected.hits
+    ]
+    assert values(at.main.text) == [h.document for h in expected.hits]
+
+    def shown(value):
+        return "—" if value is None else f"{value:.3f}"
+
+    components = [c for c in values(at.main.caption) if c.startswith("cosine ")]
+    assert components == [f"cosine {shown(h.dense_score)} · BM25 {shown(h.keyword_score)}" for h in expected.hits]
+    if mode == "dense":
+        assert all(h.keyword_score is None for h in expected.hits) and all(c.endswith("BM25 —") for c in components)
+    if mode == "keyword":
+        assert all(c.startswith("cosine —") for c in components)
+    if mode == "hybrid":  # the dense ranking reaches every chunk of this small library, BM25 those with a query word
+        assert not any(c.startswith("cosine —") for c in components)
+        assert {h.keyword_score is None for h in expected.hits} == {True, False}
+        assert {c.endswith("BM25 —") for c in components} == {True, False}
+    bm25_note = any(c.startswith("Keyword shares are computed from the chunk's text") for c in values(at.main.caption))
+    assert bm25_note == (mode != "dense")
+    assert labels(at.main.download_button) == ["Download hits (CSV)", "Download hits (JSON)"]
+
+
+def test_hybrid_weighted_with_weight_one_ranks_like_dense(store, tmp_path, monkeypatch):
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
+    at = new_app(monkeypatch).run()
+    pick_model(at, BUNDLED_SMALL)
+    open_page(at, SEARCH)
+    query, top_k = "Where was Alan Turing born?", 4
+    search_in_mode(at, query, top_k, "hybrid", "weighted", 1.0)
+    hybrid_docs = values(at.main.text)
+    dense = search(query, "Papers", load_embedder(BUNDLED_SMALL), store, top_k)
+    assert hybrid_docs == [h.document for h in dense.hits]
+    # and the weight matters: all keyword, the ranking is BM25's
+    search_in_mode(at, query, top_k, "hybrid", "weighted", 0.0)
+    from core.types import SearchMode
+
+    keyword = search(query, "Papers", load_embedder(BUNDLED_SMALL), store, top_k, mode=SearchMode.KEYWORD)
+    assert values(at.main.text)[: len(keyword.hits)] == [h.document for h in keyword.hits]
+
+
+def test_changing_mode_fusion_or_weight_searches_again_and_reruns_do_not(store, tmp_path, monkeypatch):
+    import core.search
+
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
+    calls = []
+    real_search = core.search.search
+
+    def counted(*args, **kwargs):
+        calls.append((kwargs.get("mode"), kwargs.get("params")))
+        return real_search(*args, **kwargs)
+
+    monkeypatch.setattr(core.search, "search", counted)
+    at = new_app(monkeypatch).run()
+    pick_model(at, BUNDLED_SMALL)
+    open_page(at, SEARCH)
+    search_in_mode(at, "bread flour", 3, "keyword")
+    assert len(calls) == 1
+    at.run()
+    assert len(calls) == 1  # kept
+    at.main.radio(key="search_mode").set_value("hybrid").run()
+    assert len(calls) == 2 and calls[-1][0] == "hybrid" and calls[-1][1].fusion == "rrf"
+    at.main.radio(key="search_fusion").set_value("weighted").run()
+    assert len(calls) == 3 and calls[-1][1].fusion == "weighted" and calls[-1][1].weight == 0.5
+    at.main.slider(key="search_weight").set_value(0.8).run()
+    assert len(calls) == 4 and calls[-1][1].weight == 0.8
+    at.run()
+    assert len(calls) == 4
+
+
+def test_the_csv_download_carries_the_mode_and_both_component_scores(store, tmp_path, monkeypatch):
+    import csv
+    import io
+
+    import core.export
+
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
+    offered: list[bytes] = []
+    real = core.export.hits_to_csv
+
+    def recorded(*args, **kwargs):
+        offered.append(real(*args, **kwargs))
+        return offered[-1]
+
+    monkeypatch.setattr(core.export, "hits_to_csv", recorded)
+    at = new_app(monkeypatch).run()
+    pick_model(at, BUNDLED_SMALL)
+    open_page(at, SEARCH)
+    search_in_mode(at, "bread flour from the kitchen", 4, "hybrid", "rrf")
+    rows = list(csv.DictReader(io.StringIO(offered[-1].decode("utf-8"), newline="")))
+    assert len(rows) == len(hit_headers(at)) == 4
+    assert {r["mode"] for r in rows} == {"hybrid"}
+    assert all(float(r["dense_score"]) > 0 for r in rows)
+    assert {r["keyword_score"] == "" for r in rows} == {True, False}  # a missing component is an empty cell
+
+
+def test_bm25_statistics_are_counted_once_per_library_and_again_when_its_documents_change(store, tmp_path, monkeypatch):
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
+    reads = []
+    real = store.chunk_rows
+
+    def counted(library, model):
+        reads.append((library, model))
+        return real(library, model)
+
+    monkeypatch.setattr(store, "chunk_rows", counted)
+    at = new_app(monkeypatch).run()
+    pick_model(at, BUNDLED_SMALL)
+    open_page(at, SEARCH)
+    search_in_mode(at, "bread flour", 3, "keyword")
+    search_in_mode(at, "yeast in the kitchen", 3, "hybrid", "rrf")
+    assert reads == [("Papers", BUNDLED_SMALL)]
+    (first,) = [t.value for t in at.main.dataframe if "query term" in t.value.columns][:1]
+    assert first.set_index("query term").loc["yeast", "chunks with it"] == 1
+
+    index_texts(store, tmp_path / "more", "Papers", BUNDLED_SMALL, {"yeast.txt": "Fresh yeast keeps a week."})
+    search_in_mode(at, "yeast in the kitchen", 3, "keyword")
+    assert len(reads) == 2  # a new document: counted again
+    tables = [t.value.set_index("query term") for t in at.main.dataframe if "query term" in t.value.columns]
+    assert {t.loc["yeast", "chunks with it"] for t in tables} == {2}
+
+
+def test_why_a_keyword_hit_matched_lists_each_query_terms_share(store, tmp_path, monkeypatch):
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
+    at = new_app(monkeypatch).run()
+    pick_model(at, BUNDLED_SMALL)
+    open_page(at, SEARCH)
+    search_in_mode(at, "baking bread with yeast", 2, "keyword")
+    tables = [t.value for t in at.main.dataframe if "query term" in t.value.columns]
+    assert len(tables) == len(hit_headers(at)) == 2
+    for table in tables:
+        # "with" is an English stop word; the rest are stemmed as the engine's "english" analyzer stems them
+        assert list(table["query term"]) == ["bake", "bread", "yeast"]
+        assert list(table["query words"]) == ["baking", "bread", "yeast"]
+    top = tables[0].set_index("query term")
+    assert top.loc["yeast", "in chunk"] == 1 and top.loc["bread", "in chunk"] == 1
+    assert top.loc["yeast", "BM25 part"] > 0 and top.loc["bread", "BM25 part"] > 0
+    shares = [c for c in values(at.main.caption) if c.startswith("Why it matched — query terms' shares")]
+    assert len(shares) == 2 and "yeast" in shares[0] and "bread" in shares[0]
+    coverage = [t.value for t in at.main.dataframe if "unknown to the model" in t.value.columns]
+    assert len(coverage) == 2 and list(coverage[0]["text"]) == ["query", "chunk"]
+
+
 # --- Compare ---------------------------------------------------------------------------------------
 
 
@@ -641,6 +827,80 @@ def test_compare_two_indexed_models_side_by_side_with_their_agreement(store, tmp
     assert float(row[f"top-{top_k} overlap"]) == pytest.approx(pair.overlap, abs=0.005)
     assert float(row["rank-biased overlap"]) == pytest.approx(pair.rbo, abs=0.005)
     assert 0 < pair.overlap <= 1 and 0 < pair.rbo <= 1
+
+
+def test_compare_with_the_bm25_baseline_column_ranks_it_by_keywords_and_agrees_over_all_columns(
+    store, tmp_path, monkeypatch
+):
+    from core.types import SearchMode
+
+    for model in (BUNDLED_LARGE, BUNDLED_SMALL):
+        index_texts(store, tmp_path / "docs", "Papers", model, MODES_DOCS)
+    at = new_app(monkeypatch).run()
+    open_page(at, COMPARE)
+    at.main.checkbox(key="compare_bm25").check().run()
+    query, top_k = "bread flour from the kitchen", 3
+    at.main.text_input(key="compare_query").input(query)
+    at.main.slider(key="compare_top_k").set_value(top_k)
+    at.main.button(key=COMPARE_SUBMIT).click().run()
+    no_exception(at)
+
+    columns = [c for c in at.main.columns if c.subheader]
+    assert [c.subheader[0].value for c in columns] == [BUNDLED_LARGE, BUNDLED_SMALL, "BM25"]
+    keyword = search(query, "Papers", load_embedder(BUNDLED_SMALL), store, top_k, mode=SearchMode.KEYWORD)
+    assert keyword.hits
+    bm25 = columns[2]
+    assert [m.value for m in bm25.markdown] == [
+        f"**#{h.rank}** · {h.score:.3f} · chunk {h.chunk}" for h in keyword.hits
+    ]
+    assert values(bm25.text)[::2] == [h.document for h in keyword.hits]
+    assert values(bm25.caption)[0].startswith("keyword baseline · english analyzer")
+    dense = search(query, "Papers", load_embedder(BUNDLED_LARGE), store, top_k)
+    assert [m.value for m in columns[0].markdown] == [
+        f"**#{h.rank}** · {h.score:.3f} · chunk {h.chunk}" for h in dense.hits
+    ]
+
+    rows = agreement_rows(at)
+    assert [r["models"] for r in rows] == [
+        f"{BUNDLED_LARGE} ↔ {BUNDLED_SMALL}",
+        f"{BUNDLED_LARGE} ↔ BM25",
+        f"{BUNDLED_SMALL} ↔ BM25",
+    ]
+    expected = agreement_matrix(
+        {BUNDLED_LARGE: document_ranking(dense.hits), "BM25": document_ranking(keyword.hits)}, top_k
+    )
+    assert float(rows[1][f"top-{top_k} overlap"]) == pytest.approx(expected[0].overlap, abs=0.005)
+    assert float(rows[1]["rank-biased overlap"]) == pytest.approx(expected[0].rbo, abs=0.005)
+
+
+def test_the_compare_mode_applies_to_every_model_column(store, tmp_path, monkeypatch):
+    from core.types import Fusion, HybridParams, SearchMode
+
+    for model in (BUNDLED_LARGE, BUNDLED_SMALL):
+        index_texts(store, tmp_path / "docs", "Papers", model, MODES_DOCS)
+    at = new_app(monkeypatch).run()
+    open_page(at, COMPARE)
+    assert not [r for r in at.main.radio if r.key == "compare_fusion"]
+    at.main.radio(key="compare_mode").set_value("hybrid").run()
+    at.main.radio(key="compare_fusion").set_value("weighted").run()
+    at.main.slider(key="compare_weight").set_value(0.25).run()
+    query, top_k = "Where was Alan Turing born?", 3
+    at.main.text_input(key="compare_query").input(query)
+    at.main.slider(key="compare_top_k").set_value(top_k)
+    at.main.button(key=COMPARE_SUBMIT).click().run()
+    no_exception(at)
+    columns = [c for c in at.main.columns if c.subheader]
+    assert len(columns) == 2  # no baseline unless asked for
+    params = HybridParams(Fusion.WEIGHTED, 0.25)
+    for column, model in zip(columns, (BUNDLED_LARGE, BUNDLED_SMALL)):
+        expected = search(query, "Papers", load_embedder(model), store, top_k, mode=SearchMode.HYBRID, params=params)
+        assert [m.value for m in column.markdown] == [
+            f"**#{h.rank}** · {h.score:.3f} · chunk {h.chunk}" for h in expected.hits
+        ]
+        assert [c for c in values(column.caption) if c.startswith("cosine ")] == [
+            f"cosine {h.dense_score:.3f} · BM25 {'—' if h.keyword_score is None else f'{h.keyword_score:.3f}'}"
+            for h in expected.hits
+        ]
 
 
 def test_compare_indexes_a_missing_model_from_the_store_in_the_background(store, tmp_path, monkeypatch):

@@ -164,3 +164,28 @@ def test_pieces_of_a_sentencepiece_tokenizer_merge_into_words_too():
     assert [t.token for t in explanation.tokens] == ["hello", "worlds", "!", "zz", "turing"]
     assert sum(t.contribution for t in explanation.tokens) == pytest.approx(explanation.score, abs=1e-5)
     assert explanation.score == pytest.approx(cosine(embedder, "hello turing", text), abs=1e-5)
+
+
+def test_vocabulary_coverage_lists_unknown_words_and_words_cut_into_many_pieces():
+    from core.explain import SPLIT_PIECES, vocabulary_coverage
+
+    embedder = load_embedder(BUNDLED_SMALL)
+    tokenizer = embedder.model.tokenizer
+    text = "Born in Maida Vale 😀, emojis 😀 and emojis"
+    coverage = vocabulary_coverage(embedder, text)
+    assert [(w.word, w.count) for w in coverage.unknown] == [("😀", 2)]
+    assert tokenizer.encode("😀", add_special_tokens=False).ids == [embedder.model.unk_token_id]
+    split = {w.word: w for w in coverage.split}
+    assert set(split) == {"emojis"}  # "Maida" is 2 pieces: under the threshold
+    assert split["emojis"].count == 2
+    assert split["emojis"].pieces == len(tokenizer.encode("emojis", add_special_tokens=False).ids) >= SPLIT_PIECES
+    assert len(tokenizer.encode("Maida", add_special_tokens=False).ids) == 2
+    assert [w.word for w in vocabulary_coverage(embedder, text, split_at=2).split] == ["Maida", "emojis"]
+    assert coverage.words == 10  # punctuation is a word of its own
+
+
+def test_vocabulary_coverage_of_a_fully_known_text_is_empty():
+    from core.explain import vocabulary_coverage
+
+    coverage = vocabulary_coverage(load_embedder(BUNDLED_SMALL), "Where was Alan Turing born?")
+    assert coverage.words == 6 and coverage.unknown == [] and coverage.split == []
