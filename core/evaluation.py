@@ -41,7 +41,7 @@ from core.records import record_id
 from core.search import search_many
 from core.stats import RESAMPLES, SEED, Interval, PairedDifference, bootstrap_ci, paired_difference
 from core.storage import Store
-from core.types import ProgressCallback, SearchMode
+from core.types import HybridParams, ProgressCallback, SearchMode
 
 Qrels = dict[str, dict[str, int]]  # query id -> {doc id: gain}
 Ranking = Mapping[str, Sequence[str]]  # query id -> doc ids, best first
@@ -402,6 +402,7 @@ def rank_documents(
     depth: int = DEPTH,
     progress: ProgressCallback = no_progress,
     stage: str = "search",
+    params: HybridParams | None = None,
 ) -> dict[str, list[tuple[str, float]]]:
     """The top `depth` documents of every query, each scored by its best chunk.
 
@@ -416,7 +417,7 @@ def rank_documents(
     for start in range(0, len(ids), QUERY_BATCH):
         batch, top_k = ids[start : start + QUERY_BATCH], first_k
         while batch:
-            found = search_many([queries[q] for q in batch], library, embedder, store, top_k, mode=mode)
+            found = search_many([queries[q] for q in batch], library, embedder, store, top_k, mode=mode, params=params)
             deeper = []
             for qid, result in zip(batch, found):
                 docs = aggregate_chunk_hits((h.document, h.score) for h in result.hits)

@@ -152,6 +152,33 @@ class LibraryInfo:
     collections: list[CollectionStats] = field(default_factory=list)
 
 
+def query_id(query: str) -> str:
+    """A judged query's id in exported qrels: stable for the same text, whatever order queries were judged in."""
+    return "q" + hashlib.sha256(" ".join(query.split()).encode("utf-8")).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Judgment:
+    """A user's verdict that a document answers (relevance 1) or does not answer (0) a query, in one library."""
+
+    library: str
+    query: str
+    document: str
+    relevance: int
+    chunk: int = -1  # the hit that was judged, for context; qrels judge whole documents
+    model: str = ""
+    judged_at: str = ""
+
+    @property
+    def key(self) -> str:
+        text = f"{self.library}\x00{' '.join(self.query.split())}\x00{self.document}"
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:40]
+
+    @property
+    def query_id(self) -> str:
+        return query_id(self.query)
+
+
 @dataclass(frozen=True)
 class Hit:
     """One ranked chunk. `score` orders the hits of its mode; each component the hit has is kept beside it."""

@@ -7,6 +7,7 @@ import streamlit as st
 from core.errors import PotionError
 from core.explain import SPLIT_PIECES, explain_matches, highlight_spans, vocabulary_coverage
 from core.export import hits_to_csv, hits_to_json
+from core.judgments import NOT_RELEVANT, RELEVANT, judge, verdicts
 from core.keyword_explain import BM25_B, BM25_K1, explain_keywords, keyword_spans
 from core.search import search
 from core.types import Fusion, HybridParams, SearchMode
@@ -113,12 +114,36 @@ if query.strip() and kept is not None and kept[0] == asked:
             f"(k1={BM25_K1}, b={BM25_B}) and may differ slightly from the engine's score if tokenization differs."
         )
     digits = 4 if fusion == Fusion.RRF else 3  # RRF scores are small and close together
+    judged = verdicts(store.judgments(library), query)  # documents are judged, so a verdict shows on all their hits
     for hit, dense, keyword, coverage in zip(result.hits, dense_why, keyword_why, chunk_coverage):
         with st.container(border=True):
             where = f"chunk {hit.chunk}" + (f" · page {hit.page}" if hit.page > 0 else "")
             st.markdown(f"**#{hit.rank}** · score **{hit.score:.{digits}f}** · {where}")
             st.caption(f"cosine {_component(hit.dense_score)} · BM25 {_component(hit.keyword_score)}")
             st.text(hit.document)  # names are shown as text, never as markdown
+            verdict = judged.get(hit.document)
+            marks = st.columns([1, 1, 4])
+            marks[0].button(
+                "Relevant",
+                key=f"judge-yes-{hit.rank}",
+                icon=":material/thumb_up:",
+                type="primary" if verdict == RELEVANT else "secondary",
+                on_click=judge,
+                args=(store, library, query, hit.document, RELEVANT, hit.chunk, embedder.info.name),
+            )
+            marks[1].button(
+                "Not relevant",
+                key=f"judge-no-{hit.rank}",
+                icon=":material/thumb_down:",
+                type="primary" if verdict == NOT_RELEVANT else "secondary",
+                on_click=judge,
+                args=(store, library, query, hit.document, NOT_RELEVANT, hit.chunk, embedder.info.name),
+            )
+            if verdict is not None:
+                marks[2].caption(
+                    f"You judged this document {'relevant' if verdict == RELEVANT else 'not relevant'} for this query "
+                    "(kept in the library; see Judgments)."
+                )
             if dense is not None:
                 spans = [s for s in highlight_spans(dense, 12) if s[2] >= 0.3]  # only words that matter
             else:

@@ -16,6 +16,7 @@ from core.types import (
     CollectionStats,
     Hit,
     HybridParams,
+    Judgment,
     LibraryInfo,
     SearchMode,
     StoredDocument,
@@ -49,6 +50,19 @@ class Store(ABC):
     @abstractmethod
     def drop_library(self, library: str) -> int:
         """Drop the library and every index of it; returns how many indexes were dropped."""
+
+    # --- judgments -----------------------------------------------------------------------------
+
+    @abstractmethod
+    def put_judgment(self, judgment: Judgment) -> None:
+        """Record a judgment, replacing any earlier one of the same library, query and document."""
+
+    @abstractmethod
+    def judgments(self, library: str) -> list[Judgment]:
+        """Every judgment of the library, sorted by query then document."""
+
+    @abstractmethod
+    def delete_judgment(self, judgment: Judgment) -> None: ...
 
     # --- rows ----------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from core.errors import LibraryNotFoundError
 from core.storage.base import Store, check_compatible, ordered_for_write
-from core.types import ChunkRow, CollectionMeta, Hit, StoredDocument, document_key
+from core.types import ChunkRow, CollectionMeta, Hit, Judgment, StoredDocument, document_key
 
 BM25_K1, BM25_B = 1.2, 0.75  # Milvus' defaults
 _WORD = re.compile(r"\w+")
@@ -62,6 +62,7 @@ class MemoryStore(Store):
         self._lock = threading.RLock()
         self._libraries: set[str] = set()
         self._indexes: dict[tuple[str, str], _Index] = {}
+        self._judgments: dict[str, Judgment] = {}
 
     def collections(self) -> list[CollectionMeta]:
         with self._lock:
@@ -103,8 +104,22 @@ class MemoryStore(Store):
                 raise LibraryNotFoundError(f"There is no library named '{library}'.")
             for key in keys:
                 del self._indexes[key]
+            self._judgments = {k: j for k, j in self._judgments.items() if j.library != library}
             self._libraries.discard(library)
             return len(keys)
+
+    def put_judgment(self, judgment: Judgment) -> None:
+        with self._lock:
+            self._judgments[judgment.key] = judgment
+
+    def judgments(self, library: str) -> list[Judgment]:
+        with self._lock:
+            found = [j for j in self._judgments.values() if j.library == library]
+        return sorted(found, key=lambda j: (j.query, j.document))
+
+    def delete_judgment(self, judgment: Judgment) -> None:
+        with self._lock:
+            self._judgments.pop(judgment.key, None)
 
     def _index(self, library: str, model_name: str) -> _Index:
         self.require(library, model_name)

@@ -23,6 +23,7 @@ from core.errors import (
 from core.storage.base import Store, check_compatible, ordered_for_write
 from core.storage.connection import connect, server_version
 from core.storage.filters import field_in
+from core.storage.judgments import JUDGMENTS, JudgmentTable
 from core.storage.registry import REGISTRY, Registry
 from core.storage.schema import ANALYZERS, DENSE_METRIC, chunk_schema
 from core.types import (
@@ -31,6 +32,7 @@ from core.types import (
     ChunkRow,
     CollectionMeta,
     Hit,
+    Judgment,
     StoredDocument,
     document_key,
 )
@@ -114,6 +116,7 @@ class MilvusStore(Store):
     def _open_registry(self) -> None:
         with self._lock:
             self.registry = Registry(self.client)
+            self.judgment_table = JudgmentTable(self.client)
             self._reload_registry()
             self._adopt_legacy_collections()
 
@@ -134,7 +137,7 @@ class MilvusStore(Store):
         """Register schema-1 collections (provenance in properties) as they are; their data is not touched."""
         known = {meta.collection for meta in self._metas.values()}
         for name in self.client.list_collections():
-            if not name.startswith(PREFIX) or name == REGISTRY or name in known:
+            if not name.startswith(PREFIX) or name in (REGISTRY, JUDGMENTS) or name in known:
                 continue
             props = self.client.describe_collection(name).get("properties", {})
             if LEGACY_META_KEY not in props:
@@ -249,9 +252,25 @@ class MilvusStore(Store):
                 raise LibraryNotFoundError(f"There is no library named '{library}'.")
             for meta in metas:
                 self._drop(meta)
+            self.judgment_table.remove_library(library)
             self.registry.remove(library, "")
             self._libraries.discard(library)
             return len(metas)
+
+    @_engine_call("save the judgment")
+    def put_judgment(self, judgment: Judgment) -> None:
+        with self._lock:
+            self.judgment_table.put(judgment)
+
+    @_engine_call("read judgments")
+    def judgments(self, library: str) -> list[Judgment]:
+        with self._lock:
+            return self.judgment_table.rows(library)
+
+    @_engine_call("delete the judgment")
+    def delete_judgment(self, judgment: Judgment) -> None:
+        with self._lock:
+            self.judgment_table.remove(judgment)
 
     def _drop(self, meta: CollectionMeta) -> None:
         # Unregistered first: a crash before the drop leaves an orphan collection, which is ignored.

@@ -55,6 +55,21 @@ def chunk_schema(client: Any, dim: int, analyzer: str | None, metric: str = DENS
     return schema, index
 
 
+def judgments_schema(client: Any) -> tuple[Any, Any]:
+    """One row per (library, query, document) judgment; the rest of a judgment is JSON in `meta`."""
+    from pymilvus import DataType
+
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
+    # Filtered by this hex digest of the library name, never by the name (see chunk_schema's doc_key).
+    schema.add_field("library_key", DataType.VARCHAR, max_length=DOC_KEY_LEN)
+    schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
+    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
+    index = client.prepare_index_params()
+    index.add_index("placeholder", index_type="FLAT", metric_type="L2")
+    return schema, index
+
+
 def registry_schema(client: Any) -> tuple[Any, Any]:
     """One row per library (model "") and per library x model; `meta` is the provenance as JSON."""
     from pymilvus import DataType

@@ -1,0 +1,180 @@
+"""Judging as you browse: a library's own relevance judgments, exported as qrels, evaluated, and used to tune hybrid.
+
+An analyst with their own documents and no benchmark marks hits relevant or not while searching. Those
+judgments (stored per library in the database) are a small test collection over the library as it is
+indexed: evaluation ranks the library's documents for each judged query with every chosen model and mode,
+exactly as `python -m core evaluate` ranks a corpus, with the same metrics and intervals.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from core.embedder import Embedder
+from core.errors import PotionError
+from core.evaluation import (
+    DEPTH,
+    EvaluationReport,
+    Qrels,
+    RunResult,
+    compare_runs,
+    rank_documents,
+    score_ranking,
+)
+from core.stats import RESAMPLES, SEED, Interval, bootstrap_ci
+from core.storage import Store
+from core.types import Fusion, HybridParams, Judgment, ProgressCallback, SearchMode
+
+RELEVANT, NOT_RELEVANT = 1, 0
+MIN_RELIABLE_QUERIES = 20  # below this a tuned weight mostly fits the few queries judged
+WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+class JudgmentError(PotionError):
+    """Judgments that cannot be evaluated (none yet, or no query with a relevant document)."""
+
+
+def judge(
+    store: Store, library: str, query: str, document: str, relevance: int, chunk: int = -1, model: str = ""
+) -> Judgment:
+    """Record that `document` does (1) or does not (0) answer `query` in this library; a later verdict replaces it."""
+    judgment = Judgment(
+        library=library,
+        query=" ".join(query.split()),
+        document=document,
+        relevance=relevance,
+        chunk=chunk,
+        model=model,
+        judged_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    store.put_judgment(judgment)
+    return judgment
+
+
+def verdicts(judgments: Sequence[Judgment], query: str) -> dict[str, int]:
+    """Document -> relevance for one query, as the Search page shows it beside the hits."""
+    wanted = " ".join(query.split())
+    return {j.document: j.relevance for j in judgments if j.query == wanted}
+
+
+@dataclass(frozen=True)
+class JudgedCollection:
+    queries: dict[str, str]  # query id -> text, only queries with at least one relevant document
+    qrels: Qrels  # query id -> {document: relevance}, relevant documents only (as read_qrels keeps them)
+    judged_queries: int  # every query with a judgment, relevant or not
+
+
+def judged_collection(judgments: Sequence[Judgment]) -> JudgedCollection:
+    queries: dict[str, str] = {}
+    qrels: Qrels = {}
+    for j in judgments:
+        if j.relevance >= RELEVANT:
+            queries[j.query_id] = j.query
+            qrels.setdefault(j.query_id, {})[j.document] = j.relevance
+    return JudgedCollection(queries, qrels, len({j.query_id for j in judgments}))
+
+
+def qrels_tsv(judgments: Sequence[Judgment]) -> str:
+    """BEIR's qrels.tsv: a header, then query-id, corpus-id, score; not-relevant verdicts kept as 0."""
+    lines = ["query-id\tcorpus-id\tscore"]
+    lines += [f"{j.query_id}\t{j.document}\t{j.relevance}" for j in judgments]
+    return "\n".join(lines) + "\n"
+
+
+def queries_jsonl(judgments: Sequence[Judgment]) -> str:
+    """BEIR's queries.jsonl for the judged queries, one per line, in first-judged order."""
+    seen: dict[str, str] = {}
+    for j in judgments:
+        seen.setdefault(j.query_id, j.query)
+    return "".join(json.dumps({"_id": qid, "text": text}, ensure_ascii=False) + "\n" for qid, text in seen.items())
+
+
+def evaluate_judgments(
+    store: Store,
+    library: str,
+    models: Mapping[str, Embedder],
+    modes: Sequence[SearchMode],
+    baseline: tuple[str, SearchMode] | None = None,
+    params: HybridParams | None = None,
+    progress: ProgressCallback | None = None,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
+) -> EvaluationReport:
+    """Every model (already indexed in the library) in every mode over the library's judged queries."""
+    collection = _collection(store, library)
+    rows = [(model, mode) for model in models for mode in dict.fromkeys(modes)]
+    baseline = baseline or rows[0]
+    results = []
+    for model, embedder in models.items():
+        meta = store.require(library, model)
+        for mode in dict.fromkeys(modes):
+            ranking = rank_documents(
+                collection.queries, library, embedder, store, mode, DEPTH, progress or _quiet, f"{model} {mode}", params
+            )
+            scores = score_ranking(ranking, collection.qrels)
+            metrics = {name: bootstrap_ci(list(s.values()), resamples, seed) for name, s in scores.items()}
+            label = "{size} {unit}, overlap {overlap}".format(**meta.chunking) if meta.chunking else ""
+            results.append(RunResult(model, mode, label, library, metrics, scores, ranking, 0.0))
+    comparisons = compare_runs(results, baseline, resamples, seed)
+    return EvaluationReport(f"{library} (judgments)", len(collection.queries), "", results, comparisons, [])
+
+
+@dataclass(frozen=True)
+class WeightPoint:
+    weight: float  # the dense share of the weighted hybrid
+    ndcg: Interval  # nDCG@10 over the judged queries, with its 95% interval
+
+
+@dataclass(frozen=True)
+class HybridSweep:
+    model: str
+    points: list[WeightPoint]
+    queries: int
+
+    @property
+    def best(self) -> WeightPoint:
+        """The weight with the highest mean; ties go to the one nearest 0.5, the least extreme blend."""
+        return max(self.points, key=lambda p: (round(p.ndcg.mean, 9), -abs(p.weight - 0.5)))
+
+    @property
+    def reliable(self) -> bool:
+        return self.queries >= MIN_RELIABLE_QUERIES
+
+
+def sweep_hybrid_weight(
+    store: Store,
+    library: str,
+    embedder: Embedder,
+    weights: Sequence[float] = WEIGHTS,
+    progress: ProgressCallback | None = None,
+) -> HybridSweep:
+    """nDCG@10 of the weighted hybrid at each weight (0: keyword only, 1: dense only) on the judged queries."""
+    collection = _collection(store, library)
+    points = []
+    report = progress or _quiet
+    report("weights", 0, len(weights))
+    for i, weight in enumerate(weights):
+        params = HybridParams(fusion=Fusion.WEIGHTED, weight=float(weight))
+        ranking = rank_documents(
+            collection.queries, library, embedder, store, SearchMode.HYBRID, DEPTH, _quiet, "sweep", params
+        )
+        scores = score_ranking(ranking, collection.qrels, ("ndcg@10",))["ndcg@10"]
+        points.append(WeightPoint(float(weight), bootstrap_ci(list(scores.values()))))
+        report("weights", i + 1, len(weights))
+    return HybridSweep(embedder.info.name, points, len(collection.queries))
+
+
+def _collection(store: Store, library: str) -> JudgedCollection:
+    collection = judged_collection(store.judgments(library))
+    if not collection.queries:
+        raise JudgmentError(
+            f"Library '{library}' has no query with a hit judged relevant yet: mark some hits on the Search page."
+        )
+    return collection
+
+
+def _quiet(stage: str, done: int, total: int) -> None:
+    return None

@@ -1,0 +1,51 @@
+"""Judgments in the database: a small collection of the store's own, so they outlive the browser session."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any
+
+from core.storage.filters import quote
+from core.storage.schema import REGISTRY_DIM, judgments_schema
+from core.types import Judgment, document_key
+
+JUDGMENTS = "potion__judgments"
+
+
+class JudgmentTable:
+    """Reads and writes judgment rows through a MilvusClient; the caller holds the store's lock."""
+
+    def __init__(self, client: Any) -> None:
+        self.client = client
+        if not client.has_collection(JUDGMENTS):
+            schema, index = judgments_schema(client)
+            client.create_collection(JUDGMENTS, schema=schema, index_params=index)
+        client.load_collection(JUDGMENTS)
+
+    def rows(self, library: str) -> list[Judgment]:
+        found = []
+        it = self.client.query_iterator(
+            JUDGMENTS, batch_size=1_000, filter=f"library_key == {quote(document_key(library))}", output_fields=["meta"]
+        )
+        try:
+            while batch := it.next():
+                found.extend(Judgment(**json.loads(r["meta"])) for r in batch)
+        finally:
+            it.close()
+        return sorted(found, key=lambda j: (j.query, j.document))
+
+    def put(self, judgment: Judgment) -> None:
+        row = {
+            "key": judgment.key,
+            "library_key": document_key(judgment.library),
+            "meta": json.dumps(asdict(judgment), ensure_ascii=False),
+            "placeholder": [0.0] * REGISTRY_DIM,
+        }
+        self.client.upsert(JUDGMENTS, [row])
+
+    def remove(self, judgment: Judgment) -> None:
+        self.client.delete(JUDGMENTS, filter=f"key == {quote(judgment.key)}")
+
+    def remove_library(self, library: str) -> None:
+        self.client.delete(JUDGMENTS, filter=f"library_key == {quote(document_key(library))}")

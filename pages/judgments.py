@@ -1,0 +1,174 @@
+"""Judgments: the hits marked on the Search page, edited, exported as BEIR files, evaluated, and a hybrid tuned."""
+
+from __future__ import annotations
+
+import time
+
+import altair as alt
+import streamlit as st
+
+from core.errors import PotionError
+from core.judgments import (
+    MIN_RELIABLE_QUERIES,
+    NOT_RELEVANT,
+    RELEVANT,
+    evaluate_judgments,
+    judge,
+    judged_collection,
+    qrels_tsv,
+    queries_jsonl,
+    sweep_hybrid_weight,
+)
+from core.types import SearchMode
+from pages import shared
+
+shared.ensure_frame()
+
+store = shared.shared_store()
+library = shared.need_library()
+st.title(":material/fact_check: Judgments")
+st.caption(
+    "Mark hits relevant or not on the Search page; the verdicts are kept in this library (in the database) with "
+    "the query. They judge whole documents, as benchmark qrels do, so the metrics here score each document by "
+    "its best chunk."
+)
+judgments = store.judgments(library)
+if not judgments:
+    st.info(f"No judgments in **{library}** yet: search on the Search page and mark hits relevant or not.")
+    st.page_link("pages/search.py", label="Go to Search", icon=":material/search:")
+    st.stop()
+
+collection = judged_collection(judgments)
+st.markdown(
+    f"**{len(judgments)}** judgments over **{collection.judged_queries}** queries, "
+    f"**{len(collection.queries)}** of them with a relevant document."
+)
+rows = [
+    {
+        "query": j.query,
+        "document": j.document,
+        "relevant": j.relevance >= RELEVANT,
+        "delete": False,
+        "judged": j.judged_at,
+    }
+    for j in judgments
+]
+edited = st.data_editor(
+    rows,
+    key="judgments_table",
+    hide_index=True,
+    disabled=["query", "document", "judged"],
+    column_config={
+        "relevant": st.column_config.CheckboxColumn("relevant"),
+        "delete": st.column_config.CheckboxColumn(),
+    },
+)
+if st.button("Save changes", key="judgments_save"):
+    try:
+        for judgment, row in zip(judgments, edited, strict=True):
+            if row["delete"]:
+                store.delete_judgment(judgment)
+            elif row["relevant"] != (judgment.relevance >= RELEVANT):
+                verdict = RELEVANT if row["relevant"] else NOT_RELEVANT
+                judge(store, library, judgment.query, judgment.document, verdict, judgment.chunk, judgment.model)
+    except PotionError as exc:
+        st.error(str(exc))
+    else:
+        st.rerun()
+cols = st.columns(2)
+cols[0].download_button("Download qrels.tsv", qrels_tsv(judgments), "qrels.tsv", "text/tab-separated-values")
+cols[1].download_button("Download queries.jsonl", queries_jsonl(judgments), "queries.jsonl", "application/json")
+
+st.subheader("Evaluate on these judgments")
+indexed = sorted(c.meta.model_name for lib in store.libraries() if lib.name == library for c in lib.collections)
+if len(collection.queries) < MIN_RELIABLE_QUERIES:
+    st.warning(
+        f"Only {len(collection.queries)} judged queries have a relevant document: intervals will be wide and a "
+        f"choice made on them is shaky. About {MIN_RELIABLE_QUERIES} or more make it reliable."
+    )
+with st.form("judgments-evaluate"):
+    models = st.multiselect("Models", indexed, default=indexed[:2], key="judgments_models")
+    modes = st.multiselect("Modes", [m.value for m in SearchMode], default=["dense", "keyword"], key="judgments_modes")
+    run = st.form_submit_button("Evaluate", type="primary")
+
+
+def bar_progress(label: str):
+    """A progress bar with done/total and rate for a synchronous run (these runs take seconds)."""
+    bar, began = st.progress(0.0, text=label), time.perf_counter()
+
+    def update(stage: str, done: int, total: int) -> None:
+        rate = done / max(time.perf_counter() - began, 1e-9)
+        bar.progress(done / total if total else 1.0, text=f"{stage}: {done}/{total} · {rate:.1f}/s")
+
+    return update
+
+
+if run and models and modes:
+    try:
+        embedders = {m: shared.embedder(m) for m in models}
+        report = evaluate_judgments(
+            store, library, embedders, [SearchMode(m) for m in modes], progress=bar_progress("Evaluating")
+        )
+    except PotionError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["judgments_report"] = report
+report = st.session_state.get("judgments_report")
+if report is not None and report.dataset.startswith(library):
+    table = [
+        {"model": r.model, "mode": str(r.mode)}
+        | {name: f"{i.mean:.3f} [{i.low:.3f}, {i.high:.3f}]" for name, i in r.metrics.items()}
+        for r in report.results
+    ]
+    st.dataframe(table, hide_index=True, key="judgments_results")
+    st.caption("Means over the judged queries with 95% bootstrap intervals over queries.")
+    base = report.results[0]
+    diffs = [
+        {
+            "against": f"{base.model} {base.mode}",
+            "run": f"{c.other[0]} {c.other[1]}",
+            "nDCG@10 difference": f"{c.difference.diff:+.3f} [{c.difference.low:+.3f}, {c.difference.high:+.3f}]",
+            "p-value": round(c.difference.p_value, 4),
+        }
+        for c in report.comparisons
+        if c.metric == "ndcg@10"
+    ]
+    if diffs:
+        st.dataframe(diffs, hide_index=True, key="judgments_comparisons")
+
+st.subheader("Tune the hybrid")
+keyword_ready = [c.meta.model_name for lib in store.libraries() if lib.name == library for c in lib.collections]
+keyword_ready = [m for m in keyword_ready if (meta := store.find(library, m)) is not None and meta.has_keyword]
+if not keyword_ready:
+    st.info("No index of this library has keyword search, which the hybrid needs.")
+    st.stop()
+with st.form("judgments-sweep"):
+    model = st.selectbox("Model", keyword_ready, key="judgments_sweep_model")
+    sweep_run = st.form_submit_button("Sweep the weight")
+if sweep_run:
+    try:
+        sweep = sweep_hybrid_weight(store, library, shared.embedder(model), progress=bar_progress("Sweeping"))
+    except PotionError as exc:
+        st.error(str(exc))
+    else:
+        st.session_state["judgments_sweep"] = (library, sweep)
+kept = st.session_state.get("judgments_sweep")
+if kept is not None and kept[0] == library:
+    sweep = kept[1]
+    points = [{"weight": p.weight, "mean": p.ndcg.mean, "low": p.ndcg.low, "high": p.ndcg.high} for p in sweep.points]
+    base = alt.Chart(alt.Data(values=points)).encode(x=alt.X("weight:Q", title="dense share (0 = keyword only)"))
+    chart = base.mark_line(point=True).encode(y=alt.Y("mean:Q", title="nDCG@10")) + base.mark_errorbar().encode(
+        y="low:Q", y2="high:Q"
+    )
+    st.altair_chart(chart.properties(height=300), width="stretch")
+    best = sweep.best
+    st.success(
+        f"Best weight for {sweep.model}: **{best.weight:.1f}** (nDCG@10 {best.ndcg.mean:.3f} "
+        f"[{best.ndcg.low:.3f}, {best.ndcg.high:.3f}]) on {sweep.queries} judged queries; set it as the dense share "
+        "of a weighted hybrid on the Search page."
+    )
+    if not sweep.reliable:
+        st.warning(
+            f"{sweep.queries} judged queries are fewer than about {MIN_RELIABLE_QUERIES}: the best weight mostly fits "
+            "these few queries. Judge more before relying on it."
+        )

@@ -1,0 +1,91 @@
+"""Judging on the Search page and the Judgments page, driven with AppTest."""
+
+from __future__ import annotations
+
+import pytest
+import streamlit as st
+
+from core.judgments import judge, qrels_tsv
+from pages import shared
+from tests.apptest_helpers import (
+    SEARCH,
+    SEARCH_SUBMIT,
+    index_texts,
+    join_all_jobs,
+    new_app,
+    no_exception,
+    open_page,
+    pick_model,
+)
+from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL
+
+JUDGMENTS = "pages/judgments.py"
+DOCS = {
+    "turing.txt": "Alan Turing was born in Maida Vale, London, and raised in southern England.",
+    "ai.txt": "Artificial intelligence was founded as an academic discipline in 1956.",
+    "bread.txt": "Bake the bread with flour and water, then let the dough rest.",
+}
+
+
+@pytest.fixture
+def store(isolated_env):
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    store = shared.store()
+    yield store
+    join_all_jobs()
+    store.close()
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def test_marking_hits_on_the_search_page_keeps_the_verdicts_in_the_library(store, tmp_path, monkeypatch):
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
+    at = new_app(monkeypatch).run()
+    pick_model(at, BUNDLED_SMALL)
+    open_page(at, SEARCH)
+    at.main.text_input(key="search_query").input("Where was Alan Turing born?")
+    at.main.slider(key="search_top_k").set_value(3)
+    at.main.button(key=SEARCH_SUBMIT).click().run()
+    no_exception(at)
+    shown = [t.value for t in at.main.text]  # hit documents, in rank order
+    at.main.button(key="judge-yes-1").click().run()
+    at.main.button(key="judge-no-2").click().run()
+    no_exception(at)
+    verdicts = {j.document: j.relevance for j in store.judgments("Papers")}
+    assert verdicts == {shown[0]: 1, shown[1]: 0}
+    assert all(j.query == "Where was Alan Turing born?" and j.model == BUNDLED_SMALL for j in store.judgments("Papers"))
+    assert any("You judged this document relevant" in c.value for c in at.main.caption)
+    fresh = new_app(monkeypatch).run()  # a new session: the verdicts come from the database
+    pick_model(fresh, BUNDLED_SMALL)
+    open_page(fresh, JUDGMENTS)
+    table = fresh.main.dataframe[0]
+    assert sorted(table.value["document"]) == sorted(shown[:2])
+
+
+def test_the_judgments_page_edits_exports_evaluates_and_sweeps(store, tmp_path, monkeypatch):
+    for model in (BUNDLED_SMALL, BUNDLED_LARGE):
+        index_texts(store, tmp_path / model, "Papers", model, DOCS)
+    judge(store, "Papers", "Where was Alan Turing born?", "turing.txt", 1)
+    judge(store, "Papers", "Where was Alan Turing born?", "bread.txt", 1)  # a mistake, fixed below
+    judge(store, "Papers", "how to bake bread", "bread.txt", 1)
+    at = new_app(monkeypatch).run()
+    pick_model(at, BUNDLED_SMALL)
+    open_page(at, JUDGMENTS)
+    no_exception(at)
+    assert any("3** judgments over **2** queries" in m.value for m in at.main.markdown)
+    downloads = {b.label for b in at.main.get("download_button")}
+    assert downloads == {"Download qrels.tsv", "Download queries.jsonl"}
+    assert qrels_tsv(store.judgments("Papers")).count("\n") == 4
+
+    at.main.button(key="FormSubmitter:judgments-evaluate-Evaluate").click().run()
+    no_exception(at)
+    table = next(t.value for t in at.main.dataframe if "ndcg@10" in t.value.columns)
+    first, second = sorted([BUNDLED_SMALL, BUNDLED_LARGE])  # the page lists a library's models by name
+    assert list(table["model"]) == [first, first, second, second] and list(table["mode"]) == ["dense", "keyword"] * 2
+    assert any("fewer" in w.value or "Only 2 judged queries" in w.value for w in at.main.warning)
+
+    at.main.button(key="FormSubmitter:judgments-sweep-Sweep the weight").click().run()
+    no_exception(at)
+    assert any("Best weight for" in s.value for s in at.main.success)
+    assert at.main.get("vega_lite_chart")
