@@ -121,6 +121,7 @@ pages = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
     st.Page("pages/judgments.py", title="Judgments", icon=":material/fact_check:"),
     st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
+    st.Page("pages/costs.py", title="Costs", icon=":material/payments:"),
 ]
 navigation = st.navigation(pages)
 with st.sidebar:

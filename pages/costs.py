@@ -1,0 +1,139 @@
+"""Costs: each model indexed in the library, measured on it, in one table and a quality-against-cost chart."""
+
+from __future__ import annotations
+
+import altair as alt
+import streamlit as st
+
+from core.costs import (
+    SAMPLE_CHUNKS,
+    SAMPLE_QUERIES,
+    CostAxis,
+    CostCache,
+    CostReport,
+    cached_costs,
+    cost_chart,
+    indexed,
+    measure_costs,
+)
+from core.jobs import JobStatus
+from core.models import load_embedder
+from core.sizes import format_bytes
+from pages import shared
+
+QUALITY_KEY = "cost_quality"  # {model: nDCG@10} another page may leave here; no evaluation of a library is stored
+NOT_RECORDED = "not recorded"
+
+shared.ensure_frame()
+
+store = shared.shared_store()
+library = shared.need_library()
+runner = shared.jobs()
+# Its own key, not the library's write key: measuring only reads, so it neither waits for nor blocks indexing.
+job_key = f"costs|{library}"
+
+
+@st.cache_resource
+def cost_cache() -> CostCache:
+    return CostCache()
+
+
+st.title(":material/payments: Costs")
+st.caption(
+    f"Each model indexed in **{library}**, measured on this library: encode rate over up to {SAMPLE_CHUNKS:,} of "
+    f"its chunks, query latency (encode + dense search) over {SAMPLE_QUERIES} queries made of the first sentences "
+    "of random chunks. Vectors are stored as float32, so a vector takes dims × 4 bytes."
+)
+collections = indexed(store, library)
+if not collections:
+    st.info(f"**{library}** has no documents yet: add some on the Library page, then measure each model's costs here.")
+    st.stop()
+
+
+@st.fragment(run_every=0.5)
+def progress_panel() -> None:
+    state = runner.get(job_key)
+    if state is None:
+        return
+    if state.running:
+        rate = state.rate()
+        st.progress(
+            state.fraction,
+            text=f"**{state.label}** — {state.stage}: {state.done:,}/{state.total:,}"
+            + (f" · {rate:,.0f}/s" if rate else "")
+            + f" · {state.elapsed():.0f} s",
+        )
+    else:
+        st.rerun()  # show the table
+
+
+job = runner.get(job_key)
+if job is not None and job.running:
+    progress_panel()
+    st.stop()
+if job is not None and job.status == JobStatus.FAILED:
+    st.error(f"Measuring stopped: {job.error}")
+elif job is not None and isinstance(job.result, CostReport):
+    for skipped in job.result.skipped:
+        st.warning(f"{skipped.model} was not measured: {skipped.reason}")
+
+cache = cost_cache()
+kept = cached_costs(cache, library, collections)
+missing = [c.meta.model_name for c, cost in zip(collections, kept, strict=True) if cost is None]
+if missing:
+    st.caption(f"Not measured yet: {', '.join(missing)}. Measuring reads the library and changes nothing.")
+    if st.button(f"Measure {len(missing)} model{'s' if len(missing) > 1 else ''}", type="primary", key="costs_measure"):
+        runner.start(
+            job_key,
+            f"Measuring costs of {library}",
+            lambda progress: measure_costs(store, library, cache, load_embedder, progress),
+            kind="costs",
+        )
+        st.rerun()
+
+costs = [c for c in kept if c is not None]
+if not costs:
+    st.stop()
+quality = st.session_state.get(QUALITY_KEY) or {}
+rows = [
+    {
+        "model": c.model,
+        "dims": c.dim,
+        "parameters": c.params,
+        "model file": format_bytes(c.file_size_bytes),
+        "bytes / vector": c.bytes_per_vector,
+        "chunks": c.chunks,
+        "index vectors": format_bytes(c.index_bytes),
+        "index vectors (bytes)": c.index_bytes,
+        "encode rate (chunks/s)": round(c.encode_rate, 1),
+        "query p50 (ms)": round(c.query_p50_ms, 2),
+        "index time": f"{c.index_seconds:.1f} s" if c.index_seconds is not None else NOT_RECORDED,
+        "nDCG@10": f"{quality[c.model]:.3f}" if c.model in quality else "—",
+    }
+    for c in costs
+]
+st.dataframe(rows, hide_index=True, width="stretch", key="costs_table")
+st.caption(
+    "Encode rate: sampled chunks encoded / seconds spent encoding them. Query p50: the median of encode + search "
+    "time per query. Index time: indexing does not record how long it took, so it is not guessed here. "
+    + (
+        "nDCG@10 comes from the evaluation given to this page."
+        if quality
+        else "nDCG@10 needs an evaluation with relevance judgments; none is stored for this library, so it shows —."
+    )
+)
+
+axis = CostAxis(st.selectbox("Cost on the x axis", [str(a) for a in CostAxis], key="costs_axis"))
+chart = cost_chart(costs, axis, quality)
+values = [{"model": p.model, "x": p.x, "y": p.y} for p in chart.points]
+base = alt.Chart(alt.Data(values=values)).encode(
+    x=alt.X("x:Q", title=chart.x_title, scale=alt.Scale(zero=False)),
+    y=alt.Y("y:Q", title=chart.y_title, scale=alt.Scale(zero=False)),
+    tooltip=[
+        alt.Tooltip("model:N", title="Model"),
+        alt.Tooltip("x:Q", title=chart.x_title, format=",.2f"),
+        alt.Tooltip("y:Q", title=chart.y_title, format=",.3f"),
+    ],
+)
+labelled = base.mark_circle(size=120) + base.mark_text(align="left", dx=8, dy=-8).encode(text="model:N")
+st.altair_chart(labelled.properties(height=380), width="stretch")
