@@ -119,6 +119,7 @@ pages = [
     st.Page("pages/library.py", title="Library", icon=":material/library_books:"),
     st.Page("pages/search.py", title="Search", icon=":material/search:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/labs:"),
     st.Page("pages/judgments.py", title="Judgments", icon=":material/fact_check:"),
     st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
     st.Page("pages/costs.py", title="Costs", icon=":material/payments:"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
 from core.embedder import Embedder
@@ -165,6 +165,47 @@ def sweep_hybrid_weight(
         points.append(WeightPoint(float(weight), bootstrap_ci(list(scores.values()))))
         report("weights", i + 1, len(weights))
     return HybridSweep(embedder.info.name, points, len(collection.queries))
+
+
+@dataclass(frozen=True)
+class HybridDefault:
+    """The weighted hybrid a library searches with by default, and the judgments it was chosen on."""
+
+    weight: float
+    model: str
+    queries: int  # judged queries with a relevant document that the sweep ran over
+    judgments: int
+    ndcg: float
+    chosen_at: str
+
+    @property
+    def params(self) -> HybridParams:
+        return HybridParams(fusion=Fusion.WEIGHTED, weight=self.weight)
+
+
+def adopt_hybrid_default(store: Store, library: str, sweep: HybridSweep) -> HybridDefault:
+    """Record the sweep's best weight as the library's hybrid default, with what it was chosen on."""
+    best = sweep.best
+    chosen = HybridDefault(
+        weight=best.weight,
+        model=sweep.model,
+        queries=sweep.queries,
+        judgments=len(store.judgments(library)),
+        ndcg=round(best.ndcg.mean, 6),
+        chosen_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    store.set_library_settings(library, store.library_settings(library) | {"hybrid_default": asdict(chosen)})
+    return chosen
+
+
+def hybrid_default(store: Store, library: str) -> HybridDefault | None:
+    recorded = store.library_settings(library).get("hybrid_default")
+    if not isinstance(recorded, dict):
+        return None
+    try:
+        return HybridDefault(**recorded)
+    except TypeError:  # written by another version: no default rather than a crash
+        return None
 
 
 def _collection(store: Store, library: str) -> JudgedCollection:

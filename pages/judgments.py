@@ -12,7 +12,9 @@ from core.judgments import (
     MIN_RELIABLE_QUERIES,
     NOT_RELEVANT,
     RELEVANT,
+    adopt_hybrid_default,
     evaluate_judgments,
+    hybrid_default,
     judge,
     judged_collection,
     qrels_tsv,
@@ -167,6 +169,20 @@ if kept is not None and kept[0] == library:
         f"[{best.ndcg.low:.3f}, {best.ndcg.high:.3f}]) on {sweep.queries} judged queries; set it as the dense share "
         "of a weighted hybrid on the Search page."
     )
+    st.button(
+        f"Make {best.weight:.1f} this library's hybrid default",
+        key="judgments_adopt",
+        on_click=adopt_hybrid_default,
+        args=(store, library, sweep),
+        help="Search then opens weighted hybrid at this weight for the library; the choice is recorded with the "
+        "number of judged queries it came from.",
+    )
+    current = hybrid_default(store, library)
+    if current is not None:
+        st.caption(
+            f"Current default: {current.weight:.1f} ({current.model}, {current.queries} judged queries, "
+            f"{current.judgments} judgments, chosen {current.chosen_at})."
+        )
     if not sweep.reliable:
         st.warning(
             f"{sweep.queries} judged queries are fewer than about {MIN_RELIABLE_QUERIES}: the best weight mostly fits "

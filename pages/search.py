@@ -7,7 +7,7 @@ import streamlit as st
 from core.errors import PotionError
 from core.explain import SPLIT_PIECES, explain_matches, highlight_spans, vocabulary_coverage
 from core.export import hits_to_csv, hits_to_json
-from core.judgments import NOT_RELEVANT, RELEVANT, judge, verdicts
+from core.judgments import NOT_RELEVANT, RELEVANT, hybrid_default, judge, verdicts
 from core.keyword_explain import BM25_B, BM25_K1, explain_keywords, keyword_spans
 from core.search import search
 from core.types import Fusion, HybridParams, SearchMode
@@ -40,6 +40,13 @@ if meta is None:
     st.stop()
 
 documents = [d.name for d in store.documents(library, embedder.info.name)]
+library_default = hybrid_default(store, library)
+if st.session_state.get("search_defaults_for") != library:  # a library's recorded hybrid, once per switch to it
+    st.session_state["search_defaults_for"] = library
+    if library_default is not None:
+        st.session_state["search_fusion"] = str(Fusion.WEIGHTED)
+        st.session_state["search_weight"] = library_default.weight
+st.session_state.setdefault("search_weight", 0.5)
 # Outside the form: the fusion choice and the weight appear as soon as the mode asks for them.
 mode = SearchMode(
     st.radio("Mode", [str(m) for m in MODES], format_func=lambda m: MODES[m], key="search_mode", horizontal=True)
@@ -55,8 +62,13 @@ if mode == SearchMode.HYBRID:
     )
     if fusion == Fusion.WEIGHTED:
         weight = controls[1].slider(
-            "Dense share", 0.0, 1.0, 0.5, 0.05, key="search_weight", help="1 ranks by meaning only, 0 by keywords only"
+            "Dense share", 0.0, 1.0, step=0.05, key="search_weight", help="1 ranks by meaning only, 0 by keywords only"
         )
+        if library_default is not None:
+            controls[1].caption(
+                f"This library's default is {library_default.weight:.1f}, tuned on {library_default.queries} judged "
+                f"queries with {library_default.model} (nDCG@10 {library_default.ndcg:.3f})."
+            )
 params = HybridParams(fusion=fusion, weight=weight if weight is not None else 0.5) if fusion else None
 
 with st.form("search"):

@@ -130,3 +130,32 @@ def test_the_weight_sweep_spans_keyword_to_dense_and_warns_when_few_queries(tmp_
     assert sweep.points[-1].ndcg.mean == pytest.approx(dense_ndcg)  # weight 1: dense only
     assert sweep.points[0].ndcg.mean == pytest.approx(keyword_ndcg)  # weight 0: keyword only
     assert sweep.best.ndcg.mean == max(p.ndcg.mean for p in sweep.points)
+
+
+def test_the_best_weight_becomes_the_librarys_hybrid_default_and_persists(tmp_path, isolated_env):
+    from core.judgments import adopt_hybrid_default, hybrid_default
+    from core.storage.milvus import MilvusStore
+
+    store = MilvusStore()
+    _library(tmp_path, store)
+    judge(store, "lib", "swept wing drag", "wing.txt", 1)
+    sweep = sweep_hybrid_weight(store, "lib", load_embedder(BUNDLED_SMALL), weights=(0.0, 1.0))
+    assert hybrid_default(store, "lib") is None
+    chosen = adopt_hybrid_default(store, "lib", sweep)
+    assert (chosen.weight, chosen.queries, chosen.judgments) == (sweep.best.weight, 1, 1)
+    ingest([tmp_path / "ai.txt"], "lib", load_embedder(BUNDLED_LARGE), store)  # a new model re-registers the library
+    store.close()
+    again = MilvusStore()
+    assert hybrid_default(again, "lib") == chosen and hybrid_default(again, "lib").params.weight == chosen.weight
+    again.drop_library("lib")
+    again.create_library("lib")
+    assert hybrid_default(again, "lib") is None  # settings go with the library
+    again.close()
+
+
+def test_library_settings_are_kept_per_library_on_both_stores(any_store):
+    any_store.create_library("a")
+    any_store.set_library_settings("a", {"k": 1})
+    any_store.set_library_settings("b", {"k": 2})  # recording settings makes the library exist
+    assert any_store.library_settings("a") == {"k": 1} and any_store.library_settings("b") == {"k": 2}
+    assert any_store.library_settings("c") == {} and {"a", "b"} <= set(any_store.library_names())

@@ -89,3 +89,22 @@ def test_the_judgments_page_edits_exports_evaluates_and_sweeps(store, tmp_path, 
     no_exception(at)
     assert any("Best weight for" in s.value for s in at.main.success)
     assert at.main.get("vega_lite_chart")
+
+
+def test_search_opens_weighted_hybrid_at_the_librarys_default(store, tmp_path, monkeypatch):
+    from core.judgments import HybridSweep, WeightPoint, adopt_hybrid_default
+    from core.stats import Interval
+
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
+    judge(store, "Papers", "bread", "bread.txt", 1)
+    sweep = HybridSweep(BUNDLED_SMALL, [WeightPoint(0.3, Interval(0.9, 0.8, 1.0))], 1)
+    adopt_hybrid_default(store, "Papers", sweep)
+    at = new_app(monkeypatch).run()
+    pick_model(at, BUNDLED_SMALL)
+    open_page(at, SEARCH)
+    at.main.radio(key="search_mode").set_value("hybrid").run()
+    no_exception(at)
+    assert at.main.radio(key="search_fusion").value == "weighted"
+    assert at.main.slider(key="search_weight").value == 0.3
+    assert any("This library's default is 0.3" in c.value for c in at.main.caption)
+    assert not at.main.warning  # no Streamlit warning about a widget default set twice

@@ -51,6 +51,14 @@ class Store(ABC):
     def drop_library(self, library: str) -> int:
         """Drop the library and every index of it; returns how many indexes were dropped."""
 
+    @abstractmethod
+    def library_settings(self, library: str) -> dict:
+        """Settings recorded for the library as a whole (for example its hybrid default); {} when none."""
+
+    @abstractmethod
+    def set_library_settings(self, library: str, settings: dict) -> None:
+        """Replace the library's settings; they persist, and go when the library is dropped."""
+
     # --- judgments -----------------------------------------------------------------------------
 
     @abstractmethod

@@ -63,6 +63,7 @@ class MemoryStore(Store):
         self._libraries: set[str] = set()
         self._indexes: dict[tuple[str, str], _Index] = {}
         self._judgments: dict[str, Judgment] = {}
+        self._settings: dict[str, dict] = {}
 
     def collections(self) -> list[CollectionMeta]:
         with self._lock:
@@ -105,8 +106,18 @@ class MemoryStore(Store):
             for key in keys:
                 del self._indexes[key]
             self._judgments = {k: j for k, j in self._judgments.items() if j.library != library}
+            self._settings.pop(library, None)
             self._libraries.discard(library)
             return len(keys)
+
+    def library_settings(self, library: str) -> dict:
+        with self._lock:
+            return dict(self._settings.get(library, {}))
+
+    def set_library_settings(self, library: str, settings: dict) -> None:
+        with self._lock:
+            self._libraries.add(library)
+            self._settings[library] = dict(settings)
 
     def put_judgment(self, judgment: Judgment) -> None:
         with self._lock:

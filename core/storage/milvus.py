@@ -97,6 +97,7 @@ class MilvusStore(Store):
         self._loaded: set[str] = set()
         self._metas: dict[tuple[str, str], CollectionMeta] = {}
         self._libraries: set[str] = set()
+        self._settings: dict[str, dict] = {}  # library -> its settings, kept on its registry row
         # Document lists and counts scan the collection and the pages ask on every rerun; they are kept
         # until this store writes, deletes or drops there.
         self._documents: dict[str, list[StoredDocument]] = {}
@@ -121,7 +122,7 @@ class MilvusStore(Store):
             self._adopt_legacy_collections()
 
     def _reload_registry(self) -> None:
-        metas, libraries = {}, set()
+        metas, libraries, settings = {}, set(), {}
         for row in self.registry.rows():
             if row.schema_version > SCHEMA_VERSION:
                 raise SchemaVersionError(
@@ -129,9 +130,11 @@ class MilvusStore(Store):
                     f"this one reads up to {SCHEMA_VERSION}): upgrade Potion Search or use another database."
                 )
             libraries.add(row.library)
+            if row.settings:
+                settings[row.library] = row.settings
             if row.meta is not None:
                 metas[(row.library, row.model)] = row.meta
-        self._metas, self._libraries = metas, libraries
+        self._metas, self._libraries, self._settings = metas, libraries, settings
 
     def _adopt_legacy_collections(self) -> None:
         """Register schema-1 collections (provenance in properties) as they are; their data is not touched."""
@@ -180,7 +183,7 @@ class MilvusStore(Store):
     def create_library(self, library: str) -> None:
         with self._lock:
             if library not in self._libraries:
-                self.registry.put_library(library)
+                self.registry.put_library(library, self._settings.get(library))
                 self._libraries.add(library)
 
     def find(self, library: str, model_name: str) -> CollectionMeta | None:
@@ -213,7 +216,7 @@ class MilvusStore(Store):
             return self._register(self._create(stamped))
 
     def _register(self, meta: CollectionMeta) -> CollectionMeta:
-        self.registry.put_library(meta.library)
+        self.registry.put_library(meta.library, self._settings.get(meta.library))
         self.registry.put(meta)
         self._libraries.add(meta.library)
         self._metas[(meta.library, meta.model_name)] = meta
@@ -255,7 +258,19 @@ class MilvusStore(Store):
             self.judgment_table.remove_library(library)
             self.registry.remove(library, "")
             self._libraries.discard(library)
+            self._settings.pop(library, None)
             return len(metas)
+
+    def library_settings(self, library: str) -> dict:
+        with self._lock:
+            return dict(self._settings.get(library, {}))
+
+    @_engine_call("save the library's settings")
+    def set_library_settings(self, library: str, settings: dict) -> None:
+        with self._lock:
+            self.registry.put_library(library, settings)
+            self._libraries.add(library)
+            self._settings[library] = dict(settings)
 
     @_engine_call("save the judgment")
     def put_judgment(self, judgment: Judgment) -> None:

@@ -7,7 +7,8 @@ a library exists before its first document, and one per library x model with its
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.storage.filters import quote
@@ -23,6 +24,15 @@ class RegistryRow:
     model: str  # "" for the row that says the library exists
     schema_version: int
     meta: CollectionMeta | None
+    settings: dict = field(default_factory=dict)  # a library row's own settings (the hybrid default, say)
+
+
+def _settings(raw: str) -> dict:
+    try:
+        value = json.loads(raw or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def _key(library: str, model: str) -> str:
@@ -48,12 +58,13 @@ class Registry:
                 r["model"],
                 int(r["schema_version"]),
                 CollectionMeta.from_json(r["meta"]) if r["model"] else None,
+                {} if r["model"] else _settings(r["meta"]),
             )
             for r in raw
         ]
 
-    def put_library(self, library: str) -> None:
-        self._upsert(library, "", SCHEMA_VERSION, "{}")
+    def put_library(self, library: str, settings: dict | None = None) -> None:
+        self._upsert(library, "", SCHEMA_VERSION, json.dumps(settings or {}, ensure_ascii=False))
 
     def put(self, meta: CollectionMeta) -> None:
         self._upsert(meta.library, meta.model_name, meta.schema_version, meta.to_json())
