@@ -122,7 +122,7 @@ if report is not None and report.dataset.startswith(library):
         | {name: f"{i.mean:.3f} [{i.low:.3f}, {i.high:.3f}]" for name, i in r.metrics.items()}
         for r in report.results
     ]
-    st.dataframe(table, hide_index=True, key="judgments_results")
+    st.table(table)  # a handful of rows: plain text, readable and copyable
     st.caption("Means over the judged queries with 95% bootstrap intervals over queries.")
     base = report.results[0]
     diffs = [
@@ -136,7 +136,7 @@ if report is not None and report.dataset.startswith(library):
         if c.metric == "ndcg@10"
     ]
     if diffs:
-        st.dataframe(diffs, hide_index=True, key="judgments_comparisons")
+        st.table(diffs)
 
 st.subheader("Tune the hybrid")
 keyword_ready = [c.meta.model_name for lib in store.libraries() if lib.name == library for c in lib.collections]

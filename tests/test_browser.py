@@ -171,3 +171,25 @@ def test_load_samples_fills_an_empty_library_and_finds_turing(page):
     first_hit = text[text.index("#1 ·") : text.index("#2 ·")]
     assert "alan-turing.md" in first_hit
     pg.screenshot(path=ARTIFACTS / "06-search-samples.png", full_page=True)
+
+
+def test_judge_hits_then_evaluate_on_the_judgments(page):
+    """Issue 8: an analyst marks hits while searching, then reads metrics computed on those verdicts."""
+    pg = page  # the Samples library, searched for Turing by the test above
+    main = pg.locator("[data-testid=stMain]")
+    pg.get_by_role("button", name="Relevant", exact=True).first.click()
+    main.get_by_text("You judged this document relevant").first.wait_for()
+    settle(pg)
+    pg.get_by_role("button", name="Not relevant", exact=True).nth(1).click()
+    main.get_by_text("You judged this document not relevant").first.wait_for()
+    settle(pg)
+
+    goto_page(pg, "Judgments")
+    main.get_by_text(re.compile(r"2\s+judgments over\s+1\s+queries")).wait_for()
+    pg.get_by_role("button", name="Evaluate").click()
+    main.locator("[data-testid=stTable]").first.wait_for()
+    settle(pg)
+    results = main.locator("[data-testid=stTable]").first.inner_text()
+    assert "ndcg@10" in results and "minilm-static-256" in results
+    assert re.search(r"dense\s+1\.000 \[1\.000, 1\.000\]", results), results  # the relevant hit ranked first
+    pg.screenshot(path=ARTIFACTS / "07-judgments.png", full_page=True)
