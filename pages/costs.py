@@ -21,7 +21,8 @@ from core.models import load_embedder
 from core.sizes import format_bytes
 from pages import shared
 
-QUALITY_KEY = "cost_quality"  # {model: nDCG@10} another page may leave here; no evaluation of a library is stored
+# {model: nDCG@10} per library, left by the Judgments page's evaluation of this library (dense runs)
+QUALITY_KEY = "cost_quality"
 NOT_RECORDED = "not recorded"
 
 shared.ensure_frame()
@@ -94,7 +95,7 @@ if missing:
 costs = [c for c in kept if c is not None]
 if not costs:
     st.stop()
-quality = st.session_state.get(QUALITY_KEY) or {}
+quality = (st.session_state.get(QUALITY_KEY) or {}).get(library, {})
 rows = [
     {
         "model": c.model,

@@ -7,6 +7,7 @@ import time
 import altair as alt
 import streamlit as st
 
+from core.costs import quality_from_report
 from core.errors import PotionError
 from core.judgments import (
     MIN_RELIABLE_QUERIES,
@@ -115,6 +116,8 @@ if run and models and modes:
         st.error(str(exc))
     else:
         st.session_state["judgments_report"] = report
+        # The Costs page plots quality against cost where an evaluation of the library exists.
+        st.session_state.setdefault("cost_quality", {})[library] = quality_from_report(report)
 report = st.session_state.get("judgments_report")
 if report is not None and report.dataset.startswith(library):
     table = [

@@ -258,7 +258,7 @@ def test_two_models_are_measured_in_the_background_then_shown_in_one_table_and_a
     assert not at.main.button  # everything is measured: nothing to start
 
     # A rerun, a bytes-per-vector axis and an evaluation's quality: the same measurements, no new job.
-    at.session_state["cost_quality"] = {BUNDLED_SMALL: 0.31, BUNDLED_LARGE: 0.44}
+    at.session_state["cost_quality"] = {"Papers": {BUNDLED_SMALL: 0.31, BUNDLED_LARGE: 0.44}}
     at.main.selectbox(key="costs_axis").set_value(str(CostAxis.BYTES_PER_VECTOR)).run()
     no_exception(at)
     assert runner.get("costs|Papers").id == job.id

@@ -84,6 +84,9 @@ def test_the_judgments_page_edits_exports_evaluates_and_sweeps(store, tmp_path, 
     first, second = sorted([BUNDLED_SMALL, BUNDLED_LARGE])  # the page lists a library's models by name
     assert list(table["model"]) == [first, first, second, second] and list(table["mode"]) == ["dense", "keyword"] * 2
     assert any("fewer" in w.value or "Only 2 judged queries" in w.value for w in at.main.warning)
+    runs = at.session_state["judgments_report"].results
+    dense = {r.model: r.metrics["ndcg@10"].mean for r in runs if r.mode == "dense"}
+    assert at.session_state["cost_quality"]["Papers"] == dense  # the Costs page's quality column for this library
 
     at.main.button(key="FormSubmitter:judgments-sweep-Sweep the weight").click().run()
     no_exception(at)
