@@ -51,26 +51,9 @@ if not collections:
     st.stop()
 
 
-@st.fragment(run_every=0.5)
-def progress_panel() -> None:
-    state = runner.get(job_key)
-    if state is None:
-        return
-    if state.running:
-        rate = state.rate()
-        st.progress(
-            state.fraction,
-            text=f"**{state.label}** — {state.stage}: {state.done:,}/{state.total:,}"
-            + (f" · {rate:,.0f}/s" if rate else "")
-            + f" · {state.elapsed():.0f} s",
-        )
-    else:
-        st.rerun()  # show the table
-
-
 job = runner.get(job_key)
 if job is not None and job.running:
-    progress_panel()
+    shared.key_progress(job_key)  # reruns the page, showing the table, once the job ends
     st.stop()
 if job is not None and job.status == JobStatus.FAILED:
     st.error(f"Measuring stopped: {job.error}")

@@ -99,10 +99,15 @@ def library_job(library: str) -> JobState | None:
     return jobs().get(library_job_key(library))
 
 
-@st.fragment(run_every=0.5)
 def job_progress(library: str) -> None:
     """The running job of the library with its stage, done/total and rate; reruns the page once it ends."""
-    state = library_job(library)
+    key_progress(library_job_key(library))
+
+
+@st.fragment(run_every=0.5)
+def key_progress(key: str) -> None:
+    """The running job under `key` with its stage, done/total, rate and elapsed time; reruns the page once it ends."""
+    state = jobs().get(key)
     if state is None:
         return
     if state.running:

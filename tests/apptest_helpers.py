@@ -7,7 +7,8 @@ JobRunner as the pages: tests pre-populate the database through core and join jo
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -72,6 +73,28 @@ def join_all_jobs() -> None:
     for thread in threading.enumerate():
         if thread.name.startswith("job-"):
             thread.join(timeout=JOB_TIMEOUT)
+
+
+@contextmanager
+def app_store() -> Iterator[MilvusStore]:
+    """The store the pages use (st.cache_resource) on the test's tmp database, with caches cleared around it.
+
+    AppTest runs the script in this process, so the pages get this very instance; jobs are joined before
+    it closes."""
+    import streamlit as st
+
+    from pages import shared
+
+    st.cache_resource.clear()  # a store, job runner or listing left by another test points at its tmp dir
+    st.cache_data.clear()
+    store = shared.store()
+    try:
+        yield store
+    finally:
+        join_all_jobs()
+        store.close()
+        st.cache_resource.clear()
+        st.cache_data.clear()
 
 
 def index_texts(store: MilvusStore, folder: Path, library: str, model: str, docs: Mapping[str, str]) -> IngestResult:

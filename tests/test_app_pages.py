@@ -30,6 +30,7 @@ from tests.apptest_helpers import (
     RUN_TIMEOUT,
     SEARCH,
     SEARCH_SUBMIT,
+    app_store,
     by_label,
     create_library,
     hit_headers,
@@ -55,15 +56,9 @@ def store(isolated_env):
     """Overrides conftest's: the store the pages use (st.cache_resource) on this test's tmp database, closed after.
 
     Tests pre-populate it through core; AppTest runs the script in this process and gets this very instance."""
-    st.cache_resource.clear()  # a store, job runner or listing left by another test points at its tmp dir
-    st.cache_data.clear()
-    store = shared.store()
-    assert store.uri == str(isolated_env / "test.db")
-    yield store
-    join_all_jobs()
-    store.close()
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    with app_store() as store:
+        assert store.uri == str(isolated_env / "test.db")
+        yield store
 
 
 @pytest.fixture

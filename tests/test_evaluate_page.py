@@ -7,7 +7,6 @@ import json
 import threading
 
 import pytest
-import streamlit as st
 import streamlit.testing.v1.app_test as app_test_module
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
@@ -21,6 +20,7 @@ from tests.apptest_helpers import (
     ROOT,
     RUN_TIMEOUT,
     NavigationOnlyPagesManager,
+    app_store,
     by_label,
     join_all_jobs,
     no_exception,
@@ -35,14 +35,8 @@ LABELS = ["nDCG@10", "Recall@10", "Recall@100", "MRR@10", "MAP@100"]
 
 @pytest.fixture
 def store(isolated_env):
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    store = shared.store()
-    yield store
-    join_all_jobs()
-    store.close()
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    with app_store() as s:
+        yield s
 
 
 def open_evaluate(monkeypatch: pytest.MonkeyPatch) -> AppTest:

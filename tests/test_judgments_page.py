@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import pytest
-import streamlit as st
 
 from core.judgments import judge, qrels_tsv
-from pages import shared
 from tests.apptest_helpers import (
     SEARCH,
     SEARCH_SUBMIT,
+    app_store,
     index_texts,
-    join_all_jobs,
     new_app,
     no_exception,
     open_page,
@@ -29,14 +27,8 @@ DOCS = {
 
 @pytest.fixture
 def store(isolated_env):
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    store = shared.store()
-    yield store
-    join_all_jobs()
-    store.close()
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    with app_store() as s:
+        yield s
 
 
 def test_marking_hits_on_the_search_page_keeps_the_verdicts_in_the_library(store, tmp_path, monkeypatch):

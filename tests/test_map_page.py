@@ -5,12 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-import streamlit as st
 
 from core.models import load_embedder
 from core.projection import embedding_map
-from pages import shared
-from tests.apptest_helpers import index_texts, join_all_jobs, new_app, no_exception, open_page, pick_model
+from tests.apptest_helpers import app_store, index_texts, new_app, no_exception, open_page, pick_model
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS
 
 MAP = "pages/map.py"
@@ -19,14 +17,8 @@ DOCS = {f"doc{i}.txt": text for i, text in enumerate(SEED_DOCS)} | {"food.txt": 
 
 @pytest.fixture
 def store(isolated_env):
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    store = shared.store()
-    yield store
-    join_all_jobs()
-    store.close()
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    with app_store() as s:
+        yield s
 
 
 def _spec(at) -> dict:
