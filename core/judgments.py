@@ -24,6 +24,7 @@ from core.evaluation import (
     rank_documents,
     score_ranking,
 )
+from core.ingest import no_progress
 from core.stats import RESAMPLES, SEED, Interval, bootstrap_ci
 from core.storage import Store
 from core.types import Fusion, HybridParams, Judgment, ProgressCallback, SearchMode
@@ -112,7 +113,15 @@ def evaluate_judgments(
         meta = store.require(library, model)
         for mode in dict.fromkeys(modes):
             ranking = rank_documents(
-                collection.queries, library, embedder, store, mode, DEPTH, progress or _quiet, f"{model} {mode}", params
+                collection.queries,
+                library,
+                embedder,
+                store,
+                mode,
+                DEPTH,
+                progress or no_progress,
+                f"{model} {mode}",
+                params,
             )
             scores = score_ranking(ranking, collection.qrels)
             metrics = {name: bootstrap_ci(list(s.values()), resamples, seed) for name, s in scores.items()}
@@ -154,12 +163,12 @@ def sweep_hybrid_weight(
     """nDCG@10 of the weighted hybrid at each weight (0: keyword only, 1: dense only) on the judged queries."""
     collection = _collection(store, library)
     points = []
-    report = progress or _quiet
+    report = progress or no_progress
     report("weights", 0, len(weights))
     for i, weight in enumerate(weights):
         params = HybridParams(fusion=Fusion.WEIGHTED, weight=float(weight))
         ranking = rank_documents(
-            collection.queries, library, embedder, store, SearchMode.HYBRID, DEPTH, _quiet, "sweep", params
+            collection.queries, library, embedder, store, SearchMode.HYBRID, DEPTH, no_progress, "sweep", params
         )
         scores = score_ranking(ranking, collection.qrels, ("ndcg@10",))["ndcg@10"]
         points.append(WeightPoint(float(weight), bootstrap_ci(list(scores.values()))))
@@ -215,7 +224,3 @@ def _collection(store: Store, library: str) -> JudgedCollection:
             f"Library '{library}' has no query with a hit judged relevant yet: mark some hits on the Search page."
         )
     return collection
-
-
-def _quiet(stage: str, done: int, total: int) -> None:
-    return None

@@ -53,6 +53,7 @@ def test_judgments_are_kept_per_library_replaced_by_a_later_verdict_and_dropped_
     any_store.create_library("other")
     judge(any_store, "lib", "where was  Turing born", "turing.txt", 1, chunk=0, model=BUNDLED_SMALL)
     judge(any_store, "lib", "where was Turing born", "bread.txt", 1)
+    assert [j.relevance for j in any_store.judgments("lib")] == [1, 1]  # read (and kept) before the change below
     judge(any_store, "lib", "where was Turing born", "bread.txt", 0)  # changed their mind
     judge(any_store, "other", "where was Turing born", "turing.txt", 1)
     kept = any_store.judgments("lib")

@@ -101,6 +101,7 @@ class MilvusStore(Store):
         # Document lists and counts scan the collection and the pages ask on every rerun; they are kept
         # until this store writes, deletes or drops there.
         self._documents: dict[str, list[StoredDocument]] = {}
+        self._judged: dict[str, list[Judgment]] = {}  # library -> its judgments; Search reads them every rerun
         self._counts: dict[tuple[str, str], int] = {}
         self._analyzer: str | None = None  # found by the first collection created with BM25
         self.client = connect(self.settings)
@@ -256,6 +257,7 @@ class MilvusStore(Store):
             for meta in metas:
                 self._drop(meta)
             self.judgment_table.remove_library(library)
+            self._judged.pop(library, None)
             self.registry.remove(library, "")
             self._libraries.discard(library)
             self._settings.pop(library, None)
@@ -276,16 +278,20 @@ class MilvusStore(Store):
     def put_judgment(self, judgment: Judgment) -> None:
         with self._lock:
             self.judgment_table.put(judgment)
+            self._judged.pop(judgment.library, None)
 
     @_engine_call("read judgments")
     def judgments(self, library: str) -> list[Judgment]:
         with self._lock:
-            return self.judgment_table.rows(library)
+            if library not in self._judged:
+                self._judged[library] = self.judgment_table.rows(library)
+            return list(self._judged[library])
 
     @_engine_call("delete the judgment")
     def delete_judgment(self, judgment: Judgment) -> None:
         with self._lock:
             self.judgment_table.remove(judgment)
+            self._judged.pop(judgment.library, None)
 
     def _drop(self, meta: CollectionMeta) -> None:
         # Unregistered first: a crash before the drop leaves an orphan collection, which is ignored.
@@ -492,15 +498,14 @@ class MilvusStore(Store):
             report("rebuild", 0, total)
             batch: list[dict] = []
             for row in self._rows(old, "chunk >= 0", fields):
-                vector = unit_rows(np.asarray([row["vector"]], dtype=np.float32))[0]
-                batch.append({**row, "vector": vector, "doc_key": document_key(row["document"])})
+                batch.append({**row, "doc_key": document_key(row["document"])})
                 if len(batch) >= WRITE_BATCH:
-                    self.client.insert(fresh.collection, batch)  # a new collection: nothing to replace
+                    self.client.insert(fresh.collection, _unit_vectors(batch))  # a new collection: nothing to replace
                     done += len(batch)
                     report("rebuild", done, total)
                     batch = []
             if batch:
-                self.client.insert(fresh.collection, batch)
+                self.client.insert(fresh.collection, _unit_vectors(batch))
             report("rebuild", total, total)
             self.client.flush(fresh.collection)
             self.registry.put(fresh)
@@ -515,6 +520,12 @@ def _document_filter(meta: CollectionMeta, documents: Sequence[str]) -> str:
     if meta.schema_version >= 2:
         return field_in("doc_key", [document_key(d[:MAX_DOCUMENT_CHARS]) for d in documents])
     return field_in("document", [d[:MAX_DOCUMENT_CHARS] for d in documents])
+
+
+def _unit_vectors(records: list[dict]) -> list[dict]:
+    """Records with their vectors at unit length, normalised as one matrix (schema 3 stores unit vectors)."""
+    vectors = unit_rows(np.asarray([r["vector"] for r in records], dtype=np.float32))
+    return [{**r, "vector": v} for r, v in zip(records, vectors, strict=True)]
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
