@@ -91,7 +91,8 @@ def unprintable_share(text: str) -> float:
     """The share of characters in `text` that no text shows (see _UNPRINTABLE)."""
     if not text:
         return 0.0
-    return (len(text) - len(_UNPRINTABLE.sub("", text))) / len(text)
+    # Counted match by match: sub("") built a second copy of the whole text (a 32 MB corpus read at once).
+    return sum(1 for _ in _UNPRINTABLE.finditer(text)) / len(text)
 
 
 def _bomless_utf16(data: bytes) -> str | None:
