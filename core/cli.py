@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from core.errors import PotionError
 
 if TYPE_CHECKING:
-    from core.evaluation import EvaluationReport
+    from core.evaluation import EvaluationReport, RunKey, RunResult
     from core.stats import PairedDifference
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -158,12 +158,37 @@ def _modes(raw: str) -> list[str]:
     return modes
 
 
-def _run_name(raw: str) -> tuple[str, str]:
-    """MODEL:MODE, e.g. minilm-static-64:dense (split at the last colon: a model path may hold one)."""
-    model, _, mode = raw.rpartition(":")
-    if not model or mode not in ("dense", "keyword", "hybrid"):
-        raise argparse.ArgumentTypeError(f"{raw!r} is not MODEL:MODE with MODE dense, keyword or hybrid")
-    return model, mode
+def _run_name(raw: str) -> tuple[str, str, str]:
+    """MODEL:MODE, e.g. minilm-static-64:dense, or a hybrid's MODEL:hybrid@0.3 (weighted) or MODEL:hybrid@tuned.
+
+    Split at the last colon: a model path may hold one."""
+    model, _, run = raw.rpartition(":")
+    mode, _, fusion = run.partition("@")
+    valid_fusion = not fusion or (mode == "hybrid" and (fusion == "tuned" or _is_share(fusion)))
+    if not model or mode not in ("dense", "keyword", "hybrid") or not valid_fusion:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r} is not MODEL:MODE with MODE dense, keyword, hybrid, hybrid@WEIGHT or hybrid@tuned"
+        )
+    return model, mode, fusion
+
+
+def _is_share(raw: str) -> bool:
+    try:
+        return 0.0 <= float(raw) <= 1.0
+    except ValueError:
+        return False
+
+
+def _baseline_key(model: str, mode: str, fusion: str) -> RunKey:
+    """A --baseline as the evaluation names runs: MODEL:hybrid alone means the RRF hybrid."""
+    from core.evaluation import TUNED, RunKey, run_key
+    from core.types import Fusion, HybridParams, SearchMode
+
+    if fusion == TUNED:
+        return RunKey(model, SearchMode.HYBRID, TUNED)
+    if fusion:
+        return run_key(model, mode, HybridParams(fusion=Fusion.WEIGHTED, weight=float(fusion)))
+    return run_key(model, mode)
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
@@ -188,11 +213,23 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         )
     # Naming a model on the command line asks for it, as ingest does.
     models = {name: load_embedder(name, download=True) for name in dict.fromkeys(args.model)}
-    modes = [SearchMode(mode) for mode in dict.fromkeys(args.mode or ["dense"])]
-    baseline = (args.baseline[0], SearchMode(args.baseline[1])) if args.baseline else None
+    # With only hybrid weights or tuning asked for, no plain mode is added to them.
+    plain = args.mode or ([] if args.weight or args.tune_weight else ["dense"])
+    modes = [SearchMode(mode) for mode in dict.fromkeys(plain)]
+    baseline = _baseline_key(*args.baseline) if args.baseline else None
     bar = ProgressBar(enabled=not args.quiet)
     try:
-        report = evaluate_collection(args.folder, models, modes, _store(), chunking, baseline, progress=bar)
+        report = evaluate_collection(
+            args.folder,
+            models,
+            modes,
+            _store(),
+            chunking,
+            baseline,
+            progress=bar,
+            weights=args.weight or (),
+            tune=args.tune_weight,
+        )
     finally:
         bar.close()
     if not args.quiet:
@@ -208,20 +245,29 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluation_table(report: EvaluationReport) -> str:
-    """Means with their 95% intervals, one row per model and mode, then the paired differences."""
+    """Means with their 95% intervals, one row per run, then the paired differences."""
     from core.types import SearchMode
 
-    def shown(model: str, mode: SearchMode) -> str:
-        return f"bm25 ({model})" if mode == SearchMode.KEYWORD else model
+    def shown(key: RunKey) -> str:
+        return f"bm25 ({key.model})" if key.mode == SearchMode.KEYWORD else key.model
 
-    def table(rows: list[tuple[str, SearchMode, list[str], str]]) -> list[str]:
-        width = max(len("model"), *(len(shown(model, mode)) for model, mode, _, _ in rows))
-        cell = max(len(text) for _, _, cells, _ in rows for text in cells)
-        head = f"{'model':<{width}}  {'mode':<7}" + "".join(f"  {label:<{cell}}" for label in METRIC_LABELS.values())
-        return [head] + [
-            f"{shown(model, mode):<{width}}  {mode!s:<7}" + "".join(f"  {text:<{cell}}" for text in cells) + tail
-            for model, mode, cells, tail in rows
+    def table(rows: list[tuple[RunKey, list[str], str]]) -> list[str]:
+        width = max(len("model"), *(len(shown(key)) for key, _, _ in rows))
+        mode_width = max(len("mode"), *(len(key.label()) for key, _, _ in rows))
+        cell = max(len(text) for _, cells, _ in rows for text in cells)
+
+        def line(model: str, mode: str, cells: Sequence[str], tail: str = "") -> str:
+            return f"{model:<{width}}  {mode:<{mode_width}}" + "".join(f"  {text:<{cell}}" for text in cells) + tail
+
+        return [line("model", "mode", list(METRIC_LABELS.values()))] + [
+            line(shown(key), key.label(), cells, tail) for key, cells, tail in rows
         ]
+
+    def tuned(r: RunResult) -> str:
+        if r.tuning is None:
+            return ""
+        folds = ", ".join(f"{w:g}" for w in r.tuning.fold_weights)
+        return f"  (weight {r.weight:g} on all queries; {r.tuning.folds} folds chose {folds})"
 
     lines = [
         f"{report.dataset}: {report.queries} queries, chunking {report.chunking}; documents scored by their best "
@@ -229,36 +275,38 @@ def _evaluation_table(report: EvaluationReport) -> str:
         *table(
             [
                 (
-                    r.model,
-                    r.mode,
+                    r.key,
                     [f"{i.mean:.4f} [{i.low:.3f}, {i.high:.3f}]" for i in (r.metrics[m] for m in METRIC_LABELS)],
-                    f"  {r.seconds:.1f} s",
+                    f"  {r.seconds:.1f} s{tuned(r)}",
                 )
                 for r in report.results
             ]
         ),
     ]
+    if any(r.tuning for r in report.results):
+        lines.append(
+            "hybrid tuned: each query scored at the weight chosen by nDCG@10 on the other folds (cross-validated)"
+        )
     if report.comparisons:
-        base_model, base_mode = report.comparisons[0].baseline
-        by_run: dict[tuple[str, SearchMode], dict[str, PairedDifference]] = {}
+        base = report.comparisons[0].baseline
+        by_run: dict[RunKey, dict[str, PairedDifference]] = {}
         for c in report.comparisons:
             by_run.setdefault(c.other, {})[c.metric] = c.difference
         lines += [
             "",
-            f"against {shown(base_model, base_mode)} {base_mode}: difference of means [95% paired bootstrap "
+            f"against {shown(base)} {base.label()}: difference of means [95% paired bootstrap "
             "interval] p from a paired sign-flip test",
             *table(
                 [
                     (
-                        model,
-                        mode,
+                        key,
                         [
                             f"{d.diff:+.4f} [{d.low:+.3f}, {d.high:+.3f}] p={d.p_value:.3f}"
                             for d in (diffs[m] for m in METRIC_LABELS)
                         ],
                         "",
                     )
-                    for (model, mode), diffs in by_run.items()
+                    for key, diffs in by_run.items()
                 ]
             ),
         ]
@@ -401,7 +449,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-size", type=int)
     p.add_argument("--chunk-overlap", type=int)
     p.add_argument("--chunk-unit", choices=["tokens", "chars"])
-    p.add_argument("--baseline", type=_run_name, help="MODEL:MODE the others are compared with (default: the first)")
+    p.add_argument(
+        "--weight",
+        action="append",
+        type=_share,
+        help="add a weighted hybrid run at this dense share (0-1) per model; repeat for more",
+    )
+    p.add_argument(
+        "--tune-weight",
+        action="store_true",
+        help="add a hybrid run at a weight chosen by 5-fold cross-validation over the queries (sweep 0-1 by 0.1)",
+    )
+    p.add_argument(
+        "--baseline",
+        type=_run_name,
+        help="MODEL:MODE the others are compared with, MODE dense, keyword, hybrid (RRF), hybrid@W or hybrid@tuned "
+        "(default: the first run)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     command("libraries", cmd_libraries, "list libraries and their models")
     p = command("create-library", cmd_create_library, "create an empty library")

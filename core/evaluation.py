@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 import numpy as np
 
@@ -41,7 +41,8 @@ from core.records import record_id
 from core.search import search_many
 from core.stats import RESAMPLES, SEED, Interval, PairedDifference, bootstrap_ci, paired_difference
 from core.storage import Store
-from core.types import HybridParams, ProgressCallback, SearchMode
+from core.tuning import FOLDS, WEIGHTS, CrossValidatedWeight, cross_validate_weight, held_out
+from core.types import Fusion, HybridParams, ProgressCallback, SearchMode
 
 Qrels = dict[str, dict[str, int]]  # query id -> {doc id: gain}
 Ranking = Mapping[str, Sequence[str]]  # query id -> doc ids, best first
@@ -282,6 +283,46 @@ QUERY_BATCH = 100  # queries per search call: one engine call each, and a progre
 WHOLE_DOCUMENTS = ChunkSettings(size=1_000_000_000, overlap=0, unit=ChunkUnit.CHARS)
 
 
+TUNED = "tuned"  # the fusion of a weighted hybrid whose weight is cross-validated over the queries
+
+
+class RunKey(NamedTuple):
+    """What names a run: a model, a mode and, for hybrid, how the two rankings were fused."""
+
+    model: str
+    mode: SearchMode
+    fusion: str | None = None  # hybrid only: "rrf", "weighted" or "tuned"
+    weight: float | None = None  # weighted only: the dense share
+
+    def as_dict(self) -> dict:
+        return {"model": self.model, "mode": str(self.mode), "fusion": self.fusion, "weight": self.weight}
+
+    @property
+    def params(self) -> HybridParams | None:
+        """How search fuses this run's rankings (None: not hybrid; tuned runs choose a weight per fold)."""
+        if self.fusion == str(Fusion.WEIGHTED):
+            return HybridParams(fusion=Fusion.WEIGHTED, weight=self.weight)
+        return HybridParams() if self.fusion == str(Fusion.RRF) else None
+
+    def label(self) -> str:
+        """Short text for tables: "hybrid" alone is RRF, "hybrid w=0.3" a weighted blend, "hybrid tuned"."""
+        if self.fusion == "weighted":
+            return f"{self.mode} w={self.weight:g}"
+        if self.fusion == TUNED:
+            return f"{self.mode} tuned"
+        return str(self.mode)
+
+
+def run_key(model: str, mode: SearchMode | str, params: HybridParams | None = None) -> RunKey:
+    """The key of a model searched in a mode; hybrid without params is RRF, as search does it."""
+    mode = SearchMode(mode)
+    if mode != SearchMode.HYBRID:
+        return RunKey(model, mode)
+    if params is not None and params.fusion == Fusion.WEIGHTED:
+        return RunKey(model, mode, str(Fusion.WEIGHTED), round(params.weight, 4))
+    return RunKey(model, mode, str(Fusion.RRF))
+
+
 @dataclass(frozen=True)
 class RunResult:
     """One model searched in one mode: per-query scores, their means with intervals, and the ranking."""
@@ -294,12 +335,25 @@ class RunResult:
     per_query: dict[str, dict[str, float]]  # measure -> query id -> score
     ranking: dict[str, list[tuple[str, float]]]  # query id -> (doc id, best chunk score), best first
     seconds: float  # searching and ranking every query, indexing not included
+    fusion: str | None = None  # as in RunKey
+    weight: float | None = None  # weighted: the dense share; tuned: the one chosen on every query
+    tuning: CrossValidatedWeight | None = None  # tuned only: how each query's held-out weight was chosen
+
+    @property
+    def key(self) -> RunKey:
+        return RunKey(self.model, self.mode, self.fusion, None if self.fusion == TUNED else self.weight)
+
+    def params_for(self, query_id: str) -> HybridParams | None:
+        """How this run searched one query: a tuned run used the weight its query's fold was given."""
+        if self.tuning is not None:
+            return HybridParams(fusion=Fusion.WEIGHTED, weight=self.tuning.weight_of[query_id])
+        return self.key.params
 
 
 @dataclass(frozen=True)
 class Comparison:
-    baseline: tuple[str, SearchMode]
-    other: tuple[str, SearchMode]
+    baseline: RunKey
+    other: RunKey
     metric: str
     difference: PairedDifference
 
@@ -320,8 +374,8 @@ class EvaluationReport:
             "queries": self.queries,
             "results": [
                 {
-                    "model": r.model,
-                    "mode": str(r.mode),
+                    **r.key.as_dict(),
+                    "weight": r.weight,
                     "chunking": r.chunking,
                     "metrics": {
                         name: {"mean": _round(i.mean), "ci95": [_round(i.low), _round(i.high)]}
@@ -329,12 +383,13 @@ class EvaluationReport:
                     },
                     "seconds": round(r.seconds, 3),
                 }
+                | ({"tuning": _tuning_dict(r.tuning)} if r.tuning else {})
                 for r in self.results
             ],
             "comparisons": [
                 {
-                    "baseline": {"model": c.baseline[0], "mode": str(c.baseline[1])},
-                    "other": {"model": c.other[0], "mode": str(c.other[1])},
+                    "baseline": c.baseline.as_dict(),
+                    "other": c.other.as_dict(),
                     "metric": c.metric,
                     "diff": _round(c.difference.diff),
                     "ci95": [_round(c.difference.low), _round(c.difference.high)],
@@ -343,6 +398,10 @@ class EvaluationReport:
                 for c in self.comparisons
             ],
         }
+
+
+def _tuning_dict(tuning: CrossValidatedWeight) -> dict:
+    return {"folds": tuning.folds, "fold_weights": tuning.fold_weights}
 
 
 def _round(value: float) -> float:
@@ -448,26 +507,25 @@ def evaluate_collection(
     modes: Sequence[SearchMode],
     store: Store,
     chunking: ChunkSettings,
-    baseline: tuple[str, SearchMode] | None = None,
+    baseline: tuple[str, SearchMode] | RunKey | None = None,
     progress: ProgressCallback = no_progress,
     resamples: int = RESAMPLES,
     seed: int = SEED,
+    weights: Sequence[float] = (),
+    tune: bool = False,
 ) -> EvaluationReport:
     """Every model (named as given) in every mode over the collection's judged queries; comparisons
-    are paired over queries, every other run against `baseline` (default: the first model and mode)."""
+    are paired over queries, every other run against `baseline` (default: the first model and mode).
+
+    `weights` adds a weighted hybrid run per model and weight; `tune` adds the hybrid at a weight
+    cross-validated over the queries (core.tuning)."""
     data = load_beir(folder)
     queries = data.judged_queries
     if not queries:
         raise EvaluationError(f"{folder}: no query of queries.jsonl has a relevant document in qrels.tsv.")
     qrels = {qid: data.qrels[qid] for qid in queries}
-    rows = [(model, mode) for model in models for mode in dict.fromkeys(modes)]
-    baseline = baseline or rows[0]
-    if baseline not in rows:
-        raise EvaluationError(
-            f"The baseline {baseline[0]}:{baseline[1]} is not one of the runs: "
-            + ", ".join(f"{m}:{mode}" for m, mode in rows)
-            + "."
-        )
+    keys = [key for model in models for key in run_keys(model, modes, weights, tune)]
+    baseline = _baseline(baseline or keys[0], keys)
     read = corpus_documents(folder, data)
     library, label = evaluation_library(data.name, chunking), chunking_label(chunking)
     indexing, results = [], []
@@ -477,24 +535,106 @@ def evaluate_collection(
             progress(f"{model}: {stage}", done, total)
 
         indexing.append(index_corpus(read, library, embedder, store, chunking, tagged))
-        for mode in dict.fromkeys(modes):
+        by_weight: dict[float, dict[str, list[tuple[str, float]]]] = {}  # weighted rankings, shared with tuning
+        for key in run_keys(model, modes, weights, tune):
             started = time.perf_counter()
-            stage = f"{model} {mode}: search"
-            ranking = rank_documents(queries, library, embedder, store, mode, DEPTH, progress, stage)
-            scores = score_ranking(ranking, qrels)
+            stage = f"{model} {key.label()}: search"
+            if key.fusion == TUNED:
+                ranking, scores, tuning = _tuned_hybrid(
+                    queries, qrels, library, embedder, store, by_weight, progress, stage, seed
+                )
+            else:
+                ranking = rank_documents(
+                    queries, library, embedder, store, key.mode, DEPTH, progress, stage, key.params
+                )
+                scores, tuning = score_ranking(ranking, qrels), None
+                if key.fusion == str(Fusion.WEIGHTED):
+                    by_weight[key.weight] = ranking
             seconds = time.perf_counter() - started
             metrics = {name: bootstrap_ci(list(s.values()), resamples, seed) for name, s in scores.items()}
-            results.append(RunResult(model, mode, label, library, metrics, scores, ranking, seconds))
+            weight = tuning.weight if tuning else key.weight
+            results.append(
+                RunResult(
+                    model, key.mode, label, library, metrics, scores, ranking, seconds, key.fusion, weight, tuning
+                )
+            )
     return EvaluationReport(
         data.name, len(queries), label, results, compare_runs(results, baseline, resamples, seed), indexing
     )
 
 
+def run_keys(
+    model: str, modes: Sequence[SearchMode], weights: Sequence[float] = (), tune: bool = False
+) -> list[RunKey]:
+    """The runs of one model, in order: each mode (hybrid is RRF), each weighted hybrid, the tuned one."""
+    keys = [run_key(model, mode) for mode in dict.fromkeys(modes)]
+    for weight in dict.fromkeys(round(float(w), 4) for w in weights):
+        if not 0.0 <= weight <= 1.0:
+            raise EvaluationError(f"A hybrid weight is the dense share, between 0 and 1, not {weight:g}.")
+        keys.append(RunKey(model, SearchMode.HYBRID, str(Fusion.WEIGHTED), weight))
+    if tune:
+        keys.append(RunKey(model, SearchMode.HYBRID, TUNED))
+    if not keys:
+        raise EvaluationError("Name at least one mode, hybrid weight or tuning to evaluate.")
+    return keys
+
+
+def _baseline(wanted: tuple | RunKey, keys: Sequence[RunKey]) -> RunKey:
+    """The run named as baseline; (model, mode) alone names the first run of that model and mode."""
+    if isinstance(wanted, RunKey):
+        found = [key for key in keys if key == wanted]
+    else:
+        model, mode = wanted
+        found = [key for key in keys if (key.model, key.mode) == (model, SearchMode(mode))]
+    if not found:
+        shown = wanted.label() if isinstance(wanted, RunKey) else wanted[1]
+        raise EvaluationError(
+            f"The baseline {wanted[0]}:{shown} is not one of the runs: "
+            + ", ".join(f"{key.model}:{key.label()}" for key in keys)
+            + "."
+        )
+    return found[0]
+
+
+def _tuned_hybrid(
+    queries: Mapping[str, str],
+    qrels: Qrels,
+    library: str,
+    embedder: Embedder,
+    store: Store,
+    ranked: Mapping[float, dict[str, list[tuple[str, float]]]],
+    progress: ProgressCallback,
+    stage: str,
+    seed: int,
+) -> tuple[dict[str, list[tuple[str, float]]], dict[str, dict[str, float]], CrossValidatedWeight]:
+    """The weighted hybrid at every weight of the sweep (reusing the runs `ranked` already); each query is
+    then scored at the weight chosen on the other folds by nDCG@10, so the tuned run is not scored on the
+    queries it was tuned on."""
+    rankings, scores = {}, {}
+    progress(stage, 0, len(WEIGHTS))
+    for i, weight in enumerate(WEIGHTS):
+        params = HybridParams(fusion=Fusion.WEIGHTED, weight=weight)
+        rankings[weight] = (
+            ranked[weight]
+            if weight in ranked
+            else rank_documents(queries, library, embedder, store, SearchMode.HYBRID, DEPTH, params=params)
+        )
+        scores[weight] = score_ranking(rankings[weight], qrels)
+        progress(stage, i + 1, len(WEIGHTS))
+    chosen = cross_validate_weight({w: s["ndcg@10"] for w, s in scores.items()}, FOLDS, seed)
+    per_query = {name: held_out({w: s[name] for w, s in scores.items()}, chosen) for name in MEASURES}
+    return held_out(rankings, chosen), per_query, chosen
+
+
 def compare_runs(
-    results: Sequence[RunResult], baseline: tuple[str, SearchMode], resamples: int = RESAMPLES, seed: int = SEED
+    results: Sequence[RunResult],
+    baseline: tuple[str, SearchMode] | RunKey,
+    resamples: int = RESAMPLES,
+    seed: int = SEED,
 ) -> list[Comparison]:
     """Every run other than the baseline against it, metric by metric, paired over the same queries."""
-    base = next(r for r in results if (r.model, r.mode) == baseline)
+    base_key = _baseline(baseline, [r.key for r in results])
+    base = next(r for r in results if r.key == base_key)
     comparisons = []
     for run in results:
         if run is base:
@@ -504,5 +644,5 @@ def compare_runs(
             difference = paired_difference(
                 [base_scores[q] for q in ids], [run.per_query[name][q] for q in ids], resamples, seed
             )
-            comparisons.append(Comparison(baseline, (run.model, run.mode), name, difference))
+            comparisons.append(Comparison(base_key, run.key, name, difference))
     return comparisons

@@ -20,6 +20,7 @@ from core.evaluation import (
     EvaluationError,
     EvaluationReport,
     Qrels,
+    RunKey,
     RunResult,
     evaluate_collection,
     read_qrels,
@@ -94,7 +95,7 @@ def run_label(model: str, mode: SearchMode | str) -> str:
 
 
 def label_of(result: RunResult) -> str:
-    return run_label(result.model, result.mode)
+    return run_label(result.model, result.key.label())
 
 
 # --- running ---------------------------------------------------------------------------------------
@@ -158,7 +159,7 @@ def results_table(report: EvaluationReport) -> Table:
     rows = [
         [
             r.model,
-            str(r.mode),
+            r.key.label(),
             *(interval_text(r.metrics[m].mean, r.metrics[m].low, r.metrics[m].high) for m in MEASURE_LABELS),
             round(r.seconds, 2),
         ]
@@ -174,7 +175,7 @@ def results_csv_table(report: EvaluationReport) -> Table:
         columns += [f"{measure} mean", f"{measure} ci95 low", f"{measure} ci95 high"]
     rows = []
     for r in report.results:
-        row: list[object] = [r.model, str(r.mode), r.chunking]
+        row: list[object] = [r.model, r.key.label(), r.chunking]
         for measure in MEASURES:
             i = r.metrics[measure]
             row += [i.mean, i.low, i.high]
@@ -186,8 +187,8 @@ def comparison_table(report: EvaluationReport) -> Table:
     """One row per other run and measure: difference of means against the baseline, its interval and p-value."""
     rows = [
         [
-            c.other[0],
-            str(c.other[1]),
+            c.other.model,
+            c.other.label(),
             MEASURE_LABELS.get(c.metric, c.metric),
             round(c.difference.diff, 4),
             f"[{c.difference.low:+.3f}, {c.difference.high:+.3f}]",
@@ -198,7 +199,7 @@ def comparison_table(report: EvaluationReport) -> Table:
     return Table(["model", "mode", "measure", "diff", "95% CI", "p-value"], rows)
 
 
-def baseline_of(report: EvaluationReport) -> tuple[str, SearchMode] | None:
+def baseline_of(report: EvaluationReport) -> RunKey | None:
     return report.comparisons[0].baseline if report.comparisons else None
 
 
@@ -206,7 +207,7 @@ def per_query_table(run: EvaluationRun) -> Table:
     """Every judged query's score in every measure, one row per query and run."""
     columns = ["query_id", "query", "model", "mode", *MEASURES]
     rows = [
-        [qid, run.queries.get(qid, ""), r.model, str(r.mode), *(r.per_query[m][qid] for m in MEASURES)]
+        [qid, run.queries.get(qid, ""), r.model, r.key.label(), *(r.per_query[m][qid] for m in MEASURES)]
         for r in run.report.results
         for qid in r.per_query[MEASURES[0]]
     ]
@@ -229,7 +230,7 @@ def query_differences(run: EvaluationRun, measure: str = SPREAD_MEASURE) -> list
     baseline = baseline_of(run.report)
     if baseline is None:
         return []
-    base = next(r for r in run.report.results if (r.model, r.mode) == baseline)
+    base = next(r for r in run.report.results if r.key == baseline)
     found = []
     for r in run.report.results:
         if r is base:

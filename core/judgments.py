@@ -22,16 +22,17 @@ from core.evaluation import (
     RunResult,
     compare_runs,
     rank_documents,
+    run_key,
     score_ranking,
 )
 from core.ingest import no_progress
 from core.stats import RESAMPLES, SEED, Interval, bootstrap_ci
 from core.storage import Store
+from core.tuning import WEIGHTS, best_weight
 from core.types import Fusion, HybridParams, Judgment, ProgressCallback, SearchMode
 
 RELEVANT, NOT_RELEVANT = 1, 0
 MIN_RELIABLE_QUERIES = 20  # below this a tuned weight mostly fits the few queries judged
-WEIGHTS = tuple(round(0.1 * i, 1) for i in range(11))
 
 
 class JudgmentError(PotionError):
@@ -126,7 +127,10 @@ def evaluate_judgments(
             scores = score_ranking(ranking, collection.qrels)
             metrics = {name: bootstrap_ci(list(s.values()), resamples, seed) for name, s in scores.items()}
             label = "{size} {unit}, overlap {overlap}".format(**meta.chunking) if meta.chunking else ""
-            results.append(RunResult(model, mode, label, library, metrics, scores, ranking, 0.0))
+            key = run_key(model, mode, params)
+            results.append(
+                RunResult(model, mode, label, library, metrics, scores, ranking, 0.0, key.fusion, key.weight)
+            )
     comparisons = compare_runs(results, baseline, resamples, seed)
     return EvaluationReport(f"{library} (judgments)", len(collection.queries), "", results, comparisons, [])
 
@@ -146,7 +150,8 @@ class HybridSweep:
     @property
     def best(self) -> WeightPoint:
         """The weight with the highest mean; ties go to the one nearest 0.5, the least extreme blend."""
-        return max(self.points, key=lambda p: (round(p.ndcg.mean, 9), -abs(p.weight - 0.5)))
+        chosen = best_weight({p.weight: p.ndcg.mean for p in self.points})
+        return next(p for p in self.points if p.weight == chosen)
 
     @property
     def reliable(self) -> bool:

@@ -187,8 +187,8 @@ st.altair_chart(means, width="content")
 
 table = comparison_table(report)
 if table.rows:
-    base_model, base_mode = report.comparisons[0].baseline
-    st.subheader(f"Against {run_label(base_model, base_mode)}")
+    base_run = report.comparisons[0].baseline
+    st.subheader(f"Against {run_label(base_run.model, base_run.label())}")
     st.caption("diff is the run minus the baseline; p from a paired sign-flip test over queries.")
     st.dataframe(table.records(), hide_index=True, width="stretch", key="eval_comparisons")
     diffs = [d.__dict__ for d in query_differences(found)]
@@ -233,7 +233,15 @@ if picked is not None:
             if embedder is None:
                 continue
             try:
-                (hits,) = search_many([texts[picked]], result.library, embedder, store, HITS_SHOWN, mode=result.mode)
+                (hits,) = search_many(
+                    [texts[picked]],
+                    result.library,
+                    embedder,
+                    store,
+                    HITS_SHOWN,
+                    mode=result.mode,
+                    params=result.params_for(picked),
+                )
             except PotionError as exc:
                 st.error(str(exc))
                 continue

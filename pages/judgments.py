@@ -121,7 +121,7 @@ if run and models and modes:
 report = st.session_state.get("judgments_report")
 if report is not None and report.dataset.startswith(library):
     table = [
-        {"model": r.model, "mode": str(r.mode)}
+        {"model": r.model, "mode": r.key.label()}
         | {name: f"{i.mean:.3f} [{i.low:.3f}, {i.high:.3f}]" for name, i in r.metrics.items()}
         for r in report.results
     ]
@@ -130,8 +130,8 @@ if report is not None and report.dataset.startswith(library):
     base = report.results[0]
     diffs = [
         {
-            "against": f"{base.model} {base.mode}",
-            "run": f"{c.other[0]} {c.other[1]}",
+            "against": f"{base.model} {base.key.label()}",
+            "run": f"{c.other.model} {c.other.label()}",
             "nDCG@10 difference": f"{c.difference.diff:+.3f} [{c.difference.low:+.3f}, {c.difference.high:+.3f}]",
             "p-value": round(c.difference.p_value, 4),
         }

@@ -70,8 +70,8 @@ def test_evaluate_prints_hand_computed_scores_as_json(tmp_path, tiny_model_dir, 
     assert 1 / math.log2(3) <= low < expected["ndcg@10"] < high == 1.0
     comparisons = report["comparisons"]
     assert [c["metric"] for c in comparisons] == METRIC_NAMES  # keyword against dense, metric by metric
-    assert comparisons[0]["baseline"] == {"model": model, "mode": "dense"}
-    assert comparisons[0]["other"] == {"model": model, "mode": "keyword"}
+    assert comparisons[0]["baseline"] == {"model": model, "mode": "dense", "fusion": None, "weight": None}
+    assert comparisons[0]["other"] == {"model": model, "mode": "keyword", "fusion": None, "weight": None}
     assert {"diff", "ci95", "p_value"} <= set(comparisons[0])
     assert "search" in err and "4/4" in err  # the progress bar went to stderr
 
@@ -227,3 +227,58 @@ def test_every_model_gets_its_own_index_in_the_library_and_is_compared_with_the_
     library = evaluation_library("tiny", default_chunking())
     assert [lib["name"] for lib in libraries] == [library]
     assert sorted(m["documents"] for m in libraries[0]["models"]) == [3, 3]
+
+
+# --- weighted and tuned hybrid runs ---------------------------------------------------------------
+
+
+def test_the_tuned_hybrid_scores_each_query_at_a_weight_chosen_on_the_other_folds(scifact_slice):
+    from core.models import load_embedder
+    from core.storage import open_store
+    from core.tuning import WEIGHTS, best_weight
+
+    embedder, store = load_embedder(BUNDLED_SMALL), open_store()
+    report = evaluate_collection(
+        scifact_slice, {BUNDLED_SMALL: embedder}, [], store, default_chunking(), weights=WEIGHTS, tune=True
+    )
+    weighted = {r.weight: r for r in report.results if r.fusion == "weighted"}
+    assert sorted(weighted) == list(WEIGHTS)
+    (tuned,) = [r for r in report.results if r.fusion == "tuned"]
+    assert tuned.tuning is not None and tuned.tuning.folds == 5 and len(tuned.tuning.weight_of) == 40
+    ndcg = {w: r.per_query["ndcg@10"] for w, r in weighted.items()}
+    assert len({round(r.metrics["ndcg@10"].mean, 6) for r in weighted.values()}) > 3  # the weight matters here
+    for fold, weight in enumerate(tuned.tuning.fold_weights):
+        train = [q for q, f in tuned.tuning.fold_of.items() if f != fold]
+        assert weight == best_weight({w: np.mean([s[q] for q in train]) for w, s in ndcg.items()})
+    for qid, weight in tuned.tuning.weight_of.items():
+        assert tuned.ranking[qid] == weighted[weight].ranking[qid]
+        assert {m: tuned.per_query[m][qid] for m in METRIC_NAMES} == {
+            m: weighted[weight].per_query[m][qid] for m in METRIC_NAMES
+        }
+    assert tuned.weight == best_weight({w: r.metrics["ndcg@10"].mean for w, r in weighted.items()})
+    assert tuned.metrics["ndcg@10"].mean == pytest.approx(np.mean(list(tuned.per_query["ndcg@10"].values())))
+
+
+def test_weighted_and_tuned_runs_are_named_in_the_json_and_can_be_the_baseline(tmp_path, tiny_model_dir, capsys):
+    folder = write_tiny_collection(tmp_path / "tiny")
+    model = str(tiny_model_dir)
+    args = ["evaluate", str(folder), "--model", model, "--mode", "keyword", "--weight", "0.3", "--tune-weight"]
+    assert main([*args, "--json", "--quiet", "--baseline", f"{model}:hybrid@tuned"]) == EXIT_OK
+    report = json.loads(capsys.readouterr().out)
+    runs = [(r["mode"], r["fusion"]) for r in report["results"]]
+    assert runs == [("keyword", None), ("hybrid", "weighted"), ("hybrid", "tuned")]
+    assert report["results"][1]["weight"] == 0.3
+    tuned = report["results"][2]
+    assert tuned["tuning"]["folds"] == 4  # four queries: each is its own fold
+    assert tuned["weight"] in [round(0.1 * i, 1) for i in range(11)]
+    assert {c["baseline"]["fusion"] for c in report["comparisons"]} == {"tuned"}
+    assert [c["other"]["fusion"] for c in report["comparisons"][:: len(METRIC_NAMES)]] == [None, "weighted"]
+
+    assert main([*args, "--quiet"]) == EXIT_OK  # the text table names every run
+    table = capsys.readouterr().out
+    assert "hybrid w=0.3" in table and "hybrid tuned" in table and "4 folds chose" in table
+    with pytest.raises(SystemExit) as usage:
+        main([*args, "--baseline", f"{model}:hybrid@2"])
+    assert usage.value.code == EXIT_USAGE
+    assert main([*args, "--quiet", "--baseline", f"{model}:hybrid@0.7"]) == EXIT_ERROR
+    assert "hybrid w=0.3" in capsys.readouterr().err  # the refusal lists the runs there are
