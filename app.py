@@ -8,7 +8,15 @@ from core.config import load_settings
 from core.embedder import ModelSource
 from core.errors import PotionError
 from core.libraries import library_choice
-from core.models import ModelListing, is_available_offline, resolve_model
+from core.models import (
+    ModelListing,
+    ModelVariant,
+    is_available_offline,
+    model_dim,
+    resolve_model,
+    variant_dims,
+    variant_name,
+)
 from core.sizes import format_bytes
 from pages import shared
 
@@ -39,9 +47,38 @@ def model_picker() -> None:
         typed = st.text_input("Model directory", key="model_dir", placeholder="/path/to/model").strip()
     else:
         typed = choice
-    st.session_state[shared.MODEL_KEY] = typed or None
-    if typed:
-        model_card(typed)
+    name = variant_picker(typed) if typed else typed
+    st.session_state[shared.MODEL_KEY] = name or None
+    if name:
+        model_card(name)
+
+
+def variant_picker(base: str) -> str:
+    """Fewer dimensions and/or int8 weights of the picked model: a model of its own, named base@128d+int8."""
+    try:
+        if resolve_model(base).variant is not None:
+            return base  # typed as a variant already (NAME@128d)
+    except PotionError:
+        return base  # model_card says what is wrong with the name
+    dim = model_dim(base)
+    if dim is None:
+        return base  # not on disk yet: the variant is offered once the model is loaded
+    widths = [dim, *variant_dims(dim)]
+    dims_key = f"variant_dims_{dim}"  # per width, so a narrower model never keeps a wider choice
+    chosen = st.session_state.get(dims_key, dim) != dim or st.session_state.get("variant_int8", False)
+    with st.expander("Variant: fewer dimensions, int8 weights", expanded=chosen):
+        keep = st.selectbox(
+            "Dimensions",
+            widths,
+            key=dims_key,
+            format_func=lambda w: f"{w} (all)" if w == dim else f"first {w}",
+        )
+        int8 = st.checkbox("int8 weights", key="variant_int8")
+        st.caption(
+            "The first dimensions of a PCA-ordered model (the bundled and potion ones) carry the most of it; "
+            "int8 weights take a quarter of float32's room. A variant is indexed as a model of its own."
+        )
+    return variant_name(base, ModelVariant(keep if keep != dim else None, "int8" if int8 else None))
 
 
 def _seed_choice(default: str, options: list[str]) -> None:
@@ -77,9 +114,12 @@ def model_card(name: str) -> None:
     cols = st.columns(2)
     cols[0].metric("Dimensions", info.dim)
     cols[1].metric("Parameters", info.params_label)
+    size = f"{format_bytes(info.file_size_bytes)} {'if saved' if info.variant else 'on disk'}"
+    variant = f"  \nVariant {info.variant}: its own index and provenance (fingerprint {info.fingerprint})"
     st.caption(
-        f"Vocabulary {info.vocab_size:,} · {info.dtype} · {format_bytes(info.file_size_bytes)} on disk  \n"
+        f"Vocabulary {info.vocab_size:,} · {info.dtype} · {size}  \n"
         f"Source: {info.kind} · `{info.name if info.kind == ModelSource.BUNDLED else info.source}` · available offline"
+        + (variant if info.variant else "")
     )
 
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from core.stats import PairedDifference
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
+STAGE_UNITS = {"read": "file", "index": "doc", "clean": "step", "flush": "step", "search": "query", "weights": "weight"}
 
 
 class ProgressBar:
@@ -37,9 +38,7 @@ class ProgressBar:
         if stage != self.stage:
             self.close()
             self.stage = stage
-            unit = {"read": "file", "index": "doc", "clean": "step", "flush": "step", "search": "query"}.get(
-                stage.rsplit(": ", 1)[-1], "chunk"
-            )
+            unit = STAGE_UNITS.get(stage.rsplit(": ", 1)[-1], "chunk")
             self.bar = tqdm(total=total, desc=f"{stage:>11}", unit=unit, file=sys.stderr, dynamic_ncols=True)
         self.bar.total = total
         self.bar.update(done - self.bar.n)
@@ -327,6 +326,7 @@ def cmd_libraries(args: argparse.Namespace) -> int:
                     "chunks": c.chunks,
                     "chunking": c.meta.chunking,
                     "analyzer": c.meta.analyzer,
+                    "variant": c.meta.model_variant,
                 }
                 for c in lib.collections
             ],

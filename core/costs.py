@@ -22,6 +22,7 @@ import numpy as np
 
 from core.embedder import Embedder
 from core.errors import PotionError
+from core.index_time import index_time
 from core.search import search
 from core.storage import Store
 from core.types import CollectionStats, ProgressCallback
@@ -57,7 +58,16 @@ class ModelCost:
     encoded_chunks: int
     encode_seconds: float
     query_ms: tuple[float, ...]  # encode + search of each sample query, in milliseconds
-    index_seconds: float | None = None  # how long indexing took; None: not recorded anywhere
+    index_seconds: float | None = None  # how long indexing took (core.index_time); None: not recorded
+    index_chunks: int | None = None  # the chunks written in index_seconds
+    dtype: str = ""  # of the model's weights: a quantized variant's are smaller (vectors stay float32)
+
+    @property
+    def index_rate(self) -> float | None:
+        """Chunks indexed per second, as recorded when the library was indexed."""
+        if not self.index_seconds or not self.index_chunks:
+            return None
+        return self.index_chunks / self.index_seconds
 
     @property
     def bytes_per_vector(self) -> int:
@@ -196,6 +206,7 @@ def measure_model(
         query_ms.append(result.encode_ms + result.search_ms)
         report(stage, done, len(queries))
     info = embedder.info
+    recorded = index_time(store, library, name)
     return ModelCost(
         model=name,
         dim=info.dim,
@@ -205,6 +216,9 @@ def measure_model(
         encoded_chunks=len(encoded),
         encode_seconds=seconds,
         query_ms=tuple(query_ms),
+        index_seconds=recorded.seconds if recorded else None,
+        index_chunks=recorded.chunks if recorded else None,
+        dtype=info.dtype,
     )
 
 

@@ -538,7 +538,7 @@ def evaluate_collection(
         by_weight: dict[float, dict[str, list[tuple[str, float]]]] = {}  # weighted rankings, shared with tuning
         for key in run_keys(model, modes, weights, tune):
             started = time.perf_counter()
-            stage = f"{model} {key.label()}: search"
+            stage = f"{model} {key.label()}: " + ("weights" if key.fusion == TUNED else "search")
             if key.fusion == TUNED:
                 ranking, scores, tuning = _tuned_hybrid(
                     queries, qrels, library, embedder, store, by_weight, progress, stage, seed

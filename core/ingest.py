@@ -13,6 +13,7 @@ from core.chunking import ChunkSettings
 from core.documents import Document, ReadResult, read_bytes, read_path
 from core.embedder import Embedder
 from core.embedding import embedded_batches
+from core.index_time import record_index_time
 from core.naming import SourceRead, unique_names
 from core.storage import Store
 from core.types import CollectionMeta, DocumentOutcome, DocumentStatus, ProgressCallback
@@ -105,7 +106,16 @@ def ingest_documents(
     info = embedder.info
     existing_meta = store.find(library, info.name)
     chunking = library_chunking(store, library, info.name) if chunking is None else chunking
-    meta = CollectionMeta(library, info.name, info.source, info.kind, info.fingerprint, info.dim, chunking.as_dict())
+    meta = CollectionMeta(
+        library,
+        info.name,
+        info.source,
+        info.kind,
+        info.fingerprint,
+        info.dim,
+        chunking.as_dict(),
+        model_variant=info.variant,
+    )
     store.ensure_collection(meta)
     result = IngestResult(library=library, model=info.name)
     result.outcomes.extend(
@@ -123,6 +133,7 @@ def ingest_documents(
         else:
             todo.append(doc)
 
+    writing = time.perf_counter()
     if existing_meta is not None and todo:
         # Drop older or partly written versions once, up front: one delete per batch grew with the
         # ingest on Lite 3.x (13-21% of a SciFact ingest). A crash after this leaves those documents
@@ -135,6 +146,8 @@ def ingest_documents(
         progress("flush", 0, 1)
         store.flush(library, info.name)
         progress("flush", 1, 1)
+    if result.chunks_added:
+        record_index_time(store, library, info.name, time.perf_counter() - writing, result.chunks_added)
 
     result.files_ok = len({o.source or o.document for o in result.outcomes if o.status != DocumentStatus.FAILED})
     result.chunks_total = store.count(library, info.name)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import numpy as np
 from core.catalog import bundled_model, catalog_entry
 from core.config import load_settings
 from core.embedder import Embedder, ModelInfo, ModelSource
-from core.errors import ModelNotFoundError, ModelUnavailableError
+from core.errors import ModelNotFoundError, ModelUnavailableError, PotionError
 
 _MODEL_FILES = ["*.safetensors", "*.json", "README.md", "0_StaticEmbedding/*", "modules.json"]
 _cache: dict[str, Embedder] = {}
@@ -22,18 +23,80 @@ _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
 
 
+VARIANT_MARK = "@"  # base@128d, base@int8, base@128d+int8
+QUANTIZE_TO = ("int8", "float16")  # what model2vec's from_pretrained(quantize_to=...) can make smaller than float32
+_DIMS = re.compile(r"(\d+)d")
+
+
+@dataclass(frozen=True)
+class ModelVariant:
+    """A model loaded smaller: its first `dimensionality` dimensions (the bundled and potion models are
+    PCA-ordered, so these carry the most variance) and/or its weights quantized; model2vec makes both."""
+
+    dimensionality: int | None = None
+    quantize_to: str | None = None
+
+    @property
+    def suffix(self) -> str:
+        """How names spell it, dims first: 128d, int8, 128d+int8."""
+        parts = [f"{self.dimensionality}d"] if self.dimensionality else []
+        return "+".join(parts + ([self.quantize_to] if self.quantize_to else []))
+
+
+def parse_variant(suffix: str) -> ModelVariant:
+    """128d, int8, 128d+int8 (either order) as a ModelVariant; anything else is refused in one sentence."""
+    dims, quantize = None, None
+    for part in suffix.lower().split("+"):
+        found = _DIMS.fullmatch(part)
+        if found and dims is None and int(found.group(1)) > 0:
+            dims = int(found.group(1))
+        elif part in QUANTIZE_TO and quantize is None:
+            quantize = part
+        else:
+            raise ModelNotFoundError(
+                f"'{suffix}' is not a model variant: write the dimensions to keep (128d), a type to quantize to "
+                f"({' or '.join(QUANTIZE_TO)}), or both (128d+int8)."
+            )
+    return ModelVariant(dims, quantize)
+
+
+def variant_name(base: str, variant: ModelVariant | None) -> str:
+    """The name a variant is picked, indexed and evaluated under."""
+    return f"{base}{VARIANT_MARK}{variant.suffix}" if variant and variant.suffix else base
+
+
+def variant_dims(dim: int, smallest: int = 16) -> list[int]:
+    """Widths worth offering for a model of `dim` dimensions: halvings down to `smallest`."""
+    found, width = [], dim // 2
+    while width >= smallest:
+        found.append(width)
+        width //= 2
+    return found
+
+
 @dataclass(frozen=True)
 class ModelRef:
     name: str  # what the user typed, as shown back to them
     kind: ModelSource
     source: str  # a directory for bundled/local, a hub id for hub
+    variant: ModelVariant | None = None
 
 
 def resolve_model(name: str) -> ModelRef:
-    """Bundled name, then local directory, then catalog name, then any hub id (owner/name)."""
+    """Bundled name, then local directory, then catalog name, then any hub id (owner/name); any of them
+    may end in a variant (NAME@128d, NAME@int8, NAME@128d+int8)."""
     key = name.strip()
     if not key:
         raise ModelNotFoundError("No model was named: pick a bundled model, a local directory or a hub id.")
+    base, mark, suffix = key.rpartition(VARIANT_MARK)
+    if mark and base and not Path(key).expanduser().is_dir():  # a directory may have @ in its name
+        variant = parse_variant(suffix)
+        ref = _resolve_base(base)
+        return replace(ref, name=variant_name(ref.name, variant), variant=variant)
+    return _resolve_base(key)
+
+
+def _resolve_base(key: str) -> ModelRef:
     bundled = bundled_model(key)
     if bundled is not None:
         return ModelRef(bundled.name, ModelSource.BUNDLED, str(bundled.path))
@@ -121,12 +184,24 @@ def _load(ref: ModelRef, download: bool) -> Embedder:
     from model2vec import StaticModel
 
     folder = model_directory(ref, download)
+    variant = ref.variant or ModelVariant()
+    stored = _stored_embedding(folder)
+    if variant.dimensionality and stored and variant.dimensionality > stored[1]:
+        raise ModelNotFoundError(
+            f"{ref.name} keeps {variant.dimensionality} dimensions but the model has {stored[1]}: "
+            f"pick {stored[1]} or fewer."
+        )
     try:
-        model = StaticModel.from_pretrained(folder, force_download=False)
+        model = StaticModel.from_pretrained(
+            folder, force_download=False, dimensionality=variant.dimensionality, quantize_to=variant.quantize_to
+        )
     except (ValueError, OSError) as exc:
         raise ModelNotFoundError(f"{ref.source} does not hold a Model2Vec model ({exc}).") from exc
     vectors = np.asarray(model.embedding)
     vocab_size = len(model.tokens)
+    size = _directory_size(folder)
+    if ref.variant and stored:  # what save_pretrained would write: the same files with the smaller matrix
+        size += vectors.nbytes - stored[0] * stored[1] * stored[2]
     info = ModelInfo(
         name=ref.name,
         kind=ref.kind,
@@ -135,8 +210,9 @@ def _load(ref: ModelRef, download: bool) -> Embedder:
         vocab_size=vocab_size,
         params=int(vectors.shape[0] * vectors.shape[1]),
         dtype=str(vectors.dtype),
-        file_size_bytes=_directory_size(folder),
+        file_size_bytes=size,
         fingerprint=_fingerprint(vectors, vocab_size),
+        variant=variant.suffix,
     )
     return Embedder(model, info)
 
@@ -147,7 +223,7 @@ def load_embedder(name: str, download: bool = False) -> Embedder:
     A hub model that is not cached raises ModelUnavailableError unless `download` is set: only an
     explicit request from the user (the sidebar's Load button, a CLI run naming the model) fetches one."""
     ref = resolve_model(name)
-    cache_key = f"{ref.kind}:{ref.source}"
+    cache_key = f"{ref.kind}:{ref.source}" + (f"{VARIANT_MARK}{ref.variant.suffix}" if ref.variant else "")
     loaded = _cache.get(cache_key)
     if loaded is not None:
         return loaded
@@ -211,15 +287,33 @@ def _cached_hub_models() -> list[tuple[str, Path]]:
     return found
 
 
-def _dim_on_disk(folder: Path) -> int | None:
-    """The embedding width read from the safetensors header, without loading the matrix."""
+def _stored_embedding(folder: Path) -> tuple[int, int, int] | None:
+    """Rows, width and bytes per value of the stored embedding matrix, read from the safetensors header."""
     from safetensors import safe_open
 
+    sizes = {"F64": 8, "F32": 4, "F16": 2, "BF16": 2, "I8": 1, "U8": 1}
     try:
         with safe_open(str(folder / "model.safetensors"), framework="numpy") as tensors:
             name = "embeddings" if "embeddings" in tensors.keys() else next(iter(tensors.keys()))  # noqa: SIM118
-            return int(tensors.get_slice(name).get_shape()[1])
+            matrix = tensors.get_slice(name)
+            rows, width = matrix.get_shape()
+            return int(rows), int(width), sizes.get(matrix.get_dtype(), 4)
     except (OSError, StopIteration, IndexError, ValueError):
+        return None
+
+
+def _dim_on_disk(folder: Path) -> int | None:
+    """The embedding width read from the safetensors header, without loading the matrix."""
+    stored = _stored_embedding(folder)
+    return stored[1] if stored else None
+
+
+def model_dim(name: str) -> int | None:
+    """The width of a named model (a variant's base) read from its files; None if it is not on disk here."""
+    try:
+        ref = resolve_model(name)
+        return _dim_on_disk(model_directory(ref))
+    except PotionError:
         return None
 
 
@@ -243,3 +337,18 @@ def list_models() -> list[ModelListing]:
         if repo_id not in catalog_ids:
             listings.append(ModelListing(repo_id, repo_id, ListingKind.CACHED, _dim_on_disk(folder), False, True))
     return listings
+
+
+def offline_model_names(listings: list[ModelListing], current: str | None) -> list[str]:
+    """The listed models that load with no network, and `current` when it is such a variant (NAME@128d)
+    of one, which no listing names."""
+    names = [m.name for m in listings if m.available_offline]
+    if not current or current in names:
+        return names
+    try:
+        ref = resolve_model(current)
+    except PotionError:
+        return names
+    if ref.variant is not None and is_available_offline(ref):
+        names.append(current)
+    return names

@@ -89,6 +89,7 @@ class CollectionMeta:
     created_at: str = ""
     schema_version: int = SCHEMA_VERSION
     metric: str = "COSINE"  # the engine's metric of the dense field; schema 3 stores unit vectors under "IP"
+    model_variant: str = ""  # a variant of the model at model_source (128d, int8, ...); "" for the model itself
 
     @property
     def has_keyword(self) -> bool:

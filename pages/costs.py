@@ -84,6 +84,7 @@ rows = [
         "model": c.model,
         "dims": c.dim,
         "parameters": c.params,
+        "weights": c.dtype,
         "model file": format_bytes(c.file_size_bytes),
         "bytes / vector": c.bytes_per_vector,
         "chunks": c.chunks,
@@ -92,6 +93,7 @@ rows = [
         "encode rate (chunks/s)": round(c.encode_rate, 1),
         "query p50 (ms)": round(c.query_p50_ms, 2),
         "index time": f"{c.index_seconds:.1f} s" if c.index_seconds is not None else NOT_RECORDED,
+        "index rate (chunks/s)": round(c.index_rate, 1) if c.index_rate is not None else None,
         "nDCG@10": f"{quality[c.model]:.3f}" if c.model in quality else "—",
     }
     for c in costs
@@ -99,7 +101,9 @@ rows = [
 st.dataframe(rows, hide_index=True, width="stretch", key="costs_table")
 st.caption(
     "Encode rate: sampled chunks encoded / seconds spent encoding them. Query p50: the median of encode + search "
-    "time per query. Index time: indexing does not record how long it took, so it is not guessed here. "
+    "time per query. Index time: chunking, embedding and writing, as recorded when the chunks were indexed "
+    "(summed over uploads; not recorded for indexes made by an older version or copied by a rebuild). "
+    "A variant (NAME@128d, NAME@int8) is a model of its own: pick it in the sidebar and index the library with it. "
     + (
         "nDCG@10 comes from the evaluation given to this page."
         if quality

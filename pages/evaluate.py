@@ -99,8 +99,8 @@ else:
     ).strip()
     ready = bool(folder_typed)
 
-offline = [m.name for m in shared.model_listings() if m.available_offline]
 current = shared.current_model()
+offline = shared.offline_models()
 st.session_state.setdefault("eval_models", [current] if current in offline else offline[:1])
 models = st.multiselect("Models", offline, key="eval_models", disabled=busy, help="Models available offline.")
 modes = [

@@ -8,7 +8,7 @@ from core.embedder import Embedder
 from core.errors import PotionError
 from core.jobs import JobRunner, JobState, library_job_key
 from core.keyword_explain import CorpusStats, corpus_stats
-from core.models import ModelListing, list_models, load_embedder
+from core.models import ModelListing, list_models, load_embedder, offline_model_names
 from core.storage import Store, open_store
 
 MODEL_KEY = "model"
@@ -32,6 +32,11 @@ def embedder(name: str, download: bool = False) -> Embedder:
 def model_listings() -> list[ModelListing]:
     """Bundled, catalog and cached models; scanning the HF cache on every rerun of every page adds up."""
     return list_models()
+
+
+def offline_models() -> list[str]:
+    """Models that load with no network, the sidebar's variant included."""
+    return offline_model_names(model_listings(), current_model())
 
 
 @st.cache_resource(show_spinner="Counting the library's words…", max_entries=16)

@@ -62,6 +62,7 @@ def test_ingest_search_libraries_and_delete_as_json(corpus):
                     "chunks": 3,
                     "chunking": libraries[0]["models"][0]["chunking"],
                     "analyzer": libraries[0]["models"][0]["analyzer"],
+                    "variant": "",  # the model as published
                 }
             ],
         }

@@ -274,8 +274,9 @@ def test_weighted_and_tuned_runs_are_named_in_the_json_and_can_be_the_baseline(t
     assert {c["baseline"]["fusion"] for c in report["comparisons"]} == {"tuned"}
     assert [c["other"]["fusion"] for c in report["comparisons"][:: len(METRIC_NAMES)]] == [None, "weighted"]
 
-    assert main([*args, "--quiet"]) == EXIT_OK  # the text table names every run
-    table = capsys.readouterr().out
+    assert main(args) == EXIT_OK  # the text table names every run
+    table, err = capsys.readouterr()
+    assert "hybrid tuned: weights" in err and "11/11" in err  # the sweep's progress, weight by weight
     assert "hybrid w=0.3" in table and "hybrid tuned" in table and "4 folds chose" in table
     with pytest.raises(SystemExit) as usage:
         main([*args, "--baseline", f"{model}:hybrid@2"])

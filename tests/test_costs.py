@@ -23,6 +23,7 @@ from core.costs import (
     sample_texts,
 )
 from core.errors import ModelUnavailableError
+from core.index_time import index_time
 from core.models import load_embedder
 from pages import shared
 from tests.apptest_helpers import (
@@ -85,7 +86,11 @@ def test_each_models_costs_are_its_own_numbers_measured_on_the_library(store, tm
         assert cost.query_ms == tuple(r.encode_ms + r.search_ms for r in timed)
         assert all(ms > 0 for ms in cost.query_ms)
         assert cost.query_p50_ms == pytest.approx(statistics.median(cost.query_ms)) and cost.query_p50_ms > 0
-        assert cost.index_seconds is None  # not recorded at indexing time, so not made up here
+        # Index time is what ingest recorded when it wrote these chunks, not measured again here.
+        recorded = index_time(store, "Papers", cost.model)
+        assert (cost.index_seconds, cost.index_chunks) == (recorded.seconds, recorded.chunks)
+        assert cost.index_chunks == chunks and cost.index_rate == pytest.approx(chunks / cost.index_seconds)
+        assert cost.dtype == info.dtype
         assert (f"encoding chunks with {cost.model}", chunks, chunks) in seen
         assert (f"querying with {cost.model}", chunks, chunks) in seen
 
@@ -238,7 +243,9 @@ def test_two_models_are_measured_in_the_background_then_shown_in_one_table_and_a
         assert row["index vectors (bytes)"] == row["chunks"] * info.dim * 4
         assert row["encode rate (chunks/s)"] == round(cost.encode_rate, 1) and row["encode rate (chunks/s)"] > 0
         assert row["query p50 (ms)"] == round(cost.query_p50_ms, 2) and row["query p50 (ms)"] > 0
-        assert row["index time"] == "not recorded" and row["nDCG@10"] == "—"
+        assert row["weights"] == info.dtype and row["nDCG@10"] == "—"
+        assert row["index time"] == f"{cost.index_seconds:.1f} s"  # recorded when the chunks were indexed
+        assert row["index rate (chunks/s)"] == round(cost.index_rate, 1) > 0
     points = _points(at)
     assert [(p["model"], p["y"]) for p in points] == [(c.model, c.encode_rate) for c in job.result.costs]
     assert [p["x"] for p in points] == [c.query_p50_ms for c in job.result.costs]
