@@ -26,6 +26,14 @@ class Settings:
     hub_offline: bool
     ingest_workers: int = 1
     default_library: str = "My library"
+    max_upload_mb: float = 500.0  # one upload batch in all
+    zip_max_ratio: float = 100.0  # uncompressed over compressed size of one archive member
+    zip_max_members: int = 10_000  # files in one archive
+    max_chunks_per_file: int = 100_000  # a 50 MB text file makes ~85,000 chunks of 128 tokens
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
 
     @property
     def max_file_bytes(self) -> int:
@@ -63,4 +71,8 @@ def load_settings() -> Settings:
         hub_offline=os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"),
         ingest_workers=max(0, int(_env("POTION_INGEST_WORKERS", "1"))),
         default_library=_env("POTION_DEFAULT_LIBRARY", "My library"),
+        max_upload_mb=float(_env("POTION_MAX_UPLOAD_MB", "500")),
+        zip_max_ratio=float(_env("POTION_ZIP_MAX_RATIO", "100")),
+        zip_max_members=int(_env("POTION_ZIP_MAX_MEMBERS", "10000")),
+        max_chunks_per_file=int(_env("POTION_MAX_CHUNKS_PER_FILE", "100000")),
     )

@@ -22,6 +22,9 @@ from core.sizes import format_bytes
 
 MAX_ZIP_DEPTH = 3  # an archive inside an archive inside an archive, and no deeper
 ZIP_TOTAL_FACTOR = 10  # one upload may unpack to at most this many times the per-file limit
+# Text compresses 3-10 to 1, a file of one repeated line far more; the ratio limit (POTION_ZIP_MAX_RATIO)
+# is for members big enough to matter, not a small file of spaces.
+ZIP_RATIO_FROM_BYTES = 1024 * 1024
 
 
 class FailureKind(StrEnum):
@@ -214,19 +217,27 @@ def _read_zip(name: str, data: bytes, limit: int, budget: _Budget, depth: int) -
         return _fail(name, FailureKind.CORRUPT, message)
     with archive:
         members = [info for info in archive.infolist() if not info.is_dir() and not _junk(info.filename)]
+        most = load_settings().zip_max_members
+        if len(members) > most:
+            message = (
+                f"{name} holds {len(members):,} files, over the limit of {most:,}: "
+                "split the archive or raise POTION_ZIP_MAX_MEMBERS."
+            )
+            return _fail(name, FailureKind.TOO_LARGE, message)
         return ReadResult.merge(_read_member(archive, info, name, limit, budget, depth) for info in members)
 
 
 def _junk(member: str) -> bool:
-    parts = [part for part in member.split("/") if part]
+    """Folders macOS and editors leave in archives (__MACOSX, hidden files); ".." is no hidden file."""
+    parts = [part for part in member.replace("\\", "/").split("/") if part not in ("", ".", "..")]
     return not parts or parts[0] == "__MACOSX" or any(part.startswith(".") for part in parts)
 
 
 def _read_member(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, outer: str, limit: int, budget: _Budget, depth: int
 ) -> ReadResult:
-    name = f"{outer}/{info.filename.strip('/')}"
-    refused = _precheck(name, info.file_size, limit)
+    name = f"{outer}/{member_path(info.filename)}"
+    refused = _precheck(name, info.file_size, limit) or _ratio_check(name, info.file_size, info.compress_size)
     if refused:
         return ReadResult([], [refused])
     if info.flag_bits & 0x1:
@@ -247,8 +258,34 @@ def _read_member(
         return _fail(name, FailureKind.CORRUPT, message)
     if len(data) > budget.left:
         return _fail(name, FailureKind.TOO_LARGE, _bomb_message(name, budget))
+    refused = _ratio_check(name, len(data), info.compress_size)  # the header may have lied about the size
+    if refused:
+        return ReadResult([], [refused])
     budget.left -= len(data)
     return _read(name, data, limit, budget, depth + 1)
+
+
+def member_path(filename: str) -> str:
+    """A member's name inside its archive, without the parts that would climb out of it ("..", a leading
+    "/", a drive): names only ever label documents, but "a.zip/../../etc/x" should not even look like a path out."""
+    parts = [p for p in filename.replace("\\", "/").split("/") if p not in ("", ".", "..")]
+    if parts and len(parts[0]) == 2 and parts[0][1] == ":":  # C: of a zip made on Windows
+        parts = parts[1:]
+    return "/".join(parts) or "unnamed"
+
+
+def _ratio_check(name: str, size: int, compressed: int) -> ReadFailure | None:
+    """Refuse a member that inflates past the ratio limit: the mark of a zip bomb, checked from the header
+    before unpacking and again on the bytes unpacked."""
+    most = load_settings().zip_max_ratio
+    ratio = size / max(compressed, 1)
+    if size < ZIP_RATIO_FROM_BYTES or ratio <= most:
+        return None
+    message = (
+        f"{name} is compressed {ratio:,.0f} to 1, past the limit of {most:,.0f} to 1 that guards against zip bombs: "
+        "unpack it and upload the file itself, or raise POTION_ZIP_MAX_RATIO."
+    )
+    return ReadFailure(name, FailureKind.TOO_LARGE, message)
 
 
 def _precheck(name: str, size: int, limit: int) -> ReadFailure | None:

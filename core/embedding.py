@@ -56,17 +56,30 @@ def batches(documents: Sequence[Document], max_chars: int = BATCH_CHARS) -> Iter
         yield batch
 
 
-def embed_batch(documents: Sequence[Document], embedder: Embedder, chunking: ChunkSettings) -> EmbeddedBatch:
-    """Chunk and encode the documents; those with no word the model knows are reported as failed."""
-    if chunking.unit is ChunkUnit.TOKENS and embedder.ids_concatenate:
+def embed_batch(
+    documents: Sequence[Document], embedder: Embedder, chunking: ChunkSettings, max_chunks: int | None = None
+) -> EmbeddedBatch:
+    """Chunk and encode the documents; those with no word the model knows, or more than `max_chunks`
+    chunks (refused before they are encoded), are reported as failed."""
+    out = EmbeddedBatch(documents=len(documents))
+    ids_path = chunking.unit is ChunkUnit.TOKENS and embedder.ids_concatenate
+    chunked = []
+    for doc in documents:
         # Chunking tokenized every sentence already; tokenizing each chunk again was a third of the work.
-        chunked = [(doc, chunk_text(doc.text, chunking, token_ids=embedder.token_ids)) for doc in documents]
+        chunks = (
+            chunk_text(doc.text, chunking, token_ids=embedder.token_ids)
+            if ids_path
+            else chunk_text(doc.text, chunking, embedder.count_tokens)
+        )
+        if max_chunks is not None and len(chunks) > max_chunks:
+            out.outcomes.append(_too_many_chunks(doc, len(chunks), max_chunks))
+        else:
+            chunked.append((doc, chunks))
+    if ids_path:
         vectors = embedder.encode_ids([c.token_ids or () for _, chunks in chunked for c in chunks])
     else:
-        chunked = [(doc, chunk_text(doc.text, chunking, embedder.count_tokens)) for doc in documents]
         vectors = embedder.encode([c.text for _, chunks in chunked for c in chunks])
     known = np.any(vectors != 0, axis=1)  # all-zero rows: the text had no token the model knows
-    out = EmbeddedBatch(documents=len(documents))
     cursor = 0
     for doc, chunks in chunked:
         keep = [(c, vectors[cursor + j]) for j, c in enumerate(chunks) if known[cursor + j]]
@@ -82,20 +95,24 @@ def embed_batch(documents: Sequence[Document], embedder: Embedder, chunking: Chu
 
 
 def embedded_batches(
-    documents: Sequence[Document], embedder: Embedder, chunking: ChunkSettings, workers: int
+    documents: Sequence[Document],
+    embedder: Embedder,
+    chunking: ChunkSettings,
+    workers: int,
+    max_chunks: int | None = None,
 ) -> Iterator[EmbeddedBatch]:
     """Every batch embedded, in order; with workers > 0 and enough text, in that many spawned processes."""
     groups = batches(documents)
     if workers < 1 or not _main_is_importable() or sum(len(d.text) for d in documents) < WORKER_MIN_CHARS:
         for group in groups:
-            yield embed_batch(group, embedder, chunking)
+            yield embed_batch(group, embedder, chunking, max_chunks)
         return
     # Spawned, not forked: the parent runs gRPC and Streamlit threads, which a fork would copy mid-flight.
     pool = ProcessPoolExecutor(
         workers,
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_start_worker,
-        initargs=(embedder, chunking),
+        initargs=(embedder, chunking, max_chunks),
     )
     try:
         # One batch more than workers in flight: a worker never waits, and memory stays a few batches.
@@ -129,17 +146,25 @@ def _main_is_importable() -> bool:
     return getattr(getattr(main, "__spec__", None), "name", None) is not None
 
 
-_worker: tuple[Embedder, ChunkSettings] | None = None
+_worker: tuple[Embedder, ChunkSettings, int | None] | None = None
 
 
-def _start_worker(embedder: Embedder, chunking: ChunkSettings) -> None:
+def _start_worker(embedder: Embedder, chunking: ChunkSettings, max_chunks: int | None) -> None:
     global _worker  # one model per worker process, received once at its start
-    _worker = (embedder, chunking)
+    _worker = (embedder, chunking, max_chunks)
 
 
 def _embed_in_worker(documents: list[Document]) -> EmbeddedBatch:
     assert _worker is not None, "the pool's initializer sets the model"
     return embed_batch(documents, *_worker)
+
+
+def _too_many_chunks(doc: Document, chunks: int, most: int) -> DocumentOutcome:
+    message = (
+        f"{doc.name} makes {chunks:,} chunks, over the limit of {most:,} chunks per file: split it, "
+        "index it with larger chunks, or raise POTION_MAX_CHUNKS_PER_FILE."
+    )
+    return DocumentOutcome(doc.name, DocumentStatus.FAILED, message=message, source=doc.source)
 
 
 def _rows(doc: Document, kept: list[tuple[Chunk, np.ndarray]]) -> list[ChunkRow]:

@@ -10,11 +10,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from core.chunking import ChunkSettings
-from core.documents import Document, ReadResult, read_bytes, read_path
+from core.config import load_settings
+from core.documents import Document, FailureKind, ReadFailure, ReadResult, read_bytes, read_path
 from core.embedder import Embedder
 from core.embedding import embedded_batches
 from core.index_time import record_index_time
 from core.naming import SourceRead, unique_names
+from core.sizes import format_bytes
 from core.storage import Store
 from core.types import CollectionMeta, DocumentOutcome, DocumentStatus, ProgressCallback
 
@@ -68,15 +70,29 @@ def read_sources(
 ) -> ReadResult:
     """Read every source; documents get unique stored names across the batch (core.naming)."""
     reads: list[SourceRead] = []
+    upload_left = load_settings().max_upload_bytes
     # Every stage reports 0/total as it starts, so rates are measured from the stage's real start.
     progress("read", 0, len(sources))
     for i, source in enumerate(sources):
         if isinstance(source, tuple):
-            reads.append(SourceRead(None, read_bytes(source[0], source[1], max_bytes=max_bytes)))
+            name, data = source
+            if len(data) > upload_left:  # refused before it is parsed; later, smaller files may still fit
+                reads.append(SourceRead(None, _past_upload_limit(name)))
+            else:
+                upload_left -= len(data)
+                reads.append(SourceRead(None, read_bytes(name, data, max_bytes=max_bytes)))
         else:
             reads.append(SourceRead(Path(source), read_path(source, max_bytes=max_bytes)))
         progress("read", i + 1, len(sources))
     return unique_names(reads)
+
+
+def _past_upload_limit(name: str) -> ReadResult:
+    limit = format_bytes(load_settings().max_upload_bytes, exact=True)
+    message = (
+        f"{name} would take this upload past {limit} in all: upload it in another batch, or raise POTION_MAX_UPLOAD_MB."
+    )
+    return ReadResult([], [ReadFailure(name, FailureKind.TOO_LARGE, message, source=name)])
 
 
 def ingest(
@@ -164,8 +180,6 @@ def library_chunking(store: Store, library: str, model_name: str | None = None) 
 
 
 def default_chunking() -> ChunkSettings:
-    from core.config import load_settings
-
     s = load_settings()
     return ChunkSettings(size=s.chunk_size, overlap=s.chunk_overlap, unit=s.chunk_unit)
 
@@ -184,14 +198,12 @@ def _index(
     One writer thread writes batch n while batch n+1 is chunked and encoded (in a worker process for
     large ingests, see core.embedding), so the engine, the tokenizer and pymilvus work at once. Progress
     counts documents whose chunks are written."""
-    from core.config import load_settings
-
     progress("index", 0, len(todo))
-    workers = load_settings().ingest_workers
+    settings = load_settings()
     with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="ingest-write") as writer:
         pending: deque[tuple[Future, int]] = deque()
         done = 0
-        for batch in embedded_batches(todo, embedder, chunking, workers):
+        for batch in embedded_batches(todo, embedder, chunking, settings.ingest_workers, settings.max_chunks_per_file):
             result.outcomes.extend(batch.outcomes)
             result.chunks_unreadable += batch.unreadable_chunks
             if len(pending) == WRITERS:

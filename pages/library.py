@@ -152,7 +152,8 @@ uploads = st.file_uploader(
     help="Zip archives are read recursively; JSON/JSONL records with a text field become one document each.",
 )
 st.caption(
-    f"Up to {limit_mb} MB per upload (set in .streamlit/config.toml); files over "
+    f"Up to {limit_mb} MB per file in the browser (.streamlit/config.toml) and "
+    f"{load_settings().max_upload_mb:g} MB per upload (POTION_MAX_UPLOAD_MB); files over "
     f"{load_settings().max_file_mb:g} MB are refused (POTION_MAX_FILE_MB)."
 )
 offline = [m.name for m in shared.model_listings() if m.available_offline]
