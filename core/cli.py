@@ -1,4 +1,4 @@
-"""Command line: `python -m core models|ingest|search|evaluate|libraries|create-library|documents|rebuild|delete-…`.
+"""Command line: `python -m core models|ingest|search|evaluate|doctor|libraries|create-library|documents|…`.
 
 Exit codes: 0 success; 1 an error stopped the run; 2 bad usage; 3 ingest finished but some files failed.
 With --json, stdout carries exactly one JSON object; progress and messages go to stderr.
@@ -63,6 +63,17 @@ def cmd_models(args: argparse.Namespace) -> int:
         lines.append(f"{m.name:<28} {str(m.dim or '?'):>4}d  {m.kind:<8} {where:<9} {m.source}")
     _emit(args, [m.as_dict() for m in listings], "\n".join(lines))
     return EXIT_OK
+
+
+def cmd_doctor(args: argparse.Namespace) -> int:
+    from core.doctor import diagnose
+
+    found = diagnose()
+    width = max(len(c.name) for c in found.checks)
+    lines = [f"{'ok' if c.ok else 'PROBLEM':<7}  {c.name:<{width}}  {c.detail}" for c in found.checks]
+    lines.append("everything is in order" if found.ok else "fix the problems above, then run doctor again")
+    _emit(args, found.as_dict(), "\n".join(lines))
+    return EXIT_OK if found.ok else EXIT_ERROR
 
 
 def _store():
@@ -467,6 +478,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: the first run)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    command("doctor", cmd_doctor, "check versions, the engine, the database, offline models and limits, in plain words")
     command("libraries", cmd_libraries, "list libraries and their models")
     p = command("create-library", cmd_create_library, "create an empty library")
     p.add_argument("library")

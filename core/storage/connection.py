@@ -113,8 +113,8 @@ def _connect_lite(settings: Settings) -> Any:
 
 def _locked(settings: Settings) -> StoreLockedError:
     return StoreLockedError(
-        f"The database {settings.milvus_uri} is open in another process: close that app or CLI run, "
-        "or point MILVUS_URI at a Milvus server to share one database."
+        f"The database {settings.milvus_uri} is open in another process: stop that app or CLI run, or share "
+        "the database with `python -m core serve` and point MILVUS_URI at the address it prints."
     )
 
 

@@ -1,0 +1,138 @@
+"""`python -m core doctor`: what this installation runs on, and in plain words what is wrong with it.
+
+Each check is independent: one that fails (a database another process holds, a missing package) says so
+and the others still run, so one report names every problem at once.
+"""
+
+from __future__ import annotations
+
+import platform
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+
+from core.config import Settings, load_settings
+from core.errors import PotionError
+from core.sizes import format_bytes
+
+PACKAGES = ("streamlit", "model2vec", "pymilvus", "milvus-lite", "numpy", "tokenizers", "pypdf", "python-docx")
+PROBE_LIBRARY = "potion-doctor-probe"  # created and dropped again to prove the database takes writes
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str  # what was found, or what is wrong and what to do
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "checks": [c.as_dict() for c in self.checks]}
+
+
+def versions() -> Check:
+    found, missing = [f"Python {platform.python_version()}"], []
+    for package in PACKAGES:
+        try:
+            found.append(f"{package} {metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            missing.append(package)
+    if missing:
+        detail = f"{', '.join(missing)} not installed: run pip install -r requirements.txt ({'; '.join(found)})"
+        return Check("versions", False, detail)
+    return Check("versions", True, "; ".join(found))
+
+
+def engine(settings: Settings) -> Check:
+    """Which database the settings point at, and which engine serves it."""
+    if not settings.is_lite:
+        return Check("engine", True, f"Milvus server at {settings.milvus_uri} (MILVUS_URI)")
+    try:
+        lite = metadata.version("milvus-lite")
+    except metadata.PackageNotFoundError:
+        return Check("engine", False, "milvus-lite is not installed: run pip install -r requirements.txt")
+    return Check("engine", True, f"Milvus Lite {lite}, database {settings.lite_path}")
+
+
+def database(settings: Settings) -> Check:
+    """Open the database, list it, and write to it (a library made and dropped again)."""
+    from core.storage import open_store
+
+    try:
+        store = open_store(settings)
+    except PotionError as exc:
+        return Check("database", False, str(exc))
+    try:
+        libraries = store.library_names()
+        probe = f"{PROBE_LIBRARY}-{uuid.uuid4().hex[:8]}"
+        store.create_library(probe)
+        store.drop_library(probe)
+        version = getattr(store, "server_version", "")
+        server = f", server {version}" if version and version != "lite" else ""
+        count = f"{len(libraries)} {'library' if len(libraries) == 1 else 'libraries'}"
+        return Check("database", True, f"reachable and writable{server}; {count}")
+    except PotionError as exc:
+        return Check("database", False, str(exc))
+    finally:
+        store.close()
+
+
+def models() -> Check:
+    from core.models import list_models
+
+    offline = [m.name for m in list_models() if m.available_offline]
+    if not offline:
+        detail = "no model loads offline: restore data/models or set POTION_MODELS_DIR to the bundled models"
+        return Check("models", False, detail)
+    return Check("models", True, f"available offline: {', '.join(offline)}")
+
+
+def limits(settings: Settings) -> Check:
+    mb = 1024 * 1024
+    parts = [
+        f"file {format_bytes(settings.max_file_mb * mb, exact=True)} (POTION_MAX_FILE_MB)",
+        f"upload {format_bytes(settings.max_upload_mb * mb, exact=True)} (POTION_MAX_UPLOAD_MB)",
+        f"zip ratio {settings.zip_max_ratio:g} to 1 (POTION_ZIP_MAX_RATIO)",
+        f"zip members {settings.zip_max_members:,} (POTION_ZIP_MAX_MEMBERS)",
+        f"chunks per file {settings.max_chunks_per_file:,} (POTION_MAX_CHUNKS_PER_FILE)",
+    ]
+    bad = [
+        name
+        for name, value in (
+            ("POTION_MAX_FILE_MB", settings.max_file_mb),
+            ("POTION_MAX_UPLOAD_MB", settings.max_upload_mb),
+            ("POTION_ZIP_MAX_RATIO", settings.zip_max_ratio),
+            ("POTION_ZIP_MAX_MEMBERS", settings.zip_max_members),
+            ("POTION_MAX_CHUNKS_PER_FILE", settings.max_chunks_per_file),
+        )
+        if value <= 0
+    ]
+    if bad:
+        detail = f"{', '.join(bad)} must be above 0, or nothing can be indexed: {'; '.join(parts)}"
+        return Check("limits", False, detail)
+    return Check("limits", True, "; ".join(parts))
+
+
+def diagnose(settings: Settings | None = None) -> Diagnosis:
+    """Every check, each run whatever the others found."""
+    settings = settings or load_settings()
+    steps: list[Callable[[], Check]] = [
+        versions,
+        lambda: engine(settings),
+        lambda: database(settings),
+        models,
+        lambda: limits(settings),
+    ]
+    return Diagnosis([step() for step in steps])
