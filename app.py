@@ -37,14 +37,18 @@ def _label(name: str, by_name: dict[str, ModelListing]) -> str:
 def model_picker() -> None:
     listings = shared.model_listings()
     by_name = {m.name: m for m in listings}
-    options = [m.name for m in listings] + [OTHER_HUB, LOCAL_DIR]
+    settings = load_settings()
+    # A shared deployment may turn arbitrary hub ids off (POTION_ALLOW_HUB_IDS=0): then none is asked for.
+    options = [m.name for m in listings] + ([OTHER_HUB] if settings.allow_hub_ids else []) + [LOCAL_DIR]
     if "model_choice" not in st.session_state:
-        _seed_choice(load_settings().default_model, options)
+        _seed_choice(settings.default_model, options)
     choice = st.selectbox("Model", options, key="model_choice", format_func=lambda n: _label(n, by_name))
     if choice == OTHER_HUB:
         typed = st.text_input("Hub id", key="model_hub_id", placeholder="owner/model-name").strip()
     elif choice == LOCAL_DIR:
         typed = st.text_input("Model directory", key="model_dir", placeholder="/path/to/model").strip()
+        if settings.model_roots:
+            st.caption("Allowed under: " + ", ".join(f"`{root}`" for root in settings.model_roots))
     else:
         typed = choice
     name = variant_picker(typed) if typed else typed
@@ -89,8 +93,10 @@ def _seed_choice(default: str, options: list[str]) -> None:
         st.session_state["model_choice"] = default
     elif Path(default).expanduser().is_dir():
         st.session_state["model_choice"], st.session_state["model_dir"] = LOCAL_DIR, default
-    else:
+    elif OTHER_HUB in options:
         st.session_state["model_choice"], st.session_state["model_hub_id"] = OTHER_HUB, default
+    else:  # a hub id as default where hub ids are off: the first listed model instead
+        st.session_state["model_choice"] = options[0]
 
 
 def model_card(name: str) -> None:

@@ -30,6 +30,8 @@ class Settings:
     zip_max_ratio: float = 100.0  # uncompressed over compressed size of one archive member
     zip_max_members: int = 10_000  # files in one archive
     max_chunks_per_file: int = 100_000  # a 50 MB text file makes ~85,000 chunks of 128 tokens
+    model_roots: tuple[Path, ...] = ()  # local model folders allowed; () allows any
+    allow_hub_ids: bool = True  # any owner/name of the hub; off, only the potion catalog loads from the hub
 
     @property
     def max_upload_bytes(self) -> int:
@@ -48,6 +50,11 @@ class Settings:
 def _env(name: str, default: str) -> str:
     value = os.environ.get(name, "").strip()
     return value or default
+
+
+def _paths(joined: str) -> tuple[Path, ...]:
+    """Folders joined by the OS path separator (: here), resolved, so a link cannot point a check astray."""
+    return tuple(Path(part.strip()).expanduser().resolve() for part in joined.split(os.pathsep) if part.strip())
 
 
 def load_settings() -> Settings:
@@ -75,4 +82,6 @@ def load_settings() -> Settings:
         zip_max_ratio=float(_env("POTION_ZIP_MAX_RATIO", "100")),
         zip_max_members=int(_env("POTION_ZIP_MAX_MEMBERS", "10000")),
         max_chunks_per_file=int(_env("POTION_MAX_CHUNKS_PER_FILE", "100000")),
+        model_roots=_paths(os.environ.get("POTION_MODEL_ROOTS", "")),
+        allow_hub_ids=_env("POTION_ALLOW_HUB_IDS", "1").lower() not in ("0", "false", "no", "off"),
     )

@@ -11,6 +11,10 @@ class ModelNotFoundError(PotionError):
     """The name is neither a catalog or bundled model, a local model directory, nor a hub id."""
 
 
+class ModelNotAllowedError(PotionError):
+    """A model this deployment does not allow: a folder outside POTION_MODEL_ROOTS, a hub id with them off."""
+
+
 class ModelUnavailableError(PotionError):
     """A hub model is not in the local cache and the hub cannot be reached."""
 

@@ -14,7 +14,7 @@ import numpy as np
 from core.catalog import bundled_model, catalog_entry
 from core.config import load_settings
 from core.embedder import Embedder, ModelInfo, ModelSource
-from core.errors import ModelNotFoundError, ModelUnavailableError, PotionError
+from core.errors import ModelNotAllowedError, ModelNotFoundError, ModelUnavailableError, PotionError
 
 _MODEL_FILES = ["*.safetensors", "*.json", "README.md", "0_StaticEmbedding/*", "modules.json"]
 _cache: dict[str, Embedder] = {}
@@ -100,13 +100,27 @@ def _resolve_base(key: str) -> ModelRef:
     bundled = bundled_model(key)
     if bundled is not None:
         return ModelRef(bundled.name, ModelSource.BUNDLED, str(bundled.path))
+    settings = load_settings()
     path = Path(key).expanduser()
     if path.is_dir():
-        return ModelRef(key, ModelSource.LOCAL, str(path.resolve()))
+        folder = path.resolve()  # links and .. resolved first: a path cannot talk its way out of a root
+        roots = settings.model_roots
+        if roots and not any(folder.is_relative_to(root) for root in roots):
+            raise ModelNotAllowedError(
+                f"{key} is outside the model folders this deployment allows "
+                f"({', '.join(map(str, roots))}; POTION_MODEL_ROOTS): put the model in one of them, "
+                "or pick a bundled model."
+            )
+        return ModelRef(key, ModelSource.LOCAL, str(folder))
     entry = catalog_entry(key)
     if entry is not None:
         return ModelRef(entry.name, ModelSource.HUB, entry.hub_id)
     if key.count("/") == 1 and not key.startswith(("/", ".", "~")):
+        if not settings.allow_hub_ids:
+            raise ModelNotAllowedError(
+                f"{key} is a hub id, and this deployment loads only bundled models, the potion catalog and "
+                "allowed local folders (POTION_ALLOW_HUB_IDS=0): pick one of those."
+            )
         return ModelRef(key, ModelSource.HUB, key)
     raise ModelNotFoundError(
         f"'{key}' is not a bundled model, a local model directory, a potion catalog name or a hub id (owner/name)."
@@ -334,7 +348,7 @@ def list_models() -> list[ModelListing]:
         )
     catalog_ids = {e.hub_id for e in POTION_FAMILY}
     for repo_id, folder in sorted(cached.items()):
-        if repo_id not in catalog_ids:
+        if repo_id not in catalog_ids and load_settings().allow_hub_ids:
             listings.append(ModelListing(repo_id, repo_id, ListingKind.CACHED, _dim_on_disk(folder), False, True))
     return listings
 
