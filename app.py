@@ -103,12 +103,12 @@ def model_card(name: str) -> None:
     try:
         ref = resolve_model(name)
     except PotionError as exc:
-        st.error(str(exc))
+        st.error(shared.inert(exc))
         return
     cached = is_available_offline(ref)
     if not cached:
         # Never download behind the user's back: a hub model is fetched only on an explicit click.
-        st.caption(f"{ref.source} is not cached yet: loading it needs the Hugging Face hub.")
+        st.caption(f"{shared.inert(ref.source)} is not cached yet: loading it needs the Hugging Face hub.")
         if not st.button("Load model", key=f"load-{name}"):
             return
     embedder = shared.try_embedder(name, download=not cached)  # the one place a model is ever downloaded
@@ -124,8 +124,8 @@ def model_card(name: str) -> None:
     variant = f"  \nVariant {info.variant}: its own index and provenance (fingerprint {info.fingerprint})"
     st.caption(
         f"Vocabulary {info.vocab_size:,} · {info.dtype} · {size}  \n"
-        f"Source: {info.kind} · `{info.name if info.kind == ModelSource.BUNDLED else info.source}` · available offline"
-        + (variant if info.variant else "")
+        f"Source: {info.kind} · {shared.inert(info.name if info.kind == ModelSource.BUNDLED else info.source)} · "
+        "available offline" + (variant if info.variant else "")
     )
 
 
@@ -147,7 +147,7 @@ def library_picker() -> None:
     try:
         choice = library_choice(store, load_settings())  # an empty database gets its default library here
     except PotionError as exc:
-        st.error(str(exc))
+        st.error(shared.inert(exc))
         return
     known = choice.names
     if known:
@@ -179,4 +179,4 @@ with st.sidebar:
 try:
     navigation.run()
 except PotionError as exc:  # a page body's database call failed: one line, never a traceback
-    st.error(str(exc))
+    st.error(shared.inert(exc))

@@ -26,6 +26,7 @@ from core.evaluation import (
     read_qrels,
     read_queries,
 )
+from core.export import neutralise
 from core.ingest import no_progress
 from core.models import load_embedder
 from core.storage import Store
@@ -41,8 +42,6 @@ MEASURE_LABELS = {
     "map@100": "MAP@100",
 }
 SPREAD_MEASURE = "ndcg@10"
-# A spreadsheet runs a cell starting with one of these as a formula; tab and CR are read the same way by some.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass(frozen=True)
@@ -271,13 +270,6 @@ def relevance_of(document: str, judged: Mapping[str, int]) -> int:
 
 
 # --- exports ---------------------------------------------------------------------------------------
-
-
-def neutralise(cell: object) -> object:
-    """A text cell a spreadsheet would run as a formula gets a leading single quote; numbers stay numbers."""
-    if isinstance(cell, str) and cell.startswith(FORMULA_STARTS):
-        return "'" + cell
-    return cell
 
 
 def table_csv(table: Table) -> bytes:

@@ -34,7 +34,7 @@ busy = job is not None and job.running
 if busy:
     shared.job_progress(library)  # whichever page started it
 elif job is not None and job.kind == REINDEX and job.status == JobStatus.FAILED:
-    st.error(f"{job.label} stopped: {job.error}")
+    st.error(shared.inert(f"{job.label} stopped: {job.error}"))
     st.button("Dismiss", key="dismiss-reindex", on_click=runner.forget, args=(job_key,))
 elif job is not None and job.kind == REINDEX and job.status == JobStatus.DONE and job.result.failures:
     missing = [o.document for o in job.result.failures]
@@ -47,7 +47,9 @@ elif job is not None and job.kind == REINDEX and job.status == JobStatus.DONE an
 
 indexed = sorted(c.meta.model_name for lib in store.libraries() if lib.name == library for c in lib.collections)
 if not indexed:
-    st.info(f"**{library}** has no documents yet: add some on the Library page, then compare models here.")
+    st.info(
+        f"**{shared.inert(library)}** has no documents yet: add some on the Library page, then compare models here."
+    )
     st.stop()
 offline = [m.name for m in shared.model_listings() if m.available_offline]
 options = sorted(set(offline) | set(indexed))
@@ -113,8 +115,9 @@ for column, model in zip(columns, models):
         st.subheader(info.name)
         st.caption(f"{info.dim} dims · {info.params_label} parameters · {info.kind}")
         if store.find(library, info.name) is None:
-            st.info(f"Not indexed for {library} yet.")
-            if st.button(f"Index {library} with {info.name}", key=f"index-{model}", disabled=busy):
+            st.info(f"Not indexed for {shared.inert(library)} yet.")
+            label = f"Index {shared.inert(library)} with {shared.inert(info.name)}"
+            if st.button(label, key=f"index-{model}", disabled=busy):
                 try:
                     runner.start(
                         job_key,
@@ -124,7 +127,7 @@ for column, model in zip(columns, models):
                         join=False,  # a job started meanwhile (maybe on the Library page): say so, start nothing
                     )
                 except PotionError as exc:
-                    st.error(str(exc))
+                    st.error(shared.inert(exc))
                 else:
                     st.rerun()
             continue
@@ -133,7 +136,7 @@ for column, model in zip(columns, models):
         try:
             result = search(query, library, embedder, store, top_k, mode=mode, params=params)
         except PotionError as exc:
-            st.error(str(exc))
+            st.error(shared.inert(exc))
             continue
         rankings[info.name] = document_ranking(result.hits)
         st.caption(
@@ -149,7 +152,7 @@ if baseline:
         # One whose model loads without the hub, since search() checks the index against its model.
         keyword_index = next((m for m in with_bm25 if m.model_name in offline), next(iter(with_bm25), None))
         if keyword_index is None:
-            st.info(f"No index of {library} has keyword search yet: rebuild one on the Library page.")
+            st.info(f"No index of {shared.inert(library)} has keyword search yet: rebuild one on the Library page.")
         else:
             st.caption(f"keyword baseline · {keyword_index.analyzer} analyzer · no model")
             embedder = shared.try_embedder(keyword_index.model_name) if query.strip() else None
@@ -157,7 +160,7 @@ if baseline:
                 try:
                     result = search(query, library, embedder, store, top_k, mode=SearchMode.KEYWORD)
                 except PotionError as exc:
-                    st.error(str(exc))
+                    st.error(shared.inert(exc))
                 else:
                     rankings[BM25] = document_ranking(result.hits)
                     st.caption(f"{result.search_ms:.1f} ms")
@@ -172,7 +175,7 @@ if len(rankings) >= 2:
     st.table(
         [
             {
-                "models": f"{p.model_a} ↔ {p.model_b}",
+                "models": shared.inert(f"{p.model_a} ↔ {p.model_b}"),  # st.table renders markdown
                 f"top-{top_k} overlap": f"{p.overlap:.2f}",
                 "rank-biased overlap": f"{p.rbo:.2f}",
             }

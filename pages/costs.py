@@ -41,13 +41,16 @@ def cost_cache() -> CostCache:
 
 st.title(":material/payments: Costs")
 st.caption(
-    f"Each model indexed in **{library}**, measured on this library: encode rate over up to {SAMPLE_CHUNKS:,} of "
-    f"its chunks, query latency (encode + dense search) over {SAMPLE_QUERIES} queries made of the first sentences "
-    "of random chunks. Vectors are stored as float32, so a vector takes dims × 4 bytes."
+    f"Each model indexed in **{shared.inert(library)}**, measured on this library: encode rate over up to "
+    f"{SAMPLE_CHUNKS:,} of its chunks, query latency (encode + dense search) over {SAMPLE_QUERIES} queries made "
+    "of the first sentences of random chunks. Vectors are stored as float32, so a vector takes dims × 4 bytes."
 )
 collections = indexed(store, library)
 if not collections:
-    st.info(f"**{library}** has no documents yet: add some on the Library page, then measure each model's costs here.")
+    st.info(
+        f"**{shared.inert(library)}** has no documents yet: add some on the Library page, "
+        "then measure each model's costs here."
+    )
     st.stop()
 
 
@@ -56,16 +59,18 @@ if job is not None and job.running:
     shared.key_progress(job_key)  # reruns the page, showing the table, once the job ends
     st.stop()
 if job is not None and job.status == JobStatus.FAILED:
-    st.error(f"Measuring stopped: {job.error}")
+    st.error(shared.inert(f"Measuring stopped: {job.error}"))
 elif job is not None and isinstance(job.result, CostReport):
     for skipped in job.result.skipped:
-        st.warning(f"{skipped.model} was not measured: {skipped.reason}")
+        st.warning(shared.inert(f"{skipped.model} was not measured: {skipped.reason}"))
 
 cache = cost_cache()
 kept = cached_costs(cache, library, collections)
 missing = [c.meta.model_name for c, cost in zip(collections, kept, strict=True) if cost is None]
 if missing:
-    st.caption(f"Not measured yet: {', '.join(missing)}. Measuring reads the library and changes nothing.")
+    st.caption(
+        f"Not measured yet: {shared.inert(', '.join(missing))}. Measuring reads the library and changes nothing."
+    )
     if st.button(f"Measure {len(missing)} model{'s' if len(missing) > 1 else ''}", type="primary", key="costs_measure"):
         runner.start(
             job_key,

@@ -30,6 +30,7 @@ from core.evaluation_report import (
     save_collection,
     table_csv,
 )
+from core.export import CSV_NOTE
 from core.ingest import default_chunking
 from core.jobs import JobStatus, library_job_key
 from core.search import search_many
@@ -42,10 +43,7 @@ RESULT_KEY = "evaluate_result"  # session: the last finished EvaluationRun, kept
 ERROR_KEY = "evaluate_error"  # session: why the last run stopped, kept the same way
 UPLOAD, FOLDER = "Upload three files", "A folder on this machine"
 HITS_SHOWN = 5
-CSV_HELP = (
-    "UTF-8 CSV. Text cells starting with = + - @ (or a tab) get a leading single quote, "
-    "so a spreadsheet shows them as text instead of running them as formulas."
-)
+CSV_HELP = CSV_NOTE
 
 shared.ensure_frame()
 
@@ -74,7 +72,7 @@ elif job is not None and job.kind == EVALUATE:
     runner.forget(library_job_key(running_library))
     st.session_state.pop(JOB_KEY, None)
 if error := st.session_state.get(ERROR_KEY):
-    st.error(f"Evaluation stopped: {error}")
+    st.error(shared.inert(f"Evaluation stopped: {error}"))
 
 # --- inputs ------------------------------------------------------------------------------------------
 source = st.radio("Collection", [UPLOAD, FOLDER], key="eval_source", horizontal=True, disabled=busy)
@@ -155,7 +153,7 @@ if st.button("Evaluate", type="primary", disabled=busy or not ready or not runs)
             join=False,
         )
     except PotionError as exc:
-        st.error(str(exc))
+        st.error(shared.inert(exc))
     else:
         st.session_state[JOB_KEY] = library
         for kept in (RESULT_KEY, ERROR_KEY):  # a new run's outcome must not be read as the last one's
@@ -188,7 +186,7 @@ st.altair_chart(means, width="content")
 table = comparison_table(report)
 if table.rows:
     base_run = report.comparisons[0].baseline
-    st.subheader(f"Against {run_label(base_run.model, base_run.label())}")
+    st.subheader(f"Against {shared.inert(run_label(base_run.model, base_run.label()))}")
     st.caption("diff is the run minus the baseline; p from a paired sign-flip test over queries.")
     st.dataframe(table.records(), hide_index=True, width="stretch", key="eval_comparisons")
     diffs = [d.__dict__ for d in query_differences(found)]
@@ -228,7 +226,7 @@ if picked is not None:
     columns = st.columns(len(report.results))
     for column, result in zip(columns, report.results):
         with column:
-            st.markdown(f"**{label_of(result)}**")
+            st.markdown(f"**{shared.inert(label_of(result))}**")
             embedder = shared.try_embedder(result.model)
             if embedder is None:
                 continue
@@ -243,7 +241,7 @@ if picked is not None:
                     params=result.params_for(picked),
                 )
             except PotionError as exc:
-                st.error(str(exc))
+                st.error(shared.inert(exc))
                 continue
             st.caption(f"{MEASURE_LABELS[SPREAD_MEASURE]} {result.per_query[SPREAD_MEASURE][picked]:.4f}")
             st.dataframe(

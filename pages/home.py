@@ -31,9 +31,9 @@ library = shared.current_library()
 if library:
     current = next((lib for lib in libraries if lib.name == library), None)
     if current is None or not current.collections:
-        st.info(f"**{library}** is empty: upload documents or load the samples on the Library page.")
+        st.info(f"**{shared.inert(library)}** is empty: upload documents or load the samples on the Library page.")
     # One click from the first screen to the uploader, with nothing to create first.
-    st.page_link("pages/library.py", label=f"Add documents to {library}", icon=":material/upload_file:")
+    st.page_link("pages/library.py", label=f"Add documents to {shared.inert(library)}", icon=":material/upload_file:")
 else:
     st.info("No library yet: create one in the sidebar, then open **Library** to add documents or load the samples.")
 st.caption(f"Database: `{settings.milvus_uri}` · bundled models in `{settings.models_dir}`")

@@ -37,7 +37,9 @@ st.caption(
 )
 judgments = store.judgments(library)
 if not judgments:
-    st.info(f"No judgments in **{library}** yet: search on the Search page and mark hits relevant or not.")
+    st.info(
+        f"No judgments in **{shared.inert(library)}** yet: search on the Search page and mark hits relevant or not."
+    )
     st.page_link("pages/search.py", label="Go to Search", icon=":material/search:")
     st.stop()
 
@@ -75,7 +77,7 @@ if st.button("Save changes", key="judgments_save"):
                 verdict = RELEVANT if row["relevant"] else NOT_RELEVANT
                 judge(store, library, judgment.query, judgment.document, verdict, judgment.chunk, judgment.model)
     except PotionError as exc:
-        st.error(str(exc))
+        st.error(shared.inert(exc))
     else:
         st.rerun()
 cols = st.columns(2)
@@ -101,7 +103,7 @@ def bar_progress(label: str):
 
     def update(stage: str, done: int, total: int) -> None:
         rate = done / max(time.perf_counter() - began, 1e-9)
-        bar.progress(done / total if total else 1.0, text=f"{stage}: {done}/{total} · {rate:.1f}/s")
+        bar.progress(done / total if total else 1.0, text=f"{shared.inert(stage)}: {done}/{total} · {rate:.1f}/s")
 
     return update
 
@@ -113,7 +115,7 @@ if run and models and modes:
             store, library, embedders, [SearchMode(m) for m in modes], progress=bar_progress("Evaluating")
         )
     except PotionError as exc:
-        st.error(str(exc))
+        st.error(shared.inert(exc))
     else:
         st.session_state["judgments_report"] = report
         # The Costs page plots quality against cost where an evaluation of the library exists.
@@ -121,7 +123,7 @@ if run and models and modes:
 report = st.session_state.get("judgments_report")
 if report is not None and report.dataset.startswith(library):
     table = [
-        {"model": r.model, "mode": r.key.label()}
+        {"model": shared.inert(r.model), "mode": r.key.label()}  # st.table renders markdown
         | {name: f"{i.mean:.3f} [{i.low:.3f}, {i.high:.3f}]" for name, i in r.metrics.items()}
         for r in report.results
     ]
@@ -130,8 +132,8 @@ if report is not None and report.dataset.startswith(library):
     base = report.results[0]
     diffs = [
         {
-            "against": f"{base.model} {base.key.label()}",
-            "run": f"{c.other.model} {c.other.label()}",
+            "against": shared.inert(f"{base.model} {base.key.label()}"),
+            "run": shared.inert(f"{c.other.model} {c.other.label()}"),
             "nDCG@10 difference": f"{c.difference.diff:+.3f} [{c.difference.low:+.3f}, {c.difference.high:+.3f}]",
             "p-value": round(c.difference.p_value, 4),
         }
@@ -154,7 +156,7 @@ if sweep_run:
     try:
         sweep = sweep_hybrid_weight(store, library, shared.embedder(model), progress=bar_progress("Sweeping"))
     except PotionError as exc:
-        st.error(str(exc))
+        st.error(shared.inert(exc))
     else:
         st.session_state["judgments_sweep"] = (library, sweep)
 kept = st.session_state.get("judgments_sweep")

@@ -27,7 +27,7 @@ runner = shared.jobs()
 job_key = library_job_key(library)  # the same key as Compare's jobs: one job per library, seen from both pages
 busy = runner.busy(job_key) is not None
 
-st.title(f":material/library_books: {library}")
+st.title(f":material/library_books: {shared.inert(library)}")
 collections = next((lib.collections for lib in store.libraries() if lib.name == library), [])
 
 
@@ -36,7 +36,7 @@ def outcome_panel() -> None:
     if state is None or state.running or state.kind != INGEST:
         return  # Compare shows the outcome of its own jobs
     if state.status == JobStatus.FAILED:
-        st.error(f"Indexing stopped: {state.error}")
+        st.error(shared.inert(f"Indexing stopped: {state.error}"))
     else:
         rows = [
             {
@@ -60,7 +60,9 @@ def outcome_panel() -> None:
         )
         (st.warning if counts["failed"] else st.success)(summary)
         failures = [
-            {"document": row["document"], "message": row["message"]} for row in rows if row["status"] == "failed"
+            {"document": shared.inert(row["document"]), "message": shared.inert(row["message"])}
+            for row in rows
+            if row["status"] == "failed"
         ]
         if failures:
             st.table(failures)  # few rows, and each message must be readable in full
@@ -79,7 +81,7 @@ def start_indexing(sources: list, models: list[str], chunking: ChunkSettings | N
             join=False,
         )
     except PotionError as exc:
-        st.error(str(exc))
+        st.error(shared.inert(exc))
         return False
     return True
 
@@ -111,8 +113,11 @@ if collections:
     for c in collections:
         if c.meta.has_keyword:
             continue
-        st.caption(f"{c.meta.model_name} was indexed before keyword search existed; rebuilding copies its chunks.")
-        label = f"Rebuild {c.meta.model_name} with keyword search"
+        st.caption(
+            f"{shared.inert(c.meta.model_name)} was indexed before keyword search existed; "
+            "rebuilding copies its chunks."
+        )
+        label = f"Rebuild {shared.inert(c.meta.model_name)} with keyword search"
         if st.button(label, key=f"rebuild-{c.meta.model_name}", disabled=busy):
             bar = st.progress(0.0, text="Rebuilding from the stored chunks…")
             began = time.perf_counter()
@@ -125,7 +130,7 @@ if collections:
             try:
                 rebuild_index(store, runner, library, c.meta.model_name, rebuilt)
             except PotionError as exc:
-                st.error(str(exc))
+                st.error(shared.inert(exc))
             else:
                 st.rerun()
 else:
@@ -180,7 +185,7 @@ if st.button(f"Index {len(uploads or [])} file(s)", type="primary", disabled=bus
     try:
         chunking = None if recorded else ChunkSettings(size=int(size), overlap=int(overlap), unit=unit)
     except PotionError as exc:
-        st.error(str(exc))
+        st.error(shared.inert(exc))
     else:
         sources = [(f.name, f.getvalue()) for f in uploads]
         if start_indexing(sources, models, chunking, f"Indexing {len(sources)} file(s) with {', '.join(models)}"):
@@ -204,9 +209,9 @@ if collections:
         try:
             delete_document(store, runner, library, doomed)  # refused while a job writes to the library
         except PotionError as exc:
-            st.error(str(exc))
+            st.error(shared.inert(exc))
         else:
-            st.toast(f"Deleted {doomed} from every index of {library}.")
+            st.toast(shared.inert(f"Deleted {doomed} from every index of {library}."))
             st.rerun()
 
 # --- drop ------------------------------------------------------------------------------------
@@ -217,7 +222,7 @@ with st.expander("Drop this library"):
         try:
             drop_library(store, runner, library)  # refused while a job writes to the library
         except PotionError as exc:
-            st.error(str(exc))
+            st.error(shared.inert(exc))
         else:
             st.session_state.pop("library_choice", None)
             st.rerun()

@@ -22,7 +22,7 @@ st.caption(
 )
 indexed = sorted(c.meta.model_name for lib in store.libraries() if lib.name == library for c in lib.collections)
 if not indexed:
-    st.info(f"**{library}** has no documents yet: add some on the Library page, then map them here.")
+    st.info(f"**{shared.inert(library)}** has no documents yet: add some on the Library page, then map them here.")
     st.stop()
 first = model if model in indexed else indexed[0]
 cols = st.columns(2)
@@ -81,7 +81,7 @@ def chart(found: EmbeddingMap, picked: alt.Parameter, width: int) -> alt.Chart:
 try:
     maps = [m for m in (build(left), build(right) if right else None) if m is not None]
 except PotionError as exc:
-    st.error(str(exc))
+    st.error(shared.inert(exc))
     st.stop()
 if not maps:
     st.stop()

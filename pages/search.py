@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.errors import PotionError
 from core.explain import SPLIT_PIECES, explain_matches, highlight_spans, vocabulary_coverage
-from core.export import hits_to_csv, hits_to_json
+from core.export import CSV_NOTE, hits_to_csv, hits_to_json
 from core.judgments import NOT_RELEVANT, RELEVANT, hybrid_default, judge, verdicts
 from core.keyword_explain import BM25_B, BM25_K1, explain_keywords, keyword_spans
 from core.search import search
@@ -35,7 +35,10 @@ if embedder is None:
     st.stop()
 meta = store.find(library, embedder.info.name)
 if meta is None:
-    st.info(f"**{library}** has no documents indexed with **{embedder.info.name}** yet: add some on the Library page.")
+    st.info(
+        f"**{shared.inert(library)}** has no documents indexed with **{shared.inert(embedder.info.name)}** yet: "
+        "add some on the Library page."
+    )
     st.page_link("pages/library.py", label="Go to Library", icon=":material/library_books:")
     st.stop()
 
@@ -94,7 +97,7 @@ if query.strip() and (submitted or kept is None or kept[0] != asked):
         coverage = (vocabulary_coverage(embedder, query), [vocabulary_coverage(embedder, t) for t in texts])
         kept = (asked, found, dense_why, keyword_why, coverage)
     except PotionError as exc:
-        st.error(str(exc))
+        st.error(shared.inert(exc))
         st.stop()
     st.session_state["search_answer"] = kept
 
@@ -115,9 +118,12 @@ if query.strip() and kept is not None and kept[0] == asked:
     dims[2].metric("Encode", f"{result.encode_ms:.1f} ms")
     dims[3].metric("Search", f"{result.search_ms:.1f} ms")
     if result.unknown_query and mode == SearchMode.DENSE:
-        st.warning(f"None of the words in the query are known to {result.model}, so nothing can match.")
+        st.warning(f"None of the words in the query are known to {shared.inert(result.model)}, so nothing can match.")
     elif result.unknown_query:
-        st.info(f"None of the words in the query are known to {result.model}: only the keyword ranking counts.")
+        st.info(
+            f"None of the words in the query are known to {shared.inert(result.model)}: "
+            "only the keyword ranking counts."
+        )
     if not result.hits and not (result.unknown_query and mode == SearchMode.DENSE):
         st.info("No hits.")
     if result.hits and mode != SearchMode.DENSE:
@@ -161,7 +167,8 @@ if query.strip() and kept is not None and kept[0] == asked:
             else:
                 spans = keyword_spans(keyword)
             st.html(shared.highlighted_html(hit.text, spans))
-            words = ", ".join(f"{w.word} (+{w.contribution:.3f})" for w in dense.top_words[:6]) if dense else ""
+            top = dense.top_words[:6] if dense else []
+            words = ", ".join(f"{shared.inert(w.word)} (+{w.contribution:.3f})" for w in top)
             if words:
                 st.caption(f"Why it matched — words adding most to the score: {words}")
             # Analysed terms are runs of letters and digits, so no markup can hide in them.
@@ -205,5 +212,11 @@ if query.strip() and kept is not None and kept[0] == asked:
                 )
     if result.hits:
         cols = st.columns(2)
-        cols[0].download_button("Download hits (CSV)", hits_to_csv([result], components=True), "hits.csv", "text/csv")
+        cols[0].download_button(
+            "Download hits (CSV)",
+            hits_to_csv([result], components=True),
+            "hits.csv",
+            "text/csv",
+            help=CSV_NOTE,
+        )
         cols[1].download_button("Download hits (JSON)", hits_to_json([result]), "hits.json", "application/json")

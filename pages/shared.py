@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from core.embedder import Embedder
@@ -61,7 +63,7 @@ def shared_store() -> Store:
     try:
         return store()
     except PotionError as exc:
-        st.error(str(exc))
+        st.error(inert(exc))
         st.stop()
 
 
@@ -69,7 +71,7 @@ def try_embedder(name: str, download: bool = False) -> Embedder | None:
     try:
         return embedder(name, download)
     except PotionError as exc:
-        st.error(str(exc))
+        st.error(inert(exc))
         return None
 
 
@@ -92,10 +94,12 @@ def offline_or_stop(name: str) -> None:
     try:
         ready = is_available_offline(resolve_model(name))
     except PotionError as exc:
-        st.error(str(exc))
+        st.error(inert(exc))
         st.stop()
     if not ready:
-        st.info(f"{name} is not downloaded yet: load it from the sidebar (needs the hub) or pick a bundled model.")
+        st.info(
+            f"{inert(name)} is not downloaded yet: load it from the sidebar (needs the hub) or pick a bundled model."
+        )
         st.stop()
 
 
@@ -119,7 +123,7 @@ def key_progress(key: str) -> None:
         rate = state.rate()
         st.progress(
             state.fraction,
-            text=f"**{state.label}** — {state.stage}: {state.done:,}/{state.total:,}"
+            text=f"**{inert(state.label)}** — {inert(state.stage)}: {state.done:,}/{state.total:,}"
             + (f" · {rate:,.0f}/s" if rate else "")
             + f" · {state.elapsed():.0f} s",
         )
@@ -142,6 +146,22 @@ def need_library() -> str:
         st.info("No library yet: create one in the sidebar (**Library → New library**), then add documents.")
         st.stop()
     return library
+
+
+# What can start markup inside a line (emphasis, code, links and images, HTML, LaTeX, strike, tables), and what
+# can at the start of one (a heading, a list item, a quote); "." "-" ":" and the rest are left as they read.
+_MARKUP = re.compile(r"([\\`*\[\]<>$~|]|(?<![0-9A-Za-z])_|_(?![0-9A-Za-z]))")  # an inner _ (HF_HUB) is no emphasis
+_LINE_MARK = re.compile(r"^(\s*)([#>+=-])")
+_LIST_NUMBER = re.compile(r"^(\s*\d+)([.)])")
+
+
+def inert(value: object) -> str:
+    """Any text (a name, a message, words of a document) as Streamlit markdown shows it literally: the characters
+    that could form emphasis, code, a link or image, HTML, LaTeX, a table or a directive (:red[...]) are
+    backslash-escaped, as CommonMark allows, and so is a heading or list marker at the start; line breaks
+    become spaces."""
+    flat = _MARKUP.sub(r"\\\1", " ".join(str(value).splitlines()))
+    return _LIST_NUMBER.sub(r"\1\\\2", _LINE_MARK.sub(r"\1\\\2", flat))
 
 
 def highlighted_html(text: str, spans: list[tuple[int, int, float]]) -> str:

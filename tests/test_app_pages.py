@@ -174,7 +174,7 @@ def test_model_picker_lists_bundled_and_catalog_models_and_shows_the_chosen_mode
 
     pick_model(at, BUNDLED_SMALL)
     assert {m.label: m.value for m in at.sidebar.metric} == {"Dimensions": "64", "Parameters": "1.9M"}
-    assert any("bundled · `minilm-static-64` · available offline" in c for c in values(at.sidebar.caption))
+    assert any("bundled · minilm-static-64 · available offline" in c for c in values(at.sidebar.caption))
     assert at.session_state[shared.MODEL_KEY] == BUNDLED_SMALL
 
 

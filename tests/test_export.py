@@ -72,3 +72,18 @@ def test_json_is_the_list_of_result_dicts_in_utf8():
     assert json.loads(data.decode("utf-8")) == [r.as_dict() for r in results()]
     assert "café".encode() in data and "✓".encode() in data  # written as UTF-8, not \\u escapes
     assert json.loads(hits_to_json([])) == []
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_neutralised_and_numbers_stay_numbers():
+    from core.export import CSV_NOTE
+    from core.search import SearchResult
+    from core.types import Hit, SearchMode
+
+    hostile = '=HYPERLINK("http://evil.example","click")'
+    hit = Hit(1, 0.5, "+cmd|' /C calc'!A0.txt", 0, "@SUM(1+1)*cmd|' /C calc'!A0", 0, 10, dense_score=-0.25)
+    result = SearchResult(hostile, "-model", 8, 8, [hit], mode=SearchMode.HYBRID)
+    (row,) = read_csv(hits_to_csv([result], components=True))
+    assert row["query"] == "'" + hostile and row["model"] == "'-model"
+    assert row["document"] == "'" + hit.document and row["text"] == "'" + hit.text
+    assert row["dense_score"] == "-0.25" and row["keyword_score"] == ""  # a negative score is still a number
+    assert "formulas" in CSV_NOTE

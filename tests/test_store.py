@@ -22,6 +22,11 @@ NAMES = [
     "back\\slash.txt",
     "two\nlines.txt",
     "it's.md",
+    # Filter-expression syntax: a name must never change which rows a filter selects.
+    'x" or document != "',
+    "a' || 1 == 1 || 'b",
+    "name) or (chunk >= 0",
+    'end\\" and true or "',
 ]
 
 
@@ -217,6 +222,17 @@ def test_an_empty_library_exists_until_dropped(store):
     assert [(lib.name, lib.collections) for lib in store.libraries()] == [("Empty Ünïcode 📚", [])]
     assert store.drop_library("Empty Ünïcode 📚") == 0
     assert store.library_names() == []
+
+
+def test_library_names_with_filter_syntax_touch_only_their_own_library(store):
+    sly, plain = 'x" or key != "', "Plain"
+    store.ensure_collection(meta(sly, "m"))
+    store.ensure_collection(meta(plain, "m"))
+    store.write(sly, "m", rows("a.txt", 2, seed=1))
+    store.write(plain, "m", rows("b.txt", 3, seed=2))
+    assert store.library_names() == sorted([sly, plain])
+    assert store.drop_library(sly) == 1
+    assert store.library_names() == [plain] and store.count(plain, "m") == 3
 
 
 def test_operations_on_a_missing_library_say_so(store):
