@@ -6,6 +6,7 @@ import functools
 import hashlib
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from core.types import (
 PREFIX = "potion_"
 LEGACY_META_KEY = "potion.meta"  # schema 1 kept provenance in collection properties
 MAX_TEXT_CHARS = 16_000  # VARCHAR limits count bytes: 16k chars of up to 4 bytes stay under 65,535
+REVALIDATE_SECONDS = 1.0  # how stale a server store's caches may be after another process writes
 WRITE_BATCH = 500  # Lite 2.5.1 inserts 1,700 rows/s in batches of 500, 1,300 in batches of 5,000
 ITERATOR_BATCH = 10_000
 # Lite 2.5.1 pages vectors out in time that grows with the square of the page: 9,000 rows/s in pages of
@@ -104,6 +106,10 @@ class MilvusStore(Store):
         self._judged: dict[str, list[Judgment]] = {}  # library -> its judgments; Search reads them every rerun
         self._counts: dict[tuple[str, str], int] = {}
         self._analyzer: str | None = None  # found by the first collection created with BM25
+        # On a server other processes write too: every cache is checked against the shared generation at
+        # most this often (seconds). A Lite database has one process, so its caches are always current.
+        self.revalidate_every = REVALIDATE_SECONDS
+        self._generation, self._checked_at = "", 0.0
         self.client = connect(self.settings)
         self.server_version = server_version(self.client)
         self._open_registry()
@@ -119,6 +125,8 @@ class MilvusStore(Store):
         with self._lock:
             self.registry = Registry(self.client)
             self.judgment_table = JudgmentTable(self.client)
+            self._generation = "" if self.settings.is_lite else self.registry.generation()
+            self._checked_at = time.monotonic()
             self._reload_registry()
             self._adopt_legacy_collections()
 
@@ -174,11 +182,35 @@ class MilvusStore(Store):
 
     def collections(self) -> list[CollectionMeta]:
         with self._lock:
+            self._revalidate()
             return [self._metas[key] for key in sorted(self._metas)]
 
     def library_names(self) -> list[str]:
         with self._lock:
+            self._revalidate()
             return sorted(self._libraries)
+
+    @_engine_call("check for changes by other processes")
+    def _revalidate(self) -> None:
+        """Drop every cache if another process wrote since the last look; the caller holds the lock."""
+        if self.settings.is_lite or time.monotonic() - self._checked_at < self.revalidate_every:
+            return
+        current = self.registry.generation()
+        self._checked_at = time.monotonic()
+        if current != self._generation:
+            self._generation = current
+            self._documents.clear()
+            self._counts.clear()
+            self._judged.clear()
+            self._reload_registry()
+
+    def _bump(self) -> None:
+        """Tell other processes sharing the server that this one wrote; the caller holds the lock.
+
+        Its own generation is not recorded: a write of another process landing just before this one's bump
+        would be hidden by it, so the next check reloads once, its own change included."""
+        if not self.settings.is_lite:
+            self.registry.bump_generation()
 
     @_engine_call("create the library")
     def create_library(self, library: str) -> None:
@@ -186,9 +218,11 @@ class MilvusStore(Store):
             if library not in self._libraries:
                 self.registry.put_library(library, self._settings.get(library))
                 self._libraries.add(library)
+                self._bump()
 
     def find(self, library: str, model_name: str) -> CollectionMeta | None:
         with self._lock:
+            self._revalidate()
             return self._metas.get((library, model_name))
 
     @_engine_call("create the index")
@@ -221,6 +255,7 @@ class MilvusStore(Store):
         self.registry.put(meta)
         self._libraries.add(meta.library)
         self._metas[(meta.library, meta.model_name)] = meta
+        self._bump()
         return meta
 
     def _create(self, meta: CollectionMeta) -> CollectionMeta:
@@ -261,10 +296,12 @@ class MilvusStore(Store):
             self.registry.remove(library, "")
             self._libraries.discard(library)
             self._settings.pop(library, None)
+            self._bump()
             return len(metas)
 
     def library_settings(self, library: str) -> dict:
         with self._lock:
+            self._revalidate()
             return dict(self._settings.get(library, {}))
 
     @_engine_call("save the library's settings")
@@ -273,16 +310,19 @@ class MilvusStore(Store):
             self.registry.put_library(library, settings)
             self._libraries.add(library)
             self._settings[library] = dict(settings)
+            self._bump()
 
     @_engine_call("save the judgment")
     def put_judgment(self, judgment: Judgment) -> None:
         with self._lock:
             self.judgment_table.put(judgment)
             self._judged.pop(judgment.library, None)
+            self._bump()
 
     @_engine_call("read judgments")
     def judgments(self, library: str) -> list[Judgment]:
         with self._lock:
+            self._revalidate()
             if library not in self._judged:
                 self._judged[library] = self.judgment_table.rows(library)
             return list(self._judged[library])
@@ -292,6 +332,7 @@ class MilvusStore(Store):
         with self._lock:
             self.judgment_table.remove(judgment)
             self._judged.pop(judgment.library, None)
+            self._bump()
 
     def _drop(self, meta: CollectionMeta) -> None:
         # Unregistered first: a crash before the drop leaves an orphan collection, which is ignored.
@@ -339,6 +380,7 @@ class MilvusStore(Store):
         finally:
             with self._lock:
                 self._changed(meta)
+                self._bump()
         return len(ordered)
 
     @_engine_call("flush")
@@ -346,6 +388,8 @@ class MilvusStore(Store):
         meta = self.require(library, model_name)
         with self._lock:
             self.client.flush(meta.collection)
+            self._changed(meta)  # counts taken before the flush may have missed rows still in flight
+            self._bump()
 
     @_engine_call("delete documents")
     def delete_documents(self, library: str, model_name: str, documents: Sequence[str]) -> None:
@@ -354,6 +398,7 @@ class MilvusStore(Store):
             self._changed(meta)
             for start in range(0, len(documents), 500):
                 self.client.delete(meta.collection, filter=_document_filter(meta, documents[start : start + 500]))
+            self._bump()
 
     def _rows(self, meta: CollectionMeta, flt: str, fields: list[str]) -> Iterator[dict]:
         """Every row matching `flt`; an iterator, because plain paging stops at offset + limit = 16,384."""
@@ -370,6 +415,7 @@ class MilvusStore(Store):
     def documents(self, library: str, model_name: str) -> list[StoredDocument]:
         meta = self.require(library, model_name)
         with self._lock:
+            self._revalidate()
             if meta.collection not in self._documents:
                 rows = self._rows(meta, "chunk == 0", ["document", "doc_hash", "n_chunks", "doc_type", "title"])
                 docs = [
@@ -403,6 +449,7 @@ class MilvusStore(Store):
     def _count(self, meta: CollectionMeta, what: str, flt: str) -> int:
         key = (meta.collection, what)
         with self._lock:
+            self._revalidate()
             if key not in self._counts:
                 self._ensure_loaded(meta.collection)
                 result = self.client.query(meta.collection, filter=flt, output_fields=["count(*)"])

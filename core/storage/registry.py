@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +17,7 @@ from core.storage.schema import REGISTRY_DIM, registry_schema
 from core.types import SCHEMA_VERSION, CollectionMeta
 
 REGISTRY = "potion__registry"
+GENERATION = "generation"  # the key of the row every writer changes, so readers know their caches are stale
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,8 @@ class Registry:
 
     def rows(self) -> list[RegistryRow]:
         fields = ["library", "model", "schema_version", "meta"]
-        raw = self.client.query(REGISTRY, filter='key != ""', output_fields=fields, limit=16_384)
+        flt = f'key != "" and key != "{GENERATION}"'
+        raw = self.client.query(REGISTRY, filter=flt, output_fields=fields, limit=16_384)
         return [
             RegistryRow(
                 r["library"],
@@ -62,6 +65,28 @@ class Registry:
             )
             for r in raw
         ]
+
+    def generation(self) -> str:
+        """The token the last writer left; "" before anyone wrote one."""
+        found = self.client.query(REGISTRY, filter=f'key == "{GENERATION}"', output_fields=["meta"], limit=1)
+        return found[0]["meta"] if found else ""
+
+    def bump_generation(self) -> str:
+        token = uuid.uuid4().hex
+        self.client.upsert(
+            REGISTRY,
+            [
+                {
+                    "key": GENERATION,
+                    "library": "",
+                    "model": "",  # an older version reads a row of "" as a library row, not as provenance
+                    "schema_version": SCHEMA_VERSION,
+                    "meta": token,
+                    "placeholder": [0.0] * REGISTRY_DIM,
+                }
+            ],
+        )
+        return token
 
     def put_library(self, library: str, settings: dict | None = None) -> None:
         self._upsert(library, "", SCHEMA_VERSION, json.dumps(settings or {}, ensure_ascii=False))

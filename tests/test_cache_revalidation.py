@@ -1,0 +1,61 @@
+"""Two stores on one server, as two processes sharing `python -m core serve` are: what one writes, the other
+sees on its next read, however much it had cached."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.ingest import ingest
+from core.models import load_embedder
+from core.storage.milvus import MilvusStore
+from core.types import Judgment
+from tests.conftest import BUNDLED_SMALL, SEED_DOCS
+from tests.test_server import milvus_server  # noqa: F401 - the fixture, shared
+
+
+@pytest.fixture
+def two_stores(milvus_server, monkeypatch):  # noqa: F811
+    monkeypatch.setenv("MILVUS_URI", milvus_server)
+    writer, reader = MilvusStore(), MilvusStore()
+    reader.revalidate_every = 0.0  # check on every read, so the test needs no waiting
+    yield writer, reader
+    writer.close()
+    reader.close()
+
+
+def test_a_store_sees_what_another_process_wrote_through_the_server(two_stores, tmp_path):
+    writer, reader = two_stores
+    assert reader.library_names() == []  # cached empty
+    for i, text in enumerate(SEED_DOCS):
+        (tmp_path / f"d{i}.txt").write_text(text, encoding="utf-8")
+    embedder = load_embedder(BUNDLED_SMALL)
+    ingest(sorted(tmp_path.glob("d*.txt")), "Shared", embedder, writer)
+
+    assert reader.library_names() == ["Shared"]
+    assert reader.find("Shared", BUNDLED_SMALL) == writer.find("Shared", BUNDLED_SMALL)
+    assert reader.count("Shared", BUNDLED_SMALL) == writer.count("Shared", BUNDLED_SMALL) > 0
+    assert [d.name for d in reader.documents("Shared", BUNDLED_SMALL)] == ["d0.txt", "d1.txt", "d2.txt"]
+
+    writer.delete_document("Shared", BUNDLED_SMALL, "d1.txt")
+    writer.flush("Shared", BUNDLED_SMALL)
+    assert [d.name for d in reader.documents("Shared", BUNDLED_SMALL)] == ["d0.txt", "d2.txt"]
+    assert reader.count_documents("Shared", BUNDLED_SMALL) == 2
+
+    writer.set_library_settings("Shared", {"hybrid_default": {"weight": 0.3}})
+    assert reader.library_settings("Shared") == {"hybrid_default": {"weight": 0.3}}
+    judgment = Judgment("Shared", "wing", "d0.txt", 1, chunk=0, model=BUNDLED_SMALL)
+    writer.put_judgment(judgment)
+    assert [j.document for j in reader.judgments("Shared")] == ["d0.txt"]
+
+    writer.drop_library("Shared")
+    assert reader.library_names() == [] and reader.find("Shared", BUNDLED_SMALL) is None
+
+
+def test_between_checks_a_store_answers_from_its_cache(two_stores, tmp_path):
+    writer, reader = two_stores
+    reader.revalidate_every = 3600.0  # a TTL no test outlives: reads in between are served from the cache
+    reader.library_names()
+    writer.create_library("Later")
+    assert reader.library_names() == []  # not yet checked again
+    reader.revalidate_every = 0.0
+    assert reader.library_names() == ["Later"]
