@@ -193,3 +193,44 @@ def test_judge_hits_then_evaluate_on_the_judgments(page):
     assert "ndcg@10" in results and "minilm-static-256" in results
     assert re.search(r"dense\s+1\.000 \[1\.000, 1\.000\]", results), results  # the relevant hit ranked first
     pg.screenshot(path=ARTIFACTS / "07-judgments.png", full_page=True)
+
+
+def test_two_tabs_one_indexes_while_the_other_searches(page, app_url, tmp_path):
+    """Issue 9: two sessions at once. Tab A indexes a big upload; tab B searches another library meanwhile and
+    gets its hits while A's job is still running; then A's library is complete and searchable from B."""
+    import io
+    import zipfile
+
+    words = ["wing", "lift", "drag", "stall", "flow", "shock", "nozzle", "thrust", "blade", "heat", "panel"]
+    archive = tmp_path / "reports.zip"
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for i in range(1500):  # ~3 MB of text: long enough to search from the other tab while it runs
+            body = " ".join(words[(i * 3 + j) % len(words)] for j in range(320))
+            bundle.writestr(f"report-{i:04d}.txt", f"Report {i} on turbulence. {body}.")
+    archive.write_bytes(buffer.getvalue())
+
+    tab_b = page  # the Samples library, made and searched by the tests above
+    tab_a = tab_b.context.browser.new_page(viewport={"width": 1400, "height": 1000})  # its own session
+    tab_a.set_default_timeout(WAIT_MS)
+    tab_a.goto(app_url)
+    settle(tab_a)
+    create_library(tab_a, "Tab A")
+    goto_page(tab_a, "Library")
+    tab_a.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(str(archive))
+    tab_a.get_by_role("button", name="Index 1 file(s)").click()
+    tab_a.locator("[data-testid=stProgress]").wait_for()  # A's job is under way
+
+    goto_page(tab_b, "Search")
+    tab_b.get_by_label("Query").fill("where was Alan Turing born")
+    tab_b.get_by_role("button", name="Search").click()
+    tab_b.locator("[data-testid=stHtml] mark").first.wait_for()
+    assert "alan-turing.md" in tab_b.locator("[data-testid=stMain]").inner_text()
+    assert tab_a.locator("[data-testid=stProgress]").is_visible(), "A finished before B searched: no overlap shown"
+    tab_a.screenshot(path=ARTIFACTS / "08-tab-a-indexing.png", full_page=True)
+    tab_b.screenshot(path=ARTIFACTS / "09-tab-b-searching.png", full_page=True)
+
+    tab_a.get_by_text(re.compile(r"Indexed in [0-9.]+ s")).wait_for()
+    settle(tab_a)
+    assert re.search(r"1500 indexed, 0 already present, 0 failed", tab_a.locator("[data-testid=stMain]").inner_text())
+    tab_a.close()
