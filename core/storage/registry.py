@@ -17,6 +17,9 @@ from core.storage.schema import REGISTRY_DIM, registry_schema
 from core.types import SCHEMA_VERSION, CollectionMeta
 
 REGISTRY = "potion__registry"
+# A server may answer a query from a replica that has not seen the latest writes (Milvus 2.3 defaults to
+# "Bounded"); the registry is small and must show what another process just wrote.
+STRONG = "Strong"
 GENERATION = "generation"  # the key of the row every writer changes, so readers know their caches are stale
 
 
@@ -54,7 +57,7 @@ class Registry:
     def rows(self) -> list[RegistryRow]:
         fields = ["library", "model", "schema_version", "meta"]
         flt = f'key != "" and key != "{GENERATION}"'
-        raw = self.client.query(REGISTRY, filter=flt, output_fields=fields, limit=16_384)
+        raw = self.client.query(REGISTRY, filter=flt, output_fields=fields, limit=16_384, consistency_level=STRONG)
         return [
             RegistryRow(
                 r["library"],
@@ -68,7 +71,8 @@ class Registry:
 
     def generation(self) -> str:
         """The token the last writer left; "" before anyone wrote one."""
-        found = self.client.query(REGISTRY, filter=f'key == "{GENERATION}"', output_fields=["meta"], limit=1)
+        flt = f'key == "{GENERATION}"'
+        found = self.client.query(REGISTRY, filter=flt, output_fields=["meta"], limit=1, consistency_level=STRONG)
         return found[0]["meta"] if found else ""
 
     def bump_generation(self) -> str:
