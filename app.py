@@ -64,7 +64,9 @@ def variant_picker(base: str) -> str:
             return base  # typed as a variant already (NAME@128d)
     except PotionError:
         return base  # model_card says what is wrong with the name
-    dim = model_dim(base)
+    # The listing knows the width of every listed model; reading the file header is for typed names only.
+    listed = next((m for m in shared.model_listings() if m.name == base and m.available_offline), None)
+    dim = listed.dim if listed is not None and listed.dim else model_dim(base)
     if dim is None:
         return base  # not on disk yet: the variant is offered once the model is loaded
     widths = [dim, *variant_dims(dim)]
@@ -143,7 +145,7 @@ def _create_library() -> None:
 def library_picker() -> None:
     store = shared.shared_store()
     if error := st.session_state.pop("library_error", None):
-        st.error(error)
+        st.error(shared.inert(error))
     try:
         choice = library_choice(store, load_settings())  # an empty database gets its default library here
     except PotionError as exc:

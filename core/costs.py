@@ -2,9 +2,10 @@
 
 Everything is read, nothing is written: the encode rate times the model over a sample of the library's own
 chunk texts, and query latency runs sample queries (first sentences of random chunks) through the same
-search the Search page uses. How long indexing took is not kept anywhere, so it is reported as not
-recorded rather than estimated. Measurements are kept per library, model, fingerprint and chunk count, so
-a page rerun shows them again without measuring, and a changed index is measured afresh.
+search the Search page uses. Index time is not measured here but read from what ingest recorded
+(core.index_time); an index made before that, or copied by a rebuild, shows it as not recorded.
+Measurements are kept per library, model, fingerprint and chunk count, so a page rerun shows them again
+without measuring, and a changed index is measured afresh.
 """
 
 from __future__ import annotations

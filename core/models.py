@@ -347,8 +347,9 @@ def list_models() -> list[ModelListing]:
             )
         )
     catalog_ids = {e.hub_id for e in POTION_FAMILY}
+    allow_hub_ids = load_settings().allow_hub_ids
     for repo_id, folder in sorted(cached.items()):
-        if repo_id not in catalog_ids and load_settings().allow_hub_ids:
+        if repo_id not in catalog_ids and allow_hub_ids:
             listings.append(ModelListing(repo_id, repo_id, ListingKind.CACHED, _dim_on_disk(folder), False, True))
     return listings
 

@@ -39,8 +39,8 @@ elif job is not None and job.kind == REINDEX and job.status == JobStatus.FAILED:
 elif job is not None and job.kind == REINDEX and job.status == JobStatus.DONE and job.result.failures:
     missing = [o.document for o in job.result.failures]
     st.warning(
-        f"{job.label}: {len(missing)} document(s) could not be rebuilt exactly from the stored chunks and need "
-        "their files: add them on the Library page with this model."
+        f"{shared.inert(job.label)}: {len(missing)} document(s) could not be rebuilt exactly from the stored chunks "
+        "and need their files: add them on the Library page with this model."
     )
     st.dataframe([{"document": o.document, "message": o.message} for o in job.result.failures], hide_index=True)
     st.button("Dismiss", key="dismiss-reindex", on_click=runner.forget, args=(job_key,))
@@ -112,7 +112,7 @@ for column, model in zip(columns, models):
         if embedder is None:
             continue
         info = embedder.info
-        st.subheader(info.name)
+        st.subheader(shared.inert(info.name))
         st.caption(f"{info.dim} dims · {info.params_label} parameters · {info.kind}")
         if store.find(library, info.name) is None:
             st.info(f"Not indexed for {shared.inert(library)} yet.")

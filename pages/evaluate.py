@@ -43,7 +43,6 @@ RESULT_KEY = "evaluate_result"  # session: the last finished EvaluationRun, kept
 ERROR_KEY = "evaluate_error"  # session: why the last run stopped, kept the same way
 UPLOAD, FOLDER = "Upload three files", "A folder on this machine"
 HITS_SHOWN = 5
-CSV_HELP = CSV_NOTE
 
 shared.ensure_frame()
 
@@ -270,12 +269,12 @@ cols[0].download_button(
     help="The same JSON as `python -m core evaluate --json`.",
 )
 cols[1].download_button(
-    "Results (CSV)", table_csv(results_csv_table(report)), f"results-{report.dataset}.csv", "text/csv", help=CSV_HELP
+    "Results (CSV)", table_csv(results_csv_table(report)), f"results-{report.dataset}.csv", "text/csv", help=CSV_NOTE
 )
 cols[2].download_button(
     "Per-query scores (CSV)",
     table_csv(per_query_table(found)),
     f"per-query-{report.dataset}.csv",
     "text/csv",
-    help=CSV_HELP,
+    help=CSV_NOTE,
 )

@@ -170,7 +170,7 @@ if kept is not None and kept[0] == library:
     st.altair_chart(chart.properties(height=300), width="stretch")
     best = sweep.best
     st.success(
-        f"Best weight for {sweep.model}: **{best.weight:.1f}** (nDCG@10 {best.ndcg.mean:.3f} "
+        f"Best weight for {shared.inert(sweep.model)}: **{best.weight:.1f}** (nDCG@10 {best.ndcg.mean:.3f} "
         f"[{best.ndcg.low:.3f}, {best.ndcg.high:.3f}]) on {sweep.queries} judged queries; set it as the dense share "
         "of a weighted hybrid on the Search page."
     )
@@ -185,7 +185,7 @@ if kept is not None and kept[0] == library:
     current = hybrid_default(store, library)
     if current is not None:
         st.caption(
-            f"Current default: {current.weight:.1f} ({current.model}, {current.queries} judged queries, "
+            f"Current default: {current.weight:.1f} ({shared.inert(current.model)}, {current.queries} judged queries, "
             f"{current.judgments} judgments, chosen {current.chosen_at})."
         )
     if not sweep.reliable:

@@ -89,7 +89,7 @@ picked = alt.selection_point(fields=["key"], on="click", empty=True, name="chunk
 width = 780 if len(maps) == 1 else 380  # "container" widths collapse inside hconcat
 st.altair_chart(alt.hconcat(*[chart(m, picked, width) for m in maps]), width="content")
 for found in maps:
-    note = f"**{found.model}**: {len(found.points):,} chunks drawn"
+    note = f"**{shared.inert(found.model)}**: {len(found.points):,} chunks drawn"
     if found.sampled:
         note += (
             f" of {found.chunks_total:,}, a sample of whole documents (the same in every model's map); "

@@ -70,7 +70,7 @@ if mode == SearchMode.HYBRID:
         if library_default is not None:
             controls[1].caption(
                 f"This library's default is {library_default.weight:.1f}, tuned on {library_default.queries} judged "
-                f"queries with {library_default.model} (nDCG@10 {library_default.ndcg:.3f})."
+                f"queries with {shared.inert(library_default.model)} (nDCG@10 {library_default.ndcg:.3f})."
             )
 params = HybridParams(fusion=fusion, weight=weight if weight is not None else 0.5) if fusion else None
 

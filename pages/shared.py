@@ -8,7 +8,7 @@ import streamlit as st
 
 from core.embedder import Embedder
 from core.errors import PotionError
-from core.jobs import JobRunner, JobState, library_job_key
+from core.jobs import JobRunner, library_job_key
 from core.keyword_explain import CorpusStats, corpus_stats
 from core.models import ModelListing, list_models, load_embedder, offline_model_names
 from core.storage import Store, open_store
@@ -101,11 +101,6 @@ def offline_or_stop(name: str) -> None:
             f"{inert(name)} is not downloaded yet: load it from the sidebar (needs the hub) or pick a bundled model."
         )
         st.stop()
-
-
-def library_job(library: str) -> JobState | None:
-    """The library's job, whichever page started it (one key per library: core.jobs.library_job_key)."""
-    return jobs().get(library_job_key(library))
 
 
 def job_progress(library: str) -> None:
