@@ -7,8 +7,6 @@ must contain. The limits the corpus is meant to meet are in LIMITS (environment 
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 
 from tests.fixtures_docs import HTML_PAGE, make_docx, make_pdf, make_zip
@@ -25,15 +23,6 @@ PROSE = (
 )
 HUGE_LINE_BYTES = 50 * 1024 * 1024
 ODD_NAME = 'a "quoted" back\\slash\nnew line \u200fright-to-left\u202e name.txt'
-
-
-def _zip_stored(members: dict[str, bytes]) -> bytes:
-    """A zip whose member names are written exactly as given (zipfile would keep them, but say so)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(zipfile.ZipInfo(name), data, compress_type=zipfile.ZIP_DEFLATED)
-    return buffer.getvalue()
 
 
 def _nested(depth: int, leaf: bytes) -> bytes:
@@ -65,7 +54,7 @@ def write_hostile_corpus(folder: Path) -> dict[str, str | None]:
     add("long-line.txt", (PROSE.replace(". ", ", ") * 8).encode(), None)  # one line, no sentence end
     add("report.docx", make_docx([PROSE], [["a", "b"]], ["after"]), None)
     add("nested.zip", _nested(2, PROSE.encode()), None, "nested.zip/level0.zip/deep.txt")
-    files["traversal.zip"] = _zip_stored({"../escape.txt": PROSE.encode(), "/abs/rooted.txt": PROSE.encode()})
+    files["traversal.zip"] = make_zip({"../escape.txt": PROSE.encode(), "/abs/rooted.txt": PROSE.encode()})
     expect["traversal.zip/escape.txt"] = None  # named inside the archive; nothing is ever written to disk
     expect["traversal.zip/abs/rooted.txt"] = None
 

@@ -204,10 +204,11 @@ def test_dense_rankings_through_milvus_equal_exact_cosine_over_the_stored_vector
         exact = aggregate_chunk_hits(zip(documents, cosines.tolist()))[:DEPTH]
         ours = ranked[qid]
         assert [score for _, score in ours] == pytest.approx([score for _, score in exact], abs=1e-5), text
-        # Same documents in the same order, up to swaps among scores equal to float32 precision.
-        swapped = [i for i, (a, b) in enumerate(zip(ours, exact)) if a[0] != b[0]]
-        assert all(abs(ours[i][1] - exact[i][1]) < 1e-5 for i in swapped), text
-        assert len(swapped) < 5, text
+        # Same documents in the same order, up to swaps among scores equal to float32 precision: each of our
+        # documents carries its own exact score, wherever a near-tie put it.
+        every = dict(aggregate_chunk_hits(zip(documents, cosines.tolist())))
+        assert [score for _, score in ours] == pytest.approx([every[doc] for doc, _ in ours], abs=1e-5), text
+        assert sum(a[0] != b[0] for a, b in zip(ours, exact)) < 5, text
 
 
 def test_every_model_gets_its_own_index_in_the_library_and_is_compared_with_the_first(tmp_path, tiny_model_dir, capsys):

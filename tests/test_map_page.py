@@ -64,7 +64,6 @@ def test_two_models_side_by_side_with_the_query_and_its_hits_marked(store, tmp_p
 
 def test_a_library_too_large_to_draw_is_sampled_and_says_so(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
-    monkeypatch.setattr("core.projection.MAX_POINTS", 2)
     monkeypatch.setattr("core.projection.embedding_map.__defaults__", ("", 10, 2))
     at = new_app(monkeypatch).run()
     pick_model(at, BUNDLED_SMALL)

@@ -24,7 +24,7 @@ from core.search import search
 from core.storage.milvus import MilvusStore
 from core.types import DocumentStatus, SearchMode
 from tests.conftest import BUNDLED_SMALL, SEED_DOCS, SEED_QUERIES
-from tests.servers import free_port
+from tests.servers import free_port, serve
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "milvus==2.3.5"
@@ -52,23 +52,15 @@ def server_executable() -> Path:
 def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     data, port = tmp_path_factory.mktemp("milvus-standalone"), free_port()
     command = [str(server_executable()), "--data", str(data), "--proxy-port", str(port)]
-    # Its own session: milvus-server starts the real server as a child, and teardown must stop both.
-    server = subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
-    try:
-        for line in server.stdout:
-            if READY in line:
-                break
-        else:
-            pytest.fail(f"milvus-server exited before it was ready (logs in {data / 'logs'})")
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        # The server's own graceful stop can outlive milvus-server by minutes, holding etcd's fixed peer port
-        # (2380) against the next run: the whole group is killed, as its data dir is thrown away anyway.
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
+    # Its own session: milvus-server starts the real server as a child, and teardown must stop both. The server's
+    # graceful stop can outlive milvus-server by minutes, holding etcd's fixed peer port (2380) against the next
+    # run, so the whole group is killed: its data dir is thrown away anyway.
+    with serve(command, READY, start_new_session=True) as server:
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(server.pid, signal.SIGKILL)
 
 
 @pytest.fixture
