@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+# Session-wide servers, defined once here so every module shares one of each.
+from tests.servers import served_uri, standalone_uri  # noqa: F401
+
 # Topics give the tiny model a meaning: words of one topic share a direction.
 TOPICS = {
     "ai": ["artificial", "intelligence", "founded", "discipline", "academic", "research", "machine", "learning"],

@@ -1,19 +1,9 @@
 """The same code against a genuine Milvus 2.3 standalone (PyPI package `milvus`, its `milvus-server`), run in a
-venv of its own on free localhost ports: ingest, search, re-ingest, delete, sharing between stores, and the
+venv of its own on a free localhost port: ingest, search, re-ingest, delete, sharing between stores, and the
 features 2.3 lacks (BM25) refused with a message rather than crashed into.
-
-The venv is made once under .venv-milvus-server (POTION_MILVUS_SERVER names an installed milvus-server
-instead). Without the package index this module is skipped, saying why."""
+The store contract runs there too (tests/test_store.py); the server is made by tests/servers.py."""
 
 from __future__ import annotations
-
-import contextlib
-import os
-import signal
-import subprocess
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
@@ -24,49 +14,14 @@ from core.search import search
 from core.storage.milvus import MilvusStore
 from core.types import DocumentStatus, SearchMode
 from tests.conftest import BUNDLED_SMALL, SEED_DOCS, SEED_QUERIES
-from tests.servers import free_port, serve
 
-ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = "milvus==2.3.5"
-VENV = ROOT / ".venv-milvus-server"
-READY = "Welcome to use Milvus!"  # printed once the server's health check answers OK
-
-
-def server_executable() -> Path:
-    named = os.environ.get("POTION_MILVUS_SERVER")
-    if named:
-        return Path(named)
-    executable = VENV / "bin" / "milvus-server"
-    if not executable.exists():
-        made = subprocess.run([sys.executable, "-m", "venv", str(VENV)], capture_output=True, text=True)
-        pip = [str(VENV / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        installed = made.returncode == 0 and subprocess.run([*pip, PACKAGE], capture_output=True, text=True)
-        if not installed or installed.returncode != 0:
-            pytest.skip(
-                f"could not install {PACKAGE} into {VENV}: {(installed.stderr if installed else made.stderr)[-300:]}"
-            )
-    return executable
-
-
-@pytest.fixture(scope="module")
-def standalone(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    data, port = tmp_path_factory.mktemp("milvus-standalone"), free_port()
-    command = [str(server_executable()), "--data", str(data), "--proxy-port", str(port)]
-    # Its own session: milvus-server starts the real server as a child, and teardown must stop both. The server's
-    # graceful stop can outlive milvus-server by minutes, holding etcd's fixed peer port (2380) against the next
-    # run, so the whole group is killed: its data dir is thrown away anyway.
-    with serve(command, READY, start_new_session=True) as server:
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(server.pid, signal.SIGKILL)
+pytestmark = pytest.mark.server  # run by scripts/test-servers.sh, not the main suite: see there
 
 
 @pytest.fixture
-def on_standalone(standalone, monkeypatch) -> str:
-    monkeypatch.setenv("MILVUS_URI", standalone)
-    return standalone
+def on_standalone(standalone_uri, monkeypatch) -> str:
+    monkeypatch.setenv("MILVUS_URI", standalone_uri)
+    return standalone_uri
 
 
 def test_ingest_search_reingest_and_delete_on_milvus_2_3(on_standalone, tmp_path):

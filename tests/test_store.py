@@ -1,4 +1,5 @@
-"""The store contract, run against Milvus (a real Milvus Lite in a tmp dir) and the exact in-memory reference."""
+"""The store contract, run against Milvus Lite in a tmp dir, the exact in-memory reference, and two servers reached
+through MILVUS_URI: `python -m core serve` and a genuine Milvus 2.3 standalone, which has no BM25 and must say so."""
 
 from __future__ import annotations
 
@@ -51,11 +52,36 @@ def rows(document, n, doc_hash="h1", seed=0, texts=None):
     ]
 
 
-@pytest.fixture(params=["milvus", "memory"])
-def store(request):
-    s = MilvusStore() if request.param == "milvus" else MemoryStore()
+SERVERS = {"served": "served_uri", "standalone": "standalone_uri"}
+
+
+@pytest.fixture(
+    params=["milvus", "memory", *(pytest.param(name, marks=pytest.mark.server) for name in SERVERS)],
+)
+def store(request, monkeypatch):
+    if request.param in SERVERS:
+        monkeypatch.setenv("MILVUS_URI", request.getfixturevalue(SERVERS[request.param]))
+    s = MemoryStore() if request.param == "memory" else MilvusStore()
+    _drop_everything(s)  # a server outlives one test: each starts from an empty database
     yield s
+    _drop_everything(s)
     s.close()
+
+
+def _drop_everything(store) -> None:
+    for library in store.library_names():
+        store.drop_library(library)
+
+
+def needs_bm25(store) -> None:
+    """On an engine without BM25 (Milvus 2.3), check keyword search is refused with the reason, then skip the rest."""
+    if getattr(store, "engine_has_bm25", True):
+        return
+    with pytest.raises(KeywordUnavailableError, match="no BM25"):
+        store.keyword("Lib", "m", ["anything"], top_k=1)
+    with pytest.raises(KeywordUnavailableError, match="no BM25"):
+        store.search("Lib", "m", SearchMode.HYBRID, np.ones((1, DIM), dtype=np.float32), ["anything"], 1)
+    pytest.skip(f"Milvus {store.server_version} has no BM25: keyword and hybrid are refused, saying so (checked)")
 
 
 def test_collection_names_are_valid_and_unique_per_library_and_model():
@@ -158,6 +184,7 @@ TEXTS = {
 
 def _keyword_library(store):
     store.ensure_collection(meta())
+    needs_bm25(store)
     for seed, (name, texts) in enumerate(TEXTS.items()):
         store.write("Lib", "m", rows(name, 2, seed=seed, texts=texts))
     store.flush("Lib", "m")

@@ -6,6 +6,7 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from core.storage.consistency import EXACT, settle
 from core.storage.filters import quote
 from core.storage.schema import REGISTRY_DIM, judgments_schema
 from core.types import Judgment, document_key
@@ -25,8 +26,13 @@ class JudgmentTable:
 
     def rows(self, library: str) -> list[Judgment]:
         found = []
+        settle(self.client, JUDGMENTS)
         it = self.client.query_iterator(
-            JUDGMENTS, batch_size=1_000, filter=f"library_key == {quote(document_key(library))}", output_fields=["meta"]
+            JUDGMENTS,
+            batch_size=1_000,
+            filter=f"library_key == {quote(document_key(library))}",
+            output_fields=["meta"],
+            consistency_level=EXACT,
         )
         try:
             while batch := it.next():

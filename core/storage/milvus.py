@@ -23,6 +23,7 @@ from core.errors import (
 )
 from core.storage.base import Store, check_compatible, ordered_for_write
 from core.storage.connection import connect, server_version
+from core.storage.consistency import EXACT, SEARCH, settle
 from core.storage.filters import field_in
 from core.storage.judgments import JUDGMENTS, JudgmentTable
 from core.storage.registry import REGISTRY, Registry
@@ -404,7 +405,11 @@ class MilvusStore(Store):
         """Every row matching `flt`; an iterator, because plain paging stops at offset + limit = 16,384."""
         self._ensure_loaded(meta.collection)
         batch = VECTOR_ITERATOR_BATCH if "vector" in fields else ITERATOR_BATCH
-        it = self.client.query_iterator(meta.collection, batch_size=batch, filter=flt, output_fields=fields)
+        if not self.settings.is_lite:
+            settle(self.client, meta.collection)
+        it = self.client.query_iterator(
+            meta.collection, batch_size=batch, filter=flt, output_fields=fields, consistency_level=EXACT
+        )
         try:
             while batch := it.next():
                 yield from batch
@@ -452,7 +457,9 @@ class MilvusStore(Store):
             self._revalidate()
             if key not in self._counts:
                 self._ensure_loaded(meta.collection)
-                result = self.client.query(meta.collection, filter=flt, output_fields=["count(*)"])
+                result = self.client.query(
+                    meta.collection, filter=flt, output_fields=["count(*)"], consistency_level=EXACT
+                )
                 self._counts[key] = int(result[0]["count(*)"])
             return self._counts[key]
 
@@ -480,6 +487,7 @@ class MilvusStore(Store):
             filter=_document_filter(meta, [document]) if document else "",
             output_fields=fields,
             search_params={"metric_type": metric},
+            consistency_level=SEARCH,
         )
 
     @_engine_call("search")

@@ -12,14 +12,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.storage.consistency import EXACT
 from core.storage.filters import quote
 from core.storage.schema import REGISTRY_DIM, registry_schema
 from core.types import SCHEMA_VERSION, CollectionMeta
 
 REGISTRY = "potion__registry"
-# A server may answer a query from a replica that has not seen the latest writes (Milvus 2.3 defaults to
-# "Bounded"); the registry is small and must show what another process just wrote.
-STRONG = "Strong"
 GENERATION = "generation"  # the key of the row every writer changes, so readers know their caches are stale
 
 
@@ -57,7 +55,7 @@ class Registry:
     def rows(self) -> list[RegistryRow]:
         fields = ["library", "model", "schema_version", "meta"]
         flt = f'key != "" and key != "{GENERATION}"'
-        raw = self.client.query(REGISTRY, filter=flt, output_fields=fields, limit=16_384, consistency_level=STRONG)
+        raw = self.client.query(REGISTRY, filter=flt, output_fields=fields, limit=16_384, consistency_level=EXACT)
         return [
             RegistryRow(
                 r["library"],
@@ -72,7 +70,7 @@ class Registry:
     def generation(self) -> str:
         """The token the last writer left; "" before anyone wrote one."""
         flt = f'key == "{GENERATION}"'
-        found = self.client.query(REGISTRY, filter=flt, output_fields=["meta"], limit=1, consistency_level=STRONG)
+        found = self.client.query(REGISTRY, filter=flt, output_fields=["meta"], limit=1, consistency_level=EXACT)
         return found[0]["meta"] if found else ""
 
     def bump_generation(self) -> str:
