@@ -1,4 +1,4 @@
-"""Command line: `python -m core models|ingest|search|evaluate|doctor|libraries|create-library|documents|…`.
+"""Command line: `python -m core models|ingest|search|evaluate|doctor|libraries|export-judgments|…`.
 
 Exit codes: 0 success; 1 an error stopped the run; 2 bad usage; 3 ingest finished but some files failed.
 With --json, stdout carries exactly one JSON object; progress and messages go to stderr.
@@ -412,6 +412,46 @@ def cmd_delete_document(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_export_judgments(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from core.judgment_files import judgments_jsonl
+    from core.judgments import JudgmentError
+
+    judgments = _store().judgments(args.library)
+    try:
+        Path(args.file).write_text(judgments_jsonl(judgments), encoding="utf-8")
+    except OSError as exc:
+        raise JudgmentError(f"Cannot write {args.file} ({exc.strerror or exc}): choose a writable path.") from exc
+    queries = len({j.query for j in judgments})
+    _emit(
+        args,
+        {"library": args.library, "file": args.file, "judgments": len(judgments), "queries": queries},
+        f"Wrote {len(judgments)} judgments over {queries} queries of '{args.library}' to {args.file}.",
+    )
+    return EXIT_OK
+
+
+def cmd_import_judgments(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from core.judgment_files import import_judgments, read_judgments_jsonl
+    from core.judgments import JudgmentError
+
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise JudgmentError(f"Cannot read {args.file} ({exc.strerror or exc}): check the path.") from exc
+    done = import_judgments(_store(), args.library, read_judgments_jsonl(data, args.file))
+    _emit(
+        args,
+        asdict(done),
+        f"Into '{done.library}': {done.added} judgments added, {done.replaced} replaced, {done.unchanged} unchanged.",
+    )
+    return EXIT_OK
+
+
 def _share(raw: str) -> float:
     value = float(raw)
     if not 0.0 <= value <= 1.0:
@@ -492,6 +532,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("documents", cmd_documents, "list the documents of a library for a model")
     p.add_argument("--library", required=True)
     p.add_argument("--model", required=True)
+    p = command("export-judgments", cmd_export_judgments, "write a library's judgments to a JSONL file")
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--library", required=True)
+    p = command(
+        "import-judgments", cmd_import_judgments, "add judgments from an exported JSONL file to a library (idempotent)"
+    )
+    p.add_argument("file", metavar="FILE")
+    p.add_argument("--library", required=True)
     p = command("delete-library", cmd_delete_library, "drop a library and all its indexes")
     p.add_argument("library")
     p = command("delete-document", cmd_delete_document, "remove one document from a library's index")

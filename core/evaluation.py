@@ -105,12 +105,14 @@ def read_queries(path: str | Path) -> dict[str, str]:
 def read_qrels(path: str | Path, min_relevance: int = MIN_RELEVANCE) -> Qrels:
     """Judgments with relevance >= min_relevance; the rest (0, -1) are dropped: they add no gain.
 
-    Columns are split on tabs or spaces; a first line whose relevance is not a number is a header."""
+    Columns are split on tabs where a line has them (ids may hold spaces), else on spaces; a first line whose
+    relevance is not a number is a header."""
     qrels: Qrels = {}
     with _open(path) as handle:
         for number, line in enumerate(handle, start=1):
-            row = line.split()
-            if not row or (number == 1 and not _is_number(row[-1])):
+            # BEIR separates columns with tabs, so ids may hold spaces; TREC qrels separate them with spaces.
+            row = line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
+            if not line.strip() or (number == 1 and not _is_number(row[-1])):
                 continue
             query_id, doc_id, relevance = _qrels_row(row, path, number)
             if relevance >= min_relevance:

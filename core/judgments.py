@@ -8,7 +8,6 @@ exactly as `python -m core evaluate` ranks a corpus, with the same metrics and i
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -77,21 +76,6 @@ def judged_collection(judgments: Sequence[Judgment]) -> JudgedCollection:
             queries[j.query_id] = j.query
             qrels.setdefault(j.query_id, {})[j.document] = j.relevance
     return JudgedCollection(queries, qrels, len({j.query_id for j in judgments}))
-
-
-def qrels_tsv(judgments: Sequence[Judgment]) -> str:
-    """BEIR's qrels.tsv: a header, then query-id, corpus-id, score; not-relevant verdicts kept as 0."""
-    lines = ["query-id\tcorpus-id\tscore"]
-    lines += [f"{j.query_id}\t{j.document}\t{j.relevance}" for j in judgments]
-    return "\n".join(lines) + "\n"
-
-
-def queries_jsonl(judgments: Sequence[Judgment]) -> str:
-    """BEIR's queries.jsonl for the judged queries, one per line, in first-judged order."""
-    seen: dict[str, str] = {}
-    for j in judgments:
-        seen.setdefault(j.query_id, j.query)
-    return "".join(json.dumps({"_id": qid, "text": text}, ensure_ascii=False) + "\n" for qid, text in seen.items())
 
 
 def evaluate_judgments(

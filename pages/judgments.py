@@ -9,6 +9,7 @@ import streamlit as st
 
 from core.costs import quality_from_report
 from core.errors import PotionError
+from core.judgment_files import import_judgments, judgments_jsonl, qrels_tsv, queries_jsonl, read_judgments_jsonl
 from core.judgments import (
     MIN_RELIABLE_QUERIES,
     NOT_RELEVANT,
@@ -18,8 +19,6 @@ from core.judgments import (
     hybrid_default,
     judge,
     judged_collection,
-    qrels_tsv,
-    queries_jsonl,
     sweep_hybrid_weight,
 )
 from core.types import SearchMode
@@ -35,6 +34,20 @@ st.caption(
     "the query. They judge whole documents, as benchmark qrels do, so the metrics here score each document by "
     "its best chunk."
 )
+with st.expander("Import judgments", expanded=not store.judgments(library)):
+    st.caption(
+        "A judgments.jsonl downloaded from this page, from any library or database: the verdicts join this "
+        "library's; a verdict on the same query and document replaces the one here, and importing twice adds nothing."
+    )
+    upload = st.file_uploader("judgments.jsonl", type=["jsonl", "json"], key="judgments_import_file")
+    if upload is not None and st.button("Import", key="judgments_import"):
+        try:
+            done = import_judgments(store, library, read_judgments_jsonl(upload.getvalue(), upload.name))
+        except PotionError as exc:
+            st.error(shared.inert(exc))
+        else:
+            st.success(f"Imported: {done.added} added, {done.replaced} replaced, {done.unchanged} already here.")
+
 judgments = store.judgments(library)
 if not judgments:
     st.info(
@@ -80,9 +93,24 @@ if st.button("Save changes", key="judgments_save"):
         st.error(shared.inert(exc))
     else:
         st.rerun()
-cols = st.columns(2)
-cols[0].download_button("Download qrels.tsv", qrels_tsv(judgments), "qrels.tsv", "text/tab-separated-values")
+qrels = qrels_tsv(judgments)
+cols = st.columns(3)
+cols[0].download_button("Download qrels.tsv", qrels.text, "qrels.tsv", "text/tab-separated-values")
 cols[1].download_button("Download queries.jsonl", queries_jsonl(judgments), "queries.jsonl", "application/json")
+cols[2].download_button(
+    "Download judgments.jsonl",
+    judgments_jsonl(judgments),
+    "judgments.jsonl",
+    "application/json",
+    help="Every verdict with its query, document, hit and time: import it into another library or database.",
+)
+if qrels.left_out:
+    st.warning(
+        f"qrels.tsv leaves out {len(qrels.left_out)} document(s) whose names hold a tab or a line break, which its "
+        "columns cannot carry: "
+        + ", ".join(shared.inert(repr(name)) for name in qrels.left_out[:5])
+        + ". judgments.jsonl keeps them."
+    )
 
 st.subheader("Evaluate on these judgments")
 indexed = sorted(c.meta.model_name for lib in store.libraries() if lib.name == library for c in lib.collections)

@@ -6,13 +6,12 @@ import pytest
 
 from core.evaluation import ndcg_at_k, read_qrels, read_queries
 from core.ingest import ingest
+from core.judgment_files import qrels_tsv, queries_jsonl
 from core.judgments import (
     JudgmentError,
     evaluate_judgments,
     judge,
     judged_collection,
-    qrels_tsv,
-    queries_jsonl,
     sweep_hybrid_weight,
     verdicts,
 )
@@ -86,7 +85,7 @@ def test_exports_read_back_as_a_beir_collection(tmp_path, any_store):
     judge(any_store, "lib", "where was Turing born", "bread.txt", 0)
     judge(any_store, "lib", "bread recipe", "bread.txt", 1)
     judgments = any_store.judgments("lib")
-    (tmp_path / "qrels.tsv").write_text(qrels_tsv(judgments), encoding="utf-8")
+    (tmp_path / "qrels.tsv").write_text(qrels_tsv(judgments).text, encoding="utf-8")
     (tmp_path / "queries.jsonl").write_text(queries_jsonl(judgments), encoding="utf-8")
     collection = judged_collection(judgments)
     assert read_qrels(tmp_path / "qrels.tsv") == collection.qrels  # relevant ones kept, as BEIR readers keep them

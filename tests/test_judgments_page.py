@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.judgments import judge, qrels_tsv
+from core.judgment_files import qrels_tsv
+from core.judgments import judge
 from tests.apptest_helpers import (
     SEARCH,
     SEARCH_SUBMIT,
@@ -67,8 +68,8 @@ def test_the_judgments_page_edits_exports_evaluates_and_sweeps(store, tmp_path, 
     no_exception(at)
     assert any("3** judgments over **2** queries" in m.value for m in at.main.markdown)
     downloads = {b.label for b in at.main.get("download_button")}
-    assert downloads == {"Download qrels.tsv", "Download queries.jsonl"}
-    assert qrels_tsv(store.judgments("Papers")).count("\n") == 4
+    assert downloads == {"Download qrels.tsv", "Download queries.jsonl", "Download judgments.jsonl"}
+    assert qrels_tsv(store.judgments("Papers")).text.count("\n") == 4
 
     at.main.button(key="FormSubmitter:judgments-evaluate-Evaluate").click().run()
     no_exception(at)
@@ -103,3 +104,39 @@ def test_search_opens_weighted_hybrid_at_the_librarys_default(store, tmp_path, m
     assert at.main.slider(key="search_weight").value == 0.3
     assert any("This library's default is 0.3" in c.value for c in at.main.caption)
     assert not at.main.warning  # no Streamlit warning about a widget default set twice
+
+
+def test_judgments_import_into_an_empty_library_and_a_bad_file_is_refused(store, tmp_path, monkeypatch):
+    from core.judgment_files import judgments_jsonl
+    from core.storage.memory import MemoryStore
+
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
+    elsewhere = MemoryStore()  # judged in another database, with a name qrels.tsv cannot carry
+    elsewhere.create_library("Old")
+    judge(elsewhere, "Old", "Where was Alan Turing born?", "turing.txt", 1)
+    judge(elsewhere, "Old", "Where was Alan Turing born?", "tab\tname.txt", 0)
+    exported = judgments_jsonl(elsewhere.judgments("Old")).encode()
+
+    at = new_app(monkeypatch).run()
+    pick_model(at, BUNDLED_SMALL)
+    open_page(at, JUDGMENTS)
+    uploader = at.main.get("file_uploader")[0]
+    uploader.set_value([("broken.jsonl", b"not json\n", "application/json")])
+    at.run()
+    at.main.button(key="judgments_import").click().run()
+    no_exception(at)
+    assert [e.value for e in at.main.error] == [
+        "broken.jsonl line 1 is not JSON (Expecting value: line 1 column 1 (char 0)): export judgments again from "
+        "Potion Search."
+    ]
+    assert store.judgments("Papers") == []
+
+    at.main.get("file_uploader")[0].set_value([("judgments.jsonl", exported, "application/json")])
+    at.run()
+    at.main.button(key="judgments_import").click().run()
+    no_exception(at)
+    assert [s.value for s in at.main.success] == ["Imported: 2 added, 0 replaced, 0 already here."]
+    assert sorted(j.document for j in store.judgments("Papers")) == ["tab\tname.txt", "turing.txt"]
+    at.run()  # the page now lists them, and warns that qrels.tsv leaves the tab name out
+    assert sorted(at.main.dataframe[0].value["document"]) == ["tab\tname.txt", "turing.txt"]
+    assert any("leaves out 1 document(s)" in w.value and "tab\\\\tname.txt" in w.value for w in at.main.warning)
