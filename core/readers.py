@@ -62,6 +62,11 @@ def decode_text(data: bytes) -> str:
 def decode_text_file(data: bytes, name: str) -> str:
     """decode_text for a file that claims to be text, refusing it when it decodes to binary noise."""
     text, fits = _decode(data)
+    _refuse_binary(text, fits, name)
+    return text
+
+
+def _refuse_binary(text: str, fits: bool, name: str) -> None:
     share = unprintable_share(text)
     if share > BINARY_SHARE or (share > BINARY_SHARE_NO_FIT and not fits):
         raise DocumentError(
@@ -69,6 +74,21 @@ def decode_text_file(data: bytes, name: str) -> str:
             f"{name} looks like binary data, not text: "
             "check that it is the right file, or save it as plain text and upload that.",
         )
+
+
+def _decode_html(data: bytes, name: str) -> str:
+    """A declared charset is trusted; without one, bs4's own guess turns cp1252 "très" into "trčs"."""
+    from bs4.dammit import EncodingDetector
+
+    declared = EncodingDetector.find_declared_encoding(data, is_html=True)
+    if not declared:
+        return decode_text_file(data, name)
+    try:
+        text = data.decode(declared, errors="replace")
+    except LookupError:  # a charset Python does not know: read it as any text of unknown encoding
+        return decode_text_file(data, name)
+    # A <meta charset> in front of binary bytes (a renamed file, a truncated download) is still binary.
+    _refuse_binary(text, True, name)
     return text
 
 
@@ -198,11 +218,8 @@ _PARA, _LINE = "\ue000", "\ue001"  # private-use markers survive whitespace coll
 def read_html(data: bytes, name: str) -> Extracted:
     """Visible text with block elements as line and paragraph breaks; title from <title>."""
     from bs4 import BeautifulSoup
-    from bs4.dammit import EncodingDetector
 
-    # A declared charset is trusted; without one, bs4's own guess turns cp1252 "très" into "trčs".
-    declared = EncodingDetector.find_declared_encoding(data, is_html=True)
-    soup = BeautifulSoup(data if declared else decode_text_file(data, name), "lxml")
+    soup = BeautifulSoup(_decode_html(data, name), "lxml")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for tag in soup.find_all(_DROP_TAGS):
         tag.decompose()

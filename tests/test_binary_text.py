@@ -144,6 +144,12 @@ def test_binary_data_under_any_text_extension_is_refused(name, label):
     assert [(f.name, f.message) for f in result.failures] == [(name, binary_message(name))]
 
 
+@pytest.mark.parametrize("charset", ["utf-8", "windows-1252", "no-such-charset"])
+def test_binary_data_behind_a_declared_html_charset_is_refused(charset):
+    data = f'<html><head><meta charset="{charset}"></head><body>'.encode() + png_like(3)
+    assert read_bytes("page.html", data).failures[0].message == binary_message("page.html")
+
+
 @pytest.mark.parametrize("label", list(text_samples()))
 def test_real_text_in_every_common_encoding_is_read_unchanged(label):
     name, data, expected = text_samples()[label]
