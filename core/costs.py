@@ -147,8 +147,7 @@ def cost_key(library: str, stats: CollectionStats) -> CostKey:
 
 def indexed(store: Store, library: str) -> list[CollectionStats]:
     """The library's indexes that hold chunks, by model name."""
-    found = [c for lib in store.libraries() if lib.name == library for c in lib.collections if c.chunks > 0]
-    return sorted(found, key=lambda c: c.meta.model_name)
+    return [c for c in store.library_stats(library) if c.chunks > 0]
 
 
 def cached_costs(cache: CostCache, library: str, collections: Sequence[CollectionStats]) -> list[ModelCost | None]:

@@ -45,7 +45,7 @@ elif job is not None and job.kind == REINDEX and job.status == JobStatus.DONE an
     st.dataframe([{"document": o.document, "message": o.message} for o in job.result.failures], hide_index=True)
     st.button("Dismiss", key="dismiss-reindex", on_click=runner.forget, args=(job_key,))
 
-indexed = sorted(c.meta.model_name for lib in store.libraries() if lib.name == library for c in lib.collections)
+indexed = store.indexed_models(library)
 if not indexed:
     st.info(
         f"**{shared.inert(library)}** has no documents yet: add some on the Library page, then compare models here."

@@ -113,7 +113,7 @@ if qrels.left_out:
     )
 
 st.subheader("Evaluate on these judgments")
-indexed = sorted(c.meta.model_name for lib in store.libraries() if lib.name == library for c in lib.collections)
+indexed = store.indexed_models(library)
 if len(collection.queries) < MIN_RELIABLE_QUERIES:
     st.warning(
         f"Only {len(collection.queries)} judged queries have a relevant document: intervals will be wide and a "
@@ -172,7 +172,7 @@ if report is not None and report.dataset.startswith(library):
         st.table(diffs)
 
 st.subheader("Tune the hybrid")
-keyword_ready = [c.meta.model_name for lib in store.libraries() if lib.name == library for c in lib.collections]
+keyword_ready = store.indexed_models(library)
 keyword_ready = [m for m in keyword_ready if (meta := store.find(library, m)) is not None and meta.has_keyword]
 if not keyword_ready:
     st.info("No index of this library has keyword search, which the hybrid needs.")

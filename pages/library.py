@@ -28,7 +28,7 @@ job_key = library_job_key(library)  # the same key as Compare's jobs: one job pe
 busy = runner.busy(job_key) is not None
 
 st.title(f":material/library_books: {shared.inert(library)}")
-collections = next((lib.collections for lib in store.libraries() if lib.name == library), [])
+collections = store.library_stats(library)
 
 
 def outcome_panel() -> None:

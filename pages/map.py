@@ -20,7 +20,7 @@ st.caption(
     "(PCA of the unit vectors). Points are coloured by document; the query is the black diamond, its hits are ringed. "
     "Click a point to find the same chunk in the other model's map."
 )
-indexed = sorted(c.meta.model_name for lib in store.libraries() if lib.name == library for c in lib.collections)
+indexed = store.indexed_models(library)
 if not indexed:
     st.info(f"**{shared.inert(library)}** has no documents yet: add some on the Library page, then map them here.")
     st.stop()

@@ -59,3 +59,19 @@ def test_between_checks_a_store_answers_from_its_cache(two_stores, tmp_path):
     assert reader.library_names() == []  # not yet checked again
     reader.revalidate_every = 0.0
     assert reader.library_names() == ["Later"]
+
+
+def test_a_stale_store_adopts_an_index_another_process_just_made_and_never_drops_its_rows(two_stores):
+    from tests.test_store import meta, rows
+
+    writer, late = two_stores
+    late.revalidate_every = 3600.0  # its caches stay as they are unless it decides to look again
+    assert late.find("Lib", "m") is None  # cached: no such index
+    writer.ensure_collection(meta())
+    writer.write("Lib", "m", rows("a.txt", 4))
+    writer.flush("Lib", "m")
+    # The late store still believes there is no index, finds a collection it does not know, and must not take
+    # it for the debris of an interrupted create: it is the writer's, with the writer's rows in it.
+    adopted = late.ensure_collection(meta())
+    assert adopted.collection == writer.find("Lib", "m").collection
+    assert writer.count("Lib", "m") == late.count("Lib", "m") == 4

@@ -237,6 +237,13 @@ def test_libraries_group_models_and_drop_library_removes_them_all(store):
     store.ensure_collection(meta("Two", "m"))
     libs = {lib.name: lib for lib in store.libraries()}
     assert [c.meta.model_name for c in libs["One"].collections] == ["m", "n"]
+    assert store.indexed_models("One") == ["m", "n"] and store.indexed_models("Nope") == []
+    counted = []
+    count = store.count
+    store.count = lambda library, model: counted.append(library) or count(library, model)
+    assert store.library_stats("One") == libs["One"].collections
+    assert set(counted) == {"One"}  # a page showing one library does not count the others
+    del store.count
     assert store.drop_library("One") == 2
     assert [lib.name for lib in store.libraries()] == ["Two"]
     with pytest.raises(LibraryNotFoundError):

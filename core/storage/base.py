@@ -168,6 +168,14 @@ class Store(ABC):
             LibraryInfo(name, sorted(cols, key=lambda c: c.meta.model_name)) for name, cols in sorted(by_name.items())
         ]
 
+    def indexed_models(self, library: str) -> list[str]:
+        """The models the library has an index for, by name: provenance only, so no count is queried."""
+        return sorted(meta.model_name for meta in self.collections() if meta.library == library)
+
+    def library_stats(self, library: str) -> list[CollectionStats]:
+        """The library's indexes with their counts, by model name; other libraries are not counted."""
+        return [self.stats(library, model) for model in self.indexed_models(library)]
+
     def hybrid(
         self,
         library: str,

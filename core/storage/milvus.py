@@ -43,6 +43,8 @@ PREFIX = "potion_"
 LEGACY_META_KEY = "potion.meta"  # schema 1 kept provenance in collection properties
 MAX_TEXT_CHARS = 16_000  # VARCHAR limits count bytes: 16k chars of up to 4 bytes stay under 65,535
 REVALIDATE_SECONDS = 1.0  # how stale a server store's caches may be after another process writes
+# Two processes making one index on a server at once: the loser retries after 0.2 s, 0.4 s, ... (3 s in all).
+CREATE_ATTEMPTS, CREATE_RETRY_SECONDS = 6, 0.2
 WRITE_BATCH = 500  # Lite 2.5.1 inserts 1,700 rows/s in batches of 500, 1,300 in batches of 5,000
 ITERATOR_BATCH = 10_000
 # Lite 2.5.1 pages vectors out in time that grows with the square of the page: 9,000 rows/s in pages of
@@ -192,9 +194,10 @@ class MilvusStore(Store):
             return sorted(self._libraries)
 
     @_engine_call("check for changes by other processes")
-    def _revalidate(self) -> None:
-        """Drop every cache if another process wrote since the last look; the caller holds the lock."""
-        if self.settings.is_lite or time.monotonic() - self._checked_at < self.revalidate_every:
+    def _revalidate(self, now: bool = False) -> None:
+        """Drop every cache if another process wrote since the last look (at most every `revalidate_every`
+        seconds, unless `now`); the caller holds the lock."""
+        if self.settings.is_lite or (not now and time.monotonic() - self._checked_at < self.revalidate_every):
             return
         current = self.registry.generation()
         self._checked_at = time.monotonic()
@@ -228,6 +231,22 @@ class MilvusStore(Store):
 
     @_engine_call("create the index")
     def ensure_collection(self, meta: CollectionMeta) -> CollectionMeta:
+        from pymilvus.exceptions import MilvusException
+
+        with self._lock:
+            for attempt in range(1, CREATE_ATTEMPTS + 1):
+                try:
+                    return self._ensure_collection(meta)
+                except MilvusException:
+                    if self.settings.is_lite or attempt == CREATE_ATTEMPTS:
+                        raise
+                    # On a server, another process may be making the same index at this moment and replaced
+                    # ours mid-create: once one of them registers it, the others adopt it on the next look.
+                    time.sleep(CREATE_RETRY_SECONDS * attempt)
+                    self._revalidate(now=True)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _ensure_collection(self, meta: CollectionMeta) -> CollectionMeta:
         with self._lock:
             existing = self.find(meta.library, meta.model_name)
             if existing is not None:
@@ -246,7 +265,14 @@ class MilvusStore(Store):
                 metric=DENSE_METRIC,
             )
             if self.client.has_collection(stamped.collection):
-                self.client.drop_collection(stamped.collection)  # unregistered: an interrupted create or drop
+                # Unregistered as far as our cache knows. On a server another process may have registered it
+                # since our last look, and may be writing to it: look again before treating it as debris.
+                if not self.settings.is_lite:
+                    self._revalidate(now=True)
+                    if (registered := self._metas.get((meta.library, meta.model_name))) is not None:
+                        check_compatible(registered, meta)
+                        return registered
+                self.client.drop_collection(stamped.collection)  # an interrupted create or drop
             # Registered after the collection exists, so a crash in between leaves an orphan that the
             # line above replaces, never a registry row pointing at nothing.
             return self._register(self._create(stamped))
