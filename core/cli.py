@@ -418,7 +418,10 @@ def cmd_export_judgments(args: argparse.Namespace) -> int:
     from core.judgment_files import judgments_jsonl
     from core.judgments import JudgmentError
 
-    judgments = _store().judgments(args.library)
+    store = _store()
+    if args.library not in store.library_names():
+        raise JudgmentError(f"There is no library named '{args.library}': check the name with `libraries`.")
+    judgments = store.judgments(args.library)
     try:
         Path(args.file).write_text(judgments_jsonl(judgments), encoding="utf-8")
     except OSError as exc:

@@ -110,8 +110,7 @@ def read_qrels(path: str | Path, min_relevance: int = MIN_RELEVANCE) -> Qrels:
     qrels: Qrels = {}
     with _open(path) as handle:
         for number, line in enumerate(handle, start=1):
-            # BEIR separates columns with tabs, so ids may hold spaces; TREC qrels separate them with spaces.
-            row = line.rstrip("\r\n").split("\t") if "\t" in line else line.split()
+            row = _qrels_columns(line)
             if not line.strip() or (number == 1 and not _is_number(row[-1])):
                 continue
             query_id, doc_id, relevance = _qrels_row(row, path, number)
@@ -159,6 +158,18 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _qrels_columns(line: str) -> list[str]:
+    # BEIR separates columns with tabs, so ids may hold spaces; TREC qrels separate them with spaces. A tab
+    # line that does not make 3 or 4 columns (a trailing tab, spaces mixed in) is read the TREC way.
+    if "\t" in line:
+        cells = line.rstrip("\r\n").split("\t")
+        while cells and not cells[-1].strip():
+            cells.pop()
+        if len(cells) in (3, 4) and all(cell.strip() for cell in cells):
+            return cells
+    return line.split()
 
 
 def _qrels_row(row: list[str], path: str | Path, number: int) -> tuple[str, str, int]:

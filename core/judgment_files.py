@@ -53,7 +53,8 @@ def read_judgments_jsonl(data: bytes | str, source: str) -> list[Judgment]:
     except UnicodeDecodeError as exc:
         raise JudgmentError(f"{source} is not UTF-8 text: export judgments again from Potion Search.") from exc
     found = []
-    for number, line in enumerate(text.splitlines(), start=1):
+    # Not splitlines(): it also breaks at U+2028 and U+0085, which names may hold and the JSON keeps raw.
+    for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
         try:
@@ -78,7 +79,7 @@ def _judgment(record: object, source: str, number: int) -> Judgment:
     query, document, relevance = values["query"], values["document"], values["relevance"]
     if not isinstance(query, str) or not query.strip() or not isinstance(document, str) or not document:
         raise JudgmentError(f"{source} line {number} has an empty query or document: fix or remove that line.")
-    if relevance not in (RELEVANT, NOT_RELEVANT) or isinstance(relevance, bool):
+    if type(relevance) is not int or relevance not in (RELEVANT, NOT_RELEVANT):
         raise JudgmentError(
             f"{source} line {number} has relevance {relevance!r}: use {RELEVANT} (relevant) or {NOT_RELEVANT} (not)."
         )
@@ -105,10 +106,10 @@ def import_judgments(store: Store, library: str, judgments: Sequence[Judgment]) 
     for pair, judgment in incoming.items():
         if current.get(pair) == judgment.relevance:
             unchanged += 1
-            continue
-        if pair in current:
+        elif pair in current:
             replaced += 1
         else:
             added += 1
+        # Written even when it looks unchanged: on a server the listing above may be a second stale.
         store.put_judgment(Judgment(**{**asdict(judgment), "library": library}))
     return ImportSummary(library, added, replaced, unchanged)

@@ -109,6 +109,7 @@ if qrels.left_out:
         f"qrels.tsv leaves out {len(qrels.left_out)} document(s) whose names hold a tab or a line break, which its "
         "columns cannot carry: "
         + ", ".join(shared.inert(repr(name)) for name in qrels.left_out[:5])
+        + (f" and {len(qrels.left_out) - 5} more" if len(qrels.left_out) > 5 else "")
         + ". judgments.jsonl keeps them."
     )
 

@@ -75,3 +75,25 @@ def test_a_stale_store_adopts_an_index_another_process_just_made_and_never_drops
     adopted = late.ensure_collection(meta())
     assert adopted.collection == writer.find("Lib", "m").collection
     assert writer.count("Lib", "m") == late.count("Lib", "m") == 4
+
+
+def test_two_stores_making_one_index_at_once_both_write_into_it(two_stores):
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.test_store import meta, rows
+
+    start = threading.Barrier(2)
+
+    def make_and_write(store, document, seed):
+        start.wait()  # both find no index, then race to create it
+        store.ensure_collection(meta())
+        return store.write("Lib", "m", rows(document, 5, seed=seed))
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        done = [pool.submit(make_and_write, s, f"{i}.txt", i) for i, s in enumerate(two_stores)]
+        assert [d.result() for d in done] == [5, 5]
+    writer, reader = two_stores
+    writer.flush("Lib", "m")
+    assert reader.count("Lib", "m") == 10 and [d.name for d in reader.documents("Lib", "m")] == ["0.txt", "1.txt"]
+    assert [lib.name for lib in reader.libraries()] == ["Lib"]

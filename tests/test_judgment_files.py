@@ -37,8 +37,18 @@ def test_qrels_with_spaces_in_document_names_read_back_exactly(tmp_path):
     assert set(read_qrels(tmp_path / "qrels.tsv")[spaced]) == set(SPACED)
 
 
-def test_trec_qrels_separated_by_spaces_still_read(tmp_path):
-    (tmp_path / "qrels.txt").write_text("q1 0 d1 2\nq1 0 d2 0\nq2 0 d3 1\n", encoding="utf-8")
+@pytest.mark.parametrize(
+    "text",
+    [
+        "q1 0 d1 2\nq1 0 d2 0\nq2 0 d3 1\n",  # TREC, spaces
+        "q1\t0\td1\t2\nq2\t0\td3\t1\n",  # TREC, tabs
+        "q1\td1\t2\t\nq2\td3\t1\t\n",  # BEIR with a trailing tab on every line
+        "query-id\tcorpus-id\tscore\r\nq1\td1\t2\r\nq2\td3\t1\r\n",  # a header, CRLF
+        "q1 0 d1\t2\nq2 0 d3 1\n",  # separators mixed on one line
+    ],
+)
+def test_qrels_files_of_every_usual_shape_read_the_same(tmp_path, text):
+    (tmp_path / "qrels.txt").write_text(text, encoding="utf-8", newline="")
     assert read_qrels(tmp_path / "qrels.txt") == {"q1": {"d1": 2}, "q2": {"d3": 1}}
 
 
@@ -85,6 +95,7 @@ def test_judgments_move_to_another_database_with_every_field_and_twice_adds_noth
         (b'{"query": "q", "document": "d"}\n', "line 1 is not a judgment"),
         (b'{"query": "q", "document": "d", "relevance": 3}\n', "relevance 3"),
         (b'{"query": "q", "document": "d", "relevance": true}\n', "relevance True"),
+        (b'{"query": "q", "document": "d", "relevance": 1.0}\n', "relevance 1.0"),
         (b'{"query": " ", "document": "d", "relevance": 1}\n', "empty query"),
         (b"\xff\xfe\x00bad", "not UTF-8"),
         (b"\n\n", "holds no judgments"),
@@ -98,6 +109,14 @@ def test_a_file_that_is_not_judgments_is_refused_whole_in_one_sentence(data, rea
     message = str(refused.value)
     assert message.startswith("mine.jsonl") and message.count(". ") == 0 and message.endswith(".")
     assert store.judgments("lib") == []
+
+
+def test_names_with_unicode_line_separators_survive_the_round_trip():
+    store = MemoryStore()
+    store.create_library("lib")
+    judge(store, "lib", "q", "a\u2028b\u0085c.txt", 1)
+    again = read_judgments_jsonl(judgments_jsonl(store.judgments("lib")).encode(), "j.jsonl")
+    assert [j.document for j in again] == ["a\u2028b\u0085c.txt"]
 
 
 def test_importing_into_a_missing_library_says_so():
@@ -126,6 +145,8 @@ def test_cli_exports_and_imports_judgments(tmp_path, capsys):
         "replaced": 0,
         "unchanged": 0,
     }
+    assert main(["export-judgments", str(tmp_path / "x.jsonl"), "--library", "Typo"]) == EXIT_ERROR
+    assert "no library named 'Typo'" in capsys.readouterr().err and not (tmp_path / "x.jsonl").exists()
     file.write_text("nonsense\n", encoding="utf-8")
     assert main(["import-judgments", str(file), "--library", "Copy"]) == EXIT_ERROR
     err = capsys.readouterr().err

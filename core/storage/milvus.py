@@ -43,8 +43,10 @@ PREFIX = "potion_"
 LEGACY_META_KEY = "potion.meta"  # schema 1 kept provenance in collection properties
 MAX_TEXT_CHARS = 16_000  # VARCHAR limits count bytes: 16k chars of up to 4 bytes stay under 65,535
 REVALIDATE_SECONDS = 1.0  # how stale a server store's caches may be after another process writes
-# Two processes making one index on a server at once: the loser retries after 0.2 s, 0.4 s, ... (3 s in all).
-CREATE_ATTEMPTS, CREATE_RETRY_SECONDS = 6, 0.2
+# Two processes making one index on a server at once: an unregistered collection is waited for this long
+# (a create takes seconds on Milvus 2.3), looking every CREATE_RETRY_SECONDS; a create whose collection was
+# dropped under it is retried up to CREATE_ATTEMPTS times.
+REGISTRATION_WAIT_SECONDS, CREATE_RETRY_SECONDS, CREATE_ATTEMPTS = 20.0, 0.5, 4
 WRITE_BATCH = 500  # Lite 2.5.1 inserts 1,700 rows/s in batches of 500, 1,300 in batches of 5,000
 ITERATOR_BATCH = 10_000
 # Lite 2.5.1 pages vectors out in time that grows with the square of the page: 9,000 rows/s in pages of
@@ -84,6 +86,10 @@ def _engine_call(operation: str) -> Callable[[Callable[..., T]], Callable[..., T
         return wrapper
 
     return decorate
+
+
+class _MadeElsewhere(Exception):
+    """An unregistered collection of the wanted name exists on a server: another process may be making it."""
 
 
 class MilvusStore(Store):
@@ -194,14 +200,15 @@ class MilvusStore(Store):
             return sorted(self._libraries)
 
     @_engine_call("check for changes by other processes")
-    def _revalidate(self, now: bool = False) -> None:
+    def _revalidate(self, now: bool = False, force: bool = False) -> None:
         """Drop every cache if another process wrote since the last look (at most every `revalidate_every`
-        seconds, unless `now`); the caller holds the lock."""
+        seconds, unless `now`; whatever the generation says if `force`, since a writer registers a row before
+        it bumps the generation); the caller holds the lock."""
         if self.settings.is_lite or (not now and time.monotonic() - self._checked_at < self.revalidate_every):
             return
         current = self.registry.generation()
         self._checked_at = time.monotonic()
-        if current != self._generation:
+        if force or current != self._generation:
             self._generation = current
             self._documents.clear()
             self._counts.clear()
@@ -233,20 +240,26 @@ class MilvusStore(Store):
     def ensure_collection(self, meta: CollectionMeta) -> CollectionMeta:
         from pymilvus.exceptions import MilvusException
 
-        with self._lock:
-            for attempt in range(1, CREATE_ATTEMPTS + 1):
-                try:
-                    return self._ensure_collection(meta)
-                except MilvusException:
-                    if self.settings.is_lite or attempt == CREATE_ATTEMPTS:
-                        raise
-                    # On a server, another process may be making the same index at this moment and replaced
-                    # ours mid-create: once one of them registers it, the others adopt it on the next look.
-                    time.sleep(CREATE_RETRY_SECONDS * attempt)
-                    self._revalidate(now=True)
-        raise AssertionError("unreachable: the last attempt returns or raises")
+        # On a server, an index this store does not know may be another process's, made a moment ago and not
+        # registered yet: it is waited for (without the store lock, so searches go on), never dropped, until
+        # REGISTRATION_WAIT_SECONDS have passed; only then is it the debris of an interrupted create or drop.
+        patience, failures = time.monotonic() + REGISTRATION_WAIT_SECONDS, 0
+        while True:
+            try:
+                return self._ensure_collection(meta, self.settings.is_lite or time.monotonic() > patience)
+            except _MadeElsewhere:
+                pass
+            except MilvusException:
+                failures += 1
+                name = collection_name(meta.library, meta.model_name)
+                # Only a create whose collection vanished under it (another process dropped it) is retried.
+                if self.settings.is_lite or failures >= CREATE_ATTEMPTS or self.client.has_collection(name):
+                    raise
+            time.sleep(CREATE_RETRY_SECONDS)
+            with self._lock:
+                self._revalidate(now=True, force=True)
 
-    def _ensure_collection(self, meta: CollectionMeta) -> CollectionMeta:
+    def _ensure_collection(self, meta: CollectionMeta, drop_unknown: bool) -> CollectionMeta:
         with self._lock:
             existing = self.find(meta.library, meta.model_name)
             if existing is not None:
@@ -268,13 +281,15 @@ class MilvusStore(Store):
                 # Unregistered as far as our cache knows. On a server another process may have registered it
                 # since our last look, and may be writing to it: look again before treating it as debris.
                 if not self.settings.is_lite:
-                    self._revalidate(now=True)
+                    self._revalidate(now=True, force=True)
                     if (registered := self._metas.get((meta.library, meta.model_name))) is not None:
                         check_compatible(registered, meta)
                         return registered
+                if not drop_unknown:
+                    raise _MadeElsewhere
                 self.client.drop_collection(stamped.collection)  # an interrupted create or drop
             # Registered after the collection exists, so a crash in between leaves an orphan that the
-            # line above replaces, never a registry row pointing at nothing.
+            # lines above replace, never a registry row pointing at nothing.
             return self._register(self._create(stamped))
 
     def _register(self, meta: CollectionMeta) -> CollectionMeta:
