@@ -84,10 +84,17 @@ def standalone_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 os.killpg(server.pid, signal.SIGKILL)
 
 
-@pytest.fixture(scope="session")
-def served_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`python -m core serve` on a free port, for the whole session."""
-    port, db = free_port(), tmp_path_factory.mktemp("served") / "served.db"
+@contextmanager
+def serve_database(db: Path) -> Iterator[str]:
+    """`python -m core serve` on `db` and a free port, until the block ends; yields its MILVUS_URI."""
+    port = free_port()
     command = [sys.executable, "-m", "core", "serve", "--db", db, "--port", port]
     with serve(command, ready_text="listening on", cwd=ROOT):
         yield f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture(scope="session")
+def served_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """`python -m core serve` for the whole session."""
+    with serve_database(tmp_path_factory.mktemp("served") / "served.db") as uri:
+        yield uri

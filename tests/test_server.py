@@ -15,15 +15,14 @@ from core.search import search
 from core.storage.milvus import MilvusStore
 from core.types import SearchMode
 from tests.conftest import BUNDLED_SMALL, SEED_DOCS
-from tests.servers import free_port, serve
+from tests.servers import free_port, serve, serve_database
 
 
 @pytest.fixture
 def milvus_server(tmp_path: Path):
-    port = free_port()
-    command = [sys.executable, "-m", "core", "serve", "--db", tmp_path / "srv" / "served.db", "--port", port]
-    with serve(command, ready_text="listening on", cwd=Path(__file__).resolve().parents[1]):
-        yield f"http://127.0.0.1:{port}"
+    """A server of this test's own, on an empty database."""
+    with serve_database(tmp_path / "srv" / "served.db") as uri:
+        yield uri
 
 
 def test_milvus_uri_points_ingest_and_every_search_mode_at_a_server(milvus_server, tmp_path, monkeypatch, isolated_env):

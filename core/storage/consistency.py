@@ -14,6 +14,7 @@ def settle(client, collection: str) -> None:
 
     Milvus 2.3's query iterator ignores the consistency level it is given and read a just-written collection as
     empty (measured on a 2.3.5 standalone). A Strong query waits for the server to catch up; the iterator's reads
-    after it see every earlier write. Lite and newer servers honour the level anyway, and one count costs little.
+    after it see every earlier write. Lite and newer servers honour the level anyway, but one count costs little,
+    so every reader settles the same way wherever it runs.
     """
     client.query(collection, filter="", output_fields=["count(*)"], consistency_level=EXACT)

@@ -446,8 +446,7 @@ class MilvusStore(Store):
         """Every row matching `flt`; an iterator, because plain paging stops at offset + limit = 16,384."""
         self._ensure_loaded(meta.collection)
         batch = VECTOR_ITERATOR_BATCH if "vector" in fields else ITERATOR_BATCH
-        if not self.settings.is_lite:
-            settle(self.client, meta.collection)
+        settle(self.client, meta.collection)
         it = self.client.query_iterator(
             meta.collection, batch_size=batch, filter=flt, output_fields=fields, consistency_level=EXACT
         )
