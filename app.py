@@ -5,10 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from core.config import load_settings
-from core.embedder import ModelSource
-from core.errors import PotionError
-from core.libraries import library_choice
-from core.models import (
+from core.embed.embedder import ModelSource
+from core.embed.loading import (
     ModelListing,
     ModelVariant,
     is_available_offline,
@@ -17,6 +15,8 @@ from core.models import (
     variant_dims,
     variant_name,
 )
+from core.errors import PotionError
+from core.service.libraries import library_choice
 from core.sizes import format_bytes
 from pages import shared
 

@@ -1,8 +1,8 @@
 """Which chunking settings retrieve best? A grid over size, overlap and unit, measured on labelled data.
 
-For each BEIR collection and model: chunk every document with core.chunking (as ingest does),
-embed the chunks and the queries with core.models, search exactly (cosine, numpy), keep the top
-`--depth` chunks per query, rank documents by their best chunk (core.evaluation.aggregate_chunk_hits)
+For each BEIR collection and model: chunk every document with core.ingest.chunking (as ingest does),
+embed the chunks and the queries with core.embed.loading, search exactly (cosine, numpy), keep the top
+`--depth` chunks per query, rank documents by their best chunk (core.evaluate.runs.aggregate_chunk_hits)
 and score the ranking with nDCG@10, recall@100 and MRR@10. "Whole document" (one vector per
 document, no chunking) is the baseline each setting is compared with.
 
@@ -33,10 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from core.chunking import ChunkSettings, ChunkUnit, chunk_text  # noqa: E402
-from core.documents import Document, read_path  # noqa: E402
-from core.embedder import Embedder  # noqa: E402
-from core.evaluation import (  # noqa: E402
+from core.embed.embedder import Embedder  # noqa: E402
+from core.embed.loading import load_embedder  # noqa: E402
+from core.evaluate.runs import (  # noqa: E402
     BeirDataset,
     aggregate_chunk_hits,
     load_beir,
@@ -45,7 +44,8 @@ from core.evaluation import (  # noqa: E402
     recall_at_k,
     reciprocal_rank_at_k,
 )
-from core.models import load_embedder  # noqa: E402
+from core.ingest.chunking import ChunkSettings, ChunkUnit, chunk_text  # noqa: E402
+from core.read.documents import Document, read_path  # noqa: E402
 
 WHOLE = "whole"  # the unit label of the no-chunking baseline
 K, RECALL_K = 10, 100
@@ -224,7 +224,7 @@ def _mean(scores: dict[str, float]) -> float:
 
 
 def load_collection(folder: Path) -> tuple[BeirDataset, list[Document]]:
-    """The labels from core.evaluation, the documents from core.documents, exactly as the app reads them."""
+    """The labels from core.evaluate.runs, the documents from core.read.documents, exactly as the app reads them."""
     data = load_beir(folder)
     read = read_path(folder / "corpus.jsonl")
     unknown = {doc.source_id for doc in read.documents} - set(data.corpus)

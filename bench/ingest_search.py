@@ -3,11 +3,11 @@
 For each corpus (BEIR corpus.jsonl) and each bundled model, in a fresh temporary data dir:
 
 1. encode    core Embedder.encode vs raw model2vec StaticModel.encode on the same chunk texts
-2. ingest    core.ingest.ingest (read + chunk + embed + delete/upsert + flush) vs a raw baseline that
+2. ingest    core.ingest.pipeline.ingest (read + chunk + embed + delete/upsert + flush) vs a raw baseline that
              only does StaticModel.encode + MilvusClient.insert (batches of 5,000, same schema) + flush
              into a fresh Milvus Lite database, on the same pre-chunked texts; our time split by stage
 3. reingest  the same files again (all unchanged): seconds and ratio to the first ingest
-4. search    core.search.search_many (one batch) and core.search.search (one call per query) vs raw
+4. search    core.search.query.search_many (one batch) and core.search.query.search (one call per query) vs raw
              MilvusClient.search with the same query vectors (batched, one by one) and vs exact numpy
              (normalised matrix product + argpartition); recall@10 of each against numpy
 5. scale     synthetic rows x 256 dims written with MilvusStore.write vs MilvusClient.insert, then
@@ -176,9 +176,9 @@ def corpus_files(datasets: Path, name: str, workdir: Path, max_docs: int | None)
 
 def prechunk(corpus: Path, embedder) -> tuple[list, list[str], list[tuple[str, int, int]], dict]:
     """Read and chunk as ingest does (default settings): documents, chunk texts, (doc, start, end) keys, row data."""
-    from core.chunking import chunk_text
-    from core.documents import read_path
-    from core.ingest import default_chunking
+    from core.ingest.chunking import chunk_text
+    from core.ingest.pipeline import default_chunking
+    from core.read.documents import read_path
 
     settings = default_chunking()
     read = read_path(corpus)
@@ -305,7 +305,7 @@ def bench_encode(embedder, raw_model, texts: list[str], repeats: int) -> tuple[d
 
 
 def bench_ingest(corpus: Path, library: str, embedder, store) -> tuple[dict, object]:
-    from core.ingest import ingest
+    from core.ingest.pipeline import ingest
 
     timer = CallTimer()
     for name in ("ensure_collection", "documents", "delete_documents", "write", "flush", "count"):
@@ -404,7 +404,7 @@ def bench_search(
     repeats: int,
     one_by_one: int,
 ) -> dict:
-    from core.search import search, search_many
+    from core.search.query import search, search_many
 
     ours_collection = store.find(library, embedder.info.name).collection
     qv = embedder.encode(queries)
@@ -653,7 +653,7 @@ def run(args: argparse.Namespace, workdir: Path) -> dict:
 
     from model2vec import StaticModel
 
-    from core.models import clear_model_cache, load_embedder, model_directory, resolve_model
+    from core.embed.loading import clear_model_cache, load_embedder, model_directory, resolve_model
     from core.storage.milvus import MilvusStore
 
     out: dict = {

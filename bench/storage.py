@@ -14,7 +14,7 @@ of documents; 6 copies give ~112k chunks with the default chunking) into one JSO
              (batches of 500) plus `flush`.
              Target: ours <= 1.5x the slower of the two raw steps.
 2. reopen    open the store on the ingested database and run the first search (collections load here).
-3. search    one query per call through `core.search.search` (encode + store + hits), p50/p95, in each
+3. search    one query per call through `core.search.query.search` (encode + store + hits), p50/p95, in each
              mode; raw: `StaticModel.encode` + `MilvusClient.search` (dense), the engine's floor (a
              `MilvusClient.search` of an encoded query returning ids only), exact numpy per query.
              Targets at 100k: dense p50 <= 25 ms, hybrid p50 <= 40 ms. recall@10 of ours against numpy
@@ -114,9 +114,9 @@ def cli_ingest(corpus: Path, env: dict) -> dict:
 
 def same_chunks(corpus: Path, embedder) -> tuple[list, list[str]]:
     """The rows ingest makes (read and chunked by core, vectors left out), to feed the raw baselines."""
-    from core.chunking import chunk_text
-    from core.documents import read_path
-    from core.ingest import default_chunking
+    from core.ingest.chunking import chunk_text
+    from core.ingest.pipeline import default_chunking
+    from core.read.documents import read_path
 
     settings = default_chunking()
     docs = read_path(corpus).documents
@@ -184,7 +184,7 @@ def tie_aware_recall(found_scores: list[float], kth: float) -> float:
 
 
 def bench_search(store, embedder, raw_model, matrix: np.ndarray, queries: list[str]) -> dict:
-    from core.search import search
+    from core.search.query import search
     from core.types import SearchMode
 
     meta = store.find("bench", MODEL)
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         out["ingest"] = cli_ingest(corpus, env)
         eng.log(f"ingest: {out['ingest']['seconds']} s, {out['ingest']['memory']}")
 
-        from core.models import load_embedder, resolve_model
+        from core.embed.loading import load_embedder, resolve_model
 
         embedder = load_embedder(MODEL)
         model_dir = resolve_model(MODEL).source
@@ -338,7 +338,7 @@ def main(argv: list[str] | None = None) -> int:
         out["ingest"]["ratio_to_slower_raw_step"] = eng.ratio(out["ingest"]["seconds"], slower)
 
         eng.log("reopen + first search")
-        from core.search import search
+        from core.search.query import search
 
         t0 = time.perf_counter()
         store = open_store()
@@ -381,7 +381,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _indexes_only(args: argparse.Namespace, out: dict, work: Path, corpus: Path) -> int:
-    from core.models import load_embedder, resolve_model
+    from core.embed.loading import load_embedder, resolve_model
 
     embedder = load_embedder(MODEL)
     _, texts = same_chunks(corpus, embedder)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from core.embedding_function import Model2VecEmbeddingFunction
+    from core.embed.drop_in import Model2VecEmbeddingFunction
 
 __all__ = ["Model2VecEmbeddingFunction"]
 
@@ -13,7 +13,7 @@ __all__ = ["Model2VecEmbeddingFunction"]
 def __getattr__(name: str) -> Any:
     # Loaded on first use: `python -m core` imports this package, and the class pulls in model2vec and numpy.
     if name == "Model2VecEmbeddingFunction":
-        from core.embedding_function import Model2VecEmbeddingFunction
+        from core.embed.drop_in import Model2VecEmbeddingFunction
 
         return Model2VecEmbeddingFunction
     raise AttributeError(f"module 'core' has no attribute {name!r}")

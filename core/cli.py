@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from core.errors import PotionError
 
 if TYPE_CHECKING:
-    from core.evaluation import EvaluationReport, RunKey, RunResult
-    from core.stats import PairedDifference
+    from core.evaluate.runs import EvaluationReport, RunKey, RunResult
+    from core.evaluate.stats import PairedDifference
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 STAGE_UNITS = {"read": "file", "index": "doc", "clean": "step", "flush": "step", "search": "query", "weights": "weight"}
@@ -54,7 +54,7 @@ def _emit(args: argparse.Namespace, payload: object, text: str) -> None:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from core.models import list_models
+    from core.embed.loading import list_models
 
     listings = list_models()
     lines = []
@@ -66,7 +66,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from core.doctor import diagnose
+    from core.service.doctor import diagnose
 
     found = diagnose()
     width = max(len(c.name) for c in found.checks)
@@ -83,14 +83,14 @@ def _store():
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from core.chunking import ChunkSettings
-    from core.ingest import ingest
-    from core.models import load_embedder
+    from core.embed.loading import load_embedder
+    from core.ingest.chunking import ChunkSettings
+    from core.ingest.pipeline import ingest
 
     embedder = load_embedder(args.model, download=True)  # naming a model on the command line asks for it
     chunking = None
     if args.chunk_size is not None or args.chunk_overlap is not None or args.chunk_unit is not None:
-        from core.ingest import default_chunking
+        from core.ingest.pipeline import default_chunking
 
         d = default_chunking()
         chunking = ChunkSettings(
@@ -117,8 +117,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from core.models import load_embedder
-    from core.search import search
+    from core.embed.loading import load_embedder
+    from core.search.query import search
     from core.types import Fusion, HybridParams, SearchMode
 
     mode = SearchMode(args.mode)
@@ -191,7 +191,7 @@ def _is_share(raw: str) -> bool:
 
 def _baseline_key(model: str, mode: str, fusion: str) -> RunKey:
     """A --baseline as the evaluation names runs: MODEL:hybrid alone means the RRF hybrid."""
-    from core.evaluation import TUNED, RunKey, run_key
+    from core.evaluate.runs import TUNED, RunKey, run_key
     from core.types import Fusion, HybridParams, SearchMode
 
     if fusion == TUNED:
@@ -202,10 +202,10 @@ def _baseline_key(model: str, mode: str, fusion: str) -> RunKey:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from core.chunking import ChunkSettings
-    from core.evaluation import WHOLE_DOCUMENTS, evaluate_collection
-    from core.ingest import default_chunking
-    from core.models import load_embedder
+    from core.embed.loading import load_embedder
+    from core.evaluate.runs import WHOLE_DOCUMENTS, evaluate_collection
+    from core.ingest.chunking import ChunkSettings
+    from core.ingest.pipeline import default_chunking
     from core.types import DocumentStatus, SearchMode
 
     chunk_options = (args.chunk_size, args.chunk_overlap, args.chunk_unit)
@@ -415,8 +415,8 @@ def cmd_delete_document(args: argparse.Namespace) -> int:
 def cmd_export_judgments(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from core.judgment_files import judgments_jsonl
-    from core.judgments import JudgmentError
+    from core.evaluate.judgment_files import judgments_jsonl
+    from core.evaluate.judgments import JudgmentError
 
     store = _store()
     if args.library not in store.library_names():
@@ -439,8 +439,8 @@ def cmd_import_judgments(args: argparse.Namespace) -> int:
     from dataclasses import asdict
     from pathlib import Path
 
-    from core.judgment_files import import_judgments, read_judgments_jsonl
-    from core.judgments import JudgmentError
+    from core.evaluate.judgment_files import import_judgments, read_judgments_jsonl
+    from core.evaluate.judgments import JudgmentError
 
     try:
         data = Path(args.file).read_bytes()

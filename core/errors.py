@@ -20,7 +20,7 @@ class ModelUnavailableError(PotionError):
 
 
 class DocumentError(PotionError):
-    """A file cannot be turned into text; `kind` says why (see core.documents.FailureKind)."""
+    """A file cannot be turned into text; `kind` says why (see core.read.documents.FailureKind)."""
 
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.agreement import agreement_matrix, document_ranking
 from core.errors import PotionError
-from core.jobs import JobStatus, library_job_key
-from core.reindex import index_like
-from core.search import search
+from core.ingest.reindex import index_like
+from core.search.agreement import agreement_matrix, document_ranking
+from core.search.query import search
+from core.service.jobs import JobStatus, library_job_key
 from core.types import Fusion, HybridParams, SearchMode
 from pages import shared
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from core.costs import (
+from core.embed.loading import load_embedder
+from core.insight.costs import (
     SAMPLE_CHUNKS,
     SAMPLE_QUERIES,
     CostAxis,
@@ -16,8 +17,7 @@ from core.costs import (
     indexed,
     measure_costs,
 )
-from core.jobs import JobStatus
-from core.models import load_embedder
+from core.service.jobs import JobStatus
 from core.sizes import format_bytes
 from pages import shared
 

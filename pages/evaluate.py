@@ -8,8 +8,7 @@ import streamlit as st
 
 from core.config import load_settings
 from core.errors import PotionError
-from core.evaluation import WHOLE_DOCUMENTS, evaluation_library
-from core.evaluation_report import (
+from core.evaluate.report import (
     MEASURE_LABELS,
     SPREAD_MEASURE,
     EvaluationRun,
@@ -30,10 +29,11 @@ from core.evaluation_report import (
     save_collection,
     table_csv,
 )
-from core.export import CSV_NOTE
-from core.ingest import default_chunking
-from core.jobs import JobStatus, library_job_key
-from core.search import search_many
+from core.evaluate.runs import WHOLE_DOCUMENTS, evaluation_library
+from core.ingest.pipeline import default_chunking
+from core.search.export import CSV_NOTE
+from core.search.query import search_many
+from core.service.jobs import JobStatus, library_job_key
 from core.types import SearchMode
 from pages import shared
 

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
-from core.catalog import bundled_models
 from core.config import load_settings
+from core.embed.catalog import bundled_models
 from pages import shared
 
 shared.ensure_frame()

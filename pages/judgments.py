@@ -7,10 +7,15 @@ import time
 import altair as alt
 import streamlit as st
 
-from core.costs import quality_from_report
 from core.errors import PotionError
-from core.judgment_files import import_judgments, judgments_jsonl, qrels_tsv, queries_jsonl, read_judgments_jsonl
-from core.judgments import (
+from core.evaluate.judgment_files import (
+    import_judgments,
+    judgments_jsonl,
+    qrels_tsv,
+    queries_jsonl,
+    read_judgments_jsonl,
+)
+from core.evaluate.judgments import (
     MIN_RELIABLE_QUERIES,
     NOT_RELEVANT,
     RELEVANT,
@@ -21,6 +26,7 @@ from core.judgments import (
     judged_collection,
     sweep_hybrid_weight,
 )
+from core.insight.costs import quality_from_report
 from core.types import SearchMode
 from pages import shared
 

@@ -6,13 +6,13 @@ import time
 
 import streamlit as st
 
-from core.chunking import ChunkSettings, ChunkUnit
 from core.config import load_settings
-from core.documents import SUPPORTED_EXTENSIONS
 from core.errors import PotionError
-from core.ingest import ingest_with_models, library_chunking
-from core.jobs import JobStatus, library_job_key
-from core.libraries import delete_document, drop_library, rebuild_index
+from core.ingest.chunking import ChunkSettings, ChunkUnit
+from core.ingest.pipeline import ingest_with_models, library_chunking
+from core.read.documents import SUPPORTED_EXTENSIONS
+from core.service.jobs import JobStatus, library_job_key
+from core.service.libraries import delete_document, drop_library, rebuild_index
 from core.sizes import format_bytes
 from core.types import DocumentStatus
 from pages import shared

@@ -6,7 +6,7 @@ import altair as alt
 import streamlit as st
 
 from core.errors import PotionError
-from core.projection import EmbeddingMap, embedding_map
+from core.insight.projection import EmbeddingMap, embedding_map
 from pages import shared
 
 shared.ensure_frame()

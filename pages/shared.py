@@ -6,11 +6,11 @@ import re
 
 import streamlit as st
 
-from core.embedder import Embedder
+from core.embed.embedder import Embedder
+from core.embed.loading import ModelListing, list_models, load_embedder, offline_model_names
 from core.errors import PotionError
-from core.jobs import JobRunner, library_job_key
-from core.keyword_explain import CorpusStats, corpus_stats
-from core.models import ModelListing, list_models, load_embedder, offline_model_names
+from core.search.keyword_explain import CorpusStats, corpus_stats
+from core.service.jobs import JobRunner, library_job_key
 from core.storage import Store, open_store
 
 MODEL_KEY = "model"
@@ -89,7 +89,7 @@ def ensure_frame() -> None:
 
 def offline_or_stop(name: str) -> None:
     """Stop the page with a pointer to the sidebar when the model would have to be downloaded."""
-    from core.models import is_available_offline, resolve_model
+    from core.embed.loading import is_available_offline, resolve_model
 
     try:
         ready = is_available_offline(resolve_model(name))

@@ -203,7 +203,7 @@ def build(out: Path) -> None:
 def check_read(folder: Path) -> int:
     """Read the folder as the app does; 0 if every file gave documents and the set is small enough."""
     sys.path.insert(0, str(ROOT))
-    from core.documents import read_path
+    from core.read.documents import read_path
 
     result = read_path(folder)
     total = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

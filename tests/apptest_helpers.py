@@ -16,9 +16,9 @@ import streamlit.testing.v1.app_test as app_test_module
 from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
-from core.ingest import IngestResult, ingest
-from core.jobs import JobRunner, JobState
-from core.models import load_embedder
+from core.embed.loading import load_embedder
+from core.ingest.pipeline import IngestResult, ingest
+from core.service.jobs import JobRunner, JobState
 from core.storage.milvus import MilvusStore
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -67,7 +67,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def tiny_embedder(tiny_model_dir: Path):
-    from core.models import load_embedder
+    from core.embed.loading import load_embedder
 
     return load_embedder(str(tiny_model_dir))
 

@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from core.agreement import PairAgreement, agreement_matrix, document_ranking, rank_biased_overlap, topk_overlap
-from core.search import Hit
+from core.search.agreement import PairAgreement, agreement_matrix, document_ranking, rank_biased_overlap, topk_overlap
+from core.search.query import Hit
 
 
 def test_topk_overlap_counts_shared_items_among_the_first_k():

@@ -10,13 +10,13 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from core.agreement import agreement_matrix, document_ranking
 from core.config import load_settings
-from core.documents import read_path
-from core.ingest import default_chunking
-from core.jobs import library_job_key
-from core.models import load_embedder
-from core.search import search
+from core.embed.loading import load_embedder
+from core.ingest.pipeline import default_chunking
+from core.read.documents import read_path
+from core.search.agreement import agreement_matrix, document_ranking
+from core.search.query import search
+from core.service.jobs import library_job_key
 from pages import shared
 from tests.apptest_helpers import (
     APP,
@@ -203,7 +203,7 @@ def test_an_uncached_hub_model_needs_the_hub_and_fails_offline_with_one_line(at)
 
 def spy_on_downloads(monkeypatch: pytest.MonkeyPatch, then=None) -> list[str]:
     """Record every hub download; fail it, or hand it to `then` (repo id -> folder) to stand in for the hub."""
-    from core import models
+    from core.embed import loading as models
 
     calls: list[str] = []
 
@@ -218,7 +218,7 @@ def spy_on_downloads(monkeypatch: pytest.MonkeyPatch, then=None) -> list[str]:
 
 
 def test_only_the_load_button_downloads_a_model(store, tmp_path, monkeypatch, tiny_model_dir):
-    from core.models import clear_model_cache
+    from core.embed.loading import clear_model_cache
 
     monkeypatch.delenv("HF_HUB_OFFLINE")  # the network is allowed: nothing but the click may use it
     cache = load_settings().hub_cache
@@ -536,12 +536,12 @@ def test_search_shows_top_k_hits_with_scores_dims_highlights_and_downloads(
 
 
 def test_a_submitted_query_is_searched_and_explained_once_not_on_every_rerun(store, tmp_path, monkeypatch):
-    import core.explain
-    import core.search
+    import core.search.dense_explain
+    import core.search.query
 
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, SEED)
     calls = {"search": 0, "explain": 0}
-    real_search, real_explain = core.search.search, core.explain.explain_matches
+    real_search, real_explain = core.search.query.search, core.search.dense_explain.explain_matches
 
     def counted(name, real):
         def wrapper(*args, **kwargs):
@@ -550,8 +550,8 @@ def test_a_submitted_query_is_searched_and_explained_once_not_on_every_rerun(sto
 
         return wrapper
 
-    monkeypatch.setattr(core.search, "search", counted("search", real_search))
-    monkeypatch.setattr(core.explain, "explain_matches", counted("explain", real_explain))
+    monkeypatch.setattr(core.search.query, "search", counted("search", real_search))
+    monkeypatch.setattr(core.search.dense_explain, "explain_matches", counted("explain", real_explain))
     at = new_app(monkeypatch).run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
@@ -666,17 +666,17 @@ def test_hybrid_weighted_with_weight_one_ranks_like_dense(store, tmp_path, monke
 
 
 def test_changing_mode_fusion_or_weight_searches_again_and_reruns_do_not(store, tmp_path, monkeypatch):
-    import core.search
+    import core.search.query
 
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
     calls = []
-    real_search = core.search.search
+    real_search = core.search.query.search
 
     def counted(*args, **kwargs):
         calls.append((kwargs.get("mode"), kwargs.get("params")))
         return real_search(*args, **kwargs)
 
-    monkeypatch.setattr(core.search, "search", counted)
+    monkeypatch.setattr(core.search.query, "search", counted)
     at = new_app(monkeypatch).run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
@@ -698,17 +698,17 @@ def test_the_csv_download_carries_the_mode_and_both_component_scores(store, tmp_
     import csv
     import io
 
-    import core.export
+    import core.search.export
 
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
     offered: list[bytes] = []
-    real = core.export.hits_to_csv
+    real = core.search.export.hits_to_csv
 
     def recorded(*args, **kwargs):
         offered.append(real(*args, **kwargs))
         return offered[-1]
 
-    monkeypatch.setattr(core.export, "hits_to_csv", recorded)
+    monkeypatch.setattr(core.search.export, "hits_to_csv", recorded)
     at = new_app(monkeypatch).run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
@@ -943,8 +943,8 @@ def test_compare_needs_two_models(store, tmp_path, monkeypatch):
 @pytest.fixture
 def blocked_jobs(monkeypatch):
     """Library indexing and Compare's re-indexing replaced by work that waits on `gate` once `started` is set."""
-    import core.ingest
-    import core.reindex
+    import core.ingest.pipeline
+    import core.ingest.reindex
 
     gate, started = threading.Event(), threading.Event()
 
@@ -953,8 +953,8 @@ def blocked_jobs(monkeypatch):
         gate.wait(timeout=JOB_TIMEOUT)
         return []
 
-    monkeypatch.setattr(core.ingest, "ingest_with_models", blocked)  # the pages import them on every run
-    monkeypatch.setattr(core.reindex, "index_like", blocked)
+    monkeypatch.setattr(core.ingest.pipeline, "ingest_with_models", blocked)  # the pages import them on every run
+    monkeypatch.setattr(core.ingest.reindex, "index_like", blocked)
     yield gate, started
     gate.set()
     join_all_jobs()

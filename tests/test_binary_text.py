@@ -14,9 +14,9 @@ import zipfile
 
 import pytest
 
-from core import readers
-from core.documents import FailureKind, read_bytes
-from core.ingest import read_sources
+from core.ingest.pipeline import read_sources
+from core.read import formats as readers
+from core.read.documents import FailureKind, read_bytes
 
 ENGLISH = (
     "The wing was tested at three speeds in the tunnel. Flutter appeared above Mach 0.8, "

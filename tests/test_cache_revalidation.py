@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.ingest import ingest
-from core.models import load_embedder
+from core.embed.loading import load_embedder
+from core.ingest.pipeline import ingest
 from core.storage.milvus import MilvusStore
 from core.types import Judgment
 from tests.conftest import BUNDLED_SMALL, SEED_DOCS

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.chunking import ChunkSettings, ChunkUnit, chunk_text
 from core.errors import ChunkingError
+from core.ingest.chunking import ChunkSettings, ChunkUnit, chunk_text
 
 TEXT = (
     "Artificial intelligence was founded in 1956. It grew quickly in the sixties! Did it keep growing? "

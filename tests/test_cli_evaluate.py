@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from core.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
-from core.evaluation import DEPTH, aggregate_chunk_hits, evaluate_collection, evaluation_library, rank_documents
-from core.ingest import default_chunking
+from core.evaluate.runs import DEPTH, aggregate_chunk_hits, evaluate_collection, evaluation_library, rank_documents
+from core.ingest.pipeline import default_chunking
 from core.types import DocumentStatus, SearchMode
 from tests.conftest import BUNDLED_SMALL
 
@@ -143,7 +143,7 @@ def test_a_real_run_scores_as_trec_eval_scores_its_rankings(scifact_slice, capsy
     printed = json.loads(capsys.readouterr().out)
     assert printed["queries"] == 40
 
-    from core.models import load_embedder
+    from core.embed.loading import load_embedder
     from core.storage import open_store
 
     embedder = load_embedder(BUNDLED_SMALL)
@@ -174,7 +174,7 @@ def test_a_real_run_scores_as_trec_eval_scores_its_rankings(scifact_slice, capsy
 
 
 def test_dense_rankings_through_milvus_equal_exact_cosine_over_the_stored_vectors(scifact_slice, capsys):
-    from core.models import load_embedder
+    from core.embed.loading import load_embedder
     from core.storage import open_store
 
     assert main(["evaluate", str(scifact_slice), "--model", BUNDLED_SMALL, "--quiet"]) == EXIT_OK
@@ -234,9 +234,9 @@ def test_every_model_gets_its_own_index_in_the_library_and_is_compared_with_the_
 
 
 def test_the_tuned_hybrid_scores_each_query_at_a_weight_chosen_on_the_other_folds(scifact_slice):
-    from core.models import load_embedder
+    from core.embed.loading import load_embedder
+    from core.evaluate.tuning import WEIGHTS, best_weight
     from core.storage import open_store
-    from core.tuning import WEIGHTS, best_weight
 
     embedder, store = load_embedder(BUNDLED_SMALL), open_store()
     report = evaluate_collection(

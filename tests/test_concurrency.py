@@ -7,9 +7,9 @@ import threading
 import time
 from pathlib import Path
 
-from core.ingest import ingest
-from core.models import load_embedder
-from core.search import search
+from core.embed.loading import load_embedder
+from core.ingest.pipeline import ingest
+from core.search.query import search
 from core.storage.milvus import MilvusStore
 from core.types import DocumentStatus
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL

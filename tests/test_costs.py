@@ -11,8 +11,11 @@ from types import SimpleNamespace
 import pytest
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
-import core.costs
-from core.costs import (
+import core.insight.costs
+from core.embed.loading import load_embedder
+from core.errors import ModelUnavailableError
+from core.ingest.index_time import index_time
+from core.insight.costs import (
     CostAxis,
     CostCache,
     ModelCost,
@@ -22,9 +25,6 @@ from core.costs import (
     quality_from_report,
     sample_texts,
 )
-from core.errors import ModelUnavailableError
-from core.index_time import index_time
-from core.models import load_embedder
 from pages import shared
 from tests.apptest_helpers import (
     JOB_TIMEOUT,
@@ -49,18 +49,18 @@ def _index_both(store, tmp_path: Path, library: str = "Papers") -> None:
 
 
 class SearchSpy:
-    """core.search.search as the cost module calls it, keeping each result it returned."""
+    """core.search.query.search as the cost module calls it, keeping each result it returned."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.results: dict[str, list] = {}
-        real = core.costs.search
+        real = core.insight.costs.search
 
         def spy(query, library, embedder, store, *args, **kwargs):
             result = real(query, library, embedder, store, *args, **kwargs)
             self.results.setdefault(embedder.info.name, []).append(result)
             return result
 
-        monkeypatch.setattr(core.costs, "search", spy)
+        monkeypatch.setattr(core.insight.costs, "search", spy)
 
 
 def test_each_models_costs_are_its_own_numbers_measured_on_the_library(store, tmp_path, monkeypatch):
@@ -98,13 +98,13 @@ def test_each_models_costs_are_its_own_numbers_measured_on_the_library(store, tm
 def test_a_kept_measurement_is_not_taken_again_until_the_index_changes(store, tmp_path, monkeypatch):
     _index_both(store, tmp_path)
     measured: list[str] = []
-    real = core.costs.measure_model
+    real = core.insight.costs.measure_model
 
     def counting(store, library, embedder, *args, **kwargs):
         measured.append(embedder.info.name)
         return real(store, library, embedder, *args, **kwargs)
 
-    monkeypatch.setattr(core.costs, "measure_model", counting)
+    monkeypatch.setattr(core.insight.costs, "measure_model", counting)
     cache = CostCache()
     first = measure_costs(store, "Papers", cache, load_embedder)
     again = measure_costs(store, "Papers", cache, load_embedder)
@@ -141,7 +141,7 @@ def test_samples_are_seeded_and_bounded_and_queries_are_first_sentences():
     assert picked != sample_texts(texts, 2_000, seed=1)
     assert sample_texts(texts[:3], 2_000) == texts[:3]
     assert first_sentence("  Where was\nTuring born?  He was born in London.") == "Where was Turing born?"
-    assert first_sentence("no end " * 100) == ("no end " * 100).strip()[: core.costs.QUERY_CHARS]
+    assert first_sentence("no end " * 100) == ("no end " * 100).strip()[: core.insight.costs.QUERY_CHARS]
 
 
 def test_rates_and_latency_are_the_arithmetic_of_the_measured_counts():
@@ -209,7 +209,7 @@ def test_two_models_are_measured_in_the_background_then_shown_in_one_table_and_a
     open_page(at, COSTS)
     assert not at.main.dataframe
     release, reached = threading.Event(), threading.Event()
-    real = core.costs.measure_model
+    real = core.insight.costs.measure_model
 
     def held(store, library, embedder, *args, progress=None, **kwargs):
         progress(f"encoding chunks with {embedder.info.name}", 0, 4)
@@ -217,7 +217,7 @@ def test_two_models_are_measured_in_the_background_then_shown_in_one_table_and_a
         assert release.wait(JOB_TIMEOUT)  # the test looks at the page while the job runs
         return real(store, library, embedder, *args, progress=progress, **kwargs)
 
-    monkeypatch.setattr(core.costs, "measure_model", held)
+    monkeypatch.setattr(core.insight.costs, "measure_model", held)
     measure = at.main.button(key="costs_measure")
     assert measure.label == "Measure 2 models"
     measure.click().run()

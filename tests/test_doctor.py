@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from core.cli import EXIT_ERROR, EXIT_OK, main
-from core.doctor import PROBE_LIBRARY
+from core.service.doctor import PROBE_LIBRARY
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL
 
 ROOT = Path(__file__).resolve().parents[1]

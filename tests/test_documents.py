@@ -8,15 +8,16 @@ from pathlib import Path
 import pytest
 from fixtures_docs import HTML_PAGE, make_docx, make_jsonl, make_pdf, make_zip
 
-from core import documents, readers
-from core.documents import (
+from core.ingest.pipeline import read_sources
+from core.read import documents
+from core.read import formats as readers
+from core.read.documents import (
     SUPPORTED_EXTENSIONS,
     FailureKind,
     ReadResult,
     read_bytes,
     read_path,
 )
-from core.ingest import read_sources
 
 CRANFIELD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cranfield" / "corpus.jsonl"
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from core import models
+from core.embed import loading as models
 from core.errors import ModelUnavailableError
-from core.ingest import ingest_with_models
-from core.jobs import JobRunner, library_job_key
+from core.ingest.pipeline import ingest_with_models
+from core.service.jobs import JobRunner, library_job_key
 from core.storage.memory import MemoryStore
 from tests.conftest import BUNDLED_SMALL, SEED_DOCS, TINY_DIM
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from model2vec import StaticModel
 
-from core.chunking import ChunkSettings, chunk_text
-from core.embedder import Embedder
-from core.models import load_embedder
+from core.embed.embedder import Embedder
+from core.embed.loading import load_embedder
+from core.ingest.chunking import ChunkSettings, chunk_text
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, _tiny_static_model
 
 TEXTS = [
@@ -38,7 +38,7 @@ def _weighted_model() -> StaticModel:
 
 
 def _embedder(model: StaticModel) -> Embedder:
-    from core.models import ModelInfo
+    from core.embed.loading import ModelInfo
 
     info = ModelInfo("t", "local", "/t", model.dim, len(model.tokens), model.embedding.size, "float32", 0, "fp")
     return Embedder(model, info)

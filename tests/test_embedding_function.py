@@ -11,10 +11,10 @@ import pytest
 from model2vec import StaticModel
 
 from core import Model2VecEmbeddingFunction
-from core.catalog import bundled_model
 from core.config import PROJECT_ROOT
+from core.embed.catalog import bundled_model
+from core.embed.loading import clear_model_cache, load_embedder
 from core.errors import ModelNotFoundError, ModelUnavailableError
-from core.models import clear_model_cache, load_embedder
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, SEED_QUERIES, TINY_DIM, lay_out_hub_cache
 
 # The seed's example, word for word from the Milvus docs page "Model2Vec" (embed-with-model2vec.md).
@@ -178,9 +178,9 @@ def test_one_string_instead_of_a_list_is_refused(tiny_model_dir):
 def test_importing_core_stays_cheap_and_the_class_loads_on_first_use():
     script = (
         "import sys, core\n"
-        "assert 'core.embedding_function' not in sys.modules and 'model2vec' not in sys.modules\n"
+        "assert 'core.embed.drop_in' not in sys.modules and 'model2vec' not in sys.modules\n"
         "print(core.Model2VecEmbeddingFunction.__module__)\n"
     )
     run = subprocess.run([sys.executable, "-c", script], cwd=PROJECT_ROOT, capture_output=True, text=True, check=False)
     assert run.returncode == 0, run.stderr
-    assert run.stdout.strip() == "core.embedding_function"
+    assert run.stdout.strip() == "core.embed.drop_in"

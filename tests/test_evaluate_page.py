@@ -11,9 +11,9 @@ import streamlit.testing.v1.app_test as app_test_module
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
-from core.evaluation import WHOLE_DOCUMENTS, EvaluationError, evaluate_collection, evaluation_library
-from core.models import load_embedder
-from core.search import search_many
+from core.embed.loading import load_embedder
+from core.evaluate.runs import WHOLE_DOCUMENTS, EvaluationError, evaluate_collection, evaluation_library
+from core.search.query import search_many
 from core.types import SearchMode
 from pages import shared
 from tests.apptest_helpers import (
@@ -163,7 +163,7 @@ def test_a_running_evaluation_shows_its_progress_and_locks_the_controls(store, t
         release.wait(timeout=60)  # the test lets go at once after looking; never waited out when things work
         raise EvaluationError("stopped by the test")
 
-    monkeypatch.setattr("core.evaluation_report.run_evaluation", held)
+    monkeypatch.setattr("core.evaluate.report.run_evaluation", held)
     at = open_evaluate(monkeypatch)
     fill_in(at, str(folder))
     by_label(at.main.button, "Evaluate").click().run()

@@ -9,9 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.chunking import ChunkSettings
-from core.documents import Document, ReadResult, content_hash
-from core.evaluation import (
+from core.evaluate.runs import (
     METRICS,
     WHOLE_DOCUMENTS,
     EvaluationError,
@@ -31,6 +29,8 @@ from core.evaluation import (
     recall_at_k,
     reciprocal_rank_at_k,
 )
+from core.ingest.chunking import ChunkSettings
+from core.read.documents import Document, ReadResult, content_hash
 from core.storage.memory import MemoryStore
 from core.types import DocumentStatus, SearchMode
 

@@ -1,4 +1,4 @@
-"""core.evaluation_report: the Evaluate page's tables, chart data, disagreement ranking and exports."""
+"""core.evaluate.report: the Evaluate page's tables, chart data, disagreement ranking and exports."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import json
 
 import pytest
 
-from core.evaluation import MEASURES, EvaluationError, EvaluationReport, RunResult, compare_runs
-from core.evaluation_report import (
+from core.evaluate.report import (
     EvaluationRun,
     collection_name,
     comparison_table,
@@ -25,7 +24,8 @@ from core.evaluation_report import (
     save_collection,
     table_csv,
 )
-from core.stats import bootstrap_ci
+from core.evaluate.runs import MEASURES, EvaluationError, EvaluationReport, RunResult, compare_runs
+from core.evaluate.stats import bootstrap_ci
 from core.types import SearchMode
 
 QUERIES = {"q1": "=HYPERLINK(evil)", "q2": "turing", "q3": "bread", "q4": "-minus first"}

@@ -7,11 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.embedder import Embedder, ModelInfo
-from core.explain import explain_match, explain_matches, highlight_spans
-from core.ingest import ingest
-from core.models import load_embedder
-from core.search import search
+from core.embed.embedder import Embedder, ModelInfo
+from core.embed.loading import load_embedder
+from core.ingest.pipeline import ingest
+from core.search.dense_explain import explain_match, explain_matches, highlight_spans
+from core.search.query import search
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, SEED_QUERIES
 
 TURING = "Born in Maida Vale, London, Turing was raised in southern England. Turing loved London."
@@ -167,7 +167,7 @@ def test_pieces_of_a_sentencepiece_tokenizer_merge_into_words_too():
 
 
 def test_vocabulary_coverage_lists_unknown_words_and_words_cut_into_many_pieces():
-    from core.explain import SPLIT_PIECES, vocabulary_coverage
+    from core.search.dense_explain import SPLIT_PIECES, vocabulary_coverage
 
     embedder = load_embedder(BUNDLED_SMALL)
     tokenizer = embedder.model.tokenizer
@@ -185,7 +185,7 @@ def test_vocabulary_coverage_lists_unknown_words_and_words_cut_into_many_pieces(
 
 
 def test_vocabulary_coverage_of_a_fully_known_text_is_empty():
-    from core.explain import vocabulary_coverage
+    from core.search.dense_explain import vocabulary_coverage
 
     coverage = vocabulary_coverage(load_embedder(BUNDLED_SMALL), "Where was Alan Turing born?")
     assert coverage.words == 6 and coverage.unknown == [] and coverage.split == []

@@ -6,8 +6,8 @@ import csv
 import io
 import json
 
-from core.export import CSV_COLUMNS, hits_to_csv, hits_to_json
-from core.search import Hit, SearchResult
+from core.search.export import CSV_COLUMNS, hits_to_csv, hits_to_json
+from core.search.query import Hit, SearchResult
 
 AWKWARD = 'He said "stop",\nthen left;\r\nÆ ünïcode — ✓, and a trailing quote"'
 
@@ -75,8 +75,8 @@ def test_json_is_the_list_of_result_dicts_in_utf8():
 
 
 def test_csv_cells_a_spreadsheet_would_run_are_neutralised_and_numbers_stay_numbers():
-    from core.export import CSV_NOTE
-    from core.search import SearchResult
+    from core.search.export import CSV_NOTE
+    from core.search.query import SearchResult
     from core.types import Hit, SearchMode
 
     hostile = '=HYPERLINK("http://evil.example","click")'

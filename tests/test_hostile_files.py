@@ -8,9 +8,9 @@ import zipfile
 
 import pytest
 
-from core.documents import read_bytes
-from core.ingest import ingest, read_sources
-from core.models import load_embedder
+from core.embed.loading import load_embedder
+from core.ingest.pipeline import ingest, read_sources
+from core.read.documents import read_bytes
 from core.types import DocumentStatus
 from tests.conftest import BUNDLED_SMALL
 from tests.hostile_corpus import LIMITS, ODD_NAME, PROSE, write_hostile_corpus

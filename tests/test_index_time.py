@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from core.index_time import SETTING, index_time
-from core.ingest import ingest
-from core.models import load_embedder
+from core.embed.loading import load_embedder
+from core.ingest.index_time import SETTING, index_time
+from core.ingest.pipeline import ingest
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS
 
 

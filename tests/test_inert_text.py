@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.models import load_embedder
-from core.search import search
+from core.embed.loading import load_embedder
+from core.search.query import search
 from pages.shared import inert
 from tests.apptest_helpers import SEARCH_SUBMIT, app_store, index_texts, new_app, no_exception, open_page, pick_model
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL

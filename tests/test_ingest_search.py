@@ -11,12 +11,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import embedding
-from core.chunking import ChunkSettings
+from core.embed.loading import load_embedder
 from core.errors import LibraryNotFoundError, ModelMismatchError
-from core.ingest import ingest
-from core.models import load_embedder
-from core.search import search, search_many
+from core.ingest import workers as embedding
+from core.ingest.chunking import ChunkSettings
+from core.ingest.pipeline import ingest
+from core.search.query import search, search_many
 from core.storage.memory import MemoryStore
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, SEED_QUERIES
 
@@ -249,7 +249,7 @@ def test_no_worker_process_starts_when_the_main_module_is_a_script(tmp_path, mon
 
 
 def test_a_second_model_uses_the_librarys_recorded_chunking_not_the_defaults(seed_files, store):
-    from core.ingest import default_chunking, library_chunking
+    from core.ingest.pipeline import default_chunking, library_chunking
 
     recorded = ChunkSettings(size=40, overlap=8, unit="chars")
     assert recorded != default_chunking()

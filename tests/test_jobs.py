@@ -7,7 +7,7 @@ import threading
 import pytest
 
 from core.errors import LibraryBusyError
-from core.jobs import JobRunner, library_job_key
+from core.service.jobs import JobRunner, library_job_key
 
 
 def test_progress_result_and_single_job_per_key():

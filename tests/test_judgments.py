@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from core.evaluation import ndcg_at_k, read_qrels, read_queries
-from core.ingest import ingest
-from core.judgment_files import qrels_tsv, queries_jsonl
-from core.judgments import (
+from core.embed.loading import load_embedder
+from core.evaluate.judgment_files import qrels_tsv, queries_jsonl
+from core.evaluate.judgments import (
     JudgmentError,
     evaluate_judgments,
     judge,
@@ -15,8 +14,9 @@ from core.judgments import (
     sweep_hybrid_weight,
     verdicts,
 )
-from core.models import load_embedder
-from core.search import search
+from core.evaluate.runs import ndcg_at_k, read_qrels, read_queries
+from core.ingest.pipeline import ingest
+from core.search.query import search
 from core.storage.memory import MemoryStore
 from core.types import SearchMode
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL
@@ -133,7 +133,7 @@ def test_the_weight_sweep_spans_keyword_to_dense_and_warns_when_few_queries(tmp_
 
 
 def test_the_best_weight_becomes_the_librarys_hybrid_default_and_persists(tmp_path, isolated_env):
-    from core.judgments import adopt_hybrid_default, hybrid_default
+    from core.evaluate.judgments import adopt_hybrid_default, hybrid_default
     from core.storage.milvus import MilvusStore
 
     store = MilvusStore()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.judgment_files import qrels_tsv
-from core.judgments import judge
+from core.evaluate.judgment_files import qrels_tsv
+from core.evaluate.judgments import judge
 from tests.apptest_helpers import (
     SEARCH,
     SEARCH_SUBMIT,
@@ -88,8 +88,8 @@ def test_the_judgments_page_edits_exports_evaluates_and_sweeps(store, tmp_path, 
 
 
 def test_search_opens_weighted_hybrid_at_the_librarys_default(store, tmp_path, monkeypatch):
-    from core.judgments import HybridSweep, WeightPoint, adopt_hybrid_default
-    from core.stats import Interval
+    from core.evaluate.judgments import HybridSweep, WeightPoint, adopt_hybrid_default
+    from core.evaluate.stats import Interval
 
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
     judge(store, "Papers", "bread", "bread.txt", 1)
@@ -107,7 +107,7 @@ def test_search_opens_weighted_hybrid_at_the_librarys_default(store, tmp_path, m
 
 
 def test_judgments_import_into_an_empty_library_and_a_bad_file_is_refused(store, tmp_path, monkeypatch):
-    from core.judgment_files import judgments_jsonl
+    from core.evaluate.judgment_files import judgments_jsonl
     from core.storage.memory import MemoryStore
 
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)

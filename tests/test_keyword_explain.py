@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core.ingest import ingest
-from core.keyword_explain import (
+from core.ingest.pipeline import ingest
+from core.search.keyword_explain import (
     BM25_B,
     BM25_K1,
     analyze,
@@ -18,7 +18,7 @@ from core.keyword_explain import (
     keyword_spans,
     stem,
 )
-from core.search import search
+from core.search.query import search
 from core.storage.memory import MemoryStore
 from core.types import SearchMode
 from tests.conftest import BUNDLED_SMALL
@@ -123,7 +123,7 @@ def test_spans_mark_every_occurrence_of_a_matched_term_weighted_by_its_part():
 
 
 def test_the_score_matches_the_engines_bm25(tmp_path: Path, store):
-    from core.models import load_embedder
+    from core.embed.loading import load_embedder
 
     embedder = load_embedder(BUNDLED_SMALL)
     for i, text in enumerate(CORPUS):

@@ -8,9 +8,9 @@ import pytest
 
 from core.config import load_settings
 from core.errors import LibraryBusyError
-from core.ingest import ingest
-from core.jobs import JobRunner, library_job_key
-from core.libraries import LibraryChoice, delete_document, drop_library, library_choice
+from core.ingest.pipeline import ingest
+from core.service.jobs import JobRunner, library_job_key
+from core.service.libraries import LibraryChoice, delete_document, drop_library, library_choice
 from core.storage.memory import MemoryStore
 from tests.conftest import SEED_DOCS
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from core.models import load_embedder
-from core.projection import embedding_map
+from core.embed.loading import load_embedder
+from core.insight.projection import embedding_map
 from tests.apptest_helpers import app_store, index_texts, new_app, no_exception, open_page, pick_model
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS
 
@@ -64,7 +64,7 @@ def test_two_models_side_by_side_with_the_query_and_its_hits_marked(store, tmp_p
 
 def test_a_library_too_large_to_draw_is_sampled_and_says_so(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
-    monkeypatch.setattr("core.projection.embedding_map.__defaults__", ("", 10, 2))
+    monkeypatch.setattr("core.insight.projection.embedding_map.__defaults__", ("", 10, 2))
     at = new_app(monkeypatch).run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, MAP)

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.embed.loading import load_embedder
 from core.errors import KeywordUnavailableError
-from core.ingest import ingest
-from core.models import load_embedder
-from core.search import search
+from core.ingest.pipeline import ingest
+from core.search.query import search
 from core.storage.milvus import MilvusStore
 from core.types import DocumentStatus, SearchMode
 from tests.conftest import BUNDLED_SMALL, SEED_DOCS, SEED_QUERIES

@@ -8,8 +8,8 @@ import shutil
 
 import pytest
 
+from core.embed.loading import list_models, load_embedder, resolve_model
 from core.errors import ModelNotAllowedError
-from core.models import list_models, load_embedder, resolve_model
 from tests.conftest import BUNDLED_SMALL, lay_out_hub_cache
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from core.cli import EXIT_OK, main
-from core.costs import CostCache, measure_costs
+from core.embed.loading import ModelVariant, load_embedder, model_dim, parse_variant, resolve_model, variant_dims
 from core.errors import ModelNotFoundError
-from core.models import ModelVariant, load_embedder, model_dim, parse_variant, resolve_model, variant_dims
-from core.search import search
+from core.insight.costs import CostCache, measure_costs
+from core.search.query import search
 from tests.apptest_helpers import index_texts
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS
 

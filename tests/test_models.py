@@ -7,7 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core import catalog, models
+from core.embed import catalog
+from core.embed import loading as models
 from core.errors import ModelNotFoundError, ModelUnavailableError
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, TINY_DIM, lay_out_hub_cache
 
@@ -144,8 +145,8 @@ def test_long_text_is_embedded_whole_not_cut_at_512_tokens(tiny_embedder):
 
 
 def test_where_a_model_loads_from_and_why_it_is_listed_are_two_vocabularies():
-    from core.embedder import ModelSource
-    from core.models import ListingKind, list_models, resolve_model
+    from core.embed.embedder import ModelSource
+    from core.embed.loading import ListingKind, list_models, resolve_model
 
     assert resolve_model(BUNDLED_SMALL).kind is ModelSource.BUNDLED
     assert resolve_model("minishlab/potion-base-8M").kind is ModelSource.HUB

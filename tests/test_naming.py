@@ -7,8 +7,8 @@ import zipfile
 from io import BytesIO
 from pathlib import Path
 
-from core.ingest import ingest, read_sources
-from core.models import load_embedder
+from core.embed.loading import load_embedder
+from core.ingest.pipeline import ingest, read_sources
 from core.types import MAX_DOCUMENT_CHARS
 from tests.conftest import BUNDLED_SMALL
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.ingest import ingest
-from core.models import load_embedder
-from core.projection import embedding_map, pca_2d, sample_prefixes
+from core.embed.loading import load_embedder
+from core.ingest.pipeline import ingest
+from core.insight.projection import embedding_map, pca_2d, sample_prefixes
 from core.storage.memory import MemoryStore
 from core.types import document_key
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS

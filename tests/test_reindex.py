@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.chunking import ChunkSettings
-from core.ingest import ingest
-from core.models import load_embedder
-from core.reindex import index_like, rebuild_documents
+from core.embed.loading import load_embedder
+from core.ingest.chunking import ChunkSettings
+from core.ingest.pipeline import ingest
+from core.ingest.reindex import index_like, rebuild_documents
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL
 
 TEXT = (

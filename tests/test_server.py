@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from core.embed.loading import load_embedder
 from core.errors import StoreConfigError
-from core.ingest import ingest
-from core.models import load_embedder
-from core.search import search
+from core.ingest.pipeline import ingest
+from core.search.query import search
 from core.storage.milvus import MilvusStore
 from core.types import SearchMode
 from tests.conftest import BUNDLED_SMALL, SEED_DOCS

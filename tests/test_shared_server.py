@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from core.ingest import ingest
-from core.models import load_embedder
+from core.embed.loading import load_embedder
+from core.ingest.pipeline import ingest
 from core.storage.milvus import MilvusStore
 from tests.conftest import BUNDLED_SMALL
 from tests.test_server import milvus_server  # noqa: F401 - the fixture, shared

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from core.stats import bootstrap_ci, paired_difference, sign_flip_p_value
+from core.evaluate.stats import bootstrap_ci, paired_difference, sign_flip_p_value
 
 # --- paired differences --------------------------------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.tuning import TuningError, best_weight, cross_validate_weight, held_out
+from core.evaluate.tuning import TuningError, best_weight, cross_validate_weight, held_out
 
 
 def test_ties_go_to_the_weight_nearest_the_middle():

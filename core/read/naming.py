@@ -13,7 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from core.documents import Document, FailureKind, ReadFailure, ReadResult
+from core.read.documents import Document, FailureKind, ReadFailure, ReadResult
 from core.types import stored_name
 
 

@@ -90,7 +90,7 @@ def database(settings: Settings) -> Check:
 
 
 def models() -> Check:
-    from core.models import list_models
+    from core.embed.loading import list_models
 
     offline = [m.name for m in list_models() if m.available_offline]
     if not offline:

@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.chunking import Chunk, ChunkSettings, ChunkUnit, chunk_text
-from core.documents import Document
-from core.embedder import Embedder
+from core.embed.embedder import Embedder
 from core.errors import IngestWorkerError
+from core.ingest.chunking import Chunk, ChunkSettings, ChunkUnit, chunk_text
+from core.read.documents import Document
 from core.types import ChunkRow, DocumentOutcome, DocumentStatus
 
 # Documents go to a batch until their text reaches this size: ~2,000 chunks with the default chunking,

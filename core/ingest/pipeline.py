@@ -9,13 +9,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.chunking import ChunkSettings
 from core.config import load_settings
-from core.documents import Document, FailureKind, ReadFailure, ReadResult, read_bytes, read_path
-from core.embedder import Embedder
-from core.embedding import embedded_batches
-from core.index_time import record_index_time
-from core.naming import SourceRead, unique_names
+from core.embed.embedder import Embedder
+from core.ingest.chunking import ChunkSettings
+from core.ingest.index_time import record_index_time
+from core.ingest.workers import embedded_batches
+from core.read.documents import Document, FailureKind, ReadFailure, ReadResult, read_bytes, read_path
+from core.read.naming import SourceRead, unique_names
 from core.sizes import format_bytes
 from core.storage import Store
 from core.types import CollectionMeta, DocumentOutcome, DocumentStatus, ProgressCallback
@@ -68,7 +68,7 @@ def no_progress(stage: str, done: int, total: int) -> None:
 def read_sources(
     sources: Sequence[Source], progress: ProgressCallback = no_progress, max_bytes: int | None = None
 ) -> ReadResult:
-    """Read every source; documents get unique stored names across the batch (core.naming)."""
+    """Read every source; documents get unique stored names across the batch (core.read.naming)."""
     reads: list[SourceRead] = []
     upload_left = load_settings().max_upload_bytes
     # Every stage reports 0/total as it starts, so rates are measured from the stage's real start.
@@ -196,7 +196,7 @@ def _index(
     """Chunk, embed and write the documents a batch at a time.
 
     One writer thread writes batch n while batch n+1 is chunked and encoded (in a worker process for
-    large ingests, see core.embedding), so the engine, the tokenizer and pymilvus work at once. Progress
+    large ingests, see core.ingest.workers), so the engine, the tokenizer and pymilvus work at once. Progress
     counts documents whose chunks are written."""
     progress("index", 0, len(todo))
     settings = load_settings()
@@ -233,7 +233,7 @@ def ingest_with_models(
     progress: ProgressCallback = no_progress,
 ) -> list[IngestResult]:
     """Index the same files with several models, one after another; stages are prefixed by the model."""
-    from core.models import load_embedder
+    from core.embed.loading import load_embedder
 
     read = read_sources(sources, progress)
     results = []

@@ -7,7 +7,7 @@ import io
 import json
 from collections.abc import Sequence
 
-from core.search import SearchResult
+from core.search.query import SearchResult
 
 # A spreadsheet runs a cell starting with one of these as a formula; tab and CR are read the same way by some.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from core.embedder import Embedder, ModelInfo
+from core.embed.embedder import Embedder, ModelInfo
+from core.embed.loading import load_embedder, model_directory, resolve_model
 from core.errors import ModelNotFoundError
-from core.models import load_embedder, model_directory, resolve_model
 
 DEFAULT_MODEL_SOURCE = "minishlab/potion-base-8M"
 # The keyword arguments the seed passes on to StaticModel.from_pretrained. Fetching ones are served by the

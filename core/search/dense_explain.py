@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from core.embedder import Embedder
+from core.embed.embedder import Embedder
 
 if TYPE_CHECKING:
     from model2vec import StaticModel

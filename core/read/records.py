@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from core.errors import DocumentError
-from core.readers import Extracted, clean_text, corrupt_error, decode_text_file, error_detail
+from core.read.formats import Extracted, clean_text, corrupt_error, decode_text_file, error_detail
 
 TEXT_KEYS = ("text", "content", "body", "abstract")
 ID_KEYS = ("id", "_id")

@@ -1,6 +1,6 @@
 """An evaluation as the Evaluate page shows it: a run with its query texts, tables, chart data and exports.
 
-Everything here takes a finished `EvaluationReport` (core.evaluation) and plain values, so the page only
+Everything here takes a finished `EvaluationReport` (core.evaluate.runs) and plain values, so the page only
 lays things out. Runs are named "model · mode" wherever several of them share a table or a chart.
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.chunking import ChunkSettings
-from core.evaluation import (
+from core.embed.loading import load_embedder
+from core.evaluate.runs import (
     MEASURES,
     EvaluationError,
     EvaluationReport,
@@ -26,9 +26,9 @@ from core.evaluation import (
     read_qrels,
     read_queries,
 )
-from core.export import neutralise
-from core.ingest import no_progress
-from core.models import load_embedder
+from core.ingest.chunking import ChunkSettings
+from core.ingest.pipeline import no_progress
+from core.search.export import neutralise
 from core.storage import Store
 from core.types import ProgressCallback, SearchMode
 

@@ -3,7 +3,7 @@
 Everything is read, nothing is written: the encode rate times the model over a sample of the library's own
 chunk texts, and query latency runs sample queries (first sentences of random chunks) through the same
 search the Search page uses. Index time is not measured here but read from what ingest recorded
-(core.index_time); an index made before that, or copied by a rebuild, shows it as not recorded.
+(core.ingest.index_time); an index made before that, or copied by a rebuild, shows it as not recorded.
 Measurements are kept per library, model, fingerprint and chunk count, so a page rerun shows them again
 without measuring, and a changed index is measured afresh.
 """
@@ -21,10 +21,10 @@ from typing import Any
 
 import numpy as np
 
-from core.embedder import Embedder
+from core.embed.embedder import Embedder
 from core.errors import PotionError
-from core.index_time import index_time
-from core.search import search
+from core.ingest.index_time import index_time
+from core.search.query import search
 from core.storage import Store
 from core.types import CollectionStats, ProgressCallback
 
@@ -59,7 +59,7 @@ class ModelCost:
     encoded_chunks: int
     encode_seconds: float
     query_ms: tuple[float, ...]  # encode + search of each sample query, in milliseconds
-    index_seconds: float | None = None  # how long indexing took (core.index_time); None: not recorded
+    index_seconds: float | None = None  # how long indexing took (core.ingest.index_time); None: not recorded
     index_chunks: int | None = None  # the chunks written in index_seconds
     dtype: str = ""  # of the model's weights: a quantized variant's are smaller (vectors stay float32)
 

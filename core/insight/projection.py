@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.embedder import Embedder
-from core.search import search
+from core.embed.embedder import Embedder
+from core.search.query import search
 from core.storage import Store
 from core.types import document_key
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.catalog import bundled_model, catalog_entry
 from core.config import load_settings
-from core.embedder import Embedder, ModelInfo, ModelSource
+from core.embed.catalog import bundled_model, catalog_entry
+from core.embed.embedder import Embedder, ModelInfo, ModelSource
 from core.errors import ModelNotAllowedError, ModelNotFoundError, ModelUnavailableError, PotionError
 
 _MODEL_FILES = ["*.safetensors", "*.json", "README.md", "0_StaticEmbedding/*", "modules.json"]
@@ -333,7 +333,7 @@ def model_dim(name: str) -> int | None:
 
 def list_models() -> list[ModelListing]:
     """Bundled models first, then the potion catalog, then any other Model2Vec model in the HF cache."""
-    from core.catalog import POTION_FAMILY, bundled_models
+    from core.embed.catalog import POTION_FAMILY, bundled_models
 
     listings = [
         ModelListing(m.name, str(m.path), ListingKind.BUNDLED, m.dim, True, True, note=m.note) for m in bundled_models()

@@ -15,9 +15,10 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from core import readers, records
 from core.config import load_settings
 from core.errors import DocumentError
+from core.read import formats as readers
+from core.read import records
 from core.sizes import format_bytes
 
 MAX_ZIP_DEPTH = 3  # an archive inside an archive inside an archive, and no deeper

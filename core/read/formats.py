@@ -1,7 +1,7 @@
 """One reader per file format: bytes in, cleaned text and metadata out, DocumentError on failure.
 
-Failure kinds are the string values of core.documents.FailureKind; they are spelled out here so
-that this module stays a leaf that core.documents can import.
+Failure kinds are the string values of core.read.documents.FailureKind; they are spelled out here so
+that this module stays a leaf that core.read.documents can import.
 """
 
 from __future__ import annotations

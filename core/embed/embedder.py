@@ -38,7 +38,7 @@ class ModelInfo:
     dtype: str
     file_size_bytes: int
     fingerprint: str
-    variant: str = ""  # "" for the model as published; else 128d, int8 or 128d+int8 (core.models.ModelVariant)
+    variant: str = ""  # "" for the model as published; else 128d, int8 or 128d+int8 (core.embed.loading.ModelVariant)
 
     @property
     def params_label(self) -> str:

@@ -1,6 +1,6 @@
 """Whole libraries as the app handles them: the default one on an empty database, and changes that wait for no job.
 
-Drops and deletes hold the library's job key (core.jobs.library_job_key) while they run, so they are refused
+Drops and deletes hold the library's job key (core.service.jobs.library_job_key) while they run, so they are refused
 while an indexing job writes to the library and no job can start on it half-way through them."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.config import Settings
-from core.jobs import JobRunner, library_job_key
+from core.service.jobs import JobRunner, library_job_key
 from core.storage import Store
 from core.types import CollectionMeta, ProgressCallback
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.embedder import Embedder
+from core.embed.embedder import Embedder
 from core.errors import LibraryNotFoundError, ModelMismatchError
 from core.storage import Store
 from core.types import Hit, HybridParams, SearchMode

@@ -13,11 +13,11 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from core.chunking import ChunkSettings
-from core.documents import Document, FailureKind, ReadFailure, ReadResult, content_hash
-from core.embedder import Embedder
+from core.embed.embedder import Embedder
 from core.errors import LibraryNotFoundError
-from core.ingest import IngestResult, ingest_documents, no_progress
+from core.ingest.chunking import ChunkSettings
+from core.ingest.pipeline import IngestResult, ingest_documents, no_progress
+from core.read.documents import Document, FailureKind, ReadFailure, ReadResult, content_hash
 from core.storage import Store
 from core.types import ProgressCallback
 

@@ -12,9 +12,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
-from core.embedder import Embedder
+from core.embed.embedder import Embedder
 from core.errors import PotionError
-from core.evaluation import (
+from core.evaluate.runs import (
     DEPTH,
     EvaluationReport,
     Qrels,
@@ -24,10 +24,10 @@ from core.evaluation import (
     run_key,
     score_ranking,
 )
-from core.ingest import no_progress
-from core.stats import RESAMPLES, SEED, Interval, bootstrap_ci
+from core.evaluate.stats import RESAMPLES, SEED, Interval, bootstrap_ci
+from core.evaluate.tuning import WEIGHTS, best_weight
+from core.ingest.pipeline import no_progress
 from core.storage import Store
-from core.tuning import WEIGHTS, best_weight
 from core.types import Fusion, HybridParams, Judgment, ProgressCallback, SearchMode
 
 RELEVANT, NOT_RELEVANT = 1, 0

@@ -17,7 +17,7 @@ missing from the ranking scores 0.
 `evaluate_collection` runs a whole evaluation through the app's own path: it indexes the corpus
 into a library of its own per model (reused when already there), searches every judged query in
 batches, ranks documents by their best chunk, and reports each metric with a bootstrap interval
-over queries and paired comparisons against a baseline run (core.stats).
+over queries and paired comparisons against a baseline run (core.evaluate.stats).
 """
 
 from __future__ import annotations
@@ -32,16 +32,16 @@ from typing import NamedTuple, TextIO
 
 import numpy as np
 
-from core.chunking import ChunkSettings, ChunkUnit
-from core.documents import ReadResult, read_path
-from core.embedder import Embedder
+from core.embed.embedder import Embedder
 from core.errors import PotionError
-from core.ingest import IngestResult, ingest_documents, no_progress
-from core.records import record_id
-from core.search import search_many
-from core.stats import RESAMPLES, SEED, Interval, PairedDifference, bootstrap_ci, paired_difference
+from core.evaluate.stats import RESAMPLES, SEED, Interval, PairedDifference, bootstrap_ci, paired_difference
+from core.evaluate.tuning import FOLDS, WEIGHTS, CrossValidatedWeight, cross_validate_weight, held_out
+from core.ingest.chunking import ChunkSettings, ChunkUnit
+from core.ingest.pipeline import IngestResult, ingest_documents, no_progress
+from core.read.documents import ReadResult, read_path
+from core.read.records import record_id
+from core.search.query import search_many
 from core.storage import Store
-from core.tuning import FOLDS, WEIGHTS, CrossValidatedWeight, cross_validate_weight, held_out
 from core.types import Fusion, HybridParams, ProgressCallback, SearchMode
 
 Qrels = dict[str, dict[str, int]]  # query id -> {doc id: gain}
@@ -531,7 +531,7 @@ def evaluate_collection(
     are paired over queries, every other run against `baseline` (default: the first model and mode).
 
     `weights` adds a weighted hybrid run per model and weight; `tune` adds the hybrid at a weight
-    cross-validated over the queries (core.tuning)."""
+    cross-validated over the queries (core.evaluate.tuning)."""
     data = load_beir(folder)
     queries = data.judged_queries
     if not queries:

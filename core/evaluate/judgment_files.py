@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 
 from core.errors import LibraryNotFoundError
-from core.judgments import NOT_RELEVANT, RELEVANT, JudgmentError
+from core.evaluate.judgments import NOT_RELEVANT, RELEVANT, JudgmentError
 from core.storage import Store
 from core.types import Judgment
 
