@@ -223,7 +223,7 @@ def raw_insert(client, name: str, records: list[dict]) -> None:
 
 def raw_search(client, name: str, vectors: np.ndarray, top_k: int = TOP_K) -> list:
     """The call MilvusStore.search makes (same output fields), minus everything around it."""
-    from core.storage.milvus import OUTPUT_FIELDS
+    from core.storage.records import OUTPUT_FIELDS
 
     return client.search(
         name,
@@ -406,7 +406,7 @@ def bench_search(
 ) -> dict:
     from core.search.query import search, search_many
 
-    ours_collection = store.find(library, embedder.info.name).collection
+    ours_collection = store.catalog.find(library, embedder.info.name).collection
     qv = embedder.encode(queries)
     known = np.any(chunk_vectors != 0, axis=1)  # ingest drops chunks with no known token
     matrix = normalise(chunk_vectors[known])
@@ -442,7 +442,7 @@ def bench_search(
     raw1_s, raw1_cpu, raw1 = each(lambda i: raw_search(raw_client, raw_collection, qv[i : i + 1])[0])
     np1_s, _, _ = each(lambda i: numpy_topk(matrix, qn[i : i + 1]))
 
-    find = interleaved({"find": lambda: store.find(library, embedder.info.name)}, 30)["find"]["s"]
+    find = interleaved({"find": lambda: store.catalog.find(library, embedder.info.name)}, 30)["find"]["s"]
 
     exact = [[matrix_keys[j] for j in row] for row in np_idx]
     ours_keys = [[(h.document, h.start, h.end) for h in r.hits] for r in ours_results]
@@ -520,10 +520,10 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
         for i in range(rows)
     ]
     library, model = "bench-scale", f"synthetic-{dim}"
-    store.ensure_collection(CollectionMeta(library, model, "synthetic", "local", "synthetic", dim, {}))
+    store.catalog.ensure(CollectionMeta(library, model, "synthetic", "local", "synthetic", dim, {}))
     log(f"scale: MilvusStore.write {rows:,} x {dim}")
-    ours_write_s, ours_write_cpu, _ = timed_cpu(lambda: store.write(library, model, chunk_rows))
-    ours_flush_s, _ = timed(lambda: store.flush(library, model))
+    ours_write_s, ours_write_cpu, _ = timed_cpu(lambda: store.index(library, model).write(chunk_rows))
+    ours_flush_s, _ = timed(lambda: store.index(library, model).flush())
 
     raw_collection = f"raw_scale_{dim}"
     raw_create(raw_client, raw_collection, dim)
@@ -553,11 +553,11 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
     raw_flush_s, _ = timed(lambda: raw_client.flush(raw_collection))
 
     log("scale: search")
-    store.dense(library, model, queries[:2], TOP_K)  # warm-up and load
+    store.index(library, model).dense(queries[:2], TOP_K)  # warm-up and load
     raw_search(raw_client, raw_collection, queries[:2])
     runs = interleaved(
         {
-            "ours": lambda: store.dense(library, model, queries, TOP_K),
+            "ours": lambda: store.index(library, model).dense(queries, TOP_K),
             "raw": lambda: raw_search(raw_client, raw_collection, queries),
             "numpy": lambda: numpy_topk(vectors, queries),
         },
@@ -568,7 +568,7 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
     one = iter(range(10**9))
     single = interleaved(  # a different query each call
         {
-            "ours": lambda: store.dense(library, model, queries[next(one) % n_queries][None, :], TOP_K),
+            "ours": lambda: store.index(library, model).dense(queries[next(one) % n_queries][None, :], TOP_K),
             "raw": lambda: raw_search(raw_client, raw_collection, queries[next(one) % n_queries][None, :]),
             "numpy": lambda: numpy_topk(vectors, queries[next(one) % n_queries][None, :]),
         },
