@@ -362,7 +362,9 @@ def cmd_create_library(args: argparse.Namespace) -> int:
 def cmd_rebuild(args: argparse.Namespace) -> int:
     bar = ProgressBar(enabled=not args.json)
     try:
-        meta = _store().index(args.library, args.model).rebuild(bar)
+        store = _store()
+        with store.catalog.lease(args.library, f"rebuild {args.model} in {args.library}"):
+            meta = store.index(args.library, args.model).rebuild(bar)
     finally:
         bar.close()
     _emit(
@@ -400,14 +402,17 @@ def cmd_documents(args: argparse.Namespace) -> int:
 
 
 def cmd_delete_library(args: argparse.Namespace) -> int:
-    dropped = _store().catalog.drop(args.library)
+    store = _store()
+    with store.catalog.lease(args.library, f"drop library {args.library}"):
+        dropped = store.catalog.drop(args.library)
     _emit(args, {"library": args.library, "collections_dropped": dropped}, f"Dropped library '{args.library}'.")
     return EXIT_OK
 
 
 def cmd_delete_document(args: argparse.Namespace) -> int:
     store = _store()
-    store.index(args.library, args.model).delete_document(args.document)
+    with store.catalog.lease(args.library, f"delete {args.document} from {args.library}"):
+        store.index(args.library, args.model).delete_document(args.document)
     _emit(args, {"library": args.library, "document": args.document}, f"Deleted {args.document}.")
     return EXIT_OK
 

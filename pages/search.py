@@ -132,9 +132,8 @@ if query.strip() and kept is not None and kept[0] == asked:
             f"(k1={BM25_K1}, b={BM25_B}) and may differ slightly from the engine's score if tokenization differs."
         )
     digits = 4 if fusion == Fusion.RRF else 3  # RRF scores are small and close together
-    judged = verdicts(
-        store.judgments.list(library), query
-    )  # documents are judged, so a verdict shows on all their hits
+    # documents are judged, so a verdict shows on all their hits
+    judged = verdicts(store.judgments.list(library), query)
     for hit, dense, keyword, coverage in zip(result.hits, dense_why, keyword_why, chunk_coverage):
         with st.container(border=True):
             where = f"chunk {hit.chunk}" + (f" · page {hit.page}" if hit.page > 0 else "")

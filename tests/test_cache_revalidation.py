@@ -42,7 +42,7 @@ def test_a_store_sees_what_another_process_wrote_through_the_server(two_stores, 
     assert reader.index("Shared", BUNDLED_SMALL).count_documents() == 2
 
     writer.catalog.set_setting("Shared", "hybrid_default", {"weight": 0.3})
-    assert reader.catalog.settings("Shared") == {"hybrid_default": {"weight": 0.3}}
+    assert reader.catalog.settings("Shared")["hybrid_default"] == {"weight": 0.3}
     judgment = Judgment("Shared", "wing", "d0.txt", 1, chunk=0, model=BUNDLED_SMALL)
     writer.judgments.put(judgment)
     assert [j.document for j in reader.judgments.list("Shared")] == ["d0.txt"]
