@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,7 +111,7 @@ def ingest(
     started = time.perf_counter()
     with store.catalog.lease(library, ingest_label(library)):
         read = read_sources(sources, progress)
-        return _ingest_documents(read, library, embedder, store, chunking, progress, started)
+        return ingest_documents(read, library, embedder, store, chunking, progress, started, held=True)
 
 
 def ingest_label(library: str) -> str:
@@ -117,21 +119,21 @@ def ingest_label(library: str) -> str:
     return f"ingest into {library}"
 
 
+def _holding_the_lease(write: Callable[..., IngestResult]) -> Callable[..., IngestResult]:
+    """Hold the library's lease while `write` runs, unless its caller says (`held=True`) that it holds it."""
+
+    @functools.wraps(write)
+    def held_while(
+        read: ReadResult, library: str, embedder: Embedder, store: Store, *args, held: bool = False, **kwargs
+    ) -> IngestResult:
+        with nullcontext() if held else store.catalog.lease(library, ingest_label(library)):
+            return write(read, library, embedder, store, *args, **kwargs)
+
+    return held_while
+
+
+@_holding_the_lease
 def ingest_documents(
-    read: ReadResult,
-    library: str,
-    embedder: Embedder,
-    store: Store,
-    chunking: ChunkSettings | None = None,
-    progress: ProgressCallback = no_progress,
-    started: float | None = None,
-) -> IngestResult:
-    """Index documents already read, holding the library's lease (see `ingest`)."""
-    with store.catalog.lease(library, ingest_label(library)):
-        return _ingest_documents(read, library, embedder, store, chunking, progress, started)
-
-
-def _ingest_documents(
     read: ReadResult,
     library: str,
     embedder: Embedder,
@@ -266,5 +268,5 @@ def ingest_with_models(
             def tagged(stage: str, done: int, total: int, model: str = name) -> None:
                 progress(f"{model}: {stage}", done, total)
 
-            results.append(_ingest_documents(read, library, embedder, store, chunking, tagged))
+            results.append(ingest_documents(read, library, embedder, store, chunking, tagged, held=True))
     return results

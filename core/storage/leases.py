@@ -82,7 +82,7 @@ class LeaseBook(ABC):
             yield lease
         finally:
             stop.set()
-            renewer.join()
+            renewer.join(self.seconds)  # bounded: a renewal stuck on a silent engine must not hold the release up
             self.release(lease)
 
     def _renew_until(self, lease: Lease, stop: threading.Event) -> None:

@@ -69,7 +69,7 @@ def profile_of_server(version: str, has_bm25: bool | None = None) -> EngineProfi
         analyzers=ANALYZERS if bm25 else (),
         shared=True,
         settle_scans=True,
-        keeps_properties=version != "lite",
+        keeps_properties=True,  # a served Lite 2.5 keeps none, but a look at an unknown collection costs little
     )
 
 
