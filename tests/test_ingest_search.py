@@ -82,18 +82,18 @@ def test_a_rerun_after_a_crash_mid_write_converges(tmp_path, store, monkeypatch)
     settings = ChunkSettings(size=30, overlap=0)
     clean = ingest(paths, "ref", embedder, store, settings)
 
-    from core.storage.milvus import MilvusStore
+    from core.storage.milvus_index import MilvusIndex
 
-    real_write = MilvusStore.write
+    real_write = MilvusIndex.write
 
-    def crash_after_some_rows(self, library, model_name, rows, **kwargs):
-        real_write(self, library, model_name, [r for r in rows if r.chunk not in (0, 1)], **kwargs)
+    def crash_after_some_rows(self, rows, **kwargs):
+        real_write(self, [r for r in rows if r.chunk not in (0, 1)], **kwargs)
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(MilvusStore, "write", crash_after_some_rows)
+    monkeypatch.setattr(MilvusIndex, "write", crash_after_some_rows)
     with pytest.raises(RuntimeError):
         ingest(paths, "crash", embedder, store, settings)
-    monkeypatch.setattr(MilvusStore, "write", real_write)
+    monkeypatch.setattr(MilvusIndex, "write", real_write)
     assert store.index("crash", BUNDLED_SMALL).documents() == []  # no chunk 0 written: nothing counts as present
     rerun = ingest(paths, "crash", embedder, store, settings)
     assert rerun.count("indexed") == 3

@@ -34,13 +34,37 @@ def any_store(request):
     store.close()
 
 
-def test_a_second_holder_is_refused_in_one_sentence_and_the_library_is_free_after(any_store):
-    with any_store.catalog.lease("Papers", "ingest into Papers"):
-        with pytest.raises(LibraryBusyError, match=r"^Cannot drop library Papers: ingest into Papers is under way"):
-            with any_store.catalog.lease("Papers", "drop library Papers"):
-                pass
+def test_an_exclusive_holder_is_refused_in_one_sentence_while_another_holds_the_library(any_store):
+    with any_store.catalog.lease("Papers", "drop library Papers"):
+        with pytest.raises(LibraryBusyError, match=r"^Cannot rebuild m in Papers: drop library Papers is under way"):
+            any_store.catalog.leases.acquire("Papers", "rebuild m in Papers")
+        with pytest.raises(LibraryBusyError, match="drop library Papers"):
+            any_store.catalog.leases.acquire("Papers", "ingest into Papers", shared=True)
         with any_store.catalog.lease("Other", "drop library Other"):  # another library is free
             pass
+    with any_store.catalog.lease("Papers", "drop library Papers"):  # free again once released
+        pass
+
+
+def test_ingests_share_a_library_and_keep_drops_and_deletes_out(any_store):
+    leases, ingest = any_store.catalog.leases, "ingest into Papers"
+    refused = r"^Cannot drop library Papers: ingest into Papers is under way"
+    with (
+        leases.hold("Papers", ingest, shared=True),
+        leases.hold("Papers", ingest, shared=True),  # two CLI writers at once
+        pytest.raises(LibraryBusyError, match=refused),
+    ):
+        leases.acquire("Papers", "drop library Papers")
+    assert any_store.catalog.leases.rows("Papers") == []
+
+
+def test_a_lease_of_a_process_that_died_on_this_machine_is_taken_over_at_once(any_store):
+    import socket
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])  # a process of this machine that has ended
+    dead.wait()
+    leases = any_store.catalog.leases
+    leases.write(LeaseRow("Papers", f"{socket.gethostname()}:{dead.pid}:x", "ingest into Papers", leases.clock() + 60))
     with any_store.catalog.lease("Papers", "drop library Papers"):
         pass
 

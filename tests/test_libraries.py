@@ -94,14 +94,14 @@ def test_drop_and_delete_are_refused_while_a_job_writes_to_the_library(indexed, 
 def test_no_job_starts_on_a_library_while_it_is_dropped(indexed, monkeypatch):
     runner = JobRunner()
     dropping, release = threading.Event(), threading.Event()
-    real_drop = indexed.drop_library
+    real_drop = indexed.catalog.drop
 
     def slow_drop(library: str) -> int:
         dropping.set()
         release.wait(WAIT)
         return real_drop(library)
 
-    monkeypatch.setattr(indexed, "drop_library", slow_drop)
+    monkeypatch.setattr(indexed.catalog, "drop", slow_drop)
     dropper = threading.Thread(target=drop_library, args=(indexed, runner, "Papers"))
     dropper.start()
     assert dropping.wait(WAIT)

@@ -107,9 +107,10 @@ def ingest(
 ) -> IngestResult:
     """Index files into the library's collection for this model; re-running converges and adds nothing new.
 
-    The library's lease is held throughout, so no other process drops or rebuilds it meanwhile."""
+    The library's lease is held throughout (shared: other ingests may write beside this one), so no other process
+    drops, deletes from or rebuilds it meanwhile."""
     started = time.perf_counter()
-    with store.catalog.lease(library, ingest_label(library)):
+    with store.catalog.lease(library, ingest_label(library), shared=True):
         read = read_sources(sources, progress)
         return ingest_documents(read, library, embedder, store, chunking, progress, started, held=True)
 
@@ -126,7 +127,7 @@ def _holding_the_lease(write: Callable[..., IngestResult]) -> Callable[..., Inge
     def held_while(
         read: ReadResult, library: str, embedder: Embedder, store: Store, *args, held: bool = False, **kwargs
     ) -> IngestResult:
-        with nullcontext() if held else store.catalog.lease(library, ingest_label(library)):
+        with nullcontext() if held else store.catalog.lease(library, ingest_label(library), shared=True):
             return write(read, library, embedder, store, *args, **kwargs)
 
     return held_while
@@ -260,7 +261,7 @@ def ingest_with_models(
     from core.embed.loading import load_embedder
 
     results = []
-    with store.catalog.lease(library, ingest_label(library)):
+    with store.catalog.lease(library, ingest_label(library), shared=True):
         read = read_sources(sources, progress)
         for name in model_names:
             embedder = load_embedder(name)

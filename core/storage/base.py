@@ -74,10 +74,11 @@ class Catalog(ABC):
     # --- leases --------------------------------------------------------------------------------
 
     @contextmanager
-    def lease(self, library: str, what: str) -> Iterator[Lease]:
+    def lease(self, library: str, what: str, shared: bool = False) -> Iterator[Lease]:
         """Hold the library while the block runs, across every process sharing the database: refused with
-        LibraryBusyError while another holder has it; renewed while held; taken over once it has expired."""
-        with self.leases.hold(library, what) as held:
+        LibraryBusyError while another holder has it (or, for a `shared` holder such as an ingest, while an
+        exclusive one has it); renewed while held; taken over once it has expired."""
+        with self.leases.hold(library, what, shared) as held:
             yield held
 
 

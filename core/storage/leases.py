@@ -3,11 +3,14 @@
 A job's exclusivity inside one app process (core.service.jobs.JobRunner) cannot stop a CLI ingest in another
 process from writing while the app drops the same library. A lease can: each holder records a row with an expiry,
 renews it while it works, and removes it when done. A holder that crashed stops renewing, so its lease expires and
-the next holder takes it over: no library stays locked for ever.
+the next holder takes it over (at once when the crashed process ran on this machine): no library stays locked.
 
-Milvus has no compare-and-set, so a holder first records its row and then looks at everyone's: if another live row
-is there, it withdraws and is refused. Two holders arriving at the same instant may both withdraw (both are told to
-try again); they can never both go ahead, because each sees the other's row before it starts."""
+Ingests hold a shared lease: several may write one library at once (their writes are idempotent upserts), but no
+drop, delete or rebuild, which hold an exclusive one, runs beside any of them. Milvus has no compare-and-set, so a
+holder first records its row and then looks at everyone's: if a row it conflicts with is there, it withdraws and
+is refused. Two holders arriving at the same instant may both withdraw (both are told to try again); they can
+never both go ahead, because whichever looks second sees the other's row.
+"""
 
 from __future__ import annotations
 
@@ -30,8 +33,24 @@ LEASE_SECONDS = 30.0  # how long a holder that stopped renewing (it crashed) kee
 @dataclass(frozen=True)
 class Lease:
     library: str
-    holder: str
+    holder: str  # host:pid:random, so a holder that died on this machine is recognised as gone
     what: str
+    shared: bool = False
+
+
+def _died_here(holder: str) -> bool:
+    """Whether the holder ran on this machine and its process no longer runs."""
+    host, _, rest = holder.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # running, as another user
+        return False
+    return False
 
 
 class LeaseBook(ABC):
@@ -51,30 +70,32 @@ class LeaseBook(ABC):
     @abstractmethod
     def remove(self, library: str, holder: str) -> None: ...
 
-    def acquire(self, library: str, what: str) -> Lease:
-        lease = Lease(library, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", what)
+    def acquire(self, library: str, what: str, shared: bool = False) -> Lease:
+        lease = Lease(library, f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}", what, shared)
         now = self.clock()
-        self.write(LeaseRow(library, lease.holder, what, now + self.seconds))
+        self.write(LeaseRow(library, lease.holder, what, now + self.seconds, shared))
         others = [row for row in self.rows(library) if row.holder != lease.holder]
-        live = [row for row in others if row.expires > now]
-        if live:
+        gone = [row for row in others if row.expires <= now or _died_here(row.holder)]
+        conflicting = [row for row in others if row not in gone and not (shared and row.shared)]
+        if conflicting:
             self.remove(library, lease.holder)
             raise LibraryBusyError(
-                f"Cannot {what}: {live[0].what or 'another change'} is under way; try again when it has finished."
+                f"Cannot {what}: {conflicting[0].what or 'another change'} is under way; "
+                "try again when it has finished."
             )
-        for row in others:  # expired: its holder stopped renewing, so it is taken over
+        for row in gone:  # its holder stopped renewing or is no longer running, so it is taken over
             self.remove(library, row.holder)
         return lease
 
     def renew(self, lease: Lease) -> None:
-        self.write(LeaseRow(lease.library, lease.holder, lease.what, self.clock() + self.seconds))
+        self.write(LeaseRow(lease.library, lease.holder, lease.what, self.clock() + self.seconds, lease.shared))
 
     def release(self, lease: Lease) -> None:
         self.remove(lease.library, lease.holder)
 
     @contextmanager
-    def hold(self, library: str, what: str) -> Iterator[Lease]:
-        lease = self.acquire(library, what)
+    def hold(self, library: str, what: str, shared: bool = False) -> Iterator[Lease]:
+        lease = self.acquire(library, what, shared)
         stop = threading.Event()
         renewer = threading.Thread(target=self._renew_until, args=(lease, stop), daemon=True, name="lease-renewal")
         renewer.start()

@@ -43,6 +43,7 @@ class LeaseRow:
     holder: str
     what: str  # what the holder is doing, for the message another holder gets
     expires: float  # seconds since the epoch
+    shared: bool = False  # held beside other shared holders (ingests), never beside an exclusive one
 
 
 def _json(raw: str) -> Any:
@@ -100,13 +101,9 @@ class Registry:
         for r in self._query(f'model like "{LEASE}%"'):
             value = _json(r["meta"])
             if r["library"] == library and isinstance(value, dict):
+                holder, what = r["model"].removeprefix(LEASE), str(value.get("what", ""))
                 found.append(
-                    LeaseRow(
-                        library,
-                        r["model"].removeprefix(LEASE),
-                        str(value.get("what", "")),
-                        float(value.get("expires", 0.0)),
-                    )
+                    LeaseRow(library, holder, what, float(value.get("expires", 0.0)), bool(value.get("shared")))
                 )
         return found
 
@@ -132,7 +129,7 @@ class Registry:
         self._upsert(library, SETTING + key, SCHEMA_VERSION, json.dumps({"value": value}, ensure_ascii=False))
 
     def put_lease(self, lease: LeaseRow) -> None:
-        meta = json.dumps({"what": lease.what, "expires": lease.expires}, ensure_ascii=False)
+        meta = json.dumps({"what": lease.what, "expires": lease.expires, "shared": lease.shared}, ensure_ascii=False)
         self._upsert(lease.library, LEASE + lease.holder, SCHEMA_VERSION, meta)
 
     def remove_lease(self, library: str, holder: str) -> None:
