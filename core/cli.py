@@ -1,6 +1,7 @@
 """Command line: `python -m core models|ingest|search|evaluate|doctor|libraries|export-judgments|…`.
 
-Exit codes: 0 success; 1 an error stopped the run; 2 bad usage; 3 ingest finished but some files failed.
+Exit codes: 0 success; 1 an error stopped the run; 2 bad usage; 3 ingest finished but some files failed;
+128 + the signal when one stopped it (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), after one line on stderr.
 With --json, stdout carries exactly one JSON object; progress and messages go to stderr.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -388,10 +390,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def ready(uri: str) -> None:
         print(f"listening on {uri}: set MILVUS_URI={uri} for the app and the CLI (Ctrl-C stops)", flush=True)
 
-    try:
-        return serve(path, args.port, args.host, ready)
-    except KeyboardInterrupt:
-        return EXIT_OK
+    return serve(path, args.port, args.host, ready)
 
 
 def cmd_documents(args: argparse.Namespace) -> int:
@@ -558,14 +557,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from core.lifetime import exit_code, received_signal
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except PotionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(
-            "error: interrupted; run the same command again to finish (it resumes where it stopped).", file=sys.stderr
-        )
-        return EXIT_ERROR
+    except (PotionError, KeyboardInterrupt) as exc:
+        # After a stop signal, whatever else went wrong while unwinding (the engine gone with the same Ctrl-C,
+        # say) followed from the stop: it gets the one line a stop gets.
+        signum = getattr(exc, "signum", signal.SIGINT) if isinstance(exc, KeyboardInterrupt) else received_signal()
+        if signum is None:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+    except Exception:
+        signum = received_signal()
+        if signum is None:
+            raise
+    stopped = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    print(f"error: {stopped}; run the same command again to finish (it resumes where it stopped).", file=sys.stderr)
+    return exit_code(signum)
