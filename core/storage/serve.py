@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core.errors import StoreConfigError, StoreLockedError
 from core.lifetime import children_keep_interrupts_blocked, die_with_parent
-from core.storage.connection import lite_version
+from core.storage.connection import lite_version, silence_engine_logs
 
 READY_TIMEOUT_S = 60
 
@@ -18,6 +18,7 @@ READY_TIMEOUT_S = 60
 def serve(db_path: Path, port: int, host: str = "127.0.0.1", on_ready: Callable[[str], None] | None = None) -> int:
     """Run the installed Milvus Lite engine on `db_path` at host:port until it stops; returns its exit code."""
     address = f"{host}:{port}"
+    silence_engine_logs()  # Milvus Lite 2.5's import warns about pkg_resources on stderr
     # Stop signals must unwind this process (core.lifetime.stop_on_signals, as the CLI sets) for the `finally`
     # below to stop the engine; the engine also ends by itself should this process die without unwinding.
     if lite_version()[0] >= 3:
