@@ -62,18 +62,23 @@ def exit_code(signum: int) -> int:
 
 
 @contextmanager
-def children_keep_interrupts_blocked() -> Iterator[None]:
-    """Children started within inherit SIGINT blocked (the mask survives exec), so a Ctrl-C sent to the whole
-    terminal group reaches only the parent, which stops them in order; multiprocessing's resource tracker is
-    started the same way. A signal arriving meanwhile waits for the block to end, and is not lost."""
+def children_keep_interrupts_blocked(signals: tuple[signal.Signals, ...] = (signal.SIGINT,)) -> Iterator[None]:
+    """Children started within inherit `signals` blocked (the mask survives exec): by default SIGINT, so a Ctrl-C
+    sent to the whole terminal group reaches only the parent, which stops them in order (multiprocessing starts
+    its resource tracker the same way). A signal arriving meanwhile waits for the block to end; it is not lost."""
     if threading.current_thread() is not threading.main_thread():
         yield  # signals are only ever handled in the main thread; the mask of another one changes nothing
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(signals))
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def unblock_stop_signals() -> None:
+    """In a child started with stop signals blocked, once it is ready: SIGTERM and SIGHUP end it again."""
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, set(STOP_SIGNALS))
 
 
 def watch_parent(lifeline: Connection, parent_sentinel: int, on_release: Callable[[], None]) -> None:

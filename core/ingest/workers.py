@@ -29,7 +29,7 @@ import numpy as np
 from core.embed.embedder import Embedder
 from core.errors import IngestWorkerError
 from core.ingest.chunking import Chunk, ChunkSettings, ChunkUnit, chunk_text
-from core.lifetime import children_keep_interrupts_blocked, watch_parent
+from core.lifetime import STOP_SIGNALS, children_keep_interrupts_blocked, unblock_stop_signals, watch_parent
 from core.read.documents import Document
 from core.types import ChunkRow, DocumentOutcome, DocumentStatus
 
@@ -124,7 +124,9 @@ def embedded_batches(
     )
 
     def submit(group: list[Document]) -> Future[EmbeddedBatch]:
-        with children_keep_interrupts_blocked():  # the pool starts its workers as work arrives
+        # The pool starts its workers as work arrives. A stop signal waits until a new worker has its start-up
+        # data, which it would otherwise read cut short, printing a traceback; the worker unblocks them itself.
+        with children_keep_interrupts_blocked(STOP_SIGNALS):
             return pool.submit(_embed_in_worker, group)
 
     try:
@@ -196,6 +198,7 @@ def _start_worker(embedder: Embedder, chunking: ChunkSettings, max_chunks: int |
     global _worker  # one model per worker process, received once at its start
     _worker = (embedder, chunking, max_chunks)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops its workers
+    unblock_stop_signals()
     parent = multiprocessing.parent_process()
     assert parent is not None, "a pool worker has a parent"
     watch_parent(lifeline, parent.sentinel, _steps.release)
