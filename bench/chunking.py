@@ -46,6 +46,7 @@ from core.evaluate.runs import (  # noqa: E402
 )
 from core.ingest.chunking import ChunkSettings, ChunkUnit, chunk_text  # noqa: E402
 from core.read.documents import Document, read_path  # noqa: E402
+from core.vectors import unit_rows  # noqa: E402
 
 WHOLE = "whole"  # the unit label of the no-chunking baseline
 K, RECALL_K = 10, 100
@@ -139,11 +140,6 @@ def chunk_documents(documents: Sequence[Document], setting: Setting, embedder: E
     sample = np.random.default_rng(0).choice(len(texts), min(TOKEN_SAMPLE, len(texts)), replace=False)
     mean_tokens = float(np.mean(embedder.count_tokens([texts[i] for i in sample])))
     return Chunked(texts, doc_ids, seconds, chunk_chars / max(total_chars, 1), mean_tokens)
-
-
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms > 0, norms, 1.0)
 
 
 def rank_documents(

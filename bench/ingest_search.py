@@ -243,9 +243,10 @@ def raw_keys(hits) -> list[tuple[str, int, int]]:
 
 
 def normalise(m: np.ndarray) -> np.ndarray:
-    m = np.asarray(m, dtype=np.float32)
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    return m / np.where(norms == 0, 1, norms)
+    """float32 rows at unit length, as the stores normalise them (core.vectors)."""
+    from core.vectors import unit_rows
+
+    return unit_rows(np.asarray(m, dtype=np.float32))
 
 
 def numpy_topk(matrix: np.ndarray, queries: np.ndarray, k: int = TOP_K) -> np.ndarray:

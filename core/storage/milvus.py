@@ -38,6 +38,7 @@ from core.types import (
     StoredDocument,
     document_key,
 )
+from core.vectors import unit_rows
 
 PREFIX = "potion_"
 LEGACY_META_KEY = "potion.meta"  # schema 1 kept provenance in collection properties
@@ -621,12 +622,6 @@ def _unit_vectors(records: list[dict]) -> list[dict]:
     """Records with their vectors at unit length, normalised as one matrix (schema 3 stores unit vectors)."""
     vectors = unit_rows(np.asarray([r["vector"] for r in records], dtype=np.float32))
     return [{**r, "vector": v} for r, v in zip(records, vectors, strict=True)]
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Each row at unit length in float32; a zero row stays zero (it matches nothing either way)."""
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return (vectors / np.where(norms > 0, norms, 1)).astype(np.float32)
 
 
 def _to_record(row: ChunkRow, keyed: bool, vector: np.ndarray) -> dict:
