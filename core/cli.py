@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 from core.errors import PotionError
 
 if TYPE_CHECKING:
-    from core.evaluate.runs import EvaluationReport, RunKey, RunResult
-    from core.evaluate.stats import PairedDifference
+    from core.evaluate.runs import EvaluationReport, RunKey
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 STAGE_UNITS = {"read": "file", "index": "doc", "clean": "step", "flush": "step", "search": "query", "weights": "weight"}
@@ -150,13 +149,6 @@ EVALUATE_HELP = (
     "tests against a baseline. Documents are scored by their best chunk. The corpus is indexed per model into "
     "the library eval:<dataset>:<chunking>, reused on later runs"
 )
-METRIC_LABELS = {
-    "ndcg@10": "nDCG@10",
-    "recall@10": "R@10",
-    "recall@100": "R@100",
-    "mrr@10": "MRR@10",
-    "map@100": "MAP@100",
-}
 
 
 def _modes(raw: str) -> list[str]:
@@ -255,72 +247,33 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluation_table(report: EvaluationReport) -> str:
-    """Means with their 95% intervals, one row per run, then the paired differences."""
-    from core.types import SearchMode
-
-    def shown(key: RunKey) -> str:
-        return f"bm25 ({key.model})" if key.mode == SearchMode.KEYWORD else key.model
-
-    def table(rows: list[tuple[RunKey, list[str], str]]) -> list[str]:
-        width = max(len("model"), *(len(shown(key)) for key, _, _ in rows))
-        mode_width = max(len("mode"), *(len(key.label()) for key, _, _ in rows))
-        cell = max(len(text) for _, cells, _ in rows for text in cells)
-
-        def line(model: str, mode: str, cells: Sequence[str], tail: str = "") -> str:
-            return f"{model:<{width}}  {mode:<{mode_width}}" + "".join(f"  {text:<{cell}}" for text in cells) + tail
-
-        return [line("model", "mode", list(METRIC_LABELS.values()))] + [
-            line(shown(key), key.label(), cells, tail) for key, cells, tail in rows
-        ]
-
-    def tuned(r: RunResult) -> str:
-        if r.tuning is None:
-            return ""
-        folds = ", ".join(f"{w:g}" for w in r.tuning.fold_weights)
-        return f"  (weight {r.weight:g} on all queries; {r.tuning.folds} folds chose {folds})"
+    """The Evaluate page's tables as text: each run's means with their 95% intervals, then the paired differences."""
+    from core.evaluate.report import comparison_table, results_table, table_text
 
     lines = [
         f"{report.dataset}: {report.queries} queries, chunking {report.chunking}; documents scored by their best "
-        "chunk; mean [95% bootstrap interval over queries], search time",
-        *table(
-            [
-                (
-                    r.key,
-                    [f"{i.mean:.4f} [{i.low:.3f}, {i.high:.3f}]" for i in (r.metrics[m] for m in METRIC_LABELS)],
-                    f"  {r.seconds:.1f} s{tuned(r)}",
-                )
-                for r in report.results
-            ]
-        ),
+        "chunk; mean [95% bootstrap interval over queries], search seconds",
+        table_text(results_table(report)),
     ]
-    if any(r.tuning for r in report.results):
+    tuned = [r for r in report.results if r.tuning is not None]
+    for r in tuned:
+        folds = ", ".join(f"{w:g}" for w in r.tuning.fold_weights)
+        lines.append(
+            f"{r.model} hybrid tuned: weight {r.weight:g} on all queries; {r.tuning.folds} folds chose {folds}"
+        )
+    if tuned:
         lines.append(
             "hybrid tuned: each query scored at the weight chosen by nDCG@10 on the other folds (cross-validated)"
         )
     if report.comparisons:
         base = report.comparisons[0].baseline
-        by_run: dict[RunKey, dict[str, PairedDifference]] = {}
-        for c in report.comparisons:
-            by_run.setdefault(c.other, {})[c.metric] = c.difference
         lines += [
             "",
-            f"against {shown(base)} {base.label()}: difference of means [95% paired bootstrap "
-            "interval] p from a paired sign-flip test",
-            *table(
-                [
-                    (
-                        key,
-                        [
-                            f"{d.diff:+.4f} [{d.low:+.3f}, {d.high:+.3f}] p={d.p_value:.3f}"
-                            for d in (diffs[m] for m in METRIC_LABELS)
-                        ],
-                        "",
-                    )
-                    for key, diffs in by_run.items()
-                ]
-            ),
+            f"against {base.model} {base.label()}: difference of means, its 95% paired bootstrap interval, and p from "
+            "a paired sign-flip test",
+            table_text(comparison_table(report)),
         ]
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join(lines)
 
 
 def cmd_libraries(args: argparse.Namespace) -> int:

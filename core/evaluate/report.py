@@ -15,17 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.embed.loading import load_embedder
-from core.evaluate.runs import (
-    MEASURES,
-    EvaluationError,
-    EvaluationReport,
-    Qrels,
-    RunKey,
-    RunResult,
-    evaluate_collection,
-    read_qrels,
-    read_queries,
-)
+from core.evaluate.datasets import EvaluationError, Qrels, read_qrels, read_queries
+from core.evaluate.metrics import MEASURE_LABELS, MEASURES, difference_interval_text, interval_text, measure_label
+from core.evaluate.runs import EvaluationReport, RunKey, RunResult, evaluate_collection
 from core.ingest.chunking import ChunkSettings
 from core.ingest.pipeline import no_progress
 from core.search.export import neutralise
@@ -34,13 +26,6 @@ from core.types import ProgressCallback, SearchMode
 
 COLLECTION_FILES = ("corpus.jsonl", "queries.jsonl", "qrels.tsv")
 UPLOADS_FOLDER = "evaluations"  # under the data dir: uploaded collections, one folder per dataset name
-MEASURE_LABELS = {
-    "ndcg@10": "nDCG@10",
-    "recall@10": "Recall@10",
-    "recall@100": "Recall@100",
-    "mrr@10": "MRR@10",
-    "map@100": "MAP@100",
-}
 SPREAD_MEASURE = "ndcg@10"
 
 
@@ -148,10 +133,6 @@ def run_evaluation(
 # --- tables ----------------------------------------------------------------------------------------
 
 
-def interval_text(mean: float, low: float, high: float) -> str:
-    return f"{mean:.4f} [{low:.3f}, {high:.3f}]"
-
-
 def results_table(report: EvaluationReport) -> Table:
     """One row per model and mode: each measure as "mean [lo, hi]" and the search time."""
     columns = ["model", "mode", *MEASURE_LABELS.values(), "seconds"]
@@ -188,9 +169,9 @@ def comparison_table(report: EvaluationReport) -> Table:
         [
             c.other.model,
             c.other.label(),
-            MEASURE_LABELS.get(c.metric, c.metric),
+            measure_label(c.metric),
             round(c.difference.diff, 4),
-            f"[{c.difference.low:+.3f}, {c.difference.high:+.3f}]",
+            difference_interval_text(c.difference.low, c.difference.high),
             round(c.difference.p_value, 4),
         ]
         for c in report.comparisons
@@ -218,7 +199,7 @@ def per_query_table(run: EvaluationRun) -> Table:
 
 def metric_points(report: EvaluationReport) -> list[MetricPoint]:
     return [
-        MetricPoint(label_of(r), MEASURE_LABELS.get(m, m), i.mean, i.low, i.high)
+        MetricPoint(label_of(r), measure_label(m), i.mean, i.low, i.high)
         for r in report.results
         for m, i in r.metrics.items()
     ]
@@ -280,6 +261,13 @@ def table_csv(table: Table) -> bytes:
     for row in table.rows:
         writer.writerow([neutralise(c) for c in row])
     return buffer.getvalue().encode("utf-8")
+
+
+def table_text(table: Table) -> str:
+    """The table as aligned plain text, as the command line prints it: a header line, then a line per row."""
+    cells = [[str(c) for c in table.columns]] + [[str(c) for c in row] for row in table.rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(table.columns))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells)
 
 
 def report_json(report: EvaluationReport) -> bytes:
