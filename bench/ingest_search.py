@@ -28,10 +28,8 @@ import contextlib
 import hashlib
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -39,7 +37,7 @@ from pathlib import Path
 
 import numpy as np
 from machine import loadavg, machine_info
-from measure import T0, log, ratio, rnd, stdout_to_stderr, timed
+from measure import T0, log, ratio, rnd, run_in_workdir, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS = ROOT.parent / "shared" / "datasets"
@@ -811,18 +809,7 @@ def summarise(out: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="potion-bench-"))
-    log(f"working in {workdir}")
-    try:
-        with stdout_to_stderr():
-            result = run(args, workdir)
-    finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps(result, indent=2))
-    return 0
+    return run_in_workdir("potion-bench-", args.keep, lambda workdir: run(args, workdir))
 
 
 if __name__ == "__main__":
