@@ -12,10 +12,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from core.config import Settings, load_settings
 from core.errors import PotionError
 
 if TYPE_CHECKING:
     from core.evaluate.runs import EvaluationReport, RunKey
+    from core.storage import Store
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 STAGE_UNITS = {"read": "file", "index": "doc", "clean": "step", "flush": "step", "search": "query", "weights": "weight"}
@@ -52,10 +54,10 @@ def _emit(args: argparse.Namespace, payload: object, text: str) -> None:
     print(json.dumps(payload, ensure_ascii=False) if args.json else text)
 
 
-def cmd_models(args: argparse.Namespace) -> int:
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from core.embed.loading import list_models
 
-    listings = list_models()
+    listings = list_models(settings)
     lines = []
     for m in listings:
         where = "offline" if m.available_offline else "needs hub"
@@ -64,10 +66,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from core.service.doctor import diagnose
 
-    found = diagnose()
+    found = diagnose(settings)
     width = max(len(c.name) for c in found.checks)
     lines = [f"{'ok' if c.ok else 'PROBLEM':<7}  {c.name:<{width}}  {c.detail}" for c in found.checks]
     lines.append("everything is in order" if found.ok else "fix the problems above, then run doctor again")
@@ -75,23 +77,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if found.ok else EXIT_ERROR
 
 
-def _store():
+def _store(settings: Settings) -> Store:
     from core.storage import open_store
 
-    return open_store()
+    return open_store(settings)
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from core.embed.loading import load_embedder
     from core.ingest.chunking import ChunkSettings
     from core.ingest.pipeline import ingest
 
-    embedder = load_embedder(args.model, download=True)  # naming a model on the command line asks for it
+    # Naming a model on the command line asks for it.
+    embedder = load_embedder(args.model, download=True, settings=settings)
     chunking = None
     if args.chunk_size is not None or args.chunk_overlap is not None or args.chunk_unit is not None:
         from core.ingest.pipeline import default_chunking
 
-        d = default_chunking()
+        d = default_chunking(settings)
         chunking = ChunkSettings(
             size=args.chunk_size if args.chunk_size is not None else d.size,
             overlap=args.chunk_overlap if args.chunk_overlap is not None else d.overlap,
@@ -99,7 +102,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         )
     bar = ProgressBar(enabled=not args.quiet)
     try:
-        result = ingest(args.paths, args.library, embedder, _store(), chunking, progress=bar)
+        result = ingest(args.paths, args.library, embedder, _store(settings), chunking, progress=bar, settings=settings)
     finally:
         bar.close()
     summary = result.summary()
@@ -115,15 +118,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if summary["files_failed"] else EXIT_OK
 
 
-def cmd_search(args: argparse.Namespace) -> int:
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from core.embed.loading import load_embedder
     from core.search.query import search
     from core.types import Fusion, HybridParams, SearchMode
 
     mode = SearchMode(args.mode)
     params = HybridParams(fusion=Fusion.WEIGHTED, weight=args.weight) if args.weight is not None else HybridParams()
-    embedder = load_embedder(args.model, download=True)  # naming a model on the command line asks for it
-    result = search(args.query, args.library, embedder, _store(), args.top_k, args.document, mode, params)
+    # Naming a model on the command line asks for it.
+    embedder = load_embedder(args.model, download=True, settings=settings)
+    result = search(args.query, args.library, embedder, _store(settings), args.top_k, args.document, mode, params)
     lines = [
         f"{mode} search  query {result.query_dim}d  documents {result.doc_dim}d  "
         f"({result.encode_ms:.1f} + {result.search_ms:.1f} ms)"
@@ -193,7 +197,7 @@ def _baseline_key(model: str, mode: str, fusion: str) -> RunKey:
     return run_key(model, mode)
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from core.embed.loading import load_embedder
     from core.evaluate.runs import WHOLE_DOCUMENTS, evaluate_collection
     from core.ingest.chunking import ChunkSettings
@@ -207,14 +211,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.no_chunking:
         chunking = WHOLE_DOCUMENTS
     else:
-        d = default_chunking()
+        d = default_chunking(settings)
         chunking = ChunkSettings(
             size=args.chunk_size if args.chunk_size is not None else d.size,
             overlap=args.chunk_overlap if args.chunk_overlap is not None else d.overlap,
             unit=args.chunk_unit or d.unit,
         )
     # Naming a model on the command line asks for it, as ingest does.
-    models = {name: load_embedder(name, download=True) for name in dict.fromkeys(args.model)}
+    models = {name: load_embedder(name, download=True, settings=settings) for name in dict.fromkeys(args.model)}
     # With only hybrid weights or tuning asked for, no plain mode is added to them.
     plain = args.mode or ([] if args.weight or args.tune_weight else ["dense"])
     modes = [SearchMode(mode) for mode in dict.fromkeys(plain)]
@@ -225,12 +229,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             args.folder,
             models,
             modes,
-            _store(),
+            _store(settings),
             chunking,
             baseline,
             progress=bar,
             weights=args.weight or (),
             tune=args.tune_weight,
+            settings=settings,
         )
     finally:
         bar.close()
@@ -276,8 +281,8 @@ def _evaluation_table(report: EvaluationReport) -> str:
     return "\n".join(lines)
 
 
-def cmd_libraries(args: argparse.Namespace) -> int:
-    libraries = _store().libraries()
+def cmd_libraries(args: argparse.Namespace, settings: Settings) -> int:
+    libraries = _store(settings).libraries()
     payload = [
         {
             "name": lib.name,
@@ -306,16 +311,16 @@ def cmd_libraries(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_create_library(args: argparse.Namespace) -> int:
-    _store().create_library(args.library)
+def cmd_create_library(args: argparse.Namespace, settings: Settings) -> int:
+    _store(settings).create_library(args.library)
     _emit(args, {"library": args.library}, f"Library '{args.library}' is ready.")
     return EXIT_OK
 
 
-def cmd_rebuild(args: argparse.Namespace) -> int:
+def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     bar = ProgressBar(enabled=not args.json)
     try:
-        meta = _store().rebuild(args.library, args.model, bar)
+        meta = _store(settings).rebuild(args.library, args.model, bar)
     finally:
         bar.close()
     _emit(
@@ -327,13 +332,11 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from core.config import load_settings
     from core.storage.serve import serve
 
-    settings = load_settings()
     path = Path(args.db or settings.lite_path)
 
     def ready(uri: str) -> None:
@@ -345,33 +348,33 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
-def cmd_documents(args: argparse.Namespace) -> int:
-    docs = _store().documents(args.library, args.model)
+def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
+    docs = _store(settings).documents(args.library, args.model)
     payload = [{"document": d.name, "chunks": d.chunks, "type": d.doc_type, "title": d.title} for d in docs]
     _emit(args, payload, "\n".join(f"{d.chunks:>5} chunks  {d.name}" for d in docs))
     return EXIT_OK
 
 
-def cmd_delete_library(args: argparse.Namespace) -> int:
-    dropped = _store().drop_library(args.library)
+def cmd_delete_library(args: argparse.Namespace, settings: Settings) -> int:
+    dropped = _store(settings).drop_library(args.library)
     _emit(args, {"library": args.library, "collections_dropped": dropped}, f"Dropped library '{args.library}'.")
     return EXIT_OK
 
 
-def cmd_delete_document(args: argparse.Namespace) -> int:
-    store = _store()
+def cmd_delete_document(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
     store.delete_document(args.library, args.model, args.document)
     _emit(args, {"library": args.library, "document": args.document}, f"Deleted {args.document}.")
     return EXIT_OK
 
 
-def cmd_export_judgments(args: argparse.Namespace) -> int:
+def cmd_export_judgments(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from core.evaluate.judgment_files import judgments_jsonl
     from core.evaluate.judgments import JudgmentError
 
-    store = _store()
+    store = _store(settings)
     if args.library not in store.library_names():
         raise JudgmentError(f"There is no library named '{args.library}': check the name with `libraries`.")
     judgments = store.judgments(args.library)
@@ -388,7 +391,7 @@ def cmd_export_judgments(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_import_judgments(args: argparse.Namespace) -> int:
+def cmd_import_judgments(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import asdict
     from pathlib import Path
 
@@ -399,7 +402,7 @@ def cmd_import_judgments(args: argparse.Namespace) -> int:
         data = Path(args.file).read_bytes()
     except OSError as exc:
         raise JudgmentError(f"Cannot read {args.file} ({exc.strerror or exc}): check the path.") from exc
-    done = import_judgments(_store(), args.library, read_judgments_jsonl(data, args.file))
+    done = import_judgments(_store(settings), args.library, read_judgments_jsonl(data, args.file))
     _emit(
         args,
         asdict(done),
@@ -508,7 +511,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return args.func(args, load_settings())  # read once here, passed to everything the command does
     except PotionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

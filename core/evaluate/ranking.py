@@ -8,11 +8,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from core.config import Settings
 from core.embed.embedder import Embedder
 from core.evaluate.datasets import BeirDataset, EvaluationError
 from core.ingest.chunking import ChunkSettings
 from core.ingest.pipeline import IngestResult, ingest_documents, no_progress
-from core.read.documents import ReadResult, read_path
+from core.read.documents import ReadLimits, ReadResult, read_path
 from core.search.query import search_many
 from core.storage import Store
 from core.types import HybridParams, ProgressCallback, SearchMode
@@ -34,10 +35,11 @@ def aggregate_chunk_hits(hits: Iterable[tuple[str, float]], k: int | None = None
     return ranked if k is None else ranked[:k]
 
 
-def corpus_documents(folder: str | Path, data: BeirDataset) -> ReadResult:
+def corpus_documents(folder: str | Path, data: BeirDataset, settings: Settings | None = None) -> ReadResult:
     """The corpus read as the app reads a JSONL collection (title then text), each document named by its id."""
     path = Path(folder) / "corpus.jsonl"
-    read = read_path(path, max_bytes=max(path.stat().st_size, 1))  # a corpus is one file, whatever the upload limit
+    # A corpus is one file, whatever the upload limit.
+    read = read_path(path, max_bytes=max(path.stat().st_size, 1), limits=ReadLimits.of(settings))
     documents, seen = [], set()
     for doc in read.documents:
         doc_id = doc.source_id or doc.name
@@ -57,6 +59,7 @@ def index_corpus(
     store: Store,
     chunking: ChunkSettings,
     progress: ProgressCallback = no_progress,
+    settings: Settings | None = None,
 ) -> IngestResult:
     """Index the corpus for this model, reusing what is stored: unchanged documents are skipped, and
     documents the corpus no longer holds are removed, so the index is exactly this corpus."""
@@ -66,7 +69,7 @@ def index_corpus(
         if stale:
             store.delete_documents(library, embedder.info.name, stale)
             store.flush(library, embedder.info.name)
-    return ingest_documents(read, library, embedder, store, chunking, progress)
+    return ingest_documents(read, library, embedder, store, chunking, progress, settings=settings)
 
 
 def rank_documents(

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.config import Settings
 from core.embed.loading import load_embedder
 from core.evaluate.datasets import EvaluationError, Qrels, read_qrels, read_queries
 from core.evaluate.metrics import MEASURE_LABELS, MEASURES, difference_interval_text, interval_text, measure_label
@@ -118,12 +119,14 @@ def run_evaluation(
     chunking: ChunkSettings,
     baseline: tuple[str, SearchMode] | None = None,
     progress: ProgressCallback = no_progress,
+    settings: Settings | None = None,
 ) -> EvaluationRun:
     """evaluate_collection with models named as the app names them, kept with the judged queries' texts."""
     if not models or not modes:
         raise EvaluationError("Pick at least one model and one mode to evaluate.")
-    embedders = {name: load_embedder(name) for name in dict.fromkeys(models)}  # offline only: never downloads
-    report = evaluate_collection(folder, embedders, modes, store, chunking, baseline, progress)
+    # Offline only: never downloads.
+    embedders = {name: load_embedder(name, settings=settings) for name in dict.fromkeys(models)}
+    report = evaluate_collection(folder, embedders, modes, store, chunking, baseline, progress, settings=settings)
     path = Path(folder)
     judged = read_qrels(path / "qrels.tsv")
     queries = {qid: text for qid, text in read_queries(path / "queries.jsonl").items() if judged.get(qid)}

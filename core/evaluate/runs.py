@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
+from core.config import Settings
 from core.embed.embedder import Embedder
 from core.evaluate.datasets import EvaluationError, Qrels, load_beir
 from core.evaluate.metrics import MEASURES, score_ranking
@@ -177,6 +178,7 @@ def evaluate_collection(
     seed: int = SEED,
     weights: Sequence[float] = (),
     tune: bool = False,
+    settings: Settings | None = None,
 ) -> EvaluationReport:
     """Every model (named as given) in every mode over the collection's judged queries; comparisons
     are paired over queries, every other run against `baseline` (default: the first model and mode).
@@ -190,7 +192,7 @@ def evaluate_collection(
     qrels = {qid: data.qrels[qid] for qid in queries}
     keys = [key for model in models for key in run_keys(model, modes, weights, tune)]
     baseline = _baseline(baseline or keys[0], keys)
-    read = corpus_documents(folder, data)
+    read = corpus_documents(folder, data, settings)
     library, label = evaluation_library(data.name, chunking), chunking_label(chunking)
     indexing, results = [], []
     for model, embedder in models.items():
@@ -198,7 +200,7 @@ def evaluate_collection(
         def tagged(stage: str, done: int, total: int, model: str = model) -> None:
             progress(f"{model}: {stage}", done, total)
 
-        indexing.append(index_corpus(read, library, embedder, store, chunking, tagged))
+        indexing.append(index_corpus(read, library, embedder, store, chunking, tagged, settings))
         model_keys = run_keys(model, modes, weights, tune)
         results += evaluate_runs(model_keys, queries, qrels, library, embedder, store, label, progress, resamples, seed)
     return EvaluationReport(

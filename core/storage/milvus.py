@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from core.config import Settings, load_settings
+from core.config import Settings, settings_or_environment
 from core.errors import (
     KeywordUnavailableError,
     LibraryNotFoundError,
@@ -97,7 +97,7 @@ class MilvusStore(Store):
     """The only place that talks to Milvus. Thread-safe: Streamlit sessions share one instance."""
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or load_settings()
+        self.settings = settings_or_environment(settings)
         self.uri = self.settings.milvus_uri
         self.advice = (
             f"Check that the Milvus server at {self.uri} is running, then try again."
