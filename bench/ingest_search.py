@@ -219,8 +219,9 @@ def raw_insert(client, name: str, records: list[dict]) -> None:
         client.insert(name, records[start : start + RAW_INSERT_BATCH])
 
 
-def raw_search(client, name: str, vectors: np.ndarray, top_k: int = TOP_K) -> list:
-    """The call MilvusStore.search makes (same output fields), minus everything around it."""
+def raw_search(client, name: str, vectors: np.ndarray, top_k: int = TOP_K, metric: str = "COSINE") -> list:
+    """The call MilvusStore.search makes (same output fields), minus everything around it; under the IP metric
+    the vectors must already be at unit length, as the store sends them."""
     from core.storage.milvus import OUTPUT_FIELDS
 
     return client.search(
@@ -229,7 +230,7 @@ def raw_search(client, name: str, vectors: np.ndarray, top_k: int = TOP_K) -> li
         anns_field="vector",
         limit=top_k,
         output_fields=OUTPUT_FIELDS,
-        search_params={"metric_type": "COSINE"},
+        search_params={"metric_type": metric},
     )
 
 
@@ -405,8 +406,10 @@ def bench_search(
 ) -> dict:
     from core.search.query import search, search_many
 
-    ours_collection = store.find(library, embedder.info.name).collection
+    ours = store.find(library, embedder.info.name)
     qv = embedder.encode(queries)
+    # Our index keeps unit vectors under IP (schema 3): the raw call on it gets the queries as the store sends them.
+    ours_qv = normalise(qv) if ours.metric == "IP" else qv
     known = np.any(chunk_vectors != 0, axis=1)  # ingest drops chunks with no known token
     matrix = normalise(chunk_vectors[known])
     matrix_keys = [k for k, keep in zip(keys, known) if keep]
@@ -417,14 +420,14 @@ def bench_search(
     # warm-up: the first call loads the collection and the Lite key walk
     search_many(queries[:5], library, embedder, store, top_k=TOP_K)
     raw_search(raw_client, raw_collection, qv[:5])
-    raw_search(store.client, ours_collection, qv[:5])
+    raw_search(store.client, ours.collection, ours_qv[:5], metric=ours.metric)
     numpy_topk(matrix, qn[:5])
 
     runs = interleaved(
         {
             "ours": lambda: search_many(queries, library, embedder, store, top_k=TOP_K),
             "raw": lambda: raw_search(raw_client, raw_collection, qv),
-            "raw_same": lambda: raw_search(store.client, ours_collection, qv),
+            "raw_same": lambda: raw_search(store.client, ours.collection, ours_qv, metric=ours.metric),
             "numpy": lambda: numpy_topk(matrix, qn),
         },
         repeats,
@@ -579,7 +582,7 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
     ours_docs = [[(h.document, h.chunk) for h in hits] for hits in ours_hits]
     raw_docs = [[(h["entity"]["document"], int(h["entity"]["chunk"])) for h in hits] for hits in raw_hits]
     med = statistics.median
-    store.drop_collection(library, model)
+    store.drop_library(library)  # "bench-scale" holds this one index
     raw_client.drop_collection(raw_collection)
     return {
         "rows": rows,
