@@ -16,7 +16,7 @@ from core.config import Settings, load_settings
 from core.errors import PotionError
 
 if TYPE_CHECKING:
-    from core.evaluate.runs import EvaluationReport, RunKey
+    from core.evaluate.results import EvaluationReport, RunKey
     from core.storage import Store
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
@@ -187,7 +187,7 @@ def _is_share(raw: str) -> bool:
 
 def _baseline_key(model: str, mode: str, fusion: str) -> RunKey:
     """A --baseline as the evaluation names runs: MODEL:hybrid alone means the RRF hybrid."""
-    from core.evaluate.runs import TUNED, RunKey, run_key
+    from core.evaluate.results import TUNED, RunKey, run_key
     from core.types import Fusion, HybridParams, SearchMode
 
     if fusion == TUNED:

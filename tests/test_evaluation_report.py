@@ -26,7 +26,8 @@ from core.evaluate.report import (
     save_collection,
     table_csv,
 )
-from core.evaluate.runs import EvaluationReport, RunResult, compare_runs
+from core.evaluate.results import EvaluationReport, RunResult
+from core.evaluate.runs import compare_runs
 from core.evaluate.stats import bootstrap_ci
 from core.types import SearchMode
 

@@ -15,7 +15,8 @@ from datetime import UTC, datetime
 from core.embed.embedder import Embedder
 from core.errors import PotionError
 from core.evaluate.datasets import Qrels
-from core.evaluate.runs import EvaluationReport, compare_runs, evaluate_runs, run_key, weighted_rankings
+from core.evaluate.results import EvaluationReport, run_key
+from core.evaluate.runs import compare_runs, evaluate_runs, weighted_rankings
 from core.evaluate.stats import RESAMPLES, SEED, Interval, bootstrap_ci
 from core.evaluate.tuning import WEIGHTS, best_weight
 from core.ingest.pipeline import no_progress

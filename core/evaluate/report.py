@@ -1,6 +1,6 @@
 """An evaluation as the Evaluate page shows it: a run with its query texts, tables, chart data and exports.
 
-Everything here takes a finished `EvaluationReport` (core.evaluate.runs) and plain values, so the page only
+Everything here takes a finished `EvaluationReport` (core.evaluate.results) and plain values, so the page only
 lays things out. Runs are named "model · mode" wherever several of them share a table or a chart.
 """
 
@@ -18,7 +18,8 @@ from core.config import Settings
 from core.embed.loading import load_embedder
 from core.evaluate.datasets import EvaluationError, Qrels, read_qrels, read_queries
 from core.evaluate.metrics import MEASURE_LABELS, MEASURES, difference_interval_text, interval_text, measure_label
-from core.evaluate.runs import EvaluationReport, RunKey, RunResult, evaluate_collection
+from core.evaluate.results import EvaluationReport, RunKey, RunResult
+from core.evaluate.runs import evaluate_collection
 from core.ingest.chunking import ChunkSettings
 from core.ingest.pipeline import no_progress
 from core.search.export import neutralise

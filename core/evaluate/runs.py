@@ -11,150 +11,24 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from core.config import Settings
 from core.embed.embedder import Embedder
 from core.evaluate.datasets import EvaluationError, Qrels, load_beir
 from core.evaluate.metrics import MEASURES, score_ranking
 from core.evaluate.ranking import DEPTH, DocumentRanking, corpus_documents, index_corpus, rank_documents
-from core.evaluate.stats import RESAMPLES, SEED, Interval, PairedDifference, bootstrap_ci, paired_difference
+from core.evaluate.results import TUNED, Comparison, EvaluationReport, RunKey, RunResult, run_key
+from core.evaluate.stats import RESAMPLES, SEED, bootstrap_ci, paired_difference
 from core.evaluate.tuning import FOLDS, WEIGHTS, CrossValidatedWeight, cross_validate_weight, held_out
 from core.ingest.chunking import ChunkSettings, ChunkUnit
-from core.ingest.pipeline import IngestResult, no_progress
+from core.ingest.pipeline import no_progress
 from core.storage import Store
 from core.types import Fusion, HybridParams, ProgressCallback, SearchMode
 
 # One chunk per document: no document reaches this many characters, so the chunker never cuts.
 WHOLE_DOCUMENTS = ChunkSettings(size=1_000_000_000, overlap=0, unit=ChunkUnit.CHARS)
 Scores = dict[str, dict[str, float]]  # measure -> query id -> score
-
-
-TUNED = "tuned"  # the fusion of a weighted hybrid whose weight is cross-validated over the queries
-
-
-class RunKey(NamedTuple):
-    """What names a run: a model, a mode and, for hybrid, how the two rankings were fused."""
-
-    model: str
-    mode: SearchMode
-    fusion: str | None = None  # hybrid only: "rrf", "weighted" or "tuned"
-    weight: float | None = None  # weighted only: the dense share
-
-    def as_dict(self) -> dict:
-        return {"model": self.model, "mode": str(self.mode), "fusion": self.fusion, "weight": self.weight}
-
-    @property
-    def params(self) -> HybridParams | None:
-        """How search fuses this run's rankings (None: not hybrid; tuned runs choose a weight per fold)."""
-        if self.fusion == str(Fusion.WEIGHTED):
-            return HybridParams(fusion=Fusion.WEIGHTED, weight=self.weight)
-        return HybridParams() if self.fusion == str(Fusion.RRF) else None
-
-    def label(self) -> str:
-        """Short text for tables: "hybrid" alone is RRF, "hybrid w=0.3" a weighted blend, "hybrid tuned"."""
-        if self.fusion == "weighted":
-            return f"{self.mode} w={self.weight:g}"
-        if self.fusion == TUNED:
-            return f"{self.mode} tuned"
-        return str(self.mode)
-
-
-def run_key(model: str, mode: SearchMode | str, params: HybridParams | None = None) -> RunKey:
-    """The key of a model searched in a mode; hybrid without params is RRF, as search does it."""
-    mode = SearchMode(mode)
-    if mode != SearchMode.HYBRID:
-        return RunKey(model, mode)
-    if params is not None and params.fusion == Fusion.WEIGHTED:
-        return RunKey(model, mode, str(Fusion.WEIGHTED), round(params.weight, 4))
-    return RunKey(model, mode, str(Fusion.RRF))
-
-
-@dataclass(frozen=True)
-class RunResult:
-    """One model searched in one mode: per-query scores, their means with intervals, and the ranking."""
-
-    model: str
-    mode: SearchMode
-    chunking: str
-    library: str
-    metrics: dict[str, Interval]
-    per_query: dict[str, dict[str, float]]  # measure -> query id -> score
-    ranking: DocumentRanking  # query id -> (doc id, best chunk score), best first
-    seconds: float  # searching and ranking every query, indexing not included
-    fusion: str | None = None  # as in RunKey
-    weight: float | None = None  # weighted: the dense share; tuned: the one chosen on every query
-    tuning: CrossValidatedWeight | None = None  # tuned only: how each query's held-out weight was chosen
-
-    @property
-    def key(self) -> RunKey:
-        return RunKey(self.model, self.mode, self.fusion, None if self.fusion == TUNED else self.weight)
-
-    def params_for(self, query_id: str) -> HybridParams | None:
-        """How this run searched one query: a tuned run used the weight its query's fold was given."""
-        if self.tuning is not None:
-            return HybridParams(fusion=Fusion.WEIGHTED, weight=self.tuning.weight_of[query_id])
-        return self.key.params
-
-
-@dataclass(frozen=True)
-class Comparison:
-    baseline: RunKey
-    other: RunKey
-    metric: str
-    difference: PairedDifference
-
-
-@dataclass(frozen=True)
-class EvaluationReport:
-    dataset: str
-    queries: int
-    chunking: str
-    results: list[RunResult]
-    comparisons: list[Comparison]
-    indexing: list[IngestResult]
-
-    def as_dict(self) -> dict:
-        """The JSON `python -m core evaluate --json` prints."""
-        return {
-            "dataset": self.dataset,
-            "queries": self.queries,
-            "results": [
-                {
-                    **r.key.as_dict(),
-                    "weight": r.weight,
-                    "chunking": r.chunking,
-                    "metrics": {
-                        name: {"mean": _round(i.mean), "ci95": [_round(i.low), _round(i.high)]}
-                        for name, i in r.metrics.items()
-                    },
-                    "seconds": round(r.seconds, 3),
-                }
-                | ({"tuning": _tuning_dict(r.tuning)} if r.tuning else {})
-                for r in self.results
-            ],
-            "comparisons": [
-                {
-                    "baseline": c.baseline.as_dict(),
-                    "other": c.other.as_dict(),
-                    "metric": c.metric,
-                    "diff": _round(c.difference.diff),
-                    "ci95": [_round(c.difference.low), _round(c.difference.high)],
-                    "p_value": _round(c.difference.p_value),
-                }
-                for c in self.comparisons
-            ],
-        }
-
-
-def _tuning_dict(tuning: CrossValidatedWeight) -> dict:
-    return {"folds": tuning.folds, "fold_weights": tuning.fold_weights}
-
-
-def _round(value: float) -> float:
-    return round(float(value), 6)
 
 
 def chunking_label(chunking: ChunkSettings) -> str:
