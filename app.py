@@ -134,7 +134,7 @@ def _create_library() -> None:
     name = st.session_state.get("new_library_name", "").strip()
     if name:
         try:
-            shared.store().create_library(name)  # recorded in the database: it survives a reload
+            shared.store().catalog.create(name)  # recorded in the database: it survives a reload
         except PotionError as exc:
             st.session_state["library_error"] = str(exc)
             return

@@ -312,7 +312,7 @@ def cmd_libraries(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_create_library(args: argparse.Namespace, settings: Settings) -> int:
-    _store(settings).create_library(args.library)
+    _store(settings).catalog.create(args.library)
     _emit(args, {"library": args.library}, f"Library '{args.library}' is ready.")
     return EXIT_OK
 
@@ -320,7 +320,9 @@ def cmd_create_library(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     bar = ProgressBar(enabled=not args.json)
     try:
-        meta = _store(settings).rebuild(args.library, args.model, bar)
+        store = _store(settings)
+        with store.catalog.lease(args.library, f"rebuild {args.model} in {args.library}"):
+            meta = store.index(args.library, args.model).rebuild(bar)
     finally:
         bar.close()
     _emit(
@@ -349,21 +351,24 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
-    docs = _store(settings).documents(args.library, args.model)
+    docs = _store(settings).index(args.library, args.model).documents()
     payload = [{"document": d.name, "chunks": d.chunks, "type": d.doc_type, "title": d.title} for d in docs]
     _emit(args, payload, "\n".join(f"{d.chunks:>5} chunks  {d.name}" for d in docs))
     return EXIT_OK
 
 
 def cmd_delete_library(args: argparse.Namespace, settings: Settings) -> int:
-    dropped = _store(settings).drop_library(args.library)
+    store = _store(settings)
+    with store.catalog.lease(args.library, f"drop library {args.library}"):
+        dropped = store.catalog.drop(args.library)
     _emit(args, {"library": args.library, "collections_dropped": dropped}, f"Dropped library '{args.library}'.")
     return EXIT_OK
 
 
 def cmd_delete_document(args: argparse.Namespace, settings: Settings) -> int:
     store = _store(settings)
-    store.delete_document(args.library, args.model, args.document)
+    with store.catalog.lease(args.library, f"delete {args.document} from {args.library}"):
+        store.index(args.library, args.model).delete_document(args.document)
     _emit(args, {"library": args.library, "document": args.document}, f"Deleted {args.document}.")
     return EXIT_OK
 
@@ -375,9 +380,9 @@ def cmd_export_judgments(args: argparse.Namespace, settings: Settings) -> int:
     from core.evaluate.judgments import JudgmentError
 
     store = _store(settings)
-    if args.library not in store.library_names():
+    if args.library not in store.catalog.names():
         raise JudgmentError(f"There is no library named '{args.library}': check the name with `libraries`.")
-    judgments = store.judgments(args.library)
+    judgments = store.judgments.list(args.library)
     try:
         Path(args.file).write_text(judgments_jsonl(judgments), encoding="utf-8")
     except OSError as exc:

@@ -42,7 +42,7 @@ st.caption(
     "the query. They judge whole documents, as benchmark qrels do, so the metrics here score each document by "
     "its best chunk."
 )
-with st.expander("Import judgments", expanded=not store.judgments(library)):
+with st.expander("Import judgments", expanded=not store.judgments.list(library)):
     st.caption(
         "A judgments.jsonl downloaded from this page, from any library or database: the verdicts join this "
         "library's; a verdict on the same query and document replaces the one here, and importing twice adds nothing."
@@ -56,7 +56,7 @@ with st.expander("Import judgments", expanded=not store.judgments(library)):
         else:
             st.success(f"Imported: {done.added} added, {done.replaced} replaced, {done.unchanged} already here.")
 
-judgments = store.judgments(library)
+judgments = store.judgments.list(library)
 if not judgments:
     st.info(
         f"No judgments in **{shared.inert(library)}** yet: search on the Search page and mark hits relevant or not."
@@ -93,7 +93,7 @@ if st.button("Save changes", key="judgments_save"):
     try:
         for judgment, row in zip(judgments, edited, strict=True):
             if row["delete"]:
-                store.delete_judgment(judgment)
+                store.judgments.delete(judgment)
             elif row["relevant"] != (judgment.relevance >= RELEVANT):
                 verdict = RELEVANT if row["relevant"] else NOT_RELEVANT
                 judge(store, library, judgment.query, judgment.document, verdict, judgment.chunk, judgment.model)
@@ -122,7 +122,7 @@ if qrels.left_out:
     )
 
 st.subheader("Evaluate on these judgments")
-indexed = store.indexed_models(library)
+indexed = store.catalog.models(library)
 if len(collection.queries) < MIN_RELIABLE_QUERIES:
     st.warning(
         f"Only {len(collection.queries)} judged queries have a relevant document: intervals will be wide and a "
@@ -173,8 +173,8 @@ if report is not None and report.dataset.startswith(library):
         st.table(diffs)
 
 st.subheader("Tune the hybrid")
-keyword_ready = store.indexed_models(library)
-keyword_ready = [m for m in keyword_ready if (meta := store.find(library, m)) is not None and meta.has_keyword]
+keyword_ready = store.catalog.models(library)
+keyword_ready = [m for m in keyword_ready if (meta := store.catalog.find(library, m)) is not None and meta.has_keyword]
 if not keyword_ready:
     st.info("No index of this library has keyword search, which the hybrid needs.")
     st.stop()

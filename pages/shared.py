@@ -57,13 +57,13 @@ def offline_models() -> list[str]:
 
 @st.cache_resource(show_spinner="Counting the library's words…", max_entries=16)
 def _keyword_stats(_store: Store, library: str, model_name: str, analyzer: str, version: tuple) -> CorpusStats:
-    return corpus_stats((row["text"] for row in _store.chunk_rows(library, model_name)), analyzer)
+    return corpus_stats((row["text"] for row in _store.index(library, model_name).chunk_rows()), analyzer)
 
 
 def keyword_stats(store: Store, library: str, model_name: str, analyzer: str) -> CorpusStats:
     """BM25 statistics of the index, counted once per library, model and set of stored documents."""
     # The documents' hashes change whenever a document is added, replaced or deleted, and not otherwise.
-    version = tuple((d.name, d.doc_hash) for d in store.documents(library, model_name))
+    version = tuple((d.name, d.doc_hash) for d in store.index(library, model_name).documents())
     return _keyword_stats(store, library, model_name, analyzer, version)
 
 

@@ -44,7 +44,7 @@ def judge(
         model=model,
         judged_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    store.put_judgment(judgment)
+    store.judgments.put(judgment)
     return judgment
 
 
@@ -87,7 +87,7 @@ def evaluate_judgments(
     rows = [(model, mode) for model in models for mode in dict.fromkeys(modes)]
     results = []
     for model, embedder in models.items():
-        meta = store.require(library, model)
+        meta = store.catalog.require(library, model)
         label = "{size} {unit}, overlap {overlap}".format(**meta.chunking) if meta.chunking else ""
         keys = [run_key(model, mode, params) for mode in dict.fromkeys(modes)]
         queries, qrels = collection.queries, collection.qrels
@@ -162,16 +162,16 @@ def adopt_hybrid_default(store: Store, library: str, sweep: HybridSweep) -> Hybr
         weight=best.weight,
         model=sweep.model,
         queries=sweep.queries,
-        judgments=len(store.judgments(library)),
+        judgments=len(store.judgments.list(library)),
         ndcg=round(best.ndcg.mean, 6),
         chosen_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    store.set_library_settings(library, store.library_settings(library) | {"hybrid_default": asdict(chosen)})
+    store.catalog.set_setting(library, "hybrid_default", asdict(chosen))
     return chosen
 
 
 def hybrid_default(store: Store, library: str) -> HybridDefault | None:
-    recorded = store.library_settings(library).get("hybrid_default")
+    recorded = store.catalog.settings(library).get("hybrid_default")
     if not isinstance(recorded, dict):
         return None
     try:
@@ -181,7 +181,7 @@ def hybrid_default(store: Store, library: str) -> HybridDefault | None:
 
 
 def _collection(store: Store, library: str) -> JudgedCollection:
-    collection = judged_collection(store.judgments(library))
+    collection = judged_collection(store.judgments.list(library))
     if not collection.queries:
         raise JudgmentError(
             f"Library '{library}' has no query with a hit judged relevant yet: mark some hits on the Search page."

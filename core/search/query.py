@@ -52,7 +52,7 @@ def search_many(
     params: HybridParams | None = None,
 ) -> list[SearchResult]:
     """Search several queries in one database call per ranking."""
-    meta = store.find(library, embedder.info.name)
+    meta = store.catalog.find(library, embedder.info.name)
     if meta is None:
         raise LibraryNotFoundError(
             f"Library '{library}' has no index for model {embedder.info.name}: index documents with it first."
@@ -61,7 +61,7 @@ def search_many(
     t0 = time.perf_counter()
     vectors = embedder.encode(list(queries)) if mode != SearchMode.KEYWORD else np.zeros((len(queries), meta.dim))
     t1 = time.perf_counter()
-    raw = store.search(library, embedder.info.name, mode, vectors, list(queries), top_k, document, params)
+    raw = store.index(library, embedder.info.name).search(mode, vectors, list(queries), top_k, document, params)
     t2 = time.perf_counter()
     known = np.any(vectors != 0, axis=1)
     per_query = len(queries) or 1
