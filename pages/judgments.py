@@ -26,6 +26,8 @@ from core.evaluate.judgments import (
     judged_collection,
     sweep_hybrid_weight,
 )
+from core.evaluate.metrics import measure_label
+from core.evaluate.report import SPREAD_MEASURE, comparison_table, results_table
 from core.insight.costs import quality_from_report
 from core.types import SearchMode
 from pages import shared
@@ -157,25 +159,17 @@ if run and models and modes:
         st.session_state.setdefault("cost_quality", {})[library] = quality_from_report(report)
 report = st.session_state.get("judgments_report")
 if report is not None and report.dataset.startswith(library):
-    table = [
-        {"model": shared.inert(r.model), "mode": r.key.label()}  # st.table renders markdown
-        | {name: f"{i.mean:.3f} [{i.low:.3f}, {i.high:.3f}]" for name, i in r.metrics.items()}
-        for r in report.results
-    ]
-    st.table(table)  # a handful of rows: plain text, readable and copyable
+    # The Evaluate page's and the CLI's tables; st.table renders markdown, so names go in inert.
+    st.table([row | {"model": shared.inert(row["model"])} for row in results_table(report).records()])
     st.caption("Means over the judged queries with 95% bootstrap intervals over queries.")
     base = report.results[0]
     diffs = [
-        {
-            "against": shared.inert(f"{base.model} {base.key.label()}"),
-            "run": shared.inert(f"{c.other.model} {c.other.label()}"),
-            "nDCG@10 difference": f"{c.difference.diff:+.3f} [{c.difference.low:+.3f}, {c.difference.high:+.3f}]",
-            "p-value": round(c.difference.p_value, 4),
-        }
-        for c in report.comparisons
-        if c.metric == "ndcg@10"
+        row | {"model": shared.inert(row["model"])}
+        for row in comparison_table(report).records()
+        if row["measure"] == measure_label(SPREAD_MEASURE)
     ]
     if diffs:
+        st.caption(f"Against {shared.inert(base.model)} {base.key.label()}: difference of means, paired.")
         st.table(diffs)
 
 st.subheader("Tune the hybrid")

@@ -8,8 +8,9 @@ from core.errors import PotionError
 from core.evaluate.judgments import NOT_RELEVANT, RELEVANT, hybrid_default, judge, verdicts
 from core.search.dense_explain import SPLIT_PIECES, explain_matches, highlight_spans, vocabulary_coverage
 from core.search.export import CSV_NOTE, hits_to_csv, hits_to_json
-from core.search.keyword_explain import BM25_B, BM25_K1, explain_keywords, keyword_spans
+from core.search.keyword_explain import explain_keywords, keyword_spans
 from core.search.query import search
+from core.storage.bm25 import BM25_B, BM25_K1
 from core.types import Fusion, HybridParams, SearchMode
 from pages import shared
 

@@ -267,7 +267,7 @@ def test_a_stop_signal_while_a_command_runs_ends_it_with_one_line_and_128_plus_t
     import core.cli
     import core.lifetime
 
-    def interrupted(args):
+    def interrupted(args, settings):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(core.cli, "cmd_libraries", interrupted)
@@ -276,7 +276,7 @@ def test_a_stop_signal_while_a_command_runs_ends_it_with_one_line_and_128_plus_t
         "error: interrupted; run the same command again to finish (it resumes where it stopped).\n"
     )
 
-    def stopped_then_failed(args):  # the engine went with the same signal, so the clean-up failed too
+    def stopped_then_failed(args, settings):  # the engine went with the same signal, so the clean-up failed too
         core.lifetime._received.append(signal.SIGTERM)
         try:
             raise core.lifetime.Stopped(signal.SIGTERM)

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.embed.embedder import Embedder
-from core.errors import LibraryNotFoundError, ModelMismatchError
+from core.errors import LibraryNotFoundError
 from core.storage import Store
+from core.storage.base import check_compatible
 from core.types import Hit, HybridParams, SearchMode
 
 
@@ -56,12 +57,7 @@ def search_many(
         raise LibraryNotFoundError(
             f"Library '{library}' has no index for model {embedder.info.name}: index documents with it first."
         )
-    if meta.dim != embedder.dim or meta.fingerprint != embedder.info.fingerprint:
-        raise ModelMismatchError(
-            f"Library '{library}' was indexed with other weights of {embedder.info.name} ({meta.dim} dims, "
-            f"fingerprint {meta.fingerprint}; the model now gives {embedder.dim} dims, {embedder.info.fingerprint}): "
-            "re-index the library with this model."
-        )
+    check_compatible(meta, embedder.info)
     t0 = time.perf_counter()
     vectors = embedder.encode(list(queries)) if mode != SearchMode.KEYWORD else np.zeros((len(queries), meta.dim))
     t1 = time.perf_counter()
