@@ -123,8 +123,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     mode = SearchMode(args.mode)
     params = HybridParams(fusion=Fusion.WEIGHTED, weight=args.weight) if args.weight is not None else HybridParams()
-    embedder = load_embedder(args.model, download=True)  # naming a model on the command line asks for it
-    result = search(args.query, args.library, embedder, _store(), args.top_k, args.document, mode, params)
+    # BM25 reads the chunk text: a keyword search names the model's index and loads nothing. Otherwise naming a
+    # model on the command line asks for it.
+    model = args.model if mode == SearchMode.KEYWORD else load_embedder(args.model, download=True)
+    result = search(args.query, args.library, model, _store(), args.top_k, args.document, mode, params)
     lines = [
         f"{mode} search  query {result.query_dim}d  documents {result.doc_dim}d  "
         f"({result.encode_ms:.1f} + {result.search_ms:.1f} ms)"
@@ -360,9 +362,11 @@ def cmd_create_library(args: argparse.Namespace) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace) -> int:
+    from core.service.libraries import rebuild_index
+
     bar = ProgressBar(enabled=not args.json)
     try:
-        meta = _store().rebuild(args.library, args.model, bar)
+        meta = rebuild_index(_store(), _runner(), args.library, args.model, bar)
     finally:
         bar.close()
     _emit(
@@ -399,16 +403,30 @@ def cmd_documents(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _runner():
+    """The job runner the library changes go through, as the app's do (core.service.libraries)."""
+    from core.service.jobs import JobRunner
+
+    return JobRunner()
+
+
 def cmd_delete_library(args: argparse.Namespace) -> int:
-    dropped = _store().drop_library(args.library)
+    from core.service.libraries import drop_library
+
+    dropped = drop_library(_store(), _runner(), args.library)
     _emit(args, {"library": args.library, "collections_dropped": dropped}, f"Dropped library '{args.library}'.")
     return EXIT_OK
 
 
 def cmd_delete_document(args: argparse.Namespace) -> int:
-    store = _store()
-    store.delete_document(args.library, args.model, args.document)
-    _emit(args, {"library": args.library, "document": args.document}, f"Deleted {args.document}.")
+    from core.service.libraries import delete_document
+
+    models = delete_document(_store(), _runner(), args.library, args.document, args.model)
+    _emit(
+        args,
+        {"library": args.library, "document": args.document, "models": models},
+        f"Deleted {args.document} from {len(models)} index(es) of '{args.library}': {', '.join(models) or 'none'}.",
+    )
     return EXIT_OK
 
 
@@ -545,10 +563,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--library", required=True)
     p = command("delete-library", cmd_delete_library, "drop a library and all its indexes")
     p.add_argument("library")
-    p = command("delete-document", cmd_delete_document, "remove one document from a library's index")
+    p = command("delete-document", cmd_delete_document, "remove one document from every index of a library")
     p.add_argument("document")
     p.add_argument("--library", required=True)
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", action="append", help="only from this model's index; repeat for more")
     return parser
 
 

@@ -19,16 +19,12 @@ from core.insight.costs import (
 )
 from core.service.jobs import JobStatus
 from core.sizes import format_bytes
-from pages import shared
+from pages import keys, shared
 
-# {model: nDCG@10} per library, left by the Judgments page's evaluation of this library (dense runs)
-QUALITY_KEY = "cost_quality"
+QUALITY_KEY = keys.COST_QUALITY  # {library: {model: nDCG@10}}, left by the Judgments page's evaluation (dense runs)
 NOT_RECORDED = "not recorded"
 
-shared.ensure_frame()
-
-store = shared.shared_store()
-library = shared.need_library()
+store, library = shared.begin(":material/payments: Costs")
 runner = shared.jobs()
 # Its own key, not the library's write key: measuring only reads, so it neither waits for nor blocks indexing.
 job_key = f"costs|{library}"
@@ -39,7 +35,6 @@ def cost_cache() -> CostCache:
     return CostCache()
 
 
-st.title(":material/payments: Costs")
 st.caption(
     f"Each model indexed in **{shared.inert(library)}**, measured on this library: encode rate over up to "
     f"{SAMPLE_CHUNKS:,} of its chunks, query latency (encode + dense search) over {SAMPLE_QUERIES} queries made "

@@ -35,20 +35,15 @@ from core.search.export import CSV_NOTE
 from core.search.query import search_many
 from core.service.jobs import JobStatus, library_job_key
 from core.types import SearchMode
-from pages import shared
+from pages import keys, shared
 
 EVALUATE = "evaluate"  # the kind of job this page starts, whose outcome it shows
-JOB_KEY = "evaluate_job"  # session: the eval library whose job this session started
-RESULT_KEY = "evaluate_result"  # session: the last finished EvaluationRun, kept after its job is forgotten
-ERROR_KEY = "evaluate_error"  # session: why the last run stopped, kept the same way
+JOB_KEY, RESULT_KEY, ERROR_KEY = keys.EVALUATE_JOB, keys.EVALUATE_RESULT, keys.EVALUATE_ERROR
 UPLOAD, FOLDER = "Upload three files", "A folder on this machine"
 HITS_SHOWN = 5
 
-shared.ensure_frame()
-
-store = shared.shared_store()
+store, _ = shared.begin(":material/labs: Evaluate", needs_library=False)
 runner = shared.jobs()
-st.title(":material/labs: Evaluate")
 st.caption(
     "Measure retrieval on a labelled collection (BEIR layout: corpus.jsonl, queries.jsonl and qrels.tsv, or TREC "
     "qrels `qid 0 docid rel`). Each model indexes the corpus into a library of its own, `eval:<dataset>:<chunking>`, "
@@ -98,8 +93,8 @@ else:
 
 current = shared.current_model()
 offline = shared.offline_models()
-st.session_state.setdefault("eval_models", [current] if current in offline else offline[:1])
-models = st.multiselect("Models", offline, key="eval_models", disabled=busy, help="Models available offline.")
+st.session_state.setdefault(keys.EVAL_MODELS, [current] if current in offline else offline[:1])
+models = st.multiselect("Models", offline, key=keys.EVAL_MODELS, disabled=busy, help="Models available offline.")
 modes = [
     SearchMode(m)
     for m in st.multiselect(

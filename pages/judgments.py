@@ -28,13 +28,9 @@ from core.evaluate.judgments import (
 )
 from core.insight.costs import quality_from_report
 from core.types import SearchMode
-from pages import shared
+from pages import keys, shared
 
-shared.ensure_frame()
-
-store = shared.shared_store()
-library = shared.need_library()
-st.title(":material/fact_check: Judgments")
+store, library = shared.begin(":material/fact_check: Judgments")
 st.caption(
     "Mark hits relevant or not on the Search page; the verdicts are kept in this library (in the database) with "
     "the query. They judge whole documents, as benchmark qrels do, so the metrics here score each document by "
@@ -53,13 +49,14 @@ with st.expander("Import judgments", expanded=not store.judgments(library)):
             st.error(shared.inert(exc))
         else:
             st.success(f"Imported: {done.added} added, {done.replaced} replaced, {done.unchanged} already here.")
+            shared.forget(keys.SEARCH_ANSWER)  # the Search page shows verdicts: ask it again
 
 judgments = store.judgments(library)
 if not judgments:
     st.info(
         f"No judgments in **{shared.inert(library)}** yet: search on the Search page and mark hits relevant or not."
     )
-    st.page_link("pages/search.py", label="Go to Search", icon=":material/search:")
+    st.page_link(shared.SEARCH_PAGE, label="Go to Search", icon=":material/search:")
     st.stop()
 
 collection = judged_collection(judgments)
@@ -98,6 +95,7 @@ if st.button("Save changes", key="judgments_save"):
     except PotionError as exc:
         st.error(shared.inert(exc))
     else:
+        shared.forget(keys.SEARCH_ANSWER)  # the Search page shows verdicts: ask it again
         st.rerun()
 qrels = qrels_tsv(judgments)
 cols = st.columns(3)
@@ -152,10 +150,10 @@ if run and models and modes:
     except PotionError as exc:
         st.error(shared.inert(exc))
     else:
-        st.session_state["judgments_report"] = report
+        st.session_state[keys.JUDGMENTS_REPORT] = report
         # The Costs page plots quality against cost where an evaluation of the library exists.
-        st.session_state.setdefault("cost_quality", {})[library] = quality_from_report(report)
-report = st.session_state.get("judgments_report")
+        st.session_state.setdefault(keys.COST_QUALITY, {})[library] = quality_from_report(report)
+report = st.session_state.get(keys.JUDGMENTS_REPORT)
 if report is not None and report.dataset.startswith(library):
     table = [
         {"model": shared.inert(r.model), "mode": r.key.label()}  # st.table renders markdown
@@ -193,8 +191,8 @@ if sweep_run:
     except PotionError as exc:
         st.error(shared.inert(exc))
     else:
-        st.session_state["judgments_sweep"] = (library, sweep)
-kept = st.session_state.get("judgments_sweep")
+        st.session_state[keys.JUDGMENTS_SWEEP] = (library, sweep)
+kept = st.session_state.get(keys.JUDGMENTS_SWEEP)
 if kept is not None and kept[0] == library:
     sweep = kept[1]
     points = [{"weight": p.weight, "mean": p.ndcg.mean, "low": p.ndcg.low, "high": p.ndcg.high} for p in sweep.points]

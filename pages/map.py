@@ -7,14 +7,10 @@ import streamlit as st
 
 from core.errors import PotionError
 from core.insight.projection import EmbeddingMap, embedding_map
-from pages import shared
+from pages import keys, shared
 
-shared.ensure_frame()
-
-store = shared.shared_store()
-library = shared.need_library()
+store, library = shared.begin(":material/scatter_plot: Embedding map")
 model = shared.current_model()
-st.title(":material/scatter_plot: Embedding map")
 st.caption(
     "Each point is a chunk, placed by the two directions along which this model's chunk vectors vary most "
     "(PCA of the unit vectors). Points are coloured by document; the query is the black diamond, its hits are ringed. "
@@ -40,12 +36,10 @@ def build(name: str) -> EmbeddingMap | None:
     embedder = shared.try_embedder(name)
     if embedder is None:
         return None
-    asked = ("map", library, name, embedder.info.fingerprint, query.strip(), top_k, store.count(library, name))
-    kept = st.session_state.get(f"map_answer:{name}")
-    if kept is None or kept[0] != asked:  # computed once per question, not on every rerun
-        kept = (asked, embedding_map(store, library, embedder, query, top_k))
-        st.session_state[f"map_answer:{name}"] = kept
-    return kept[1]
+    asked = (library, name, embedder.info.fingerprint, query.strip(), top_k, store.count(library, name))
+    return shared.once(
+        keys.MAP_ANSWER.format(model=name), asked, lambda: embedding_map(store, library, embedder, query, top_k)
+    )
 
 
 def chart(found: EmbeddingMap, picked: alt.Parameter, width: int) -> alt.Chart:

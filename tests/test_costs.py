@@ -195,7 +195,7 @@ def _points(at) -> list[dict]:
 
 
 def test_an_empty_library_says_what_to_do(page_store, monkeypatch):
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     open_page(at, COSTS)
     assert any("has no documents yet" in i.value for i in at.main.info)
     assert not at.main.button and not at.main.dataframe
@@ -205,7 +205,7 @@ def test_two_models_are_measured_in_the_background_then_shown_in_one_table_and_a
     page_store, tmp_path, monkeypatch
 ):
     _index_both(page_store, tmp_path)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     open_page(at, COSTS)
     assert not at.main.dataframe
     release, reached = threading.Event(), threading.Event()

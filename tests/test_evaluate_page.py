@@ -7,7 +7,6 @@ import json
 import threading
 
 import pytest
-import streamlit.testing.v1.app_test as app_test_module
 from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
@@ -18,12 +17,12 @@ from core.types import SearchMode
 from pages import shared
 from tests.apptest_helpers import (
     ROOT,
-    RUN_TIMEOUT,
-    NavigationOnlyPagesManager,
     app_store,
     by_label,
     join_all_jobs,
+    new_app,
     no_exception,
+    open_page,
 )
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL
 from tests.test_cli_evaluate import write_tiny_collection
@@ -40,10 +39,9 @@ def store(isolated_env):
 
 
 def open_evaluate(monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    """The page on its own (app.py lists it once it is in st.navigation); it needs no sidebar choice."""
-    monkeypatch.setattr(app_test_module, "PagesManager", NavigationOnlyPagesManager)
-    at = AppTest.from_file(PAGE, default_timeout=RUN_TIMEOUT).run()
-    no_exception(at)
+    """The page in the app; it needs no sidebar choice."""
+    at = new_app().run()
+    open_page(at, PAGE)
     return at
 
 

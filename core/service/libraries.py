@@ -5,12 +5,16 @@ while an indexing job writes to the library and no job can start on it half-way 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from core.config import Settings
-from core.service.jobs import JobRunner, library_job_key
+from core.errors import LibraryNotFoundError
+from core.service.jobs import JobRunner, JobState, library_job_key
 from core.storage import Store
 from core.types import CollectionMeta, ProgressCallback
+
+REBUILD = "rebuild"  # the kind of a rebuild job, so a page knows how to show its outcome
 
 
 @dataclass(frozen=True)
@@ -39,13 +43,24 @@ def drop_library(store: Store, runner: JobRunner, library: str) -> int:
         return store.drop_library(library)
 
 
-def delete_document(store: Store, runner: JobRunner, library: str, document: str) -> list[str]:
-    """Delete a document from every index of the library, unless a job is writing to it; returns those models."""
+def delete_document(
+    store: Store, runner: JobRunner, library: str, document: str, models: Sequence[str] | None = None
+) -> list[str]:
+    """Delete a document from every index of the library, or from the indexes of `models` only when given (each
+    must exist), unless a job is writing to the library; returns the models it was deleted from."""
     with runner.exclusive(library_job_key(library), f"delete {document} from {library}"):
-        models = [meta.model_name for meta in store.collections() if meta.library == library]
-        for model in models:
+        indexed = [meta.model_name for meta in store.collections() if meta.library == library]
+        if models is not None:
+            missing = [m for m in models if m not in indexed]
+            if missing:
+                raise LibraryNotFoundError(
+                    f"Library '{library}' has no index for {', '.join(missing)}: its indexes are "
+                    f"{', '.join(indexed) or 'none'}."
+                )
+            indexed = [m for m in indexed if m in models]
+        for model in indexed:
             store.delete_document(library, model, document)
-        return models
+        return indexed
 
 
 def rebuild_index(
@@ -54,3 +69,15 @@ def rebuild_index(
     """Bring one index to the current schema, unless a job is writing to the library (rebuilding replaces it)."""
     with runner.exclusive(library_job_key(library), f"rebuild {model_name} in {library}"):
         return store.rebuild(library, model_name, progress)
+
+
+def start_rebuild(store: Store, runner: JobRunner, library: str, model_name: str) -> JobState:
+    """`rebuild_index` as a background job with progress: it holds the library's job key while it copies, so no
+    drop, delete or other job overlaps it; refused (LibraryBusyError) while another job or change holds the key."""
+    return runner.start(
+        library_job_key(library),
+        f"Rebuilding {model_name} in {library} with keyword search",
+        lambda progress: store.rebuild(library, model_name, progress),
+        kind=REBUILD,
+        join=False,
+    )
