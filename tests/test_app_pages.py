@@ -1025,6 +1025,70 @@ def test_a_drop_racing_a_job_is_refused_with_a_message(store, tmp_path, monkeypa
     assert store.library_names() == ["Papers"] and store.stats("Papers", BUNDLED_LARGE).documents == 3
 
 
+def test_a_rebuild_runs_as_a_background_job_with_progress_and_says_when_it_is_done(store, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
+    gate, started, legacy = threading.Event(), threading.Event(), [True]
+    real_stats, real_rebuild = store.library_stats, store.rebuild
+
+    def stats(library):  # the index as an older version made it: no keyword search until rebuilt
+        found = real_stats(library)
+        return [replace(c, meta=replace(c.meta, analyzer="")) for c in found] if legacy[0] else found
+
+    def rebuild(library, model, progress=None):
+        progress("rebuild", 1, 3)
+        started.set()
+        gate.wait(timeout=JOB_TIMEOUT)
+        progress("rebuild", 3, 3)
+        legacy[0] = False
+        return real_rebuild(library, model, progress)
+
+    monkeypatch.setattr(store, "library_stats", stats)
+    monkeypatch.setattr(store, "rebuild", rebuild)
+    at = new_app().run()
+    open_page(at, LIBRARY)
+    by_label(at.main.button, f"Rebuild {BUNDLED_LARGE} with keyword search").click().run()  # returns at once
+    no_exception(at)
+    assert started.wait(timeout=JOB_TIMEOUT)
+    at.main.text_input(key="drop-confirm").input("Papers").run()
+    (text,) = progress_texts(at)
+    assert f"Rebuilding {BUNDLED_LARGE} in Papers with keyword search" in text and "rebuild: 1/3" in text
+    assert by_label(at.main.button, "Drop library").disabled  # the rebuild holds the library like any job
+    assert by_label(at.main.button, f"Rebuild {BUNDLED_LARGE} with keyword search").disabled
+
+    gate.set()
+    assert wait_for_job(shared.jobs(), library_job_key("Papers")).status == "done"
+    at.run()
+    no_exception(at)
+    assert not progress_texts(at)
+    (done,) = values(at.main.success)
+    assert done.startswith(f"Rebuilt {BUNDLED_LARGE} in ") and "keyword search with the" in done
+    assert f"Rebuild {BUNDLED_LARGE} with keyword search" not in labels(at.main.button)
+
+
+def test_the_bm25_baseline_column_loads_no_model(store, tmp_path, monkeypatch, tiny_model_dir):
+    index_texts(store, tmp_path / "docs", "Papers", str(tiny_model_dir), SEED)  # the only index: a model of its own
+    loaded = []
+    real = shared.load_embedder
+
+    def spy(name, *args, **kwargs):
+        loaded.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(shared, "load_embedder", spy)
+    at = new_app().run()
+    at.session_state["compare_models"] = [BUNDLED_LARGE, BUNDLED_SMALL]  # neither indexed: columns offer indexing
+    open_page(at, COMPARE)
+    at.main.checkbox(key="compare_bm25").check().run()
+    at.main.text_input(key="compare_query").input("Where was Alan Turing born?")
+    at.main.button(key=COMPARE_SUBMIT).click().run()
+    no_exception(at)
+    baseline = next(c for c in at.main.columns if [s.value for s in c.subheader] == ["BM25"])
+    assert baseline.markdown and set(values(baseline.text)[::2]) <= set(SEED)
+    assert str(tiny_model_dir) not in loaded  # its index was searched by keywords, its model never loaded
+
+
 # --- Known page bugs ---------------------------------------------------------------------------------
 
 
