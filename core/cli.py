@@ -84,23 +84,15 @@ def _store():
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from core.embed.loading import load_embedder
-    from core.ingest.chunking import ChunkSettings
-    from core.ingest.pipeline import ingest
+    from core.ingest.pipeline import ingest, requested_chunking
 
+    store = _store()
+    # The library's chunking unless options ask otherwise, refused where its first index fixed it (as the app does).
+    chunking = requested_chunking(store, args.library, args.chunk_size, args.chunk_overlap, args.chunk_unit)
     embedder = load_embedder(args.model, download=True)  # naming a model on the command line asks for it
-    chunking = None
-    if args.chunk_size is not None or args.chunk_overlap is not None or args.chunk_unit is not None:
-        from core.ingest.pipeline import default_chunking
-
-        d = default_chunking()
-        chunking = ChunkSettings(
-            size=args.chunk_size if args.chunk_size is not None else d.size,
-            overlap=args.chunk_overlap if args.chunk_overlap is not None else d.overlap,
-            unit=args.chunk_unit or d.unit,
-        )
     bar = ProgressBar(enabled=not args.quiet)
     try:
-        result = ingest(args.paths, args.library, embedder, _store(), chunking, progress=bar)
+        result = ingest(args.paths, args.library, embedder, store, chunking, progress=bar)
     finally:
         bar.close()
     summary = result.summary()

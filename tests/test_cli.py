@@ -206,3 +206,19 @@ def test_delete_document_with_a_model_removes_it_from_that_index_only(corpus, ca
     assert main(["delete-document", "doc0.md", "--library", "two", "--model", "potion-base-8M"]) == EXIT_ERROR
     assert "no index for potion-base-8M" in capsys.readouterr().err
     assert documents_of("two", BUNDLED_LARGE, capsys) == ["doc0.md", "doc1.md", "doc2.md"]
+
+
+def test_ingest_keeps_the_librarys_chunking_as_the_app_does(corpus, capsys):
+    first = ["ingest", str(corpus / "doc0.md"), "--library", "c", "--quiet"]
+    chars = ["--chunk-size", "40", "--chunk-overlap", "0", "--chunk-unit", "chars"]
+    assert main([*first, "--model", BUNDLED_SMALL, *chars]) == EXIT_OK
+    capsys.readouterr()
+    # Another model joins the library: with no option it cuts the text as the library does
+    assert main([*first, "--model", "minilm-static-256", "--json"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["libraries", "--json"]) == EXIT_OK
+    chunkings = [m["chunking"] for m in json.loads(capsys.readouterr().out)[0]["models"]]
+    assert chunkings == [{"size": 40, "overlap": 0, "unit": "chars"}] * 2
+    # and other settings are refused with the library's own, not mixed in
+    assert main([*first, "--model", BUNDLED_SMALL, "--chunk-size", "64"]) == EXIT_ERROR
+    assert "fixed by its first index" in capsys.readouterr().err
