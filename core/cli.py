@@ -117,8 +117,29 @@ def cmd_search(args: argparse.Namespace) -> int:
     params = HybridParams(fusion=Fusion.WEIGHTED, weight=args.weight) if args.weight is not None else HybridParams()
     # BM25 reads the chunk text: a keyword search names the model's index and loads nothing. Otherwise naming a
     # model on the command line asks for it.
-    model = args.model if mode == SearchMode.KEYWORD else load_embedder(args.model, download=True)
-    result = search(args.query, args.library, model, _store(), args.top_k, args.document, mode, params)
+    embedder = None if mode == SearchMode.KEYWORD else load_embedder(args.model, download=True)
+    store = _store()
+    if args.explain:  # the Search page's question: hits with why each matched and the library's verdicts
+        from core.search.answer import KeywordStatsCache, answer
+
+        found = answer(
+            args.query,
+            args.library,
+            args.model,
+            store,
+            embedder=embedder,
+            top_k=args.top_k,
+            document=args.document,
+            mode=mode,
+            params=params,
+            keyword_stats=KeywordStatsCache(),
+        )
+        result, payload = found.result, found.as_dict()
+    else:
+        result = search(
+            args.query, args.library, embedder or args.model, store, args.top_k, args.document, mode, params
+        )
+        payload = result.as_dict()
     lines = [
         f"{mode} search  query {result.query_dim}d  documents {result.doc_dim}d  "
         f"({result.encode_ms:.1f} + {result.search_ms:.1f} ms)"
@@ -134,8 +155,25 @@ def cmd_search(args: argparse.Namespace) -> int:
         parts = [f"{name} {v:.3f}" for name, v in (("cos", h.dense_score), ("bm25", h.keyword_score)) if v is not None]
         detail = f" ({', '.join(parts)})" if mode == SearchMode.HYBRID else ""
         lines.append(f"{h.rank:>3}. {h.score:.3f}{detail}  {h.document} #{h.chunk}  {snippet}")
-    _emit(args, result.as_dict(), "\n".join(lines))
+        if args.explain:
+            lines += _why_lines(payload["hits"][h.rank - 1]["why"])
+    _emit(args, payload, "\n".join(lines))
     return EXIT_OK
+
+
+def _why_lines(why: dict) -> list[str]:
+    lines = []
+    if why.get("words"):
+        lines.append("       words: " + ", ".join(f"{w['word']} {w['contribution']:+.3f}" for w in why["words"]))
+    if why.get("terms"):
+        lines.append("       terms: " + ", ".join(f"{t['term']} {t['share']:.0%}" for t in why["terms"]))
+    if why.get("unknown_words"):
+        lines.append("       unknown to the model: " + ", ".join(why["unknown_words"]))
+    if "verdict" in why:
+        from core.evaluate.judgments import RELEVANT
+
+        lines.append(f"       judged {'relevant' if why['verdict'] >= RELEVANT else 'not relevant'} for this query")
+    return lines
 
 
 EVALUATE_HELP = (
@@ -499,6 +537,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--document", help="only search this document")
     p.add_argument("--mode", choices=["dense", "keyword", "hybrid"], default="dense")
     p.add_argument("--weight", type=_share, help="hybrid: blend scores with this dense share (0-1) instead of RRF")
+    p.add_argument(
+        "--explain", action="store_true", help="say why each hit matched (word and term shares) and its verdict"
+    )
     p = command("evaluate", cmd_evaluate, "measure retrieval on a BEIR-style collection, with intervals and tests")
     p.description = EVALUATE_HELP + "."
     p.add_argument("folder", metavar="DIR", help="a BEIR-style collection folder")

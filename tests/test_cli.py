@@ -222,3 +222,25 @@ def test_ingest_keeps_the_librarys_chunking_as_the_app_does(corpus, capsys):
     # and other settings are refused with the library's own, not mixed in
     assert main([*first, "--model", BUNDLED_SMALL, "--chunk-size", "64"]) == EXIT_ERROR
     assert "fixed by its first index" in capsys.readouterr().err
+
+
+def test_search_explain_says_why_each_hit_matched_as_the_search_page_does(corpus, capsys):
+    from core.evaluate.judgments import RELEVANT, judge
+    from core.storage import open_store
+
+    assert main(["ingest", str(corpus), "--library", "w", "--model", BUNDLED_SMALL, "--quiet"]) == EXIT_PARTIAL
+    store = open_store()
+    judge(store, "w", "Where was Turing born", "doc2.md", RELEVANT)
+    store.close()
+    capsys.readouterr()
+    base = ["--library", "w", "--model", BUNDLED_SMALL, "--explain"]
+    assert main(["search", "Where was Turing born", "--mode", "hybrid", *base, "--json"]) == EXIT_OK
+    hits = {h["document"]: h for h in json.loads(capsys.readouterr().out)["hits"]}
+    why = hits["doc2.md"]["why"]
+    assert why["verdict"] == RELEVANT and "verdict" not in hits["doc0.md"]["why"]
+    assert "turing" in {w["word"].lower() for w in why["words"]}  # the dense share of the word
+    assert [t["term"] for t in why["terms"]][1:] == ["born"] and len(why["terms"]) == 2  # "where", "was": no share
+    assert sum(t["share"] for t in why["terms"]) == pytest.approx(1.0, abs=1e-3)
+    assert main(["search", "Maida Vale", "--mode", "keyword", *base]) == EXIT_OK  # no model loaded for it
+    out = capsys.readouterr().out
+    assert "doc2.md #0" in out and "terms: maida" in out and "words:" not in out

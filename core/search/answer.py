@@ -26,6 +26,7 @@ from core.types import Hit, HybridParams, SearchMode
 
 HIGHLIGHTED_WORDS = 12  # dense highlights: at most this many words…
 HIGHLIGHT_FLOOR = 0.3  # …each adding at least this share of the best word's contribution
+TOP_WORDS = 6  # words named as adding most to a dense score
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,26 @@ class ExplainedHit:
             return [s for s in highlight_spans(self.dense, HIGHLIGHTED_WORDS) if s[2] >= HIGHLIGHT_FLOOR]
         return keyword_spans(self.keyword) if self.keyword is not None else []
 
+    def why(self, top: int = TOP_WORDS) -> dict:
+        """Why it matched, in plain values: the words adding most to the cosine, the query terms' shares of the
+        BM25 score, the words of the chunk the model cannot read, and the verdict; empty parts left out."""
+        why: dict = {}
+        if self.dense is not None:
+            why["words"] = [
+                {"word": w.word, "contribution": round(w.contribution, 4)} for w in self.dense.top_words[:top]
+            ]
+        if self.keyword is not None:
+            why["terms"] = [
+                {"term": t.term, "share": round(t.share, 4), "bm25": round(t.score, 4)}
+                for t in self.keyword.terms
+                if t.score > 0
+            ]
+        if self.coverage is not None and self.coverage.unknown:
+            why["unknown_words"] = [w.word for w in self.coverage.unknown]
+        if self.verdict is not None:
+            why["verdict"] = self.verdict
+        return why
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -50,6 +71,14 @@ class Answer:
     hits: list[ExplainedHit]  # the same hits, each explained
     query_coverage: Coverage | None  # the query's words the model cannot read (needs the model)
     keyword_stats: CorpusStats | None  # the index's BM25 statistics the term shares were computed from
+
+    def as_dict(self) -> dict:
+        """The search result's dict, each hit with its `why`, and the query's words the model cannot read."""
+        found = self.result.as_dict()
+        found["hits"] = [h.hit.as_dict() | {"why": h.why()} for h in self.hits]
+        if self.query_coverage is not None:
+            found["unknown_query_words"] = [w.word for w in self.query_coverage.unknown]
+        return found
 
     def judged(self, document: str, verdict: int) -> Answer:
         """The same answer after `document` was judged: no search or explanation again."""
