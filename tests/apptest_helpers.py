@@ -131,3 +131,10 @@ def open_page(at: AppTest, page: str | Path) -> None:
 def hit_headers(at: AppTest) -> list[str]:
     """The '**#rank** · score …' line of every hit card on the page."""
     return [m.value for m in at.main.markdown if m.value.startswith("**#")]
+
+
+def arrow_frame(data: bytes):
+    """A chart's or table's data as Streamlit sends it (Arrow IPC stream) as a pandas DataFrame."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(data).read_pandas()

@@ -7,7 +7,6 @@ import json
 import threading
 
 import pytest
-from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from core.embed.loading import load_embedder
@@ -18,6 +17,7 @@ from pages import shared
 from tests.apptest_helpers import (
     ROOT,
     app_store,
+    arrow_frame,
     by_label,
     join_all_jobs,
     new_app,
@@ -111,13 +111,13 @@ def test_a_run_shows_core_results_comparisons_disagreements_hits_and_exports(sto
 
     charts = at.main.get("vega_lite_chart")
     assert len(charts) == 2  # means with intervals; per-query differences
-    diffs = convert_arrow_bytes_to_pandas_df(charts[1].proto.data.data)  # Streamlit sends top-level data as Arrow
+    diffs = arrow_frame(charts[1].proto.data.data)  # Streamlit sends top-level data as Arrow
     base = expected.results[0].per_query["ndcg@10"]
     want = {
         (f"{r.model} · {r.mode}", q): r.per_query["ndcg@10"][q] - base[q] for r in expected.results[1:] for q in base
     }
     assert dict(zip(zip(diffs["run"], diffs["query_id"]), diffs["diff"])) == pytest.approx(want)
-    means = convert_arrow_bytes_to_pandas_df(charts[0].proto.data.data)
+    means = arrow_frame(charts[0].proto.data.data)
     assert len(means) == 4 * 5 and (means["low"] <= means["mean"]).all() and (means["mean"] <= means["high"]).all()
 
     downloads = at.main.get("download_button")
