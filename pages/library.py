@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import streamlit as st
 
 from core.config import load_settings
@@ -68,7 +71,7 @@ def outcome_panel(runner: JobRunner, job_key: str) -> None:
     st.button("Dismiss", on_click=runner.forget, args=(job_key,))
 
 
-def start(runner: JobRunner, job_key: str, label: str, work, kind: str = INGEST) -> bool:
+def start(runner: JobRunner, job_key: str, label: str, work: Callable, kind: str = INGEST) -> bool:
     """Start the job, or say why not (a job started meanwhile, maybe from Compare): never drop the files silently."""
     try:
         runner.start(job_key, label, work, kind=kind, join=False)
@@ -118,7 +121,7 @@ def empty_library(runner: JobRunner, store: Store, library: str, job_key: str, b
         + (", or load the sample set to start a demo in seconds." if can_load_samples else ".")
     )
     clicked = can_load_samples and st.button("Load sample documents", type="primary", disabled=busy)
-    work = lambda progress: ingest_with_models([samples], library, [model], store, None, progress)  # noqa: E731
+    work = partial(ingest_with_models, [samples], library, [model], store, None)  # called with the progress
     if clicked and start(runner, job_key, f"Loading samples with {model}", work):
         st.rerun()
 
@@ -161,7 +164,7 @@ def add_documents(store: Store, runner: JobRunner, library: str, job_key: str, c
         st.error(shared.inert(exc))
         return
     sources = [(f.name, f.getvalue()) for f in uploads]
-    work = lambda progress: ingest_with_models(sources, library, models, store, chunking, progress)  # noqa: E731
+    work = partial(ingest_with_models, sources, library, models, store, chunking)  # called with the progress
     if start(runner, job_key, f"Indexing {len(sources)} file(s) with {', '.join(models)}", work):
         st.session_state[keys.UPLOAD_ROUND] = st.session_state.get(keys.UPLOAD_ROUND, 0) + 1
         st.rerun()

@@ -134,12 +134,6 @@ def once(key: str, asked: Hashable, compute: Callable[[], T], fresh: bool = Fals
     return kept[1]
 
 
-def kept(key: str, asked: Hashable) -> object | None:
-    """What `once` keeps for this question, if it has computed it."""
-    found = st.session_state.get(key)
-    return found[1] if found is not None and found[0] == asked else None
-
-
 def keep(key: str, asked: Hashable, value: object) -> None:
     """Replace what `once` keeps (an answer changed by the user's own action, such as a judgment)."""
     st.session_state[key] = (asked, value)
