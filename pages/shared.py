@@ -26,12 +26,10 @@ T = TypeVar("T")
 # The app's files by absolute path: links and switches then resolve alike whichever folder the entry file is in.
 ROOT = Path(__file__).resolve().parent.parent
 APP_FILE = ROOT / "app.py"
-HOME_PAGE, LIBRARY_PAGE, SEARCH_PAGE, COMPARE_PAGE = (
-    ROOT / "pages" / f"{n}.py" for n in ("home", "library", "search", "compare")
-)
-EVALUATE_PAGE, JUDGMENTS_PAGE, MAP_PAGE, COSTS_PAGE = (
-    ROOT / "pages" / f"{n}.py" for n in ("evaluate", "judgments", "map", "costs")
-)
+PAGES = ROOT / "pages"
+HOME_PAGE, LIBRARY_PAGE, SEARCH_PAGE = PAGES / "home.py", PAGES / "library.py", PAGES / "search.py"
+COMPARE_PAGE, EVALUATE_PAGE, JUDGMENTS_PAGE = PAGES / "compare.py", PAGES / "evaluate.py", PAGES / "judgments.py"
+MAP_PAGE, COSTS_PAGE = PAGES / "map.py", PAGES / "costs.py"
 
 
 @st.cache_resource(show_spinner="Opening the database…")
