@@ -135,7 +135,7 @@ def _create_library() -> None:
     name = st.session_state.get(keys.NEW_LIBRARY_NAME, "").strip()
     if name:
         try:
-            shared.store().create_library(name)  # recorded in the database: it survives a reload
+            shared.store().catalog.create(name)  # recorded in the database: it survives a reload
         except PotionError as exc:
             st.session_state[keys.LIBRARY_ERROR] = str(exc)
             return

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -95,7 +96,7 @@ class CallTimer:
         self.seconds: dict[str, float] = {}
         self.calls: dict[str, int] = {}
         self.samples: dict[str, list[float]] = {}
-        self._wrapped: list[tuple[object, str]] = []
+        self._wrapped: list[tuple[object, str, object, bool]] = []
 
     def wrap(self, obj: object, name: str, label: str) -> None:
         original = getattr(obj, name)
@@ -110,12 +111,16 @@ class CallTimer:
                 self.calls[label] = self.calls.get(label, 0) + 1
                 self.samples.setdefault(label, []).append(seconds)
 
-        setattr(obj, name, wrapper)
-        self._wrapped.append((obj, name))
+        own = name in vars(obj)  # a class's own method is put back; an instance's wrapper just goes
+        setattr(obj, name, functools.wraps(original)(wrapper))
+        self._wrapped.append((obj, name, original, own))
 
     def unwrap(self) -> None:
-        for obj, name in self._wrapped:
-            delattr(obj, name)  # the instance attribute goes; the class method shows through again
+        for obj, name, original, own in reversed(self._wrapped):
+            if own:
+                setattr(obj, name, original)
+            else:
+                delattr(obj, name)  # the instance attribute goes; the class method shows through again
         self._wrapped.clear()
 
     def report(self, per_call: tuple[str, ...] = ()) -> dict:
@@ -223,7 +228,7 @@ def raw_insert(client, name: str, records: list[dict]) -> None:
 
 def raw_search(client, name: str, vectors: np.ndarray, top_k: int = TOP_K) -> list:
     """The call MilvusStore.search makes (same output fields), minus everything around it."""
-    from core.storage.milvus import OUTPUT_FIELDS
+    from core.storage.records import OUTPUT_FIELDS
 
     return client.search(
         name,
@@ -308,8 +313,11 @@ def bench_ingest(corpus: Path, library: str, embedder, store) -> tuple[dict, obj
     from core.ingest.pipeline import ingest
 
     timer = CallTimer()
-    for name in ("ensure_collection", "documents", "delete_documents", "write", "flush", "count"):
-        timer.wrap(store, name, f"store.{name}")
+    from core.storage.milvus_index import MilvusIndex
+
+    timer.wrap(store.catalog, "ensure", "store.catalog.ensure")
+    for name in ("documents", "delete_documents", "write", "flush", "count"):  # every index handle's
+        timer.wrap(MilvusIndex, name, f"store.{name}")
     for name in ("encode", "encode_ids", "token_ids"):
         timer.wrap(embedder, name, f"embedder.{name}")
     cpu = time.process_time()
@@ -406,7 +414,7 @@ def bench_search(
 ) -> dict:
     from core.search.query import search, search_many
 
-    ours_collection = store.find(library, embedder.info.name).collection
+    ours_collection = store.catalog.find(library, embedder.info.name).collection
     qv = embedder.encode(queries)
     known = np.any(chunk_vectors != 0, axis=1)  # ingest drops chunks with no known token
     matrix = normalise(chunk_vectors[known])
@@ -442,7 +450,7 @@ def bench_search(
     raw1_s, raw1_cpu, raw1 = each(lambda i: raw_search(raw_client, raw_collection, qv[i : i + 1])[0])
     np1_s, _, _ = each(lambda i: numpy_topk(matrix, qn[i : i + 1]))
 
-    find = interleaved({"find": lambda: store.find(library, embedder.info.name)}, 30)["find"]["s"]
+    find = interleaved({"find": lambda: store.catalog.find(library, embedder.info.name)}, 30)["find"]["s"]
 
     exact = [[matrix_keys[j] for j in row] for row in np_idx]
     ours_keys = [[(h.document, h.start, h.end) for h in r.hits] for r in ours_results]
@@ -454,7 +462,7 @@ def bench_search(
         "batch": {
             "repeats": repeats,
             "ours_s": rnd(ours_s),
-            "ours_search_part_s": rnd(ours_search_part),  # store.search inside search_many (no encode, no Hit objects)
+            "ours_search_part_s": rnd(ours_search_part),  # index.search inside search_many (no encode, no Hit objects)
             "raw_milvus_s": rnd(raw_s),
             "raw_milvus_on_our_collection_s": rnd(same_s),
             "numpy_s": rnd(np_s, 5),
@@ -482,7 +490,7 @@ def bench_search(
             "ratio_ours_raw_milvus": ratio(ours1_s, raw1_s),
             "ratio_ours_numpy": ratio(ours1_s, np1_s),
             "cpu_ratio_ours_raw_milvus": ratio(ours1_cpu, raw1_cpu),
-            "store_find_ms": rnd(find * 1000, 3),  # search() calls find twice (search_many + store._require)
+            "store_find_ms": rnd(find * 1000, 3),  # search() looks the provenance up (catalog.find, index.meta)
         },
         "recall_at_10_vs_numpy": {
             "ours_batch": overlap_at_k(ours_keys, exact),
@@ -520,10 +528,10 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
         for i in range(rows)
     ]
     library, model = "bench-scale", f"synthetic-{dim}"
-    store.ensure_collection(CollectionMeta(library, model, "synthetic", "local", "synthetic", dim, {}))
+    store.catalog.ensure(CollectionMeta(library, model, "synthetic", "local", "synthetic", dim, {}))
     log(f"scale: MilvusStore.write {rows:,} x {dim}")
-    ours_write_s, ours_write_cpu, _ = timed_cpu(lambda: store.write(library, model, chunk_rows))
-    ours_flush_s, _ = timed(lambda: store.flush(library, model))
+    ours_write_s, ours_write_cpu, _ = timed_cpu(lambda: store.index(library, model).write(chunk_rows))
+    ours_flush_s, _ = timed(lambda: store.index(library, model).flush())
 
     raw_collection = f"raw_scale_{dim}"
     raw_create(raw_client, raw_collection, dim)
@@ -553,11 +561,11 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
     raw_flush_s, _ = timed(lambda: raw_client.flush(raw_collection))
 
     log("scale: search")
-    store.dense(library, model, queries[:2], TOP_K)  # warm-up and load
+    store.index(library, model).dense(queries[:2], TOP_K)  # warm-up and load
     raw_search(raw_client, raw_collection, queries[:2])
     runs = interleaved(
         {
-            "ours": lambda: store.dense(library, model, queries, TOP_K),
+            "ours": lambda: store.index(library, model).dense(queries, TOP_K),
             "raw": lambda: raw_search(raw_client, raw_collection, queries),
             "numpy": lambda: numpy_topk(vectors, queries),
         },
@@ -568,7 +576,7 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
     one = iter(range(10**9))
     single = interleaved(  # a different query each call
         {
-            "ours": lambda: store.dense(library, model, queries[next(one) % n_queries][None, :], TOP_K),
+            "ours": lambda: store.index(library, model).dense(queries[next(one) % n_queries][None, :], TOP_K),
             "raw": lambda: raw_search(raw_client, raw_collection, queries[next(one) % n_queries][None, :]),
             "numpy": lambda: numpy_topk(vectors, queries[next(one) % n_queries][None, :]),
         },
@@ -580,7 +588,7 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
     ours_docs = [[(h.document, h.chunk) for h in hits] for hits in ours_hits]
     raw_docs = [[(h["entity"]["document"], int(h["entity"]["chunk"])) for h in hits] for hits in raw_hits]
     med = statistics.median
-    store.drop_collection(library, model)
+    store.catalog.drop(library)
     raw_client.drop_collection(raw_collection)
     return {
         "rows": rows,

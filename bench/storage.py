@@ -187,7 +187,7 @@ def bench_search(store, embedder, raw_model, matrix: np.ndarray, queries: list[s
     from core.search.query import search
     from core.types import SearchMode
 
-    meta = store.find("bench", MODEL)
+    meta = store.catalog.find("bench", MODEL)
     names = ["raw_dense", "raw_dense_ids_only", "numpy_dense"]
     timings: dict[str, list[float]] = {m.value: [] for m in SearchMode} | {name: [] for name in names}
     recall = []
@@ -329,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         from core.storage import open_store
 
         store = open_store()
-        meta = store.find("bench", MODEL)
+        meta = store.catalog.find("bench", MODEL)
         analyzer = meta.analyzer or None
         store.close()
         insert = raw_insert(work / "raw.db", rows, texts, vectors, analyzer)
@@ -356,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
         raw_model = StaticModel.from_pretrained(model_dir)
         eng.log(f"search: {len(queries)} queries x (3 modes + raw + numpy)")
         out["search"] = bench_search(store, embedder, raw_model, matrix, queries)
-        out["search"]["chunks"] = store.count("bench", MODEL)
+        out["search"]["chunks"] = store.index("bench", MODEL).count()
         store.close()
         if not args.skip_indexes:
             eng.log("indexes: FLAT / IVF_FLAT / HNSW")

@@ -386,7 +386,7 @@ def cmd_libraries(args: argparse.Namespace) -> int:
 
 
 def cmd_create_library(args: argparse.Namespace) -> int:
-    _store().create_library(args.library)
+    _store().catalog.create(args.library)
     _emit(args, {"library": args.library}, f"Library '{args.library}' is ready.")
     return EXIT_OK
 
@@ -427,7 +427,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_documents(args: argparse.Namespace) -> int:
-    docs = _store().documents(args.library, args.model)
+    docs = _store().index(args.library, args.model).documents()
     payload = [{"document": d.name, "chunks": d.chunks, "type": d.doc_type, "title": d.title} for d in docs]
     _emit(args, payload, "\n".join(f"{d.chunks:>5} chunks  {d.name}" for d in docs))
     return EXIT_OK
@@ -467,9 +467,9 @@ def cmd_export_judgments(args: argparse.Namespace) -> int:
     from core.evaluate.judgments import JudgmentError
 
     store = _store()
-    if args.library not in store.library_names():
+    if args.library not in store.catalog.names():
         raise JudgmentError(f"There is no library named '{args.library}': check the name with `libraries`.")
-    judgments = store.judgments(args.library)
+    judgments = store.judgments.list(args.library)
     try:
         Path(args.file).write_text(judgments_jsonl(judgments), encoding="utf-8")
     except OSError as exc:

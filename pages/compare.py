@@ -94,7 +94,7 @@ def baseline_column(store: Store, library: str, query: str, top_k: int) -> list 
     """BM25 over the chunk text: every index of the library with keyword search ranks alike, and none needs its
     model loaded for it."""
     st.subheader(BM25)
-    keyword_index = next((m for m in store.collections() if m.library == library and m.has_keyword), None)
+    keyword_index = next((m for m in store.catalog.collections() if m.library == library and m.has_keyword), None)
     if keyword_index is None:
         st.info(f"No index of {shared.inert(library)} has keyword search yet: rebuild one on the Library page.")
         return None
@@ -136,7 +136,7 @@ st.caption(
     "Agreement is measured on documents, since models may cut chunks differently."
 )
 busy = job_panel(runner, library)
-indexed = store.indexed_models(library)
+indexed = store.catalog.models(library)
 if not indexed:
     st.info(
         f"**{shared.inert(library)}** has no documents yet: add some on the Library page, then compare models here."
@@ -167,7 +167,7 @@ for column, model in zip(columns, models):
         info = embedder.info
         st.subheader(shared.inert(info.name))
         st.caption(f"{info.dim} dims · {info.params_label} parameters · {info.kind}")
-        if store.find(library, embedder.info.name) is None:
+        if store.catalog.find(library, embedder.info.name) is None:
             offer_indexing(store, runner, library, embedder, busy)
         elif (found := model_column(store, library, embedder, query, top_k, ranking)) is not None:
             rankings[embedder.info.name] = found

@@ -34,7 +34,7 @@ from pages import keys, shared
 
 
 def import_panel(store: Store, library: str) -> None:
-    with st.expander("Import judgments", expanded=not store.judgments(library)):
+    with st.expander("Import judgments", expanded=not store.judgments.list(library)):
         st.caption(
             "A judgments.jsonl downloaded from this page, from any library or database: the verdicts join this "
             "library's; a verdict on the same query and document replaces the one here, and importing twice adds "
@@ -114,7 +114,7 @@ def bar_progress(label: str):
 
 def evaluation(store: Store, library: str, collection: JudgedCollection) -> None:
     st.subheader("Evaluate on these judgments")
-    indexed = store.indexed_models(library)
+    indexed = store.catalog.models(library)
     if len(collection.queries) < MIN_RELIABLE_QUERIES:
         st.warning(
             f"Only {len(collection.queries)} judged queries have a relevant document: intervals will be wide and a "
@@ -168,9 +168,7 @@ def evaluation_tables(report) -> None:
 
 def tuning(store: Store, library: str) -> None:
     st.subheader("Tune the hybrid")
-    keyword_ready = [
-        m for m in store.indexed_models(library) if (meta := store.find(library, m)) is not None and meta.has_keyword
-    ]
+    keyword_ready = [m.model_name for m in store.catalog.collections() if m.library == library and m.has_keyword]
     if not keyword_ready:
         st.info("No index of this library has keyword search, which the hybrid needs.")
         return
@@ -230,7 +228,7 @@ st.caption(
     "its best chunk."
 )
 import_panel(store, library)
-judgments = store.judgments(library)
+judgments = store.judgments.list(library)
 if not judgments:
     st.info(
         f"No judgments in **{shared.inert(library)}** yet: search on the Search page and mark hits relevant or not."

@@ -174,7 +174,7 @@ def documents(store: Store, runner: JobRunner, library: str, collections: list, 
     st.subheader("Documents")
     names = [c.meta.model_name for c in collections]
     shown = st.selectbox("Documents indexed with", names) if len(names) > 1 else names[0]
-    docs = store.documents(library, shown)
+    docs = store.index(library, shown).documents()
     st.dataframe(
         [{"document": d.name, "type": d.doc_type, "chunks": d.chunks, "title": d.title} for d in docs],
         hide_index=True,

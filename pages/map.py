@@ -16,7 +16,7 @@ st.caption(
     "(PCA of the unit vectors). Points are coloured by document; the query is the black diamond, its hits are ringed. "
     "Click a point to find the same chunk in the other model's map."
 )
-indexed = store.indexed_models(library)
+indexed = store.catalog.models(library)
 if not indexed:
     st.info(f"**{shared.inert(library)}** has no documents yet: add some on the Library page, then map them here.")
     st.stop()
@@ -36,7 +36,7 @@ def build(name: str) -> EmbeddingMap | None:
     embedder = shared.try_embedder(name)
     if embedder is None:
         return None
-    asked = (library, name, embedder.info.fingerprint, query.strip(), top_k, store.count(library, name))
+    asked = (library, name, embedder.info.fingerprint, query.strip(), top_k, store.index(library, name).count())
     return shared.once(
         keys.MAP_ANSWER.format(model=name), asked, lambda: embedding_map(store, library, embedder, query, top_k)
     )

@@ -29,7 +29,7 @@ def model_or_stop(store: Store, library: str) -> Embedder:
     embedder = shared.try_embedder(model)
     if embedder is None:
         st.stop()
-    if store.find(library, embedder.info.name) is None:
+    if store.catalog.find(library, embedder.info.name) is None:
         st.info(
             f"**{shared.inert(library)}** has no documents indexed with **{shared.inert(embedder.info.name)}** yet: "
             "add some on the Library page."
@@ -179,7 +179,7 @@ def downloads(found: Answer) -> None:
 
 store, library = shared.begin(":material/search: Search")
 embedder = model_or_stop(store, library)
-documents = [d.name for d in store.documents(library, embedder.info.name)]
+documents = [d.name for d in store.index(library, embedder.info.name).documents()]
 ranking = controls(store, library)
 with st.form("search"):
     query = st.text_input("Query", key="search_query", placeholder="Ask something about your documents").strip()

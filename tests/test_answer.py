@@ -62,7 +62,7 @@ def test_a_hybrid_answer_explains_both_scores_from_the_index_statistics(library,
         "soup kitchen", LIBRARY, name, library, embedder=tiny_embedder, mode=SearchMode.HYBRID, params=params
     )
     assert found.hits and all(h.dense is not None and h.keyword is not None for h in found.hits)
-    stats = index_keyword_stats(library, LIBRARY, name, library.find(LIBRARY, name).analyzer)
+    stats = index_keyword_stats(library, LIBRARY, name, library.catalog.find(LIBRARY, name).analyzer)
     assert found.keyword_stats == stats and stats.chunks == len(DOCS)
     assert [h.keyword for h in found.hits] == explain_keywords("soup kitchen", [h.hit.text for h in found.hits], stats)
 

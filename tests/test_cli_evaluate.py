@@ -179,8 +179,8 @@ def test_dense_rankings_through_milvus_equal_exact_cosine_over_the_stored_vector
     capsys.readouterr()
     embedder, store = load_embedder(BUNDLED_SMALL), open_store()
     library = evaluation_library(scifact_slice.name, default_chunking())
-    meta = store.require(library, BUNDLED_SMALL)
-    store.count(library, BUNDLED_SMALL)  # loads the collection
+    meta = store.catalog.require(library, BUNDLED_SMALL)
+    store.index(library, BUNDLED_SMALL).count()  # loads the collection
     documents, vectors = [], []
     iterator = store.client.query_iterator(
         meta.collection, batch_size=500, filter="chunk >= 0", output_fields=["document", "vector"]

@@ -70,7 +70,7 @@ def test_a_run_shows_core_results_comparisons_disagreements_hits_and_exports(sto
     no_exception(at)
     assert not at.main.error, [e.value for e in at.main.error]
     library = evaluation_library("tiny", WHOLE_DOCUMENTS)
-    assert all(store.find(library, m) is not None for m in (BUNDLED_SMALL, BUNDLED_LARGE))
+    assert all(store.catalog.find(library, m) is not None for m in (BUNDLED_SMALL, BUNDLED_LARGE))
 
     expected = evaluate_collection(
         folder, {m: load_embedder(m) for m in (BUNDLED_SMALL, BUNDLED_LARGE)}, MODES, store, WHOLE_DOCUMENTS

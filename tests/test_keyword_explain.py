@@ -129,8 +129,8 @@ def test_the_score_matches_the_engines_bm25(tmp_path: Path, store):
     for i, text in enumerate(CORPUS):
         (tmp_path / f"doc{i}.txt").write_text(text, encoding="utf-8")
     ingest(sorted(tmp_path.glob("doc*.txt")), "bake", embedder, store)
-    meta = store.find("bake", embedder.info.name)
-    stats = corpus_stats((r["text"] for r in store.chunk_rows("bake", embedder.info.name)), meta.analyzer)
+    meta = store.catalog.find("bake", embedder.info.name)
+    stats = corpus_stats((r["text"] for r in store.index("bake", embedder.info.name).chunk_rows()), meta.analyzer)
     assert stats.chunks == len(CORPUS)
     for query in ("bread from the kitchen", "yeast rising", "bakeries selling cakes"):
         result = search(query, "bake", embedder, store, top_k=4, mode=SearchMode.KEYWORD)
@@ -146,9 +146,9 @@ def test_the_score_matches_the_reference_stores_bm25(tmp_path: Path, tiny_embedd
     for i, text in enumerate(CORPUS):
         (tmp_path / f"doc{i}.txt").write_text(text, encoding="utf-8")
     ingest(sorted(tmp_path.glob("doc*.txt")), "bake", tiny_embedder, memory)
-    meta = memory.find("bake", tiny_embedder.info.name)
+    meta = memory.catalog.find("bake", tiny_embedder.info.name)
     assert meta.analyzer == "standard"
-    stats = corpus_stats((r["text"] for r in memory.chunk_rows("bake", tiny_embedder.info.name)), meta.analyzer)
+    stats = corpus_stats((r["text"] for r in memory.index("bake", tiny_embedder.info.name).chunk_rows()), meta.analyzer)
     query = "bread from the kitchen, bread"
     result = search(query, "bake", tiny_embedder, memory, top_k=4, mode=SearchMode.KEYWORD)
     assert len(result.hits) == 3

@@ -51,7 +51,7 @@ def judge(
         model=model,
         judged_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    store.put_judgment(judgment)
+    store.judgments.put(judgment)
     return judgment
 
 
@@ -95,7 +95,7 @@ def evaluate_judgments(
     baseline = baseline or rows[0]
     results = []
     for model, embedder in models.items():
-        meta = store.require(library, model)
+        meta = store.catalog.require(library, model)
         for mode in dict.fromkeys(modes):
             ranking = rank_documents(
                 collection.queries,
@@ -188,16 +188,16 @@ def adopt_hybrid_default(store: Store, library: str, sweep: HybridSweep) -> Hybr
         weight=best.weight,
         model=sweep.model,
         queries=sweep.queries,
-        judgments=len(store.judgments(library)),
+        judgments=len(store.judgments.list(library)),
         ndcg=round(best.ndcg.mean, 6),
         chosen_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    store.set_library_settings(library, store.library_settings(library) | {"hybrid_default": asdict(chosen)})
+    store.catalog.set_setting(library, "hybrid_default", asdict(chosen))
     return chosen
 
 
 def hybrid_default(store: Store, library: str) -> HybridDefault | None:
-    recorded = store.library_settings(library).get("hybrid_default")
+    recorded = store.catalog.settings(library).get("hybrid_default")
     if not isinstance(recorded, dict):
         return None
     try:
@@ -207,7 +207,7 @@ def hybrid_default(store: Store, library: str) -> HybridDefault | None:
 
 
 def _collection(store: Store, library: str) -> JudgedCollection:
-    collection = judged_collection(store.judgments(library))
+    collection = judged_collection(store.judgments.list(library))
     if not collection.queries:
         raise JudgmentError(
             f"Library '{library}' has no query with a hit judged relevant yet: mark some hits on the Search page."
@@ -223,7 +223,7 @@ def revise_judgments(
     changed = 0
     for judgment, keep_relevant, doomed in zip(judgments, relevant, delete, strict=True):
         if doomed:
-            store.delete_judgment(judgment)
+            store.judgments.delete(judgment)
         elif keep_relevant != (judgment.relevance >= RELEVANT):
             verdict = RELEVANT if keep_relevant else NOT_RELEVANT
             judge(store, library, judgment.query, judgment.document, verdict, judgment.chunk, judgment.model)

@@ -456,12 +456,12 @@ def index_corpus(
 ) -> IngestResult:
     """Index the corpus for this model, reusing what is stored: unchanged documents are skipped, and
     documents the corpus no longer holds are removed, so the index is exactly this corpus."""
-    if store.find(library, embedder.info.name) is not None:
+    if store.catalog.find(library, embedder.info.name) is not None:
         wanted = {doc.name for doc in read.documents}
-        stale = [d.name for d in store.documents(library, embedder.info.name) if d.name not in wanted]
+        stale = [d.name for d in store.index(library, embedder.info.name).documents() if d.name not in wanted]
         if stale:
-            store.delete_documents(library, embedder.info.name, stale)
-            store.flush(library, embedder.info.name)
+            store.index(library, embedder.info.name).delete_documents(stale)
+            store.index(library, embedder.info.name).flush()
     return ingest_documents(read, library, embedder, store, chunking, progress)
 
 
@@ -480,7 +480,10 @@ def rank_documents(
 
     Enough chunks are asked for that `depth` distinct documents come back; a query whose chunks hold
     fewer is asked again deeper, so its document ranking is the exact one (indexes are FLAT)."""
-    chunks, documents = store.count(library, embedder.info.name), store.count_documents(library, embedder.info.name)
+    chunks, documents = (
+        store.index(library, embedder.info.name).count(),
+        store.index(library, embedder.info.name).count_documents(),
+    )
     cap = max(1, min(chunks, ENGINE_MAX_TOP_K))
     first_k = min(cap, max(depth, math.ceil(2 * depth * chunks / max(documents, 1))))
     ids = list(queries)

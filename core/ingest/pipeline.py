@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,12 +106,35 @@ def ingest(
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
 ) -> IngestResult:
-    """Index files into the library's collection for this model; re-running converges and adds nothing new."""
+    """Index files into the library's collection for this model; re-running converges and adds nothing new.
+
+    The library's lease is held throughout (shared: other ingests may write beside this one), so no other process
+    drops, deletes from or rebuilds it meanwhile."""
     started = time.perf_counter()
-    read = read_sources(sources, progress)
-    return ingest_documents(read, library, embedder, store, chunking, progress, started)
+    with store.catalog.lease(library, ingest_label(library), shared=True):
+        read = read_sources(sources, progress)
+        return ingest_documents(read, library, embedder, store, chunking, progress, started, held=True)
 
 
+def ingest_label(library: str) -> str:
+    """What an ingest is called in the message another change of the library gets."""
+    return f"ingest into {library}"
+
+
+def _holding_the_lease(write: Callable[..., IngestResult]) -> Callable[..., IngestResult]:
+    """Hold the library's lease while `write` runs, unless its caller says (`held=True`) that it holds it."""
+
+    @functools.wraps(write)
+    def held_while(
+        read: ReadResult, library: str, embedder: Embedder, store: Store, *args, held: bool = False, **kwargs
+    ) -> IngestResult:
+        with nullcontext() if held else store.catalog.lease(library, ingest_label(library), shared=True):
+            return write(read, library, embedder, store, *args, **kwargs)
+
+    return held_while
+
+
+@_holding_the_lease
 def ingest_documents(
     read: ReadResult,
     library: str,
@@ -121,7 +146,7 @@ def ingest_documents(
 ) -> IngestResult:
     started = time.perf_counter() if started is None else started
     info = embedder.info
-    existing_meta = store.find(library, info.name)
+    existing_meta = store.catalog.find(library, info.name)
     chunking = library_chunking(store, library, info.name) if chunking is None else chunking
     meta = CollectionMeta(
         library,
@@ -133,13 +158,13 @@ def ingest_documents(
         chunking.as_dict(),
         model_variant=info.variant,
     )
-    store.ensure_collection(meta)
+    store.catalog.ensure(meta)
     result = IngestResult(library=library, model=info.name)
     result.outcomes.extend(
         DocumentOutcome(f.name, DocumentStatus.FAILED, message=f.message, source=f.source) for f in read.failures
     )
 
-    stored = {d.name: d for d in store.documents(library, info.name)}
+    stored = {d.name: d for d in store.index(library, info.name).documents()}
     todo: list[Document] = []
     for doc in read.documents:
         previous = stored.get(doc.name)
@@ -156,18 +181,18 @@ def ingest_documents(
         # ingest on Lite 3.x (13-21% of a SciFact ingest). A crash after this leaves those documents
         # absent, not half-present, and the next run writes them again.
         progress("clean", 0, 1)
-        store.delete_documents(library, info.name, [doc.name for doc in todo])
+        store.index(library, info.name).delete_documents([doc.name for doc in todo])
         progress("clean", 1, 1)
     _index(todo, library, embedder, store, chunking, result, progress)
     if todo:
         progress("flush", 0, 1)
-        store.flush(library, info.name)
+        store.index(library, info.name).flush()
         progress("flush", 1, 1)
     if result.chunks_added:
         record_index_time(store, library, info.name, time.perf_counter() - writing, result.chunks_added)
 
     result.files_ok = len({o.source or o.document for o in result.outcomes if o.status != DocumentStatus.FAILED})
-    result.chunks_total = store.count(library, info.name)
+    result.chunks_total = store.index(library, info.name).count()
     result.seconds = time.perf_counter() - started
     return result
 
@@ -175,7 +200,7 @@ def ingest_documents(
 def library_chunking(store: Store, library: str, model_name: str | None = None) -> ChunkSettings:
     """The settings of this library: the chunking its indexes recorded (this model's own first), else the
     defaults. Every model of a library cuts the text the same way, so their hits line up side by side."""
-    metas = [meta for meta in store.collections() if meta.library == library]
+    metas = [meta for meta in store.catalog.collections() if meta.library == library]
     recorded = next((m for m in metas if m.model_name == model_name), metas[0] if metas else None)
     return ChunkSettings(**recorded.chunking) if recorded else default_chunking()
 
@@ -195,7 +220,7 @@ def requested_chunking(
         overlap=base.overlap if overlap is None else overlap,
         unit=base.unit if unit is None else unit,
     )
-    if asked != base and any(meta.library == library for meta in store.collections()):
+    if asked != base and any(meta.library == library for meta in store.catalog.collections()):
         raise ChunkingError(
             f"Library '{library}' is chunked {base.size} {base.unit.value} with overlap {base.overlap}, fixed by its "
             "first index: leave out the chunking options, or index into a new library."
@@ -234,7 +259,7 @@ def _index(
                 done += _finish(pending.popleft(), result)
                 progress("index", done, len(todo))
             # Every document here is absent from the store: new, or its old version deleted above.
-            write = writer.submit(store.write, library, embedder.info.name, batch.rows, new=True)
+            write = writer.submit(store.index(library, embedder.info.name).write, batch.rows, new=True)
             pending.append((write, batch.documents))
         while pending:
             done += _finish(pending.popleft(), result)
@@ -259,13 +284,14 @@ def ingest_with_models(
     """Index the same files with several models, one after another; stages are prefixed by the model."""
     from core.embed.loading import load_embedder
 
-    read = read_sources(sources, progress)
     results = []
-    for name in model_names:
-        embedder = load_embedder(name)
+    with store.catalog.lease(library, ingest_label(library), shared=True):
+        read = read_sources(sources, progress)
+        for name in model_names:
+            embedder = load_embedder(name)
 
-        def tagged(stage: str, done: int, total: int, model: str = name) -> None:
-            progress(f"{model}: {stage}", done, total)
+            def tagged(stage: str, done: int, total: int, model: str = name) -> None:
+                progress(f"{model}: {stage}", done, total)
 
-        results.append(ingest_documents(read, library, embedder, store, chunking, tagged))
+            results.append(ingest_documents(read, library, embedder, store, chunking, tagged, held=True))
     return results

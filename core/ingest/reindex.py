@@ -38,7 +38,7 @@ class Rebuilt:
 def rebuild_documents(store: Store, library: str, model_name: str) -> Rebuilt:
     """Reassemble each document's text from its chunks' offsets; keep only those matching their content hash."""
     by_doc: dict[str, list[dict]] = defaultdict(list)
-    for row in store.chunk_rows(library, model_name):
+    for row in store.index(library, model_name).chunk_rows():
         by_doc[row["document"]].append(row)
     out = Rebuilt()
     for name, rows in sorted(by_doc.items()):
@@ -116,7 +116,7 @@ def index_like(
     """Index the library's documents with `embedder`, taking them from any model already indexed.
 
     Documents that cannot be rebuilt exactly are listed as failed, each saying to add its file again."""
-    sources = [meta for meta in store.collections() if meta.library == library]
+    sources = [meta for meta in store.catalog.collections() if meta.library == library]
     source = next((m for m in sources if m.model_name != embedder.info.name), None)
     if source is None:
         raise LibraryNotFoundError(f"Library '{library}' has no documents indexed with another model to start from.")

@@ -181,7 +181,7 @@ def measure_model(
     """Measure one model on the library's chunks (its index must exist and hold chunks)."""
     name = embedder.info.name
     report = progress or (lambda stage, done, total: None)
-    texts = [row["text"] for row in store.chunk_rows(library, name)]
+    texts = [row["text"] for row in store.index(library, name).chunk_rows()]
     if not texts:
         raise PotionError(f"Library '{library}' has no chunks for {name}: index documents with it first.")
     encoded = sample_texts(texts, sample_chunks, seed)

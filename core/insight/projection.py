@@ -90,9 +90,9 @@ def embedding_map(
 ) -> EmbeddingMap:
     """The map of one model's index of the library, with `query` and its top_k hits marked when given."""
     model = embedder.info.name
-    total = store.count(library, model)
+    total = store.index(library, model).count()
     prefixes = sample_prefixes(total, max_points)
-    rows = store.chunk_vectors(library, model, prefixes)
+    rows = store.index(library, model).chunk_vectors(prefixes)
     if prefixes is not None:  # the store may not filter (old schemas): make sure of the sample here
         rows = [r for r in rows if document_key(r["document"]).startswith(tuple(prefixes))]
     if not rows:

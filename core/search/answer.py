@@ -90,7 +90,7 @@ KeywordStats = Callable[[Store, str, str, str], CorpusStats]
 
 def index_keyword_stats(store: Store, library: str, model: str, analyzer: str) -> CorpusStats:
     """BM25 statistics of one index, counted from every chunk text it holds."""
-    return corpus_stats((row["text"] for row in store.chunk_rows(library, model)), analyzer)
+    return corpus_stats((row["text"] for row in store.index(library, model).chunk_rows()), analyzer)
 
 
 class KeywordStatsCache:
@@ -104,7 +104,7 @@ class KeywordStatsCache:
 
     def __call__(self, store: Store, library: str, model: str, analyzer: str) -> CorpusStats:
         # The documents' hashes change whenever a document is added, replaced or deleted, and not otherwise.
-        version = tuple((d.name, d.doc_hash) for d in store.documents(library, model))
+        version = tuple((d.name, d.doc_hash) for d in store.index(library, model).documents())
         key = (id(store), library, model, analyzer, version)
         with self._lock:
             if key in self._kept:
@@ -141,12 +141,12 @@ def answer(
     dense = explain_matches(embedder, query, texts) if embedder is not None and mode != SearchMode.KEYWORD else None
     keyword, stats = None, None
     if mode != SearchMode.DENSE and texts:
-        meta = store.find(library, model)
+        meta = store.catalog.find(library, model)
         if meta is None:  # dropped between the search and now
             raise LibraryNotFoundError(f"Library '{library}' has no index for model {model} any more.")
         stats = keyword_stats(store, library, model, meta.analyzer)
         keyword = explain_keywords(query, texts, stats)
-    judged = verdicts(store.judgments(library), query)  # documents are judged, so a verdict covers all its hits
+    judged = verdicts(store.judgments.list(library), query)  # documents are judged, so a verdict covers all its hits
     hits = [
         ExplainedHit(
             hit=hit,

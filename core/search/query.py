@@ -55,7 +55,7 @@ def search_many(
     `embedder` is the loaded model, or for a keyword search only the name of the model whose index is searched:
     BM25 reads the chunk text, so a keyword search loads no model."""
     name = embedder if isinstance(embedder, str) else embedder.info.name
-    meta = store.find(library, name)
+    meta = store.catalog.find(library, name)
     if meta is None:
         raise LibraryNotFoundError(f"Library '{library}' has no index for model {name}: index documents with it first.")
     if isinstance(embedder, str):
@@ -71,7 +71,7 @@ def search_many(
     t0 = time.perf_counter()
     vectors = embedder.encode(list(queries)) if mode != SearchMode.KEYWORD else np.zeros((len(queries), meta.dim))
     t1 = time.perf_counter()
-    raw = store.search(library, embedder.info.name, mode, vectors, list(queries), top_k, document, params)
+    raw = store.index(library, embedder.info.name).search(mode, vectors, list(queries), top_k, document, params)
     t2 = time.perf_counter()
     known = np.any(vectors != 0, axis=1)
     per_query = len(queries) or 1
@@ -96,8 +96,8 @@ def _keyword_only(
 ) -> list[SearchResult]:
     """BM25 over the index of (library, model): the engine needs a vector per query, never looked at."""
     t0 = time.perf_counter()
-    raw = store.search(
-        library, model, SearchMode.KEYWORD, np.zeros((len(queries), dim)), list(queries), top_k, document
+    raw = store.index(library, model).search(
+        SearchMode.KEYWORD, np.zeros((len(queries), dim)), list(queries), top_k, document
     )
     search_ms = (time.perf_counter() - t0) * 1000 / (len(queries) or 1)
     return [

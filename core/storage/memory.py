@@ -9,11 +9,15 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 from core.errors import LibraryNotFoundError
-from core.storage.base import Store, check_compatible, ordered_for_write
+from core.storage.base import Catalog, Judgments, Store, check_compatible, ordered_for_write
+from core.storage.index import Index
+from core.storage.leases import MemoryLeases
+from core.storage.profile import MEMORY
 from core.types import ChunkRow, CollectionMeta, Hit, Judgment, StoredDocument, document_key
 
 BM25_K1, BM25_B = 1.2, 0.75  # Milvus' defaults
@@ -59,31 +63,43 @@ class MemoryStore(Store):
     """Everything in dicts, nothing persisted; exact by construction."""
 
     def __init__(self) -> None:
-        self._lock = threading.RLock()
+        self.profile = MEMORY
+        self.catalog = MemoryCatalog()
+        self.judgments = MemoryJudgments()
+        self.catalog.judgments = self.judgments
+
+    def index(self, library: str, model_name: str) -> MemoryIndex:
+        return MemoryIndex(self.catalog, library, model_name)
+
+
+class MemoryCatalog(Catalog):
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.leases = MemoryLeases()
+        self.judgments: MemoryJudgments | None = None
         self._libraries: set[str] = set()
-        self._indexes: dict[tuple[str, str], _Index] = {}
-        self._judgments: dict[str, Judgment] = {}
+        self.indexes: dict[tuple[str, str], _Index] = {}
         self._settings: dict[str, dict] = {}
 
     def collections(self) -> list[CollectionMeta]:
-        with self._lock:
-            return [self._indexes[key].meta for key in sorted(self._indexes)]
+        with self.lock:
+            return [self.indexes[key].meta for key in sorted(self.indexes)]
 
-    def library_names(self) -> list[str]:
-        with self._lock:
-            return sorted(self._libraries | {lib for lib, _ in self._indexes})
+    def names(self) -> list[str]:
+        with self.lock:
+            return sorted(self._libraries | {lib for lib, _ in self.indexes})
 
-    def create_library(self, library: str) -> None:
-        with self._lock:
+    def create(self, library: str) -> None:
+        with self.lock:
             self._libraries.add(library)
 
     def find(self, library: str, model_name: str) -> CollectionMeta | None:
-        with self._lock:
-            index = self._indexes.get((library, model_name))
+        with self.lock:
+            index = self.indexes.get((library, model_name))
             return index.meta if index else None
 
-    def ensure_collection(self, meta: CollectionMeta) -> CollectionMeta:
-        with self._lock:
+    def ensure(self, meta: CollectionMeta) -> CollectionMeta:
+        with self.lock:
             existing = self.find(meta.library, meta.model_name)
             if existing is not None:
                 check_compatible(existing, meta)
@@ -95,82 +111,106 @@ class MemoryStore(Store):
                 created_at=datetime.now(UTC).isoformat(),
             )
             self._libraries.add(meta.library)
-            self._indexes[(meta.library, meta.model_name)] = _Index(stamped, {})
+            self.indexes[(meta.library, meta.model_name)] = _Index(stamped, {})
             return stamped
 
-    def drop_library(self, library: str) -> int:
-        with self._lock:
-            keys = [key for key in self._indexes if key[0] == library]
+    def drop(self, library: str) -> int:
+        with self.lock:
+            keys = [key for key in self.indexes if key[0] == library]
             if not keys and library not in self._libraries:
                 raise LibraryNotFoundError(f"There is no library named '{library}'.")
             for key in keys:
-                del self._indexes[key]
-            self._judgments = {k: j for k, j in self._judgments.items() if j.library != library}
+                del self.indexes[key]
+            if self.judgments is not None:
+                self.judgments.drop(library)
             self._settings.pop(library, None)
             self._libraries.discard(library)
             return len(keys)
 
-    def library_settings(self, library: str) -> dict:
-        with self._lock:
+    def settings(self, library: str) -> dict:
+        with self.lock:
             return dict(self._settings.get(library, {}))
 
-    def set_library_settings(self, library: str, settings: dict) -> None:
-        with self._lock:
+    def set_setting(self, library: str, key: str, value: Any) -> None:
+        with self.lock:
             self._libraries.add(library)
-            self._settings[library] = dict(settings)
+            self._settings.setdefault(library, {})[key] = value
 
-    def put_judgment(self, judgment: Judgment) -> None:
+    def index_of(self, library: str, model_name: str) -> _Index:
+        self.require(library, model_name)
+        return self.indexes[(library, model_name)]
+
+
+class MemoryJudgments(Judgments):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._judgments: dict[str, Judgment] = {}
+
+    def put(self, judgment: Judgment) -> None:
         with self._lock:
             self._judgments[judgment.key] = judgment
 
-    def judgments(self, library: str) -> list[Judgment]:
+    def list(self, library: str) -> list[Judgment]:
         with self._lock:
             found = [j for j in self._judgments.values() if j.library == library]
         return sorted(found, key=lambda j: (j.query, j.document))
 
-    def delete_judgment(self, judgment: Judgment) -> None:
+    def delete(self, judgment: Judgment) -> None:
         with self._lock:
             self._judgments.pop(judgment.key, None)
 
-    def _index(self, library: str, model_name: str) -> _Index:
-        self.require(library, model_name)
-        return self._indexes[(library, model_name)]
-
-    def write(self, library: str, model_name: str, rows: Sequence[ChunkRow], *, new: bool = False) -> int:
-        ordered = ordered_for_write(rows)
+    def drop(self, library: str) -> None:
         with self._lock:
-            index = self._index(library, model_name)
+            self._judgments = {k: j for k, j in self._judgments.items() if j.library != library}
+
+
+class MemoryIndex(Index):
+    def __init__(self, catalog: MemoryCatalog, library: str, model_name: str) -> None:
+        super().__init__(library, model_name)
+        self.catalog = catalog
+
+    @property
+    def meta(self) -> CollectionMeta:
+        return self.catalog.require(self.library, self.model_name)
+
+    def _index(self) -> _Index:
+        return self.catalog.index_of(self.library, self.model_name)
+
+    def write(self, rows: Sequence[ChunkRow], *, new: bool = False) -> int:
+        ordered = ordered_for_write(rows)
+        with self.catalog.lock:
+            index = self._index()
             for row in ordered:
                 index.rows[row.id] = row
             index.changed()
         return len(ordered)
 
-    def flush(self, library: str, model_name: str) -> None:
-        self._index(library, model_name)
+    def flush(self) -> None:
+        self._index()
 
-    def delete_documents(self, library: str, model_name: str, documents: Sequence[str]) -> None:
+    def delete_documents(self, documents: Sequence[str]) -> None:
         names = set(documents)
-        with self._lock:
-            index = self._index(library, model_name)
+        with self.catalog.lock:
+            index = self._index()
             for key in [k for k, row in index.rows.items() if row.document in names]:
                 del index.rows[key]
             index.changed()
 
-    def documents(self, library: str, model_name: str) -> list[StoredDocument]:
-        with self._lock:
-            rows = [r for r in self._index(library, model_name).rows.values() if r.chunk == 0]
+    def documents(self) -> list[StoredDocument]:
+        with self.catalog.lock:
+            rows = [r for r in self._index().rows.values() if r.chunk == 0]
         docs = [StoredDocument(r.document, r.doc_hash, r.n_chunks, r.doc_type, r.title) for r in rows]
         return sorted(docs, key=lambda d: d.name)
 
-    def chunk_rows(self, library: str, model_name: str) -> list[dict]:
+    def chunk_rows(self) -> list[dict]:
         keys = ("document", "doc_hash", "chunk", "start", "end", "text", "title", "doc_type", "page")
-        with self._lock:
-            rows = list(self._index(library, model_name).rows.values())
+        with self.catalog.lock:
+            rows = list(self._index().rows.values())
         return [{k: getattr(r, k) for k in keys} for r in rows]
 
-    def chunk_vectors(self, library: str, model_name: str, key_prefixes: Sequence[str] | None = None) -> list[dict]:
-        with self._lock:
-            rows = list(self._index(library, model_name).rows.values())
+    def chunk_vectors(self, key_prefixes: Sequence[str] | None = None) -> list[dict]:
+        with self.catalog.lock:
+            rows = list(self._index().rows.values())
         keep = tuple(key_prefixes) if key_prefixes is not None else ("",)
         return [
             {"id": r.id, "document": r.document, "chunk": r.chunk, "text": r.text, "vector": r.vector}
@@ -178,18 +218,16 @@ class MemoryStore(Store):
             if document_key(r.document).startswith(keep)
         ]
 
-    def count(self, library: str, model_name: str) -> int:
-        with self._lock:
-            return len(self._index(library, model_name).rows)
+    def count(self) -> int:
+        with self.catalog.lock:
+            return len(self._index().rows)
 
-    def count_documents(self, library: str, model_name: str) -> int:
-        return len(self.documents(library, model_name))
+    def count_documents(self) -> int:
+        return len(self.documents())
 
-    def dense(
-        self, library: str, model_name: str, vectors: np.ndarray, top_k: int, document: str | None = None
-    ) -> list[list[Hit]]:
-        with self._lock:
-            index = self._index(library, model_name)
+    def dense(self, vectors: np.ndarray, top_k: int, document: str | None = None) -> list[list[Hit]]:
+        with self.catalog.lock:
+            index = self._index()
             ids, matrix = index.matrix()
             rows = index.rows
         queries = np.asarray(vectors, dtype=np.float32)
@@ -200,11 +238,9 @@ class MemoryStore(Store):
             out.append(_ranked(ids, rows, np.where(allowed, scores, -np.inf), top_k, "dense_score"))
         return out
 
-    def keyword(
-        self, library: str, model_name: str, texts: Sequence[str], top_k: int, document: str | None = None
-    ) -> list[list[Hit]]:
-        with self._lock:
-            index = self._index(library, model_name)
+    def keyword(self, texts: Sequence[str], top_k: int, document: str | None = None) -> list[list[Hit]]:
+        with self.catalog.lock:
+            index = self._index()
             ids, bags, lengths, df = index.terms()
             rows = index.rows
         n, avgdl = len(ids), float(lengths.mean()) if len(ids) else 0.0
