@@ -168,7 +168,8 @@ def evaluation_tables(report) -> None:
 
 def tuning(store: Store, library: str) -> None:
     st.subheader("Tune the hybrid")
-    keyword_ready = [m.model_name for m in store.catalog.collections() if m.library == library and m.has_keyword]
+    with_bm25 = {m.model_name for m in store.catalog.collections() if m.library == library and m.has_keyword}
+    keyword_ready = [m for m in store.catalog.models(library) if m in with_bm25]
     if not keyword_ready:
         st.info("No index of this library has keyword search, which the hybrid needs.")
         return
