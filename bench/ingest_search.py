@@ -29,10 +29,8 @@ import functools
 import hashlib
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -40,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 from machine import loadavg, machine_info
-from measure import T0, log, ratio, rnd, stdout_to_stderr, timed
+from measure import T0, log, ratio, rnd, run_in_workdir, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS = ROOT.parent / "shared" / "datasets"
@@ -226,8 +224,9 @@ def raw_insert(client, name: str, records: list[dict]) -> None:
         client.insert(name, records[start : start + RAW_INSERT_BATCH])
 
 
-def raw_search(client, name: str, vectors: np.ndarray, top_k: int = TOP_K) -> list:
-    """The call MilvusStore.search makes (same output fields), minus everything around it."""
+def raw_search(client, name: str, vectors: np.ndarray, top_k: int = TOP_K, metric: str = "COSINE") -> list:
+    """The call MilvusStore.search makes (same output fields), minus everything around it; under the IP metric
+    the vectors must already be at unit length, as the store sends them."""
     from core.storage.records import OUTPUT_FIELDS
 
     return client.search(
@@ -236,7 +235,7 @@ def raw_search(client, name: str, vectors: np.ndarray, top_k: int = TOP_K) -> li
         anns_field="vector",
         limit=top_k,
         output_fields=OUTPUT_FIELDS,
-        search_params={"metric_type": "COSINE"},
+        search_params={"metric_type": metric},
     )
 
 
@@ -248,9 +247,10 @@ def raw_keys(hits) -> list[tuple[str, int, int]]:
 
 
 def normalise(m: np.ndarray) -> np.ndarray:
-    m = np.asarray(m, dtype=np.float32)
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    return m / np.where(norms == 0, 1, norms)
+    """float32 rows at unit length, as the stores normalise them (core.vectors)."""
+    from core.vectors import unit_rows
+
+    return unit_rows(np.asarray(m, dtype=np.float32))
 
 
 def numpy_topk(matrix: np.ndarray, queries: np.ndarray, k: int = TOP_K) -> np.ndarray:
@@ -414,8 +414,10 @@ def bench_search(
 ) -> dict:
     from core.search.query import search, search_many
 
-    ours_collection = store.catalog.find(library, embedder.info.name).collection
+    ours = store.catalog.find(library, embedder.info.name)
     qv = embedder.encode(queries)
+    # Our index keeps unit vectors under IP (schema 3): the raw call on it gets the queries as the store sends them.
+    ours_qv = normalise(qv) if ours.metric == "IP" else qv
     known = np.any(chunk_vectors != 0, axis=1)  # ingest drops chunks with no known token
     matrix = normalise(chunk_vectors[known])
     matrix_keys = [k for k, keep in zip(keys, known) if keep]
@@ -426,14 +428,14 @@ def bench_search(
     # warm-up: the first call loads the collection and the Lite key walk
     search_many(queries[:5], library, embedder, store, top_k=TOP_K)
     raw_search(raw_client, raw_collection, qv[:5])
-    raw_search(store.client, ours_collection, qv[:5])
+    raw_search(store.client, ours.collection, ours_qv[:5], metric=ours.metric)
     numpy_topk(matrix, qn[:5])
 
     runs = interleaved(
         {
             "ours": lambda: search_many(queries, library, embedder, store, top_k=TOP_K),
             "raw": lambda: raw_search(raw_client, raw_collection, qv),
-            "raw_same": lambda: raw_search(store.client, ours_collection, qv),
+            "raw_same": lambda: raw_search(store.client, ours.collection, ours_qv, metric=ours.metric),
             "numpy": lambda: numpy_topk(matrix, qn),
         },
         repeats,
@@ -588,7 +590,7 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
     ours_docs = [[(h.document, h.chunk) for h in hits] for hits in ours_hits]
     raw_docs = [[(h["entity"]["document"], int(h["entity"]["chunk"])) for h in hits] for hits in raw_hits]
     med = statistics.median
-    store.catalog.drop(library)
+    store.catalog.drop(library)  # "bench-scale" holds this one index
     raw_client.drop_collection(raw_collection)
     return {
         "rows": rows,
@@ -818,18 +820,7 @@ def summarise(out: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="potion-bench-"))
-    log(f"working in {workdir}")
-    try:
-        with stdout_to_stderr():
-            result = run(args, workdir)
-    finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps(result, indent=2))
-    return 0
+    return run_in_workdir("potion-bench-", args.keep, lambda workdir: run(args, workdir))
 
 
 if __name__ == "__main__":

@@ -47,6 +47,8 @@ sys.path.insert(0, str(ROOT))
 import engines as eng  # noqa: E402  (shared helpers: timing, /proc memory)
 from machine import loadavg, machine_info  # noqa: E402
 
+from core.vectors import unit_rows  # noqa: E402
+
 MODEL = "minilm-static-256"
 TOP_K = 10
 INSERT_BATCH = 500
@@ -174,7 +176,7 @@ def raw_insert(db: Path, rows: list, texts: list[str], vectors: np.ndarray, anal
 
 
 def exact_topk(matrix: np.ndarray, query: np.ndarray, k: int = TOP_K) -> tuple[np.ndarray, float]:
-    scores = matrix @ (query / max(np.linalg.norm(query), 1e-12))
+    scores = matrix @ unit_rows(query)
     top = np.argpartition(-scores, k)[:k]
     return scores, float(np.sort(scores[top])[0])
 
@@ -246,7 +248,7 @@ def bench_indexes(db: Path, matrix: np.ndarray, qvecs: np.ndarray) -> dict:
         "IVF_FLAT": ("IVF_FLAT", "COSINE", {"nlist": 1024}, [{"nprobe": n} for n in (16, 64, 128, 256)]),
         "HNSW": ("HNSW", "COSINE", {"M": 16, "efConstruction": 200}, [{"ef": 64}]),
     }
-    qvecs = qvecs / np.linalg.norm(qvecs, axis=1, keepdims=True)  # the rows of `matrix` are unit already
+    qvecs = unit_rows(qvecs)  # the rows of `matrix` are unit already
     out = {}
     for label, (kind, metric, build, sweep) in kinds.items():
         name = f"idx_{label.lower()}"
@@ -350,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         queries = [json.loads(line)["text"] for line in (args.datasets / "scifact" / "queries.jsonl").open()]
         queries = queries[: args.queries]
         known = np.any(vectors != 0, axis=1)
-        matrix = vectors[known] / np.linalg.norm(vectors[known], axis=1, keepdims=True)
+        matrix = unit_rows(vectors[known])
         from model2vec import StaticModel
 
         raw_model = StaticModel.from_pretrained(model_dir)
@@ -387,7 +389,7 @@ def _indexes_only(args: argparse.Namespace, out: dict, work: Path, corpus: Path)
     _, texts = same_chunks(corpus, embedder)
     _, vectors = raw_encode(resolve_model(MODEL).source, texts)
     known = np.any(vectors != 0, axis=1)
-    matrix = vectors[known] / np.linalg.norm(vectors[known], axis=1, keepdims=True)
+    matrix = unit_rows(vectors[known])
     queries = [json.loads(line)["text"] for line in (args.datasets / "scifact" / "queries.jsonl").open()]
     qvecs = embedder.encode(queries[: args.queries])
     out["indexes"] = bench_indexes(work / "idx.db", matrix, qvecs)

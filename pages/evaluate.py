@@ -8,7 +8,6 @@ from dataclasses import dataclass
 import altair as alt
 import streamlit as st
 
-from core.config import load_settings
 from core.errors import PotionError
 from core.evaluate.report import (
     MEASURE_LABELS,
@@ -116,7 +115,7 @@ def inputs(busy: bool) -> Request:
             "Modes", [str(m) for m in SearchMode], default=[str(SearchMode.DENSE)], key="eval_modes", disabled=busy
         )
     ]
-    default = default_chunking()
+    default = default_chunking(shared.settings())
     chunk_choices = {
         "default": f"Default ({default.size} {default.unit.value}, overlap {default.overlap})",
         "whole": "One chunk per document",
@@ -155,7 +154,7 @@ def start(store: Store, runner: JobRunner, asked: Request) -> None:
     try:
         if asked.source == UPLOAD:
             corpus, queries, qrels = (f.getvalue() for f in asked.uploads)
-            folder = save_collection(load_settings().data_dir, asked.dataset, corpus, queries, qrels)
+            folder = save_collection(shared.settings().data_dir, asked.dataset, corpus, queries, qrels)
         else:
             folder = asked.folder
         library = evaluation_library(collection_name(folder), asked.chunking)

@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from core.config import load_settings
 from core.embed.catalog import bundled_models
 from pages import shared
 
@@ -19,11 +18,11 @@ steps[1].markdown("**2. Add documents** on the Library page: upload files or loa
 steps[2].markdown("**3. Search and compare**: see the hits, why they matched, and how models differ.")
 
 libraries = store.libraries()
-settings = load_settings()
+settings = shared.settings()
 cols = st.columns(3)
 cols[0].metric("Libraries", len(libraries))
 cols[1].metric("Indexed chunks", sum(c.chunks for lib in libraries for c in lib.collections))
-cols[2].metric("Bundled models", len(bundled_models()))
+cols[2].metric("Bundled models", len(bundled_models(settings.models_dir)))
 if library:
     current = next((lib for lib in libraries if lib.name == library), None)
     if current is None or not current.collections:

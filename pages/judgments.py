@@ -27,6 +27,8 @@ from core.evaluate.judgments import (
     revise_judgments,
     sweep_hybrid_weight,
 )
+from core.evaluate.metrics import measure_label
+from core.evaluate.report import SPREAD_MEASURE, comparison_table, results_table
 from core.insight.costs import quality_from_report
 from core.storage import Store
 from core.types import SearchMode
@@ -144,25 +146,17 @@ def evaluation(store: Store, library: str, collection: JudgedCollection) -> None
 
 
 def evaluation_tables(report) -> None:
-    table = [
-        {"model": shared.inert(r.model), "mode": r.key.label()}  # st.table renders markdown
-        | {name: f"{i.mean:.3f} [{i.low:.3f}, {i.high:.3f}]" for name, i in r.metrics.items()}
-        for r in report.results
-    ]
-    st.table(table)  # a handful of rows: plain text, readable and copyable
+    # The Evaluate page's and the CLI's tables; st.table renders markdown, so names go in inert.
+    st.table([row | {"model": shared.inert(row["model"])} for row in results_table(report).records()])
     st.caption("Means over the judged queries with 95% bootstrap intervals over queries.")
     base = report.results[0]
     diffs = [
-        {
-            "against": shared.inert(f"{base.model} {base.key.label()}"),
-            "run": shared.inert(f"{c.other.model} {c.other.label()}"),
-            "nDCG@10 difference": f"{c.difference.diff:+.3f} [{c.difference.low:+.3f}, {c.difference.high:+.3f}]",
-            "p-value": round(c.difference.p_value, 4),
-        }
-        for c in report.comparisons
-        if c.metric == "ndcg@10"
+        row | {"model": shared.inert(row["model"])}
+        for row in comparison_table(report).records()
+        if row["measure"] == measure_label(SPREAD_MEASURE)
     ]
     if diffs:
+        st.caption(f"Against {shared.inert(base.model)} {base.key.label()}: difference of means, paired.")
         st.table(diffs)
 
 

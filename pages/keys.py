@@ -1,6 +1,8 @@
 """Every session_state key the app reads or writes itself, named once (a widget's key only passed to the widget
 stays beside it). A page script run on its own shows nothing: this module holds names only."""
 
+SETTINGS = "settings"  # this run's Settings, read once by the frame (shared.frame_settings)
+
 # The sidebar's choices, which every page reads
 MODEL = "model"  # the model name the sidebar resolved, variant included
 LIBRARY = "library"  # the library the sidebar selected

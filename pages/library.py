@@ -7,7 +7,6 @@ from functools import partial
 
 import streamlit as st
 
-from core.config import load_settings
 from core.errors import PotionError
 from core.ingest.chunking import ChunkSettings, ChunkUnit
 from core.ingest.pipeline import ingest_with_models, library_chunking
@@ -113,7 +112,7 @@ def indexes(store: Store, runner: JobRunner, library: str, collections: list, bu
 
 
 def empty_library(runner: JobRunner, store: Store, library: str, job_key: str, busy: bool) -> None:
-    samples = load_settings().samples_dir
+    samples = shared.settings().samples_dir
     model = shared.current_model()
     can_load_samples = samples.is_dir() and bool(model)
     st.info(
@@ -121,14 +120,16 @@ def empty_library(runner: JobRunner, store: Store, library: str, job_key: str, b
         + (", or load the sample set to start a demo in seconds." if can_load_samples else ".")
     )
     clicked = can_load_samples and st.button("Load sample documents", type="primary", disabled=busy)
-    work = partial(ingest_with_models, [samples], library, [model], store, None)  # called with the progress
+    work = partial(
+        ingest_with_models, [samples], library, [model], store, None, settings=shared.settings()
+    )  # called with the progress
     if clicked and start(runner, job_key, f"Loading samples with {model}", work):
         st.rerun()
 
 
 def add_documents(store: Store, runner: JobRunner, library: str, job_key: str, collections: list, busy: bool) -> None:
     st.subheader("Add documents")
-    settings = load_settings()
+    settings = shared.settings()
     uploads = st.file_uploader(
         "Files",
         type=[ext.lstrip(".") for ext in SUPPORTED_EXTENSIONS],
@@ -164,7 +165,9 @@ def add_documents(store: Store, runner: JobRunner, library: str, job_key: str, c
         st.error(shared.inert(exc))
         return
     sources = [(f.name, f.getvalue()) for f in uploads]
-    work = partial(ingest_with_models, sources, library, models, store, chunking)  # called with the progress
+    work = partial(
+        ingest_with_models, sources, library, models, store, chunking, settings=settings
+    )  # called with the progress
     if start(runner, job_key, f"Indexing {len(sources)} file(s) with {', '.join(models)}", work):
         st.session_state[keys.UPLOAD_ROUND] = st.session_state.get(keys.UPLOAD_ROUND, 0) + 1
         st.rerun()

@@ -10,8 +10,8 @@ from core.evaluate.judgments import NOT_RELEVANT, RELEVANT, hybrid_default, judg
 from core.search.answer import Answer, ExplainedHit, answer
 from core.search.dense_explain import SPLIT_PIECES, Coverage
 from core.search.export import CSV_NOTE, hits_to_csv, hits_to_json
-from core.search.keyword_explain import BM25_B, BM25_K1
 from core.storage import Store
+from core.storage.bm25 import BM25_B, BM25_K1
 from core.types import SearchMode
 from pages import keys, shared
 from pages.controls import Ranking, component_scores, ranking_controls, seed_weighted

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import streamlit as st
 
+from core.config import Settings, load_settings
 from core.embed.embedder import Embedder
 from core.embed.loading import ModelListing, list_models, load_embedder, offline_model_names
 from core.errors import PotionError
@@ -30,6 +31,18 @@ PAGES = ROOT / "pages"
 HOME_PAGE, LIBRARY_PAGE, SEARCH_PAGE = PAGES / "home.py", PAGES / "library.py", PAGES / "search.py"
 COMPARE_PAGE, EVALUATE_PAGE, JUDGMENTS_PAGE = PAGES / "compare.py", PAGES / "evaluate.py", PAGES / "judgments.py"
 MAP_PAGE, COSTS_PAGE = PAGES / "map.py", PAGES / "costs.py"
+
+
+def frame_settings() -> Settings:
+    """Read the environment once for this run (the frame, app.py, calls it first) and keep it for the pages."""
+    st.session_state[keys.SETTINGS] = load_settings()
+    return st.session_state[keys.SETTINGS]
+
+
+def settings() -> Settings:
+    """This run's settings, as the frame read them; a page run without the frame reads them itself."""
+    kept = st.session_state.get(keys.SETTINGS)
+    return kept if kept is not None else frame_settings()
 
 
 @st.cache_resource(show_spinner="Opening the database…")

@@ -207,7 +207,7 @@ def spy_on_downloads(monkeypatch: pytest.MonkeyPatch, then=None) -> list[str]:
 
     calls: list[str] = []
 
-    def download(repo_id: str):
+    def download(repo_id: str, settings: object = None):
         calls.append(repo_id)
         if then is None:
             raise AssertionError(f"{repo_id} was downloaded without the Load button")

@@ -10,7 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.embed.loading import load_embedder
-from core.evaluate.runs import WHOLE_DOCUMENTS, EvaluationError, evaluate_collection, evaluation_library
+from core.evaluate.datasets import EvaluationError
+from core.evaluate.runs import WHOLE_DOCUMENTS, evaluate_collection, evaluation_library
 from core.search.query import search_many
 from core.types import SearchMode
 from pages import shared

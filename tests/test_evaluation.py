@@ -9,26 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.evaluate.runs import (
+from core.evaluate.datasets import EvaluationError, load_beir, read_qrels
+from core.evaluate.metrics import (
     METRICS,
-    WHOLE_DOCUMENTS,
-    EvaluationError,
-    aggregate_chunk_hits,
     average_precision_at_k,
-    corpus_documents,
     dcg,
     evaluate,
-    evaluation_library,
-    index_corpus,
-    load_beir,
     mean_metric,
     ndcg_at_k,
     per_query,
-    rank_documents,
-    read_qrels,
     recall_at_k,
     reciprocal_rank_at_k,
 )
+from core.evaluate.ranking import aggregate_chunk_hits, corpus_documents, index_corpus, rank_documents
+from core.evaluate.runs import WHOLE_DOCUMENTS, evaluation_library
 from core.ingest.chunking import ChunkSettings
 from core.read.documents import Document, ReadResult, content_hash
 from core.storage.memory import MemoryStore

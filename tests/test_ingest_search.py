@@ -269,3 +269,22 @@ def test_search_refuses_a_model_redistilled_with_the_same_dim(seed_files, store)
     assert redistilled.dim == embedder.dim
     with pytest.raises(ModelMismatchError, match="re-index"):
         search("turing", "fp", redistilled, store)
+
+
+def test_ingest_search_and_cost_measurement_refuse_other_weights_in_the_same_words(seed_files):
+    """One compatibility check: the three paths that meet an index with a model say the same thing."""
+    from dataclasses import replace
+
+    from core.insight.costs import CostCache, measure_costs
+
+    memory = MemoryStore()
+    embedder = load_embedder(BUNDLED_SMALL)
+    ingest(seed_files[:1], "fp", embedder, memory)
+    redistilled = type(embedder)(embedder.model, replace(embedder.info, fingerprint="0" * 16))
+    with pytest.raises(ModelMismatchError) as at_ingest:
+        ingest(seed_files[1:], "fp", redistilled, memory)
+    with pytest.raises(ModelMismatchError) as at_search:
+        search("turing", "fp", redistilled, memory)
+    skipped = measure_costs(memory, "fp", CostCache(), lambda name: redistilled).skipped
+    assert str(at_ingest.value) == str(at_search.value) == skipped[0].reason
+    assert "different model weights" in skipped[0].reason and "re-index" in skipped[0].reason

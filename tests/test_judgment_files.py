@@ -9,9 +9,9 @@ import pytest
 
 from core.cli import EXIT_ERROR, EXIT_OK, main
 from core.errors import LibraryNotFoundError
+from core.evaluate.datasets import read_qrels
 from core.evaluate.judgment_files import import_judgments, judgments_jsonl, qrels_tsv, read_judgments_jsonl
 from core.evaluate.judgments import JudgmentError, judge, judged_collection
-from core.evaluate.runs import read_qrels
 from core.storage.memory import MemoryStore
 from core.storage.milvus import MilvusStore
 

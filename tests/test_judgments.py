@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.embed.loading import load_embedder
+from core.evaluate.datasets import read_qrels, read_queries
 from core.evaluate.judgment_files import qrels_tsv, queries_jsonl
 from core.evaluate.judgments import (
     JudgmentError,
@@ -14,7 +15,7 @@ from core.evaluate.judgments import (
     sweep_hybrid_weight,
     verdicts,
 )
-from core.evaluate.runs import ndcg_at_k, read_qrels, read_queries
+from core.evaluate.metrics import ndcg_at_k
 from core.ingest.pipeline import ingest
 from core.search.query import search
 from core.storage.memory import MemoryStore

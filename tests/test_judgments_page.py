@@ -75,7 +75,7 @@ def test_the_judgments_page_edits_exports_evaluates_and_sweeps(store, tmp_path, 
 
     at.main.button(key="FormSubmitter:judgments-evaluate-Evaluate").click().run()
     no_exception(at)
-    table = next(t.value for t in at.main.table if "ndcg@10" in t.value.columns)
+    table = next(t.value for t in at.main.table if "nDCG@10" in t.value.columns)  # the report's labels
     first, second = sorted([BUNDLED_SMALL, BUNDLED_LARGE])  # the page lists a library's models by name
     assert list(table["model"]) == [first, first, second, second] and list(table["mode"]) == ["dense", "keyword"] * 2
     assert any("fewer" in w.value or "Only 2 judged queries" in w.value for w in at.main.warning)

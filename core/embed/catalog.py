@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.config import load_settings
+from core.config import settings_or_environment
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def catalog_entry(name: str) -> CatalogEntry | None:
 
 def bundled_models(models_dir: Path | None = None) -> list[BundledModel]:
     """Models shipped with the app: every folder of data/models/ that has a CARD.json."""
-    root = models_dir or load_settings().models_dir
+    root = models_dir or settings_or_environment(None).models_dir
     found = []
     for card_path in sorted(root.glob("*/CARD.json")):
         card = json.loads(card_path.read_text(encoding="utf-8"))

@@ -11,13 +11,13 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.config import load_settings
+from core.config import Settings, settings_or_environment
 from core.embed.embedder import Embedder
 from core.errors import ChunkingError
 from core.ingest.chunking import ChunkSettings
 from core.ingest.index_time import record_index_time
 from core.ingest.workers import embedded_batches
-from core.read.documents import Document, FailureKind, ReadFailure, ReadResult, read_bytes, read_path
+from core.read.documents import Document, FailureKind, ReadFailure, ReadLimits, ReadResult, read_bytes, read_path
 from core.read.naming import SourceRead, unique_names
 from core.sizes import format_bytes
 from core.storage import Store
@@ -69,29 +69,34 @@ def no_progress(stage: str, done: int, total: int) -> None:
 
 
 def read_sources(
-    sources: Sequence[Source], progress: ProgressCallback = no_progress, max_bytes: int | None = None
+    sources: Sequence[Source],
+    progress: ProgressCallback = no_progress,
+    max_bytes: int | None = None,
+    settings: Settings | None = None,
 ) -> ReadResult:
     """Read every source; documents get unique stored names across the batch (core.read.naming)."""
+    settings = settings_or_environment(settings)
+    limits = ReadLimits.of(settings)
     reads: list[SourceRead] = []
-    upload_left = load_settings().max_upload_bytes
+    upload_left = settings.max_upload_bytes
     # Every stage reports 0/total as it starts, so rates are measured from the stage's real start.
     progress("read", 0, len(sources))
     for i, source in enumerate(sources):
         if isinstance(source, tuple):
             name, data = source
             if len(data) > upload_left:  # refused before it is parsed; later, smaller files may still fit
-                reads.append(SourceRead(None, _past_upload_limit(name)))
+                reads.append(SourceRead(None, _past_upload_limit(name, settings.max_upload_bytes)))
             else:
                 upload_left -= len(data)
-                reads.append(SourceRead(None, read_bytes(name, data, max_bytes=max_bytes)))
+                reads.append(SourceRead(None, read_bytes(name, data, max_bytes, limits)))
         else:
-            reads.append(SourceRead(Path(source), read_path(source, max_bytes=max_bytes)))
+            reads.append(SourceRead(Path(source), read_path(source, max_bytes, limits)))
         progress("read", i + 1, len(sources))
     return unique_names(reads)
 
 
-def _past_upload_limit(name: str) -> ReadResult:
-    limit = format_bytes(load_settings().max_upload_bytes, exact=True)
+def _past_upload_limit(name: str, upload_bytes: int) -> ReadResult:
+    limit = format_bytes(upload_bytes, exact=True)
     message = (
         f"{name} would take this upload past {limit} in all: upload it in another batch, or raise POTION_MAX_UPLOAD_MB."
     )
@@ -105,15 +110,17 @@ def ingest(
     store: Store,
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
+    settings: Settings | None = None,
 ) -> IngestResult:
     """Index files into the library's collection for this model; re-running converges and adds nothing new.
 
     The library's lease is held throughout (shared: other ingests may write beside this one), so no other process
     drops, deletes from or rebuilds it meanwhile."""
     started = time.perf_counter()
+    settings = settings_or_environment(settings)
     with store.catalog.lease(library, ingest_label(library), shared=True):
-        read = read_sources(sources, progress)
-        return ingest_documents(read, library, embedder, store, chunking, progress, started, held=True)
+        read = read_sources(sources, progress, settings=settings)
+        return ingest_documents(read, library, embedder, store, chunking, progress, started, settings, held=True)
 
 
 def ingest_label(library: str) -> str:
@@ -143,11 +150,13 @@ def ingest_documents(
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
     started: float | None = None,
+    settings: Settings | None = None,
 ) -> IngestResult:
     started = time.perf_counter() if started is None else started
+    settings = settings_or_environment(settings)
     info = embedder.info
     existing_meta = store.catalog.find(library, info.name)
-    chunking = library_chunking(store, library, info.name) if chunking is None else chunking
+    chunking = library_chunking(store, library, info.name, settings) if chunking is None else chunking
     meta = CollectionMeta(
         library,
         info.name,
@@ -183,7 +192,7 @@ def ingest_documents(
         progress("clean", 0, 1)
         store.index(library, info.name).delete_documents([doc.name for doc in todo])
         progress("clean", 1, 1)
-    _index(todo, library, embedder, store, chunking, result, progress)
+    _index(todo, library, embedder, store, chunking, result, progress, settings)
     if todo:
         progress("flush", 0, 1)
         store.index(library, info.name).flush()
@@ -197,16 +206,23 @@ def ingest_documents(
     return result
 
 
-def library_chunking(store: Store, library: str, model_name: str | None = None) -> ChunkSettings:
+def library_chunking(
+    store: Store, library: str, model_name: str | None = None, settings: Settings | None = None
+) -> ChunkSettings:
     """The settings of this library: the chunking its indexes recorded (this model's own first), else the
     defaults. Every model of a library cuts the text the same way, so their hits line up side by side."""
     metas = [meta for meta in store.catalog.collections() if meta.library == library]
     recorded = next((m for m in metas if m.model_name == model_name), metas[0] if metas else None)
-    return ChunkSettings(**recorded.chunking) if recorded else default_chunking()
+    return ChunkSettings(**recorded.chunking) if recorded else default_chunking(settings)
 
 
 def requested_chunking(
-    store: Store, library: str, size: int | None = None, overlap: int | None = None, unit: str | None = None
+    store: Store,
+    library: str,
+    size: int | None = None,
+    overlap: int | None = None,
+    unit: str | None = None,
+    settings: Settings | None = None,
 ) -> ChunkSettings | None:
     """The chunking asked for by option, each option missing taken from the library's (None: nothing asked).
 
@@ -214,7 +230,7 @@ def requested_chunking(
     asking for other settings in a library that has an index is refused, never silently mixed."""
     if size is None and overlap is None and unit is None:
         return None
-    base = library_chunking(store, library)
+    base = library_chunking(store, library, settings=settings)
     asked = ChunkSettings(
         size=base.size if size is None else size,
         overlap=base.overlap if overlap is None else overlap,
@@ -228,8 +244,8 @@ def requested_chunking(
     return asked
 
 
-def default_chunking() -> ChunkSettings:
-    s = load_settings()
+def default_chunking(settings: Settings | None = None) -> ChunkSettings:
+    s = settings_or_environment(settings)
     return ChunkSettings(size=s.chunk_size, overlap=s.chunk_overlap, unit=s.chunk_unit)
 
 
@@ -241,6 +257,7 @@ def _index(
     chunking: ChunkSettings,
     result: IngestResult,
     progress: ProgressCallback,
+    settings: Settings,
 ) -> None:
     """Chunk, embed and write the documents a batch at a time.
 
@@ -248,7 +265,6 @@ def _index(
     large ingests, see core.ingest.workers), so the engine, the tokenizer and pymilvus work at once. Progress
     counts documents whose chunks are written."""
     progress("index", 0, len(todo))
-    settings = load_settings()
     with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="ingest-write") as writer:
         pending: deque[tuple[Future, int]] = deque()
         done = 0
@@ -280,18 +296,22 @@ def ingest_with_models(
     store: Store,
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
+    settings: Settings | None = None,
 ) -> list[IngestResult]:
     """Index the same files with several models, one after another; stages are prefixed by the model."""
     from core.embed.loading import load_embedder
 
+    settings = settings_or_environment(settings)
     results = []
     with store.catalog.lease(library, ingest_label(library), shared=True):
-        read = read_sources(sources, progress)
+        read = read_sources(sources, progress, settings=settings)
         for name in model_names:
-            embedder = load_embedder(name)
+            embedder = load_embedder(name, settings=settings)
 
             def tagged(stage: str, done: int, total: int, model: str = name) -> None:
                 progress(f"{model}: {stage}", done, total)
 
-            results.append(ingest_documents(read, library, embedder, store, chunking, tagged, held=True))
+            results.append(
+                ingest_documents(read, library, embedder, store, chunking, tagged, settings=settings, held=True)
+            )
     return results

@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from core.config import Settings
 from core.embed.embedder import Embedder
 from core.errors import LibraryNotFoundError
 from core.ingest.chunking import ChunkSettings
@@ -112,6 +113,7 @@ def index_like(
     store: Store,
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
+    settings: Settings | None = None,
 ) -> IngestResult:
     """Index the library's documents with `embedder`, taking them from any model already indexed.
 
@@ -124,4 +126,4 @@ def index_like(
     total = len(rebuilt.documents) + len(rebuilt.missing)
     progress("read", total, total)
     read = ReadResult(documents=rebuilt.documents, failures=rebuilt.missing)
-    return ingest_documents(read, library, embedder, store, chunking, progress)
+    return ingest_documents(read, library, embedder, store, chunking, progress, settings=settings)

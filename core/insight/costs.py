@@ -26,6 +26,7 @@ from core.errors import PotionError
 from core.ingest.index_time import index_time
 from core.search.query import search
 from core.storage import Store
+from core.storage.base import check_compatible
 from core.types import CollectionStats, ProgressCallback
 
 BYTES_PER_FLOAT = 4  # stores keep every vector as float32, whatever the model's dtype
@@ -245,10 +246,7 @@ def measure_costs(
             continue
         try:
             embedder = load(key.model)
-            if embedder.info.fingerprint != key.fingerprint or embedder.dim != stats.meta.dim:
-                raise PotionError(
-                    f"{key.model} now has other weights than the index was built with: re-index to measure it."
-                )
+            check_compatible(stats.meta, embedder.info)
             cost = measure_model(store, library, embedder, sample_chunks, sample_queries, progress=progress)
         except PotionError as exc:
             skipped.append(Skipped(key.model, str(exc)))

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.embed.embedder import Embedder
-from core.errors import LibraryNotFoundError, ModelMismatchError, ModelUnavailableError
+from core.errors import LibraryNotFoundError, ModelUnavailableError
 from core.storage import Store
+from core.storage.base import check_compatible
 from core.types import Hit, HybridParams, SearchMode
 
 
@@ -62,12 +63,7 @@ def search_many(
         if mode != SearchMode.KEYWORD:
             raise ModelUnavailableError(f"A {mode} search of '{library}' needs the model {name} loaded, not its name.")
         return _keyword_only(queries, library, name, meta.dim, store, top_k, document)
-    if meta.dim != embedder.dim or meta.fingerprint != embedder.info.fingerprint:
-        raise ModelMismatchError(
-            f"Library '{library}' was indexed with other weights of {embedder.info.name} ({meta.dim} dims, "
-            f"fingerprint {meta.fingerprint}; the model now gives {embedder.dim} dims, {embedder.info.fingerprint}): "
-            "re-index the library with this model."
-        )
+    check_compatible(meta, embedder.info)
     t0 = time.perf_counter()
     vectors = embedder.encode(list(queries)) if mode != SearchMode.KEYWORD else np.zeros((len(queries), meta.dim))
     t1 = time.perf_counter()

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
-from core.config import Settings, load_settings
+from core.config import Settings, settings_or_environment
 from core.errors import PotionError
 from core.sizes import format_bytes
 
@@ -127,7 +127,7 @@ def limits(settings: Settings) -> Check:
 
 def diagnose(settings: Settings | None = None) -> Diagnosis:
     """Every check, each run whatever the others found."""
-    settings = settings or load_settings()
+    settings = settings_or_environment(settings)
     steps: list[Callable[[], Check]] = [
         versions,
         lambda: engine(settings),

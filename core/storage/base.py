@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from core.errors import ModelMismatchError
 from core.storage.index import Index, not_indexed
@@ -129,20 +129,32 @@ class Store(ABC):
         return [self.index(library, model).stats() for model in self.catalog.models(library)]
 
 
-def check_compatible(existing: CollectionMeta, wanted: CollectionMeta) -> None:
-    """Refuse vectors of another dim or model, or text cut another way, in an existing index."""
+class ModelIdentity(Protocol):
+    """What names the vectors a model gives: their dim and the fingerprint of its weights (ModelInfo has both)."""
+
+    @property
+    def dim(self) -> int: ...
+
+    @property
+    def fingerprint(self) -> str: ...
+
+
+def check_compatible(existing: CollectionMeta, wanted: CollectionMeta | ModelIdentity) -> None:
+    """Refuse vectors of another dim or other weights than the index holds, and, when `wanted` is an index's
+    provenance (a write), text cut another way. Ingest, search and cost measurement all ask this one check."""
     where = f"library '{existing.library}' with model {existing.model_name}"
     if existing.dim != wanted.dim:
         raise ModelMismatchError(
             f"The {where} holds {existing.dim}-dim vectors but the model now gives {wanted.dim}: "
-            "use another library name or drop this one."
+            "re-index the library with this model (drop it and index again), or use another library name."
         )
     if existing.fingerprint != wanted.fingerprint:
         raise ModelMismatchError(
             f"The {where} was indexed with different model weights (fingerprint {existing.fingerprint}, "
-            f"now {wanted.fingerprint}): drop it and index again, or use another library name."
+            f"now {wanted.fingerprint}): re-index the library with this model (drop it and index again), "
+            "or use another library name."
         )
-    if existing.chunking != wanted.chunking:
+    if isinstance(wanted, CollectionMeta) and existing.chunking != wanted.chunking:
         raise ModelMismatchError(
             f"The {where} was chunked with {existing.chunking}, not {wanted.chunking}: "
             "use the recorded settings, or drop the library to re-chunk."

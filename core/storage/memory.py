@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-import re
 import threading
 from collections import Counter
 from collections.abc import Sequence
@@ -14,19 +12,15 @@ from typing import Any
 import numpy as np
 
 from core.errors import LibraryNotFoundError
+from core.storage import bm25
 from core.storage.base import Catalog, Judgments, Store, check_compatible, ordered_for_write
 from core.storage.index import Index
 from core.storage.leases import MemoryLeases
 from core.storage.profile import MEMORY
 from core.types import ChunkRow, CollectionMeta, Hit, Judgment, StoredDocument, document_key
+from core.vectors import unit_rows
 
-BM25_K1, BM25_B = 1.2, 0.75  # Milvus' defaults
-_WORD = re.compile(r"\w+")
-
-
-def analyze(text: str) -> list[str]:
-    """Lower-cased word tokens, as Milvus' "standard" analyzer splits plain text."""
-    return _WORD.findall(text.lower())
+ANALYZER = "standard"  # the engine's analyzer this store's keyword search reproduces
 
 
 @dataclass
@@ -43,14 +37,13 @@ class _Index:
         if self._matrix is None:
             ids = sorted(self.rows)
             m = np.stack([self.rows[i].vector for i in ids]).astype(np.float32) if ids else np.zeros((0, self.meta.dim))
-            norms = np.linalg.norm(m, axis=1, keepdims=True)
-            self._matrix = (ids, m / np.where(norms == 0, 1, norms))
+            self._matrix = (ids, unit_rows(m))
         return self._matrix
 
     def terms(self) -> tuple[list[str], list[Counter], np.ndarray, Counter]:
         if self._terms is None:
             ids = sorted(self.rows)
-            bags = [Counter(analyze(self.rows[i].text)) for i in ids]
+            bags = [bm25.term_counts(self.rows[i].text, ANALYZER) for i in ids]
             lengths = np.array([sum(b.values()) for b in bags], dtype=np.float64)
             df: Counter = Counter()
             for bag in bags:
@@ -106,7 +99,7 @@ class MemoryCatalog(Catalog):
                 return existing
             stamped = replace(
                 meta,
-                analyzer="standard",
+                analyzer=ANALYZER,
                 collection=f"memory:{meta.library}:{meta.model_name}",
                 created_at=datetime.now(UTC).isoformat(),
             )
@@ -230,8 +223,7 @@ class MemoryIndex(Index):
             index = self._index()
             ids, matrix = index.matrix()
             rows = index.rows
-        queries = np.asarray(vectors, dtype=np.float32)
-        queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        queries = unit_rows(np.asarray(vectors, dtype=np.float32))
         allowed = np.array([document is None or rows[i].document == document for i in ids], dtype=bool)
         out = []
         for scores in queries @ matrix.T if len(ids) else np.zeros((len(queries), 0)):
@@ -247,12 +239,11 @@ class MemoryIndex(Index):
         out = []
         for text in texts:
             scores = np.zeros(n)
-            for term, q_count in Counter(analyze(text)).items():
+            for term, q_count in bm25.term_counts(text, ANALYZER).items():
                 if term not in df:
                     continue
-                idf = math.log(1 + (n - df[term] + 0.5) / (df[term] + 0.5))
                 tf = np.array([bag.get(term, 0) for bag in bags], dtype=np.float64)
-                scores += q_count * idf * tf * (BM25_K1 + 1) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * lengths / avgdl))
+                scores += bm25.term_score(q_count, bm25.idf(n, df[term]), tf, lengths, avgdl)
             keep = np.array([s > 0 and (document is None or rows[i].document == document) for i, s in zip(ids, scores)])
             out.append(_ranked(ids, rows, np.where(keep, scores, -np.inf) if n else scores, top_k, "keyword_score"))
         return out

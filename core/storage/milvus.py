@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 
-from core.config import Settings, load_settings
+from core.config import Settings, settings_or_environment
 from core.storage import legacy
 from core.storage.base import Store
 from core.storage.connection import connect
@@ -27,7 +27,7 @@ class MilvusStore(Store):
     """The only place that opens Milvus."""
 
     def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings or load_settings()
+        self.settings = settings_or_environment(settings)
         self.uri = self.settings.milvus_uri
         self.client = connect(self.settings)
         self._open(profile_for(self.settings, self.client))

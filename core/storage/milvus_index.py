@@ -15,9 +15,10 @@ from core.errors import KeywordUnavailableError
 from core.storage import legacy
 from core.storage.consistency import EXACT, SEARCH, settle
 from core.storage.index import Index, not_indexed
-from core.storage.records import OUTPUT_FIELDS, to_hits, to_record, unit_rows
+from core.storage.records import OUTPUT_FIELDS, to_hits, to_record
 from core.storage.state import StoreState, engine_call
 from core.types import ChunkRow, CollectionMeta, Hit, StoredDocument
+from core.vectors import unit_rows
 
 if TYPE_CHECKING:
     from core.storage.milvus_catalog import MilvusCatalog

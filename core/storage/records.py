@@ -8,6 +8,7 @@ import re
 import numpy as np
 
 from core.types import MAX_DOCUMENT_CHARS, SCHEMA_VERSION, ChunkRow, Hit, document_key
+from core.vectors import unit_rows
 
 PREFIX = "potion_"
 MAX_TEXT_CHARS = 16_000  # VARCHAR limits count bytes: 16k chars of up to 4 bytes stay under 65,535
@@ -23,12 +24,6 @@ def collection_name(library: str, model_name: str, version: int = SCHEMA_VERSION
     digest = hashlib.sha1(f"{library}\x00{model_name}".encode()).hexdigest()[:8]
     suffix = "" if version == 1 else f"_v{version}"
     return f"{PREFIX}{slug(library)}__{slug(model_name)}_{digest}{suffix}"
-
-
-def unit_rows(vectors: np.ndarray) -> np.ndarray:
-    """Each row at unit length in float32; a zero row stays zero (it matches nothing either way)."""
-    norms = np.linalg.norm(vectors, axis=-1, keepdims=True)
-    return (vectors / np.where(norms > 0, norms, 1)).astype(np.float32)
 
 
 def unit_vectors(records: list[dict]) -> list[dict]:
