@@ -7,16 +7,12 @@ JobRunner as the pages: tests pre-populate the database through core and join jo
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.embed.loading import load_embedder
-from core.ingest.pipeline import IngestResult, ingest
 from core.service.jobs import JobRunner, JobState
-from core.storage.milvus import MilvusStore
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
@@ -56,41 +52,6 @@ def join_all_jobs() -> None:
     for thread in threading.enumerate():
         if thread.name.startswith("job-"):
             thread.join(timeout=JOB_TIMEOUT)
-
-
-@contextmanager
-def app_store() -> Iterator[MilvusStore]:
-    """The store the pages use (st.cache_resource) on the test's tmp database, with caches cleared around it.
-
-    AppTest runs the script in this process, so the pages get this very instance; jobs are joined before
-    it closes."""
-    import streamlit as st
-
-    from pages import shared
-
-    st.cache_resource.clear()  # a store, job runner or listing left by another test points at its tmp dir
-    st.cache_data.clear()
-    store = shared.store()
-    try:
-        yield store
-    finally:
-        join_all_jobs()
-        store.close()
-        st.cache_resource.clear()
-        st.cache_data.clear()
-
-
-def index_texts(store: MilvusStore, folder: Path, library: str, model: str, docs: Mapping[str, str]) -> IngestResult:
-    """Index {file name: text} into `library` with `model` through core, as the CLI would."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for name, text in docs.items():
-        path = folder / name
-        path.write_text(text, encoding="utf-8")
-        paths.append(path)
-    result = ingest(paths, library, load_embedder(model), store)
-    assert result.count("indexed") == len(docs) and not result.failures, result.summary()
-    return result
 
 
 def values(elements: Iterable) -> list:

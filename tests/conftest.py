@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -79,6 +80,80 @@ def store():
     s = MilvusStore()
     yield s
     s.close()
+
+
+# The stores any_store runs a test on: Milvus Lite in the tmp dir and the exact in-memory reference; a module
+# holding a contract every engine must keep sets STORES = ALL_STORES to add the servers reached through MILVUS_URI
+# (by the fixture giving each uri), which run only under -m server as they need one running.
+LOCAL_STORES = ["milvus", "memory"]
+SERVERS = {"served": "served_uri", "standalone": "standalone_uri"}
+ALL_STORES = [*LOCAL_STORES, *(pytest.param(name, marks=pytest.mark.server) for name in SERVERS)]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "any_store" in metafunc.fixturenames:
+        metafunc.parametrize("any_store", getattr(metafunc.module, "STORES", LOCAL_STORES), indirect=True)
+
+
+@pytest.fixture
+def any_store(request: pytest.FixtureRequest, isolated_env: Path, monkeypatch: pytest.MonkeyPatch):
+    """Each store engine in turn (LOCAL_STORES, or the module's STORES), empty, closed after."""
+    from core.storage.memory import MemoryStore
+    from core.storage.milvus import MilvusStore
+
+    if request.param in SERVERS:
+        monkeypatch.setenv("MILVUS_URI", request.getfixturevalue(SERVERS[request.param]))
+    s = MemoryStore() if request.param == "memory" else MilvusStore()
+    _drop_every_library(s)  # a server outlives one test: each starts from an empty database
+    yield s
+    _drop_every_library(s)
+    s.close()
+
+
+def _drop_every_library(store) -> None:
+    for library in store.catalog.names():
+        store.catalog.drop(library)
+
+
+@pytest.fixture
+def app_store(isolated_env: Path):
+    """The store the pages use (st.cache_resource) on this test's tmp database, caches cleared around it.
+
+    AppTest runs the script in this process, so the pages get this very instance: tests pre-populate it through
+    core. Job threads are joined before it closes. Streamlit is imported here, not at the top, so that tests of
+    core alone never load it."""
+    import streamlit as st
+
+    from pages import shared
+    from tests.apptest_helpers import join_all_jobs
+
+    st.cache_resource.clear()  # a store, job runner or listing left by another test points at its tmp dir
+    st.cache_data.clear()
+    s = shared.store()
+    assert s.uri == str(isolated_env / "test.db")  # the pages must not reach a database outside the test's
+    try:
+        yield s
+    finally:
+        join_all_jobs()
+        s.close()
+        st.cache_resource.clear()
+        st.cache_data.clear()
+
+
+def index_texts(store, folder: Path, library: str, model: str, docs: Mapping[str, str]):
+    """Index {file name: text} into `library` with `model` through core, as the CLI would; every one must index."""
+    from core.embed.loading import load_embedder
+    from core.ingest.pipeline import ingest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, text in docs.items():
+        path = folder / name
+        path.write_text(text, encoding="utf-8")
+        paths.append(path)
+    result = ingest(paths, library, load_embedder(model), store)
+    assert result.count("indexed") == len(docs) and not result.failures, result.summary()
+    return result
 
 
 def lay_out_hub_cache(cache_dir: Path, repo_id: str, model_dir: Path, commit: str = "a" * 40) -> Path:

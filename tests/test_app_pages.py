@@ -30,11 +30,9 @@ from tests.apptest_helpers import (
     RUN_TIMEOUT,
     SEARCH,
     SEARCH_SUBMIT,
-    app_store,
     by_label,
     create_library,
     hit_headers,
-    index_texts,
     join_all_jobs,
     labels,
     new_app,
@@ -44,7 +42,7 @@ from tests.apptest_helpers import (
     values,
     wait_for_job,
 )
-from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, lay_out_hub_cache
+from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, index_texts, lay_out_hub_cache
 
 SEED = {f"doc{i}.txt": text for i, text in enumerate(SEED_DOCS)}
 HOSTILE = "<script>alert(1)</script> **bold** about Alan Turing born in London"
@@ -52,17 +50,7 @@ FOOD = "Bake the bread with flour, then serve it with cheese and soup from the k
 
 
 @pytest.fixture
-def store(isolated_env):
-    """Overrides conftest's: the store the pages use (st.cache_resource) on this test's tmp database, closed after.
-
-    Tests pre-populate it through core; AppTest runs the script in this process and gets this very instance."""
-    with app_store() as store:
-        assert store.uri == str(isolated_env / "test.db")
-        yield store
-
-
-@pytest.fixture
-def at(store, monkeypatch):
+def at(app_store, monkeypatch):
     app = new_app()
     app.run()
     no_exception(app)
@@ -81,10 +69,10 @@ def test_home_with_an_empty_database_shows_the_title_metrics_and_where_to_start(
     ]
 
 
-def test_home_counts_libraries_and_chunks_across_models(store, tmp_path, monkeypatch):
-    index_texts(store, tmp_path / "a", "Alpha", BUNDLED_SMALL, SEED)
-    index_texts(store, tmp_path / "a", "Alpha", BUNDLED_LARGE, SEED)
-    index_texts(store, tmp_path / "b", "Beta", BUNDLED_SMALL, {"food.txt": FOOD})
+def test_home_counts_libraries_and_chunks_across_models(app_store, tmp_path, monkeypatch):
+    index_texts(app_store, tmp_path / "a", "Alpha", BUNDLED_SMALL, SEED)
+    index_texts(app_store, tmp_path / "a", "Alpha", BUNDLED_LARGE, SEED)
+    index_texts(app_store, tmp_path / "b", "Beta", BUNDLED_SMALL, {"food.txt": FOOD})
     at = new_app().run()
     no_exception(at)
     metrics = {m.label: m.value for m in at.main.metric}
@@ -105,9 +93,9 @@ def restart(monkeypatch: pytest.MonkeyPatch) -> AppTest:
     return at
 
 
-def test_a_first_visit_uploads_into_the_default_library_with_nothing_to_create(at, store, monkeypatch):
+def test_a_first_visit_uploads_into_the_default_library_with_nothing_to_create(at, app_store, monkeypatch):
     assert at.sidebar.selectbox(key=LIBRARY_PICKER).value == "My library"
-    assert store.catalog.names() == ["My library"]  # in the registry, not only in the session
+    assert app_store.catalog.names() == ["My library"]  # in the registry, not only in the session
     (link,) = at.main.get("page_link")  # Home → Library in one click
     assert link.label == "Add documents to My library" and link.proto.page.endswith("library")
 
@@ -120,7 +108,7 @@ def test_a_first_visit_uploads_into_the_default_library_with_nothing_to_create(a
     by_label(at.main.button, "Index 1 file(s)").click().run()
     no_exception(at)
     assert wait_for_job(shared.jobs(), library_job_key("My library")).status == "done"
-    assert [d.name for d in store.index("My library", BUNDLED_LARGE).documents()] == ["turing.md"]
+    assert [d.name for d in app_store.index("My library", BUNDLED_LARGE).documents()] == ["turing.md"]
 
     again = restart(monkeypatch)  # the default library persists, documents and all, and is not made twice
     try:
@@ -130,18 +118,18 @@ def test_a_first_visit_uploads_into_the_default_library_with_nothing_to_create(a
         shared.store().close()
 
 
-def test_the_default_library_is_named_by_its_setting(store, monkeypatch):
+def test_the_default_library_is_named_by_its_setting(app_store, monkeypatch):
     monkeypatch.setenv("POTION_DEFAULT_LIBRARY", "Inbox")
     at = new_app().run()
     no_exception(at)
     assert at.sidebar.selectbox(key=LIBRARY_PICKER).value == "Inbox"
-    assert store.catalog.names() == ["Inbox"]
+    assert app_store.catalog.names() == ["Inbox"]
 
 
-def test_libraries_created_and_dropped_in_the_ui_persist_across_restarts(at, store, tmp_path, monkeypatch):
+def test_libraries_created_and_dropped_in_the_ui_persist_across_restarts(at, app_store, tmp_path, monkeypatch):
     create_library(at, "Empty one")
     create_library(at, "Full one")
-    index_texts(store, tmp_path / "docs", "Full one", BUNDLED_SMALL, SEED)
+    index_texts(app_store, tmp_path / "docs", "Full one", BUNDLED_SMALL, SEED)
     at = restart(monkeypatch)
     try:
         assert at.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Empty one", "Full one", "My library"]
@@ -217,13 +205,13 @@ def spy_on_downloads(monkeypatch: pytest.MonkeyPatch, then=None) -> list[str]:
     return calls
 
 
-def test_only_the_load_button_downloads_a_model(store, tmp_path, monkeypatch, tiny_model_dir):
+def test_only_the_load_button_downloads_a_model(app_store, tmp_path, monkeypatch, tiny_model_dir):
     from core.embed.loading import clear_model_cache
 
     monkeypatch.delenv("HF_HUB_OFFLINE")  # the network is allowed: nothing but the click may use it
     cache = load_settings().hub_cache
     downloads = spy_on_downloads(monkeypatch, then=lambda repo: lay_out_hub_cache(cache, repo, tiny_model_dir))
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
     at = new_app().run()
     pick_model(at, "potion-base-2M")
     for page in (HOME, LIBRARY, COMPARE, SEARCH):  # page bodies never fetch it
@@ -265,30 +253,30 @@ def test_a_new_library_is_selected_and_the_choices_survive_page_switches(at):
     assert at.sidebar.selectbox(key=MODEL_PICKER).value == BUNDLED_SMALL
 
 
-def test_libraries_in_the_database_are_listed_and_the_first_is_selected(store, tmp_path, monkeypatch):
-    index_texts(store, tmp_path / "b", "Beta", BUNDLED_SMALL, {"food.txt": FOOD})
-    index_texts(store, tmp_path / "a", "Alpha", BUNDLED_SMALL, {"food.txt": FOOD})
+def test_libraries_in_the_database_are_listed_and_the_first_is_selected(app_store, tmp_path, monkeypatch):
+    index_texts(app_store, tmp_path / "b", "Beta", BUNDLED_SMALL, {"food.txt": FOOD})
+    index_texts(app_store, tmp_path / "a", "Alpha", BUNDLED_SMALL, {"food.txt": FOOD})
     at = new_app().run()
     picker = at.sidebar.selectbox(key=LIBRARY_PICKER)
     assert picker.options == ["Alpha", "Beta"] and picker.value == "Alpha"
     assert not at.sidebar.expander[0].proto.expanded  # libraries exist: the "New library" form is folded
 
 
-def test_a_library_made_in_the_sidebar_survives_a_reload_and_a_restart(at, store, monkeypatch):
+def test_a_library_made_in_the_sidebar_survives_a_reload_and_a_restart(at, app_store, monkeypatch):
     create_library(at, "Kept")
     reloaded = new_app().run()  # a browser reload is a new session
     assert reloaded.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Kept", "My library"]
-    store.close()
+    app_store.close()
     st.cache_resource.clear()  # a restart: the store is opened again from the database
     restarted = new_app().run()
     assert restarted.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Kept", "My library"]
     shared.store().close()
 
 
-def test_a_database_error_in_a_page_is_one_line_not_a_traceback(store, tmp_path, monkeypatch):
+def test_a_database_error_in_a_page_is_one_line_not_a_traceback(app_store, tmp_path, monkeypatch):
     from core.errors import StoreError
 
-    index_texts(store, tmp_path / "d", "Lib", BUNDLED_SMALL, SEED)
+    index_texts(app_store, tmp_path / "d", "Lib", BUNDLED_SMALL, SEED)
 
     def broken(*args, **kwargs):
         raise StoreError("The database could not list documents: boom. Try again.")
@@ -306,7 +294,7 @@ def test_a_database_error_in_a_page_is_one_line_not_a_traceback(store, tmp_path,
 # --- Library ---------------------------------------------------------------------------------------
 
 
-def test_loading_the_samples_indexes_them_in_the_background_and_shows_the_outcome(at, store, tmp_path, monkeypatch):
+def test_loading_the_samples_indexes_them_in_the_background_and_shows_the_outcome(at, app_store, tmp_path, monkeypatch):
     samples = tmp_path / "samples"
     samples.mkdir()
     for name, text in SEED.items():
@@ -348,14 +336,14 @@ def test_loading_the_samples_indexes_them_in_the_background_and_shows_the_outcom
     ]
     assert list(documents["document"]) == names
     assert not any(b.label == "Load sample documents" for b in at.main.button)  # no longer empty
-    assert store.index("Demo", BUNDLED_SMALL).stats().chunks == 3
+    assert app_store.index("Demo", BUNDLED_SMALL).stats().chunks == 3
 
     by_label(at.main.button, "Dismiss").click().run()
     assert not at.main.success and len(at.main.dataframe) == 2  # the outcome is gone, the stats stay
     assert shared.jobs().get(library_job_key("Demo")) is None
 
 
-def test_a_failed_indexing_job_says_why_and_can_be_dismissed(at, store, tmp_path, monkeypatch):
+def test_a_failed_indexing_job_says_why_and_can_be_dismissed(at, app_store, tmp_path, monkeypatch):
     downloads = spy_on_downloads(monkeypatch)
     samples = tmp_path / "samples"
     samples.mkdir()
@@ -379,11 +367,11 @@ def test_a_failed_indexing_job_says_why_and_can_be_dismissed(at, store, tmp_path
     assert not by_label(at.main.button, "Load sample documents").disabled  # free to try again with another model
     by_label(at.main.button, "Dismiss").click().run()
     assert not at.main.error and shared.jobs().get(library_job_key("Demo")) is None
-    assert [(lib.name, lib.collections) for lib in store.libraries()] == [("Demo", []), ("My library", [])]
+    assert [(lib.name, lib.collections) for lib in app_store.libraries()] == [("Demo", []), ("My library", [])]
 
 
-def test_uploads_are_indexed_with_a_per_file_account(store, tmp_path, monkeypatch):
-    index_texts(store, tmp_path / "seed", "Papers", BUNDLED_SMALL, {"doc0.txt": SEED_DOCS[0]})
+def test_uploads_are_indexed_with_a_per_file_account(app_store, tmp_path, monkeypatch):
+    index_texts(app_store, tmp_path / "seed", "Papers", BUNDLED_SMALL, {"doc0.txt": SEED_DOCS[0]})
     at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, LIBRARY)
@@ -418,12 +406,12 @@ def test_uploads_are_indexed_with_a_per_file_account(store, tmp_path, monkeypatc
     assert failures.value.to_dict("records") == [{"document": "broken.pdf", "message": rows["broken.pdf"]["message"]}]
     assert by_label(at.main.button, "Index 0 file(s)").disabled  # the upload box is emptied after indexing
     assert at.main.dataframe[1].value[["documents", "chunks"]].to_dict("records") == [{"documents": 2, "chunks": 2}]
-    assert [d.name for d in store.index("Papers", BUNDLED_SMALL).documents()] == ["doc0.txt", "turing.md"]
+    assert [d.name for d in app_store.index("Papers", BUNDLED_SMALL).documents()] == ["doc0.txt", "turing.md"]
 
 
-def test_deleting_a_document_removes_it_from_every_index_and_the_list(store, tmp_path, monkeypatch):
+def test_deleting_a_document_removes_it_from_every_index_and_the_list(app_store, tmp_path, monkeypatch):
     for model in (BUNDLED_SMALL, BUNDLED_LARGE):
-        index_texts(store, tmp_path / "seed", "Papers", model, SEED)
+        index_texts(app_store, tmp_path / "seed", "Papers", model, SEED)
     at = new_app().run()
     open_page(at, LIBRARY)
     delete = by_label(at.main.button, "Delete")
@@ -441,12 +429,12 @@ def test_deleting_a_document_removes_it_from_every_index_and_the_list(store, tmp
         {"model": BUNDLED_SMALL, "documents": 2},
     ]
     for model in (BUNDLED_SMALL, BUNDLED_LARGE):
-        assert [d.name for d in store.index("Papers", model).documents()] == ["doc0.txt", "doc2.txt"]
+        assert [d.name for d in app_store.index("Papers", model).documents()] == ["doc0.txt", "doc2.txt"]
 
 
-def test_dropping_a_library_needs_its_name_typed(store, tmp_path, monkeypatch):
-    index_texts(store, tmp_path / "seed", "Papers", BUNDLED_LARGE, SEED)
-    index_texts(store, tmp_path / "seed", "Keep", BUNDLED_LARGE, {"food.txt": FOOD})
+def test_dropping_a_library_needs_its_name_typed(app_store, tmp_path, monkeypatch):
+    index_texts(app_store, tmp_path / "seed", "Papers", BUNDLED_LARGE, SEED)
+    index_texts(app_store, tmp_path / "seed", "Keep", BUNDLED_LARGE, {"food.txt": FOOD})
     at = new_app().run()
     at.sidebar.selectbox(key=LIBRARY_PICKER).set_value("Papers").run()
     open_page(at, LIBRARY)
@@ -454,7 +442,7 @@ def test_dropping_a_library_needs_its_name_typed(store, tmp_path, monkeypatch):
 
     at.main.text_input(key="drop-confirm").input("papers").run()  # close is not enough
     assert by_label(at.main.button, "Drop library").disabled
-    assert {lib.name for lib in store.libraries()} == {"Keep", "Papers"}
+    assert {lib.name for lib in app_store.libraries()} == {"Keep", "Papers"}
 
     at.main.text_input(key="drop-confirm").input("Papers").run()
     drop = by_label(at.main.button, "Drop library")
@@ -462,7 +450,7 @@ def test_dropping_a_library_needs_its_name_typed(store, tmp_path, monkeypatch):
     drop.click().run()
     no_exception(at)
 
-    assert [lib.name for lib in store.libraries()] == ["Keep"]
+    assert [lib.name for lib in app_store.libraries()] == ["Keep"]
     assert at.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Keep"]
     assert at.sidebar.selectbox(key=LIBRARY_PICKER).value == "Keep"
     assert [t.value for t in at.main.title] == [":material/library_books: Keep"]
@@ -479,8 +467,8 @@ def test_search_in_the_empty_default_library_points_to_the_library_page(at):
     assert not at.main.text_input
 
 
-def test_search_in_a_library_not_indexed_with_the_current_model_says_so(store, tmp_path, monkeypatch):
-    index_texts(store, tmp_path / "seed", "Papers", BUNDLED_SMALL, SEED)
+def test_search_in_a_library_not_indexed_with_the_current_model_says_so(app_store, tmp_path, monkeypatch):
+    index_texts(app_store, tmp_path / "seed", "Papers", BUNDLED_SMALL, SEED)
     at = new_app().run()  # the default model is the 256-dim one
     open_page(at, SEARCH)
     assert values(at.main.info) == [
@@ -496,10 +484,10 @@ def test_search_in_a_library_not_indexed_with_the_current_model_says_so(store, t
 
 @pytest.mark.parametrize(("model", "dim", "top_k"), [(BUNDLED_LARGE, 256, 3), (BUNDLED_SMALL, 64, 2)])
 def test_search_shows_top_k_hits_with_scores_dims_highlights_and_downloads(
-    store, tmp_path, monkeypatch, model, dim, top_k
+    app_store, tmp_path, monkeypatch, model, dim, top_k
 ):
     docs = {**SEED, "turing.txt": HOSTILE, "food.txt": FOOD}
-    index_texts(store, tmp_path / "docs", "Papers", model, docs)
+    index_texts(app_store, tmp_path / "docs", "Papers", model, docs)
     at = new_app().run()
     pick_model(at, model)
     open_page(at, SEARCH)
@@ -512,7 +500,7 @@ def test_search_shows_top_k_hits_with_scores_dims_highlights_and_downloads(
     at.main.button(key=SEARCH_SUBMIT).click().run()
     no_exception(at)
 
-    expected = search(query, "Papers", load_embedder(model), store, top_k)
+    expected = search(query, "Papers", load_embedder(model), app_store, top_k)
     headers = hit_headers(at)
     assert len(headers) == top_k == len(expected.hits)
     for header, hit in zip(headers, expected.hits):
@@ -537,10 +525,10 @@ def test_search_shows_top_k_hits_with_scores_dims_highlights_and_downloads(
     assert labels(at.main.download_button) == ["Download hits (CSV)", "Download hits (JSON)"]
 
 
-def test_a_submitted_query_is_searched_and_explained_once_not_on_every_rerun(store, tmp_path, monkeypatch):
+def test_a_submitted_query_is_searched_and_explained_once_not_on_every_rerun(app_store, tmp_path, monkeypatch):
     import core.search.answer
 
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, SEED)
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, SEED)
     calls = {"search": 0, "explain": 0}
     real_search, real_explain = core.search.answer.search, core.search.answer.explain_matches
 
@@ -569,8 +557,8 @@ def test_a_submitted_query_is_searched_and_explained_once_not_on_every_rerun(sto
     assert len(hit_headers(at)) == 2 and calls == {"search": 2, "explain": 2}
 
 
-def test_a_search_can_be_limited_to_one_document(store, tmp_path, monkeypatch):
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, {**SEED, "food.txt": FOOD})
+def test_a_search_can_be_limited_to_one_document(app_store, tmp_path, monkeypatch):
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, {**SEED, "food.txt": FOOD})
     at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
@@ -608,11 +596,11 @@ def search_in_mode(at, query: str, top_k: int, mode: str, fusion: str | None = N
     [("dense", None, None), ("keyword", None, None), ("hybrid", "rrf", None), ("hybrid", "weighted", 0.3)],
 )
 def test_search_in_each_mode_shows_the_modes_hits_with_their_component_scores(
-    store, tmp_path, monkeypatch, mode, fusion, weight
+    app_store, tmp_path, monkeypatch, mode, fusion, weight
 ):
     from core.types import Fusion, HybridParams, SearchMode
 
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
     at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
@@ -622,7 +610,9 @@ def test_search_in_each_mode_shows_the_modes_hits_with_their_component_scores(
     search_in_mode(at, query, top_k, mode, fusion, weight)
 
     params = HybridParams(Fusion(fusion), weight if weight is not None else 0.5) if fusion else None
-    expected = search(query, "Papers", load_embedder(BUNDLED_SMALL), store, top_k, mode=SearchMode(mode), params=params)
+    expected = search(
+        query, "Papers", load_embedder(BUNDLED_SMALL), app_store, top_k, mode=SearchMode(mode), params=params
+    )
     assert expected.hits
     digits = 4 if fusion == "rrf" else 3
     assert hit_headers(at) == [
@@ -648,28 +638,28 @@ def test_search_in_each_mode_shows_the_modes_hits_with_their_component_scores(
     assert labels(at.main.download_button) == ["Download hits (CSV)", "Download hits (JSON)"]
 
 
-def test_hybrid_weighted_with_weight_one_ranks_like_dense(store, tmp_path, monkeypatch):
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
+def test_hybrid_weighted_with_weight_one_ranks_like_dense(app_store, tmp_path, monkeypatch):
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
     at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
     query, top_k = "Where was Alan Turing born?", 4
     search_in_mode(at, query, top_k, "hybrid", "weighted", 1.0)
     hybrid_docs = values(at.main.text)
-    dense = search(query, "Papers", load_embedder(BUNDLED_SMALL), store, top_k)
+    dense = search(query, "Papers", load_embedder(BUNDLED_SMALL), app_store, top_k)
     assert hybrid_docs == [h.document for h in dense.hits]
     # and the weight matters: all keyword, the ranking is BM25's
     search_in_mode(at, query, top_k, "hybrid", "weighted", 0.0)
     from core.types import SearchMode
 
-    keyword = search(query, "Papers", load_embedder(BUNDLED_SMALL), store, top_k, mode=SearchMode.KEYWORD)
+    keyword = search(query, "Papers", load_embedder(BUNDLED_SMALL), app_store, top_k, mode=SearchMode.KEYWORD)
     assert values(at.main.text)[: len(keyword.hits)] == [h.document for h in keyword.hits]
 
 
-def test_changing_mode_fusion_or_weight_searches_again_and_reruns_do_not(store, tmp_path, monkeypatch):
+def test_changing_mode_fusion_or_weight_searches_again_and_reruns_do_not(app_store, tmp_path, monkeypatch):
     import core.search.answer
 
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
     calls = []
     real_search = core.search.answer.search
 
@@ -695,13 +685,13 @@ def test_changing_mode_fusion_or_weight_searches_again_and_reruns_do_not(store, 
     assert len(calls) == 4
 
 
-def test_the_csv_download_carries_the_mode_and_both_component_scores(store, tmp_path, monkeypatch):
+def test_the_csv_download_carries_the_mode_and_both_component_scores(app_store, tmp_path, monkeypatch):
     import csv
     import io
 
     import core.search.export
 
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
     offered: list[bytes] = []
     real = core.search.export.hits_to_csv
 
@@ -721,8 +711,10 @@ def test_the_csv_download_carries_the_mode_and_both_component_scores(store, tmp_
     assert {r["keyword_score"] == "" for r in rows} == {True, False}  # a missing component is an empty cell
 
 
-def test_bm25_statistics_are_counted_once_per_library_and_again_when_its_documents_change(store, tmp_path, monkeypatch):
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
+def test_bm25_statistics_are_counted_once_per_library_and_again_when_its_documents_change(
+    app_store, tmp_path, monkeypatch
+):
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
     reads = []
     from core.storage.milvus_index import MilvusIndex
 
@@ -742,15 +734,15 @@ def test_bm25_statistics_are_counted_once_per_library_and_again_when_its_documen
     (first,) = [t.value for t in at.main.dataframe if "query term" in t.value.columns][:1]
     assert first.set_index("query term").loc["yeast", "chunks with it"] == 1
 
-    index_texts(store, tmp_path / "more", "Papers", BUNDLED_SMALL, {"yeast.txt": "Fresh yeast keeps a week."})
+    index_texts(app_store, tmp_path / "more", "Papers", BUNDLED_SMALL, {"yeast.txt": "Fresh yeast keeps a week."})
     search_in_mode(at, "yeast in the kitchen", 3, "keyword")
     assert len(reads) == 2  # a new document: counted again
     tables = [t.value.set_index("query term") for t in at.main.dataframe if "query term" in t.value.columns]
     assert {t.loc["yeast", "chunks with it"] for t in tables} == {2}
 
 
-def test_why_a_keyword_hit_matched_lists_each_query_terms_share(store, tmp_path, monkeypatch):
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
+def test_why_a_keyword_hit_matched_lists_each_query_terms_share(app_store, tmp_path, monkeypatch):
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
     at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
@@ -789,10 +781,10 @@ def test_compare_without_documents_says_what_to_do(at):
     assert not at.main.multiselect
 
 
-def test_compare_two_indexed_models_side_by_side_with_their_agreement(store, tmp_path, monkeypatch):
+def test_compare_two_indexed_models_side_by_side_with_their_agreement(app_store, tmp_path, monkeypatch):
     docs = {**SEED, "turing.txt": HOSTILE, "food.txt": FOOD}
     for model in (BUNDLED_LARGE, BUNDLED_SMALL):
-        index_texts(store, tmp_path / "docs", "Papers", model, docs)
+        index_texts(app_store, tmp_path / "docs", "Papers", model, docs)
     at = new_app().run()
     open_page(at, COMPARE)
     picker = at.main.multiselect(key="compare_models")
@@ -808,7 +800,7 @@ def test_compare_two_indexed_models_side_by_side_with_their_agreement(store, tmp
     assert [c.subheader[0].value for c in columns] == [BUNDLED_LARGE, BUNDLED_SMALL]
     rankings = {}
     for column, (model, dim) in zip(columns, [(BUNDLED_LARGE, 256), (BUNDLED_SMALL, 64)]):
-        expected = search(query, "Papers", load_embedder(model), store, top_k)
+        expected = search(query, "Papers", load_embedder(model), app_store, top_k)
         assert len(column.markdown) == top_k
         assert [m.value for m in column.markdown] == [
             f"**#{h.rank}** · {h.score:.3f} · chunk {h.chunk}" for h in expected.hits
@@ -828,12 +820,12 @@ def test_compare_two_indexed_models_side_by_side_with_their_agreement(store, tmp
 
 
 def test_compare_with_the_bm25_baseline_column_ranks_it_by_keywords_and_agrees_over_all_columns(
-    store, tmp_path, monkeypatch
+    app_store, tmp_path, monkeypatch
 ):
     from core.types import SearchMode
 
     for model in (BUNDLED_LARGE, BUNDLED_SMALL):
-        index_texts(store, tmp_path / "docs", "Papers", model, MODES_DOCS)
+        index_texts(app_store, tmp_path / "docs", "Papers", model, MODES_DOCS)
     at = new_app().run()
     open_page(at, COMPARE)
     at.main.checkbox(key="compare_bm25").check().run()
@@ -845,7 +837,7 @@ def test_compare_with_the_bm25_baseline_column_ranks_it_by_keywords_and_agrees_o
 
     columns = [c for c in at.main.columns if c.subheader]
     assert [c.subheader[0].value for c in columns] == [BUNDLED_LARGE, BUNDLED_SMALL, "BM25"]
-    keyword = search(query, "Papers", load_embedder(BUNDLED_SMALL), store, top_k, mode=SearchMode.KEYWORD)
+    keyword = search(query, "Papers", load_embedder(BUNDLED_SMALL), app_store, top_k, mode=SearchMode.KEYWORD)
     assert keyword.hits
     bm25 = columns[2]
     assert [m.value for m in bm25.markdown] == [
@@ -853,7 +845,7 @@ def test_compare_with_the_bm25_baseline_column_ranks_it_by_keywords_and_agrees_o
     ]
     assert values(bm25.text)[::2] == [h.document for h in keyword.hits]
     assert values(bm25.caption)[0].startswith("keyword baseline · english analyzer")
-    dense = search(query, "Papers", load_embedder(BUNDLED_LARGE), store, top_k)
+    dense = search(query, "Papers", load_embedder(BUNDLED_LARGE), app_store, top_k)
     assert [m.value for m in columns[0].markdown] == [
         f"**#{h.rank}** · {h.score:.3f} · chunk {h.chunk}" for h in dense.hits
     ]
@@ -871,11 +863,11 @@ def test_compare_with_the_bm25_baseline_column_ranks_it_by_keywords_and_agrees_o
     assert float(rows[1]["rank-biased overlap"]) == pytest.approx(expected[0].rbo, abs=0.005)
 
 
-def test_the_compare_mode_applies_to_every_model_column(store, tmp_path, monkeypatch):
+def test_the_compare_mode_applies_to_every_model_column(app_store, tmp_path, monkeypatch):
     from core.types import Fusion, HybridParams, SearchMode
 
     for model in (BUNDLED_LARGE, BUNDLED_SMALL):
-        index_texts(store, tmp_path / "docs", "Papers", model, MODES_DOCS)
+        index_texts(app_store, tmp_path / "docs", "Papers", model, MODES_DOCS)
     at = new_app().run()
     open_page(at, COMPARE)
     assert not [r for r in at.main.radio if r.key == "compare_fusion"]
@@ -891,7 +883,9 @@ def test_the_compare_mode_applies_to_every_model_column(store, tmp_path, monkeyp
     assert len(columns) == 2  # no baseline unless asked for
     params = HybridParams(Fusion.WEIGHTED, 0.25)
     for column, model in zip(columns, (BUNDLED_LARGE, BUNDLED_SMALL)):
-        expected = search(query, "Papers", load_embedder(model), store, top_k, mode=SearchMode.HYBRID, params=params)
+        expected = search(
+            query, "Papers", load_embedder(model), app_store, top_k, mode=SearchMode.HYBRID, params=params
+        )
         assert [m.value for m in column.markdown] == [
             f"**#{h.rank}** · {h.score:.3f} · chunk {h.chunk}" for h in expected.hits
         ]
@@ -901,8 +895,8 @@ def test_the_compare_mode_applies_to_every_model_column(store, tmp_path, monkeyp
         ]
 
 
-def test_compare_indexes_a_missing_model_from_the_store_in_the_background(store, tmp_path, monkeypatch):
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
+def test_compare_indexes_a_missing_model_from_the_store_in_the_background(app_store, tmp_path, monkeypatch):
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
     at = new_app().run()
     open_page(at, COMPARE)
     assert at.main.multiselect(key="compare_models").value == [BUNDLED_LARGE, BUNDLED_SMALL]
@@ -926,12 +920,12 @@ def test_compare_indexes_a_missing_model_from_the_store_in_the_background(store,
     large, small = (c for c in at.main.columns if c.subheader)
     assert not small.info and not small.button
     assert len(small.markdown) == 3 and set(values(small.text)[::2]) == set(SEED)
-    assert store.index("Papers", BUNDLED_SMALL).stats().documents == 3
+    assert app_store.index("Papers", BUNDLED_SMALL).stats().documents == 3
     assert len(agreement_rows(at)) == 1  # both rank now: one pair in the agreement table
 
 
-def test_compare_needs_two_models(store, tmp_path, monkeypatch):
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
+def test_compare_needs_two_models(app_store, tmp_path, monkeypatch):
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
     at = new_app().run()
     open_page(at, COMPARE)
     at.main.multiselect(key="compare_models").set_value([BUNDLED_LARGE]).run()
@@ -967,9 +961,11 @@ def progress_texts(at) -> list[str]:
     return [p.proto.text for p in at.main.get("progress")]
 
 
-def test_a_job_started_on_compare_is_shown_on_library_and_locks_its_changes(store, tmp_path, monkeypatch, blocked_jobs):
+def test_a_job_started_on_compare_is_shown_on_library_and_locks_its_changes(
+    app_store, tmp_path, monkeypatch, blocked_jobs
+):
     gate, started = blocked_jobs
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
     compare = new_app().run()
     open_page(compare, COMPARE)
     by_label(compare.main.button, "Index Papers with minilm-static-64").click().run()
@@ -991,9 +987,9 @@ def test_a_job_started_on_compare_is_shown_on_library_and_locks_its_changes(stor
     assert not library.main.get("file_uploader")[0].proto.disabled
 
 
-def test_a_job_started_on_library_is_shown_on_compare_which_starts_none(store, tmp_path, monkeypatch, blocked_jobs):
+def test_a_job_started_on_library_is_shown_on_compare_which_starts_none(app_store, tmp_path, monkeypatch, blocked_jobs):
     gate, started = blocked_jobs
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
     library = new_app().run()
     open_page(library, LIBRARY)
     library.main.get("file_uploader")[0].set_value([("food.txt", FOOD.encode(), "text/plain")])
@@ -1011,9 +1007,9 @@ def test_a_job_started_on_library_is_shown_on_compare_which_starts_none(store, t
     assert shared.jobs().get(library_job_key("Papers")).id == job.id  # still the one job
 
 
-def test_a_drop_racing_a_job_is_refused_with_a_message(store, tmp_path, monkeypatch, blocked_jobs):
+def test_a_drop_racing_a_job_is_refused_with_a_message(app_store, tmp_path, monkeypatch, blocked_jobs):
     gate, started = blocked_jobs
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
     at = new_app().run()
     open_page(at, LIBRARY)
     at.main.text_input(key="drop-confirm").input("Papers").run()
@@ -1026,17 +1022,17 @@ def test_a_drop_racing_a_job_is_refused_with_a_message(store, tmp_path, monkeypa
     assert values(at.main.error) == [
         "Cannot drop library Papers: Indexing from elsewhere is still running; try again when it has finished."
     ]
-    assert store.catalog.names() == ["Papers"] and store.index("Papers", BUNDLED_LARGE).stats().documents == 3
+    assert app_store.catalog.names() == ["Papers"] and app_store.index("Papers", BUNDLED_LARGE).stats().documents == 3
 
 
-def test_a_rebuild_runs_as_a_background_job_with_progress_and_says_when_it_is_done(store, tmp_path, monkeypatch):
+def test_a_rebuild_runs_as_a_background_job_with_progress_and_says_when_it_is_done(app_store, tmp_path, monkeypatch):
     from dataclasses import replace
 
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
     gate, started, legacy = threading.Event(), threading.Event(), [True]
     from core.storage.milvus_index import MilvusIndex
 
-    real_stats, real_rebuild = store.library_stats, MilvusIndex.rebuild
+    real_stats, real_rebuild = app_store.library_stats, MilvusIndex.rebuild
 
     def stats(library):  # the index as an older version made it: no keyword search until rebuilt
         found = real_stats(library)
@@ -1050,7 +1046,7 @@ def test_a_rebuild_runs_as_a_background_job_with_progress_and_says_when_it_is_do
         legacy[0] = False
         return real_rebuild(index, progress)
 
-    monkeypatch.setattr(store, "library_stats", stats)
+    monkeypatch.setattr(app_store, "library_stats", stats)
     monkeypatch.setattr(MilvusIndex, "rebuild", rebuild)
     at = new_app().run()
     open_page(at, LIBRARY)
@@ -1073,8 +1069,8 @@ def test_a_rebuild_runs_as_a_background_job_with_progress_and_says_when_it_is_do
     assert f"Rebuild {BUNDLED_LARGE} with keyword search" not in labels(at.main.button)
 
 
-def test_the_bm25_baseline_column_loads_no_model(store, tmp_path, monkeypatch, tiny_model_dir):
-    index_texts(store, tmp_path / "docs", "Papers", str(tiny_model_dir), SEED)  # the only index: a model of its own
+def test_the_bm25_baseline_column_loads_no_model(app_store, tmp_path, monkeypatch, tiny_model_dir):
+    index_texts(app_store, tmp_path / "docs", "Papers", str(tiny_model_dir), SEED)  # the only index: a model of its own
     loaded = []
     real = shared.load_embedder
 
@@ -1098,7 +1094,7 @@ def test_the_bm25_baseline_column_loads_no_model(store, tmp_path, monkeypatch, t
 # --- Known page bugs ---------------------------------------------------------------------------------
 
 
-def test_every_run_goes_through_app_py_even_in_streamlits_legacy_pages_mode(store):
+def test_every_run_goes_through_app_py_even_in_streamlits_legacy_pages_mode(app_store):
     # Started from the repository, AppTest re-enters the legacy pages/ mode on every run, as a fresh server does
     # on its first request: a deep link then runs the page file alone, which sends itself through app.py.
     at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT).run()
@@ -1110,14 +1106,14 @@ def test_every_run_goes_through_app_py_even_in_streamlits_legacy_pages_mode(stor
     assert at.sidebar.selectbox(key=MODEL_PICKER).value == BUNDLED_LARGE  # with the frame around it
 
 
-def test_a_default_model_given_as_a_local_directory_is_the_starting_model(store, monkeypatch, tiny_model_dir):
+def test_a_default_model_given_as_a_local_directory_is_the_starting_model(app_store, monkeypatch, tiny_model_dir):
     monkeypatch.setenv("POTION_DEFAULT_MODEL", str(tiny_model_dir))
     at = new_app().run()
     no_exception(at)
     assert at.session_state[shared.MODEL_KEY] == str(tiny_model_dir)
 
 
-def test_a_model_loaded_from_the_hub_keeps_its_card_on_the_next_rerun(store, monkeypatch, tiny_model_dir):
+def test_a_model_loaded_from_the_hub_keeps_its_card_on_the_next_rerun(app_store, monkeypatch, tiny_model_dir):
     at = new_app().run()
     pick_model(at, "potion-base-2M")
     assert labels(at.sidebar.button) == ["Load model", "Create"]

@@ -27,15 +27,13 @@ from core.insight.costs import (
 from pages import shared
 from tests.apptest_helpers import (
     JOB_TIMEOUT,
-    app_store,
     arrow_frame,
-    index_texts,
     new_app,
     no_exception,
     open_page,
     wait_for_job,
 )
-from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS
+from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, index_texts
 
 COSTS = "pages/costs.py"
 DOCS = {f"doc{i}.txt": text for i, text in enumerate(SEED_DOCS)} | {
@@ -174,12 +172,6 @@ def test_quality_is_read_from_an_evaluation_reports_dense_runs():
 # --- the page -----------------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def page_store(isolated_env):
-    with app_store() as s:
-        yield s
-
-
 def _table(at) -> list[dict]:
     (frame,) = at.main.dataframe
     return frame.value.to_dict("records")
@@ -194,7 +186,7 @@ def _points(at) -> list[dict]:
     return arrow_frame(chart.proto.data.data).to_dict("records")
 
 
-def test_an_empty_library_says_what_to_do(page_store, monkeypatch):
+def test_an_empty_library_says_what_to_do(app_store, monkeypatch):
     at = new_app().run()
     open_page(at, COSTS)
     assert any("has no documents yet" in i.value for i in at.main.info)
@@ -202,9 +194,9 @@ def test_an_empty_library_says_what_to_do(page_store, monkeypatch):
 
 
 def test_two_models_are_measured_in_the_background_then_shown_in_one_table_and_a_chart(
-    page_store, tmp_path, monkeypatch
+    app_store, tmp_path, monkeypatch
 ):
-    _index_both(page_store, tmp_path)
+    _index_both(app_store, tmp_path)
     at = new_app().run()
     open_page(at, COSTS)
     assert not at.main.dataframe
@@ -239,7 +231,7 @@ def test_two_models_are_measured_in_the_background_then_shown_in_one_table_and_a
         info = load_embedder(row["model"]).info
         assert (row["dims"], row["parameters"]) == (info.dim, info.params)
         assert row["bytes / vector"] == info.dim * 4
-        assert row["chunks"] == page_store.index("Papers", row["model"]).count()
+        assert row["chunks"] == app_store.index("Papers", row["model"]).count()
         assert row["index vectors (bytes)"] == row["chunks"] * info.dim * 4
         assert row["encode rate (chunks/s)"] == round(cost.encode_rate, 1) and row["encode rate (chunks/s)"] > 0
         assert row["query p50 (ms)"] == round(cost.query_p50_ms, 2) and row["query p50 (ms)"] > 0

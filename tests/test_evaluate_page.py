@@ -17,7 +17,6 @@ from core.types import SearchMode
 from pages import shared
 from tests.apptest_helpers import (
     ROOT,
-    app_store,
     arrow_frame,
     by_label,
     join_all_jobs,
@@ -31,12 +30,6 @@ from tests.test_cli_evaluate import write_tiny_collection
 PAGE = ROOT / "pages" / "evaluate.py"
 MODES = [SearchMode.DENSE, SearchMode.KEYWORD]
 LABELS = ["nDCG@10", "Recall@10", "Recall@100", "MRR@10", "MAP@100"]
-
-
-@pytest.fixture
-def store(isolated_env):
-    with app_store() as s:
-        yield s
 
 
 def open_evaluate(monkeypatch: pytest.MonkeyPatch) -> AppTest:
@@ -59,7 +52,7 @@ def frames(at: AppTest) -> list:
     return [d.value for d in at.main.dataframe]
 
 
-def test_a_run_shows_core_results_comparisons_disagreements_hits_and_exports(store, tmp_path, monkeypatch):
+def test_a_run_shows_core_results_comparisons_disagreements_hits_and_exports(app_store, tmp_path, monkeypatch):
     folder = write_tiny_collection(tmp_path / "tiny")
     at = open_evaluate(monkeypatch)
     fill_in(at, str(folder))
@@ -71,10 +64,10 @@ def test_a_run_shows_core_results_comparisons_disagreements_hits_and_exports(sto
     no_exception(at)
     assert not at.main.error, [e.value for e in at.main.error]
     library = evaluation_library("tiny", WHOLE_DOCUMENTS)
-    assert all(store.catalog.find(library, m) is not None for m in (BUNDLED_SMALL, BUNDLED_LARGE))
+    assert all(app_store.catalog.find(library, m) is not None for m in (BUNDLED_SMALL, BUNDLED_LARGE))
 
     expected = evaluate_collection(
-        folder, {m: load_embedder(m) for m in (BUNDLED_SMALL, BUNDLED_LARGE)}, MODES, store, WHOLE_DOCUMENTS
+        folder, {m: load_embedder(m) for m in (BUNDLED_SMALL, BUNDLED_LARGE)}, MODES, app_store, WHOLE_DOCUMENTS
     )
     results, comparisons, disagreement, *hits = frames(at)
     assert list(results["model"]) == [r.model for r in expected.results]
@@ -105,7 +98,7 @@ def test_a_run_shows_core_results_comparisons_disagreements_hits_and_exports(sto
     hits = frames(at)[3:]
     assert len(hits) == 4
     dense_large = search_many(
-        ["turing london england"], library, load_embedder(BUNDLED_LARGE), store, 5, mode=SearchMode.DENSE
+        ["turing london england"], library, load_embedder(BUNDLED_LARGE), app_store, 5, mode=SearchMode.DENSE
     )[0]
     assert list(hits[2]["document"]) == [h.document for h in dense_large.hits]
     assert dict(zip(hits[2]["document"], hits[2]["relevance"]))["d2"] == 1
@@ -126,7 +119,7 @@ def test_a_run_shows_core_results_comparisons_disagreements_hits_and_exports(sto
     assert all("single quote" in json.dumps(d.proto.help) for d in downloads[1:])
 
 
-def test_a_folder_without_a_collection_is_one_line_error(store, tmp_path, monkeypatch):
+def test_a_folder_without_a_collection_is_one_line_error(app_store, tmp_path, monkeypatch):
     (tmp_path / "empty").mkdir()
     at = open_evaluate(monkeypatch)
     fill_in(at, str(tmp_path / "empty"))
@@ -137,7 +130,7 @@ def test_a_folder_without_a_collection_is_one_line_error(store, tmp_path, monkey
     assert shared.jobs().active() == []
 
 
-def test_a_run_that_fails_says_why_in_one_line(store, tmp_path, monkeypatch):
+def test_a_run_that_fails_says_why_in_one_line(app_store, tmp_path, monkeypatch):
     folder = write_tiny_collection(tmp_path / "broken")
     (folder / "queries.jsonl").write_text("not json\n")
     at = open_evaluate(monkeypatch)
@@ -152,11 +145,11 @@ def test_a_run_that_fails_says_why_in_one_line(store, tmp_path, monkeypatch):
     assert not at.main.dataframe  # no results from an earlier run of this session to mistake for this one
 
 
-def test_a_running_evaluation_shows_its_progress_and_locks_the_controls(store, tmp_path, monkeypatch):
+def test_a_running_evaluation_shows_its_progress_and_locks_the_controls(app_store, tmp_path, monkeypatch):
     folder = write_tiny_collection(tmp_path / "tiny")
     reported, release = threading.Event(), threading.Event()
 
-    def held(folder, models, modes, store, chunking, baseline, progress):
+    def held(folder, models, modes, app_store, chunking, baseline, progress):
         progress(f"{BUNDLED_SMALL} dense: search", 3, 4)
         reported.set()
         release.wait(timeout=60)  # the test lets go at once after looking; never waited out when things work

@@ -3,13 +3,11 @@ no HTML, script, link, emphasis, LaTeX or colour directive forms from it."""
 
 from __future__ import annotations
 
-import pytest
-
 from core.embed.loading import load_embedder
 from core.search.query import search
 from pages.shared import inert
-from tests.apptest_helpers import SEARCH_SUBMIT, app_store, index_texts, new_app, no_exception, open_page, pick_model
-from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL
+from tests.apptest_helpers import SEARCH_SUBMIT, new_app, no_exception, open_page, pick_model
+from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, index_texts
 
 LIBRARY = "<b>Lib</b> [x](javascript:alert(1)) **$x$**"
 DOCUMENT = "**bold** <img src=x onerror=alert(1)> [click](javascript:alert(1)) :red[red].txt"
@@ -30,12 +28,6 @@ PAGES = [
 ]
 
 
-@pytest.fixture
-def page_store(isolated_env):
-    with app_store() as store:
-        yield store
-
-
 def rendered(at) -> list[tuple[str, list[str]]]:
     """The source of every element Streamlit renders as markdown, and every raw HTML block (where markdown
     syntax is plain text, but a tag would run), each with the fragments that must not be in it."""
@@ -43,9 +35,9 @@ def rendered(at) -> list[tuple[str, list[str]]]:
     return bodies + [(str(e.proto.body), [raw for raw in RAW if raw.startswith("<")]) for e in at.get("html")]
 
 
-def test_names_and_text_show_as_text_on_every_page(page_store, tmp_path, monkeypatch):
+def test_names_and_text_show_as_text_on_every_page(app_store, tmp_path, monkeypatch):
     for model in (BUNDLED_LARGE, BUNDLED_SMALL):
-        index_texts(page_store, tmp_path / model, LIBRARY, model, {DOCUMENT: TEXT})
+        index_texts(app_store, tmp_path / model, LIBRARY, model, {DOCUMENT: TEXT})
     at = new_app().run()
     at.sidebar.selectbox(key="library_choice").set_value(LIBRARY).run()
     pick_model(at, BUNDLED_LARGE)
@@ -56,7 +48,7 @@ def test_names_and_text_show_as_text_on_every_page(page_store, tmp_path, monkeyp
             at.main.text_input(key="search_query").input("wing stall")
             at.main.button(key=SEARCH_SUBMIT).click().run()
             no_exception(at)
-            assert search("wing stall", LIBRARY, load_embedder(BUNDLED_LARGE), page_store, 5).hits
+            assert search("wing stall", LIBRARY, load_embedder(BUNDLED_LARGE), app_store, 5).hits
             assert at.get("html"), "the hit's text was shown"
         for body, forbidden in rendered(at):
             leaked = [raw for raw in forbidden if raw in body]

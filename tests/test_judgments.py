@@ -18,9 +18,8 @@ from core.evaluate.judgments import (
 from core.evaluate.metrics import ndcg_at_k
 from core.ingest.pipeline import ingest
 from core.search.query import search
-from core.storage.memory import MemoryStore
 from core.types import SearchMode
-from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL
+from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, index_texts
 
 DOCS = {
     "turing.txt": "Alan Turing was born in Maida Vale, London, and raised in southern England.",
@@ -30,22 +29,9 @@ DOCS = {
 }
 
 
-@pytest.fixture(params=["milvus", "memory"])
-def any_store(request, isolated_env):
-    from core.storage.milvus import MilvusStore
-
-    s = MilvusStore() if request.param == "milvus" else MemoryStore()
-    yield s
-    s.close()
-
-
 def _library(tmp_path, store, models=(BUNDLED_SMALL,)):
-    paths = []
-    for name, text in DOCS.items():
-        paths.append(tmp_path / name)
-        paths[-1].write_text(text, encoding="utf-8")
     for model in models:
-        ingest(paths, "lib", load_embedder(model), store)
+        index_texts(store, tmp_path, "lib", model, DOCS)
 
 
 def test_judgments_are_kept_per_library_replaced_by_a_later_verdict_and_dropped_with_it(tmp_path, any_store):

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import pytest
-
 from core.evaluate.judgment_files import qrels_tsv
 from core.evaluate.judgments import judge
 from tests.apptest_helpers import (
     SEARCH,
     SEARCH_SUBMIT,
-    app_store,
-    index_texts,
     new_app,
     no_exception,
     open_page,
     pick_model,
 )
-from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL
+from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, index_texts
 
 JUDGMENTS = "pages/judgments.py"
 DOCS = {
@@ -26,14 +22,8 @@ DOCS = {
 }
 
 
-@pytest.fixture
-def store(isolated_env):
-    with app_store() as s:
-        yield s
-
-
-def test_marking_hits_on_the_search_page_keeps_the_verdicts_in_the_library(store, tmp_path, monkeypatch):
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
+def test_marking_hits_on_the_search_page_keeps_the_verdicts_in_the_library(app_store, tmp_path, monkeypatch):
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
     at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
@@ -45,10 +35,11 @@ def test_marking_hits_on_the_search_page_keeps_the_verdicts_in_the_library(store
     at.main.button(key="judge-yes-1").click().run()
     at.main.button(key="judge-no-2").click().run()
     no_exception(at)
-    verdicts = {j.document: j.relevance for j in store.judgments.list("Papers")}
+    verdicts = {j.document: j.relevance for j in app_store.judgments.list("Papers")}
     assert verdicts == {shown[0]: 1, shown[1]: 0}
     assert all(
-        j.query == "Where was Alan Turing born?" and j.model == BUNDLED_SMALL for j in store.judgments.list("Papers")
+        j.query == "Where was Alan Turing born?" and j.model == BUNDLED_SMALL
+        for j in app_store.judgments.list("Papers")
     )
     assert any("You judged this document relevant" in c.value for c in at.main.caption)
     fresh = new_app().run()  # a new session: the verdicts come from the database
@@ -58,12 +49,12 @@ def test_marking_hits_on_the_search_page_keeps_the_verdicts_in_the_library(store
     assert sorted(table.value["document"]) == sorted(shown[:2])
 
 
-def test_the_judgments_page_edits_exports_evaluates_and_sweeps(store, tmp_path, monkeypatch):
+def test_the_judgments_page_edits_exports_evaluates_and_sweeps(app_store, tmp_path, monkeypatch):
     for model in (BUNDLED_SMALL, BUNDLED_LARGE):
-        index_texts(store, tmp_path / model, "Papers", model, DOCS)
-    judge(store, "Papers", "Where was Alan Turing born?", "turing.txt", 1)
-    judge(store, "Papers", "Where was Alan Turing born?", "bread.txt", 1)  # a mistake, fixed below
-    judge(store, "Papers", "how to bake bread", "bread.txt", 1)
+        index_texts(app_store, tmp_path / model, "Papers", model, DOCS)
+    judge(app_store, "Papers", "Where was Alan Turing born?", "turing.txt", 1)
+    judge(app_store, "Papers", "Where was Alan Turing born?", "bread.txt", 1)  # a mistake, fixed below
+    judge(app_store, "Papers", "how to bake bread", "bread.txt", 1)
     at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, JUDGMENTS)
@@ -71,7 +62,7 @@ def test_the_judgments_page_edits_exports_evaluates_and_sweeps(store, tmp_path, 
     assert any("3** judgments over **2** queries" in m.value for m in at.main.markdown)
     downloads = {b.label for b in at.main.get("download_button")}
     assert downloads == {"Download qrels.tsv", "Download queries.jsonl", "Download judgments.jsonl"}
-    assert qrels_tsv(store.judgments.list("Papers")).text.count("\n") == 4
+    assert qrels_tsv(app_store.judgments.list("Papers")).text.count("\n") == 4
 
     at.main.button(key="FormSubmitter:judgments-evaluate-Evaluate").click().run()
     no_exception(at)
@@ -89,14 +80,14 @@ def test_the_judgments_page_edits_exports_evaluates_and_sweeps(store, tmp_path, 
     assert at.main.get("vega_lite_chart")
 
 
-def test_search_opens_weighted_hybrid_at_the_librarys_default(store, tmp_path, monkeypatch):
+def test_search_opens_weighted_hybrid_at_the_librarys_default(app_store, tmp_path, monkeypatch):
     from core.evaluate.judgments import HybridSweep, WeightPoint, adopt_hybrid_default
     from core.evaluate.stats import Interval
 
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
-    judge(store, "Papers", "bread", "bread.txt", 1)
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
+    judge(app_store, "Papers", "bread", "bread.txt", 1)
     sweep = HybridSweep(BUNDLED_SMALL, [WeightPoint(0.3, Interval(0.9, 0.8, 1.0))], 1)
-    adopt_hybrid_default(store, "Papers", sweep)
+    adopt_hybrid_default(app_store, "Papers", sweep)
     at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
@@ -108,11 +99,11 @@ def test_search_opens_weighted_hybrid_at_the_librarys_default(store, tmp_path, m
     assert not at.main.warning  # no Streamlit warning about a widget default set twice
 
 
-def test_judgments_import_into_an_empty_library_and_a_bad_file_is_refused(store, tmp_path, monkeypatch):
+def test_judgments_import_into_an_empty_library_and_a_bad_file_is_refused(app_store, tmp_path, monkeypatch):
     from core.evaluate.judgment_files import judgments_jsonl
     from core.storage.memory import MemoryStore
 
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
     elsewhere = MemoryStore()  # judged in another database, with a name qrels.tsv cannot carry
     elsewhere.catalog.create("Old")
     judge(elsewhere, "Old", "Where was Alan Turing born?", "turing.txt", 1)
@@ -131,14 +122,14 @@ def test_judgments_import_into_an_empty_library_and_a_bad_file_is_refused(store,
         "broken.jsonl line 1 is not JSON (Expecting value: line 1 column 1 (char 0)): export judgments again from "
         "Potion Search."
     ]
-    assert store.judgments.list("Papers") == []
+    assert app_store.judgments.list("Papers") == []
 
     at.main.get("file_uploader")[0].set_value([("judgments.jsonl", exported, "application/json")])
     at.run()
     at.main.button(key="judgments_import").click().run()
     no_exception(at)
     assert [s.value for s in at.main.success] == ["Imported: 2 added, 0 replaced, 0 already here."]
-    assert sorted(j.document for j in store.judgments.list("Papers")) == ["tab\tname.txt", "turing.txt"]
+    assert sorted(j.document for j in app_store.judgments.list("Papers")) == ["tab\tname.txt", "turing.txt"]
     at.run()  # the page now lists them, and warns that qrels.tsv leaves the tab name out
     assert sorted(at.main.dataframe[0].value["document"]) == ["tab\tname.txt", "turing.txt"]
     assert any("leaves out 1 document(s)" in w.value and "tab\\\\tname.txt" in w.value for w in at.main.warning)

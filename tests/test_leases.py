@@ -16,7 +16,6 @@ from core.errors import LibraryBusyError
 from core.ingest.index_time import index_time, record_index_time
 from core.service.jobs import JobRunner
 from core.service.libraries import delete_document, drop_library
-from core.storage.memory import MemoryStore
 from core.storage.milvus import MilvusStore
 from core.storage.registry import LeaseRow
 from tests.conftest import BUNDLED_SMALL
@@ -25,13 +24,6 @@ from tests.test_store import meta
 
 ROOT = Path(__file__).resolve().parents[1]
 GUARD_S = 300  # bounds a failing run; a passing one never waits for it
-
-
-@pytest.fixture(params=["milvus", "memory"])
-def any_store(request):
-    store = MilvusStore() if request.param == "milvus" else MemoryStore()
-    yield store
-    store.close()
 
 
 def test_an_exclusive_holder_is_refused_in_one_sentence_while_another_holds_the_library(any_store):

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from core.embed.loading import load_embedder
 from core.insight.projection import embedding_map
-from tests.apptest_helpers import app_store, index_texts, new_app, no_exception, open_page, pick_model
-from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS
+from tests.apptest_helpers import new_app, no_exception, open_page, pick_model
+from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, index_texts
 
 MAP = "pages/map.py"
 DOCS = {f"doc{i}.txt": text for i, text in enumerate(SEED_DOCS)} | {"food.txt": "Bread, flour, cheese and soup."}
-
-
-@pytest.fixture
-def store(isolated_env):
-    with app_store() as s:
-        yield s
 
 
 def _spec(at) -> dict:
@@ -31,15 +23,15 @@ def _layers(spec: dict) -> list[list[dict]]:
     return [[layer["data"]["values"] for layer in view["layer"]] for view in spec["hconcat"]]
 
 
-def test_an_empty_library_says_what_to_do(store, monkeypatch):
+def test_an_empty_library_says_what_to_do(app_store, monkeypatch):
     at = new_app().run()
     open_page(at, MAP)
     assert any("has no documents yet" in i.value for i in at.main.info)
 
 
-def test_two_models_side_by_side_with_the_query_and_its_hits_marked(store, tmp_path, monkeypatch):
+def test_two_models_side_by_side_with_the_query_and_its_hits_marked(app_store, tmp_path, monkeypatch):
     for model in (BUNDLED_SMALL, BUNDLED_LARGE):
-        index_texts(store, tmp_path / model, "Papers", model, DOCS)
+        index_texts(app_store, tmp_path / model, "Papers", model, DOCS)
     at = new_app().run()
     pick_model(at, BUNDLED_LARGE)
     open_page(at, MAP)
@@ -51,7 +43,7 @@ def test_two_models_side_by_side_with_the_query_and_its_hits_marked(store, tmp_p
     no_exception(at)
     spec = _spec(at)
     (large_points, rings, star), (small_points, *_) = _layers(spec)
-    expected = embedding_map(store, "Papers", load_embedder(BUNDLED_LARGE), "Where was Alan Turing born?", 2)
+    expected = embedding_map(app_store, "Papers", load_embedder(BUNDLED_LARGE), "Where was Alan Turing born?", 2)
     assert [(p["key"], p["x"], p["y"]) for p in large_points] == [(p.key, p.x, p.y) for p in expected.points]
     assert {p["key"] for p in small_points} == {p["key"] for p in large_points}  # the same chunks, linkable
     assert sorted(p["hit_rank"] for p in large_points if p["hit_rank"]) == [1, 2] and len(rings) == len(large_points)
@@ -62,12 +54,12 @@ def test_two_models_side_by_side_with_the_query_and_its_hits_marked(store, tmp_p
     assert any("2 of the top 2 hits are on the map" in n for n in notes)
 
 
-def test_a_library_too_large_to_draw_is_sampled_and_says_so(store, tmp_path, monkeypatch):
-    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
+def test_a_library_too_large_to_draw_is_sampled_and_says_so(app_store, tmp_path, monkeypatch):
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
     monkeypatch.setattr("core.insight.projection.embedding_map.__defaults__", ("", 10, 2))
     at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, MAP)
     no_exception(at)
     notes = " ".join(c.value for c in at.main.caption)
-    assert "a sample of whole documents" in notes and f"of {store.index('Papers', BUNDLED_SMALL).count()}" in notes
+    assert "a sample of whole documents" in notes and f"of {app_store.index('Papers', BUNDLED_SMALL).count()}" in notes

@@ -18,13 +18,6 @@ from core.types import SCHEMA_VERSION, SearchMode
 from tests.test_store import DIM, TEXTS, meta, rows
 
 
-@pytest.fixture
-def milvus():
-    s = MilvusStore()
-    yield s
-    s.close()
-
-
 def test_provenance_and_empty_libraries_survive_reopening(isolated_env):
     store = MilvusStore()
     made = store.catalog.ensure(meta(chunking={"size": 200, "overlap": 20, "unit": "tokens"}))
@@ -51,7 +44,7 @@ def test_a_database_from_a_newer_version_is_refused_with_a_message(isolated_env)
         MilvusStore()
 
 
-def test_a_second_process_gets_one_clear_line_and_no_engine_traceback(milvus):
+def test_a_second_process_gets_one_clear_line_and_no_engine_traceback(store):
     code = (
         "from core.storage.milvus import MilvusStore\n"
         "from core.errors import StoreLockedError\n"
@@ -62,34 +55,34 @@ def test_a_second_process_gets_one_clear_line_and_no_engine_traceback(milvus):
     assert "Traceback" not in out.stderr and "ERROR" not in out.stderr, out.stderr[-2000:]
 
 
-def test_engine_errors_become_store_errors_naming_the_operation(milvus):
-    milvus.catalog.ensure(meta())
-    milvus.client.drop_collection(milvus.catalog.find("Lib", "m").collection)  # the engine now fails every call on it
+def test_engine_errors_become_store_errors_naming_the_operation(store):
+    store.catalog.ensure(meta())
+    store.client.drop_collection(store.catalog.find("Lib", "m").collection)  # the engine now fails every call on it
     with pytest.raises(StoreError, match="could not search"):
-        milvus.index("Lib", "m").dense(np.ones((1, DIM), dtype=np.float32), 3)
+        store.index("Lib", "m").dense(np.ones((1, DIM), dtype=np.float32), 3)
 
 
-def test_a_collection_dropped_behind_the_registry_is_made_again(milvus):
-    made = milvus.catalog.ensure(meta())
-    milvus.client.drop_collection(made.collection)
-    assert milvus.catalog.ensure(meta()) == made
-    milvus.index("Lib", "m").write(rows("a.txt", 2))
-    assert milvus.index("Lib", "m").count() == 2
+def test_a_collection_dropped_behind_the_registry_is_made_again(store):
+    made = store.catalog.ensure(meta())
+    store.client.drop_collection(made.collection)
+    assert store.catalog.ensure(meta()) == made
+    store.index("Lib", "m").write(rows("a.txt", 2))
+    assert store.index("Lib", "m").count() == 2
 
 
-def test_a_vanished_schema_1_collection_is_made_again_in_todays_schema(milvus):
+def test_a_vanished_schema_1_collection_is_made_again_in_todays_schema(store):
     from dataclasses import replace
 
-    made = milvus.catalog.ensure(meta())
+    made = store.catalog.ensure(meta())
     legacy = replace(made, schema_version=1, analyzer="")  # as an adopted schema-1 index is registered
-    milvus.registry.put(legacy)
-    milvus.state.edit_view(lambda view: view.metas.__setitem__(("Lib", "m"), legacy))
-    milvus.client.drop_collection(made.collection)
-    again = milvus.catalog.ensure(meta())
+    store.registry.put(legacy)
+    store.state.edit_view(lambda view: view.metas.__setitem__(("Lib", "m"), legacy))
+    store.client.drop_collection(made.collection)
+    again = store.catalog.ensure(meta())
     assert again.schema_version == SCHEMA_VERSION and again.has_keyword
-    assert milvus.registry.read().metas[("Lib", "m")] == again  # the registry records the new schema too
-    milvus.index("Lib", "m").write(rows("wing.txt", 2, texts=TEXTS["wing.txt"]))
-    (hits,) = milvus.index("Lib", "m").search(SearchMode.KEYWORD, np.ones((1, DIM)), ["swept wing"], 3)
+    assert store.registry.read().metas[("Lib", "m")] == again  # the registry records the new schema too
+    store.index("Lib", "m").write(rows("wing.txt", 2, texts=TEXTS["wing.txt"]))
+    (hits,) = store.index("Lib", "m").search(SearchMode.KEYWORD, np.ones((1, DIM)), ["swept wing"], 3)
     assert hits[0].document == "wing.txt"
 
 
@@ -149,23 +142,23 @@ def test_a_lite_file_name_the_engine_cannot_take_gets_one_message(isolated_env, 
         MilvusStore()
 
 
-def test_the_registry_is_not_listed_as_a_library(milvus):
-    milvus.catalog.ensure(meta())
-    assert REGISTRY in milvus.client.list_collections()
-    assert [m.library for m in milvus.catalog.collections()] == ["Lib"]
+def test_the_registry_is_not_listed_as_a_library(store):
+    store.catalog.ensure(meta())
+    assert REGISTRY in store.client.list_collections()
+    assert [m.library for m in store.catalog.collections()] == ["Lib"]
 
 
-def test_a_server_without_bm25_refuses_keyword_search_naming_its_version_and_dense_works(milvus):
+def test_a_server_without_bm25_refuses_keyword_search_naming_its_version_and_dense_works(store):
     from core.storage.profile import profile_of_server
 
-    milvus.profile = profile_of_server("v2.3.5")  # what a Milvus 2.3 standalone reports; it has no BM25 function
-    made = milvus.catalog.ensure(meta())
+    store.profile = profile_of_server("v2.3.5")  # what a Milvus 2.3 standalone reports; it has no BM25 function
+    made = store.catalog.ensure(meta())
     assert made.analyzer == "" and not made.has_keyword
-    milvus.index("Lib", "m").write(rows("a.txt", 2))
+    store.index("Lib", "m").write(rows("a.txt", 2))
     for mode in (SearchMode.KEYWORD, SearchMode.HYBRID):
         with pytest.raises(KeywordUnavailableError, match=r"Milvus v2\.3\.5 .* has no BM25"):
-            milvus.index("Lib", "m").search(mode, np.ones((1, DIM), dtype=np.float32), ["chunk"], 3)
-    assert len(milvus.index("Lib", "m").search(SearchMode.DENSE, np.ones((1, DIM)), ["chunk"], 3)[0]) == 2
+            store.index("Lib", "m").search(mode, np.ones((1, DIM), dtype=np.float32), ["chunk"], 3)
+    assert len(store.index("Lib", "m").search(SearchMode.DENSE, np.ones((1, DIM)), ["chunk"], 3)[0]) == 2
 
 
 def test_warm_up_loads_every_collection_of_a_reopened_database_in_the_background(isolated_env):
@@ -182,24 +175,24 @@ def test_warm_up_loads_every_collection_of_a_reopened_database_in_the_background
     reopened.close()
 
 
-def test_a_listing_taken_in_the_middle_of_a_write_does_not_outlive_it(milvus, monkeypatch):
+def test_a_listing_taken_in_the_middle_of_a_write_does_not_outlive_it(store, monkeypatch):
     """write() holds no store lock across engine calls, so a listing can run between its batches."""
     from core.storage import milvus_index as milvus_module
 
-    milvus.catalog.ensure(meta())
+    store.catalog.ensure(meta())
     monkeypatch.setattr(milvus_module, "WRITE_BATCH", 2)
-    insert, seen = milvus.client.insert, []
+    insert, seen = store.client.insert, []
 
     def insert_then_list(*args, **kwargs):
         result = insert(*args, **kwargs)
         if not seen:  # after the first batch: a partial listing goes into the cache
-            seen.append(milvus.index("Lib", "m").documents())
+            seen.append(store.index("Lib", "m").documents())
         return result
 
-    monkeypatch.setattr(milvus.client, "insert", insert_then_list)
-    milvus.index("Lib", "m").write([r for d in range(3) for r in rows(f"d{d}.txt", 1, seed=d)], new=True)
+    monkeypatch.setattr(store.client, "insert", insert_then_list)
+    store.index("Lib", "m").write([r for d in range(3) for r in rows(f"d{d}.txt", 1, seed=d)], new=True)
     assert len(seen[0]) < 3  # the listing really was partial
-    assert [d.name for d in milvus.index("Lib", "m").documents()] == ["d0.txt", "d1.txt", "d2.txt"]
+    assert [d.name for d in store.index("Lib", "m").documents()] == ["d0.txt", "d1.txt", "d2.txt"]
 
 
 def test_a_schema_2_cosine_index_keeps_working_and_rebuilds_to_unit_vectors(isolated_env):

@@ -13,8 +13,7 @@ from core.embed.loading import ModelVariant, load_embedder, model_dim, parse_var
 from core.errors import ModelNotFoundError
 from core.insight.costs import CostCache, measure_costs
 from core.search.query import search
-from tests.apptest_helpers import index_texts
-from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS
+from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, index_texts
 
 TEXTS = ["the wing stalls at a high angle of attack", "protein folding in yeast cells", "bread and cheese"]
 
@@ -138,15 +137,7 @@ def test_a_variant_is_evaluated_beside_its_model(tmp_path, capsys):
 # --- in the app --------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def page_store(isolated_env):
-    from tests.apptest_helpers import app_store
-
-    with app_store() as store:
-        yield store
-
-
-def test_the_sidebar_offers_a_variant_of_the_picked_model_as_a_model_of_its_own(page_store, monkeypatch, tmp_path):
+def test_the_sidebar_offers_a_variant_of_the_picked_model_as_a_model_of_its_own(app_store, monkeypatch, tmp_path):
     from pages import shared
     from tests.apptest_helpers import new_app, no_exception, open_page, pick_model
 
@@ -177,7 +168,7 @@ def test_the_sidebar_offers_a_variant_of_the_picked_model_as_a_model_of_its_own(
     assert at.session_state[shared.MODEL_KEY] == f"{BUNDLED_LARGE}@64d+int8"
     docs = {f"doc{i}.txt": text for i, text in enumerate(SEED_DOCS)}
     for model in (BUNDLED_LARGE, f"{BUNDLED_LARGE}@64d+int8"):
-        index_texts(page_store, tmp_path / model.replace("@", "-"), "My library", model, docs)
+        index_texts(app_store, tmp_path / model.replace("@", "-"), "My library", model, docs)
     open_page(at, "pages/evaluate.py")
     assert f"{BUNDLED_LARGE}@64d+int8" in at.main.multiselect(key="eval_models").options
     open_page(at, "pages/costs.py")

@@ -6,11 +6,9 @@ import numpy as np
 import pytest
 
 from core.embed.loading import load_embedder
-from core.ingest.pipeline import ingest
 from core.insight.projection import embedding_map, pca_2d, sample_prefixes
-from core.storage.memory import MemoryStore
 from core.types import document_key
-from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS
+from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, index_texts
 
 FOOD = "Bake the bread with flour, then serve it with cheese and soup from the kitchen."
 
@@ -36,21 +34,8 @@ def test_large_libraries_are_sampled_by_whole_documents_the_same_way_in_every_in
     assert sample_prefixes(6_000, 4_000) == [format(i, "x") for i in range(10)]  # 10/16 of the keys
 
 
-@pytest.fixture(params=["milvus", "memory"])
-def any_store(request, isolated_env):
-    from core.storage.milvus import MilvusStore
-
-    s = MilvusStore() if request.param == "milvus" else MemoryStore()
-    yield s
-    s.close()
-
-
 def _index(tmp_path, store, model):
-    paths = []
-    for i, text in enumerate([*SEED_DOCS, FOOD]):
-        paths.append(tmp_path / f"doc{i}.txt")
-        paths[-1].write_text(text, encoding="utf-8")
-    ingest(paths, "lib", load_embedder(model), store)
+    index_texts(store, tmp_path, "lib", model, {f"doc{i}.txt": text for i, text in enumerate([*SEED_DOCS, FOOD])})
 
 
 def test_the_map_projects_every_chunk_and_places_the_query_among_its_hits(tmp_path, any_store):
