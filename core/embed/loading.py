@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from core.config import load_settings
-from core.embed.catalog import bundled_model, catalog_entry
+from core.embed.catalog import adapted_model, bundled_model, catalog_entry
 from core.embed.embedder import Embedder, ModelInfo, ModelSource
 from core.errors import ModelNotAllowedError, ModelNotFoundError, ModelUnavailableError, PotionError
 
@@ -83,7 +83,8 @@ class ModelRef:
 
 
 def resolve_model(name: str) -> ModelRef:
-    """Bundled name, then local directory, then catalog name, then any hub id (owner/name); any of them
+    """Bundled name, then a model made here, then local directory, then catalog name, then any hub id
+    (owner/name); any of them
     may end in a variant (NAME@128d, NAME@int8, NAME@128d+int8)."""
     key = name.strip()
     if not key:
@@ -100,6 +101,9 @@ def _resolve_base(key: str) -> ModelRef:
     bundled = bundled_model(key)
     if bundled is not None:
         return ModelRef(bundled.name, ModelSource.BUNDLED, str(bundled.path))
+    adapted = adapted_model(key)
+    if adapted is not None:  # made here, so always allowed, like a bundled model
+        return ModelRef(adapted.name, ModelSource.ADAPTED, str(adapted.path))
     settings = load_settings()
     path = Path(key).expanduser()
     if path.is_dir():
@@ -260,9 +264,10 @@ def clear_model_cache() -> None:
 
 
 class ListingKind(StrEnum):
-    """Why a model is in the picker: bundled, in the potion catalog, or found in the hub cache."""
+    """Why a model is in the picker: bundled, made here, in the potion catalog, or found in the hub cache."""
 
     BUNDLED = "bundled"
+    ADAPTED = "adapted"  # made here from a library: `python -m core adapt`
     CATALOG = "catalog"
     CACHED = "cached"
 
@@ -277,6 +282,7 @@ class ModelListing:
     available_offline: bool
     params: str = ""
     note: str = ""
+    card: dict | None = None  # how a model made here was made (its CARD.json)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -332,11 +338,18 @@ def model_dim(name: str) -> int | None:
 
 
 def list_models() -> list[ModelListing]:
-    """Bundled models first, then the potion catalog, then any other Model2Vec model in the HF cache."""
-    from core.embed.catalog import POTION_FAMILY, bundled_models
+    """Bundled models first, then those made here, then the potion catalog, then any other Model2Vec model in
+    the HF cache."""
+    from core.embed.catalog import POTION_FAMILY, adapted_models, bundled_models
 
     listings = [
         ModelListing(m.name, str(m.path), ListingKind.BUNDLED, m.dim, True, True, note=m.note) for m in bundled_models()
+    ]
+    listings += [
+        ModelListing(
+            m.name, str(m.path), ListingKind.ADAPTED, m.dim, False, True, note=str(m.card.get("note", "")), card=m.card
+        )
+        for m in adapted_models()
     ]
     cached = dict(_cached_hub_models())
     for entry in POTION_FAMILY:
