@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 STAGE_UNITS = {"read": "file", "index": "doc", "clean": "step", "flush": "step", "search": "query", "weights": "weight"}
-STAGE_UNITS |= {"distil": "token", "targets": "step", "teacher": "text", "fit": "batch", "reduce": "step"}  # adapt
+STAGE_UNITS |= {"distil": "token", "teacher": "text", "fit": "batch"}  # adapt; its other stages are one step each
+STAGE_UNITS |= {"targets": "step", "reduce": "step", "save": "step"}
 
 
 class ProgressBar:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from core.adapt.options import AdaptOptions
+from core.adapt.options import AdaptOptions, AdaptStage
 from core.errors import AdaptCancelledError, AdaptError
 
 MAX_TOKENS = 512  # StaticModel.encode's own cut, so a text is fitted on the tokens it is embedded from
@@ -49,19 +49,33 @@ def repeatable(seed: int, threads: int | None) -> Iterator[None]:
         torch.use_deterministic_algorithms(before[1])
 
 
-def _batch(ids: list[list[int]], rows: np.ndarray) -> tuple[Any, Any]:
+@dataclass(frozen=True)
+class _Texts:
+    """Token ids of every text in one flat array (CSR), so a batch is gathered with numpy, not Python lists."""
+
+    tokens: np.ndarray
+    starts: np.ndarray
+    lengths: np.ndarray
+
+    @classmethod
+    def of(cls, ids: list[list[int]]) -> _Texts:
+        lengths = np.array([len(row) for row in ids], dtype=np.int64)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+        return cls(np.concatenate([np.asarray(row, dtype=np.int64) for row in ids]), starts, lengths)
+
+    def batch(self, rows: np.ndarray) -> tuple[Any, Any]:
+        import torch
+
+        lengths = self.lengths[rows]
+        flat = np.concatenate([self.tokens[s : s + n] for s, n in zip(self.starts[rows], lengths)])
+        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        return torch.from_numpy(flat), torch.from_numpy(offsets.astype(np.int64))
+
+
+def _loss(bag: Any, texts: _Texts, targets: Any, rows: np.ndarray) -> Any:
     import torch
 
-    lengths = [len(ids[r]) for r in rows]
-    flat = torch.tensor([t for r in rows for t in ids[r]], dtype=torch.long)
-    offsets = torch.tensor(np.concatenate([[0], np.cumsum(lengths)[:-1]]), dtype=torch.long)
-    return flat, offsets
-
-
-def _loss(bag: Any, ids: list[list[int]], targets: Any, rows: np.ndarray) -> Any:
-    import torch
-
-    flat, offsets = _batch(ids, rows)
+    flat, offsets = texts.batch(rows)
     predicted = bag(flat, offsets)
     return (1.0 - torch.nn.functional.cosine_similarity(predicted, targets[rows], dim=-1)).mean()
 
@@ -84,29 +98,31 @@ def fit(vectors: np.ndarray, ids: list[list[int]], targets: np.ndarray, options:
     total = steps * options.epochs
     # Only the rows of tokens the texts use are fitted: any other row gets a zero gradient at every step, so
     # Adam (per element, no weight decay) never moves it; leaving those rows out gives the same vectors faster.
-    used, flat = np.unique(np.concatenate([np.asarray(row, dtype=np.int64) for row in ids]), return_inverse=True)
-    ends = np.cumsum([len(row) for row in ids])
-    ids = [part.tolist() for part in np.split(flat, ends[:-1])]
+    texts = _Texts.of(ids)
+    used, compact = np.unique(texts.tokens, return_inverse=True)
+    texts = _Texts(compact.astype(np.int64), texts.starts, texts.lengths)
     with repeatable(options.seed, options.threads):
         bag = torch.nn.EmbeddingBag.from_pretrained(torch.from_numpy(vectors[used].copy()), freeze=False, mode="mean")
-        optimiser = torch.optim.Adam(bag.parameters(), lr=options.learning_rate)
+        # Adam as torch defines it, in its fused kernel: the same update, several times faster on the CPU here.
+        optimiser = torch.optim.Adam(bag.parameters(), lr=options.learning_rate, fused=True)
 
         def held_out_loss() -> float:
             with torch.no_grad():
-                return float(_loss(bag, ids, goal, held))
+                return float(_loss(bag, texts, goal, held))
 
         losses = [held_out_loss()]
         best, best_epoch, worse, epoch = bag.weight.detach().clone(), 0, 0, 0
-        options.progress("fit", 0, total)
+        options.progress(AdaptStage.FIT, 0, total)
         for epoch in range(1, options.epochs + 1):
             shuffled = train[rng.permutation(len(train))]
             for step in range(steps):
                 if options.cancelled():
                     raise AdaptCancelledError("Adapting was cancelled while the token vectors were fitted.")
                 optimiser.zero_grad()
-                _loss(bag, ids, goal, shuffled[step * options.batch_size : (step + 1) * options.batch_size]).backward()
+                rows = shuffled[step * options.batch_size : (step + 1) * options.batch_size]
+                _loss(bag, texts, goal, rows).backward()
                 optimiser.step()
-                options.progress("fit", (epoch - 1) * steps + step + 1, total)
+                options.progress(AdaptStage.FIT, (epoch - 1) * steps + step + 1, total)
             losses.append(held_out_loss())
             if losses[-1] < min(losses[:-1]):
                 best, best_epoch, worse = bag.weight.detach().clone(), epoch, 0
@@ -114,7 +130,7 @@ def fit(vectors: np.ndarray, ids: list[list[int]], targets: np.ndarray, options:
                 worse += 1
                 if worse >= options.patience:
                     break
-        options.progress("fit", total, total)
+        options.progress(AdaptStage.FIT, total, total)
     fitted = vectors.copy()
     fitted[used] = best.numpy()
-    return FitResult(fitted, epoch, best_epoch, losses, len(ids), n_held)
+    return FitResult(fitted, epoch, best_epoch, losses, len(texts.lengths), n_held)

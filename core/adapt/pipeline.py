@@ -60,7 +60,9 @@ def adapt(chunks: list[str], name: str, out_dir: Path, options: AdaptOptions) ->
             targets = picked.sentences + visible_texts(teacher, picked.documents)
             options.progress(AdaptStage.TARGETS, 1, 1)
         with stage(AdaptStage.TEACHER):
-            goal = embed(teacher, targets, options.teacher_batch, options.progress, options.cancelled, "teacher")
+            goal = embed(
+                teacher, targets, options.teacher_batch, options.progress, options.cancelled, AdaptStage.TEACHER
+            )
             goal -= goal.mean(axis=0)
         tokenizer = static_tokenizer(teacher)
     with stage(AdaptStage.FIT):
