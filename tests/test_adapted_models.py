@@ -70,6 +70,13 @@ def test_a_name_that_cannot_be_a_model_name_is_refused(bad):
         check_name(bad)
 
 
+@pytest.mark.parametrize("taken", ["minilm-static-256", "potion-base-8M"])
+def test_a_name_a_bundled_or_catalog_model_has_is_refused(taken):
+    with pytest.raises(AdaptError, match="already the name"):
+        check_name(taken)
+    assert check_name("minilm-static-256-scifact") == "minilm-static-256-scifact"
+
+
 CHUNKS = [
     "Boundary layers thicken downstream. Shock waves heat the wall. Short one. Boundary layers thicken downstream.",
     "Shock waves heat the wall. Jets mix faster at high speed! Does the flow separate at the corner?",

@@ -100,7 +100,9 @@ def _max_tokens(folder: Path, tokenizer: Any) -> int:
 def load_teacher(spec: str | None) -> Teacher:
     require_extra()
     from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as transformers_logging
 
+    transformers_logging.disable_progress_bar()  # its loading bar would break the stage bars on stderr
     folder, name = teacher_folder(spec)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModel.from_pretrained(str(folder)).eval()
