@@ -99,6 +99,25 @@ def lay_out_hub_cache(cache_dir: Path, repo_id: str, model_dir: Path, commit: st
     return snapshot
 
 
+# The real labelled collections every developer and CI have beside the project (../shared/datasets);
+# POTION_SHARED_DATASETS points elsewhere, for a clone that does not sit beside shared/.
+SHARED_DATASETS = Path(
+    os.environ.get("POTION_SHARED_DATASETS", Path(__file__).resolve().parents[2] / "shared" / "datasets")
+)
+
+
+def shared_dataset(name: str) -> Path:
+    """The folder of one shared collection; a test that needs it fails, saying where it looked, rather than skip
+    silently: a quality check that never runs is worse than a red one."""
+    folder = SHARED_DATASETS / name
+    if not (folder / "corpus.jsonl").is_file():
+        pytest.fail(
+            f"The shared collection {name} is not at {folder}: run the tests from a clone beside ../shared, "
+            "or set POTION_SHARED_DATASETS to the folder holding cranfield/ and scifact/."
+        )
+    return folder
+
+
 BUNDLED_SMALL = "minilm-static-64"
 BUNDLED_LARGE = "minilm-static-256"
 

@@ -15,9 +15,8 @@ from core.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
 from core.evaluate.runs import DEPTH, aggregate_chunk_hits, evaluate_collection, evaluation_library, rank_documents
 from core.ingest.pipeline import default_chunking
 from core.types import DocumentStatus, SearchMode
-from tests.conftest import BUNDLED_SMALL
+from tests.conftest import BUNDLED_SMALL, shared_dataset
 
-SCIFACT = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "scifact"
 METRIC_NAMES = ["ndcg@10", "recall@10", "recall@100", "mrr@10", "map@100"]
 
 
@@ -119,12 +118,11 @@ def test_a_named_baseline_is_compared_against_and_a_missing_one_is_refused(tmp_p
 def scifact_slice(tmp_path: Path) -> Path:
     """The first 300 SciFact documents plus those judged for the first 40 queries, with the queries
     judged among them: ~340 documents, enough to rank 100 deep."""
-    if not (SCIFACT / "corpus.jsonl").is_file():
-        pytest.skip(f"SciFact is not at {SCIFACT}")
-    qrels = [line.split("\t") for line in (SCIFACT / "qrels.tsv").read_text().splitlines()[1:]]
-    first_queries = [json.loads(line) for line in (SCIFACT / "queries.jsonl").read_text().splitlines()[:40]]
+    scifact = shared_dataset("scifact")
+    qrels = [line.split("\t") for line in (scifact / "qrels.tsv").read_text().splitlines()[1:]]
+    first_queries = [json.loads(line) for line in (scifact / "queries.jsonl").read_text().splitlines()[:40]]
     wanted_queries = {str(q["id"]) for q in first_queries}
-    corpus = [json.loads(line) for line in (SCIFACT / "corpus.jsonl").read_text().splitlines()]
+    corpus = [json.loads(line) for line in (scifact / "corpus.jsonl").read_text().splitlines()]
     keep = {str(d["id"]) for d in corpus[:300]} | {doc for qid, doc, _ in qrels if qid in wanted_queries}
     kept_qrels = [row for row in qrels if row[1] in keep and row[0] in wanted_queries]
     judged = {row[0] for row in kept_qrels}

@@ -18,8 +18,7 @@ from core.read.documents import (
     read_bytes,
     read_path,
 )
-
-CRANFIELD = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "cranfield" / "corpus.jsonl"
+from tests.conftest import shared_dataset
 
 
 def only_document(result: ReadResult) -> documents.Document:
@@ -253,15 +252,14 @@ def test_beir_jsonl_reports_empty_records_and_broken_lines_without_stopping():
 
 
 def test_cranfield_corpus_reads_1398_documents_and_reports_two_empty_records():
-    if not CRANFIELD.exists():
-        pytest.skip(f"{CRANFIELD} is not present")
-    result = read_path(CRANFIELD)
+    corpus = shared_dataset("cranfield") / "corpus.jsonl"
+    result = read_path(corpus)
     assert len(result.documents) == 1398
     assert [(f.name, f.kind) for f in result.failures] == [
         ("corpus.jsonl#471", FailureKind.EMPTY),
         ("corpus.jsonl#995", FailureKind.EMPTY),
     ]
-    raw = {r["id"]: r for r in map(json.loads, CRANFIELD.read_text().splitlines())}
+    raw = {r["id"]: r for r in map(json.loads, corpus.read_text().splitlines())}
     first = result.documents[0]
     assert first.source_id == "1" and first.name == "corpus.jsonl#1"
     assert first.title == "experimental investigation of the aerodynamics of a wing in a slipstream ."

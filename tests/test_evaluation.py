@@ -33,9 +33,7 @@ from core.ingest.chunking import ChunkSettings
 from core.read.documents import Document, ReadResult, content_hash
 from core.storage.memory import MemoryStore
 from core.types import DocumentStatus, SearchMode
-
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "datasets"
-
+from tests.conftest import shared_dataset
 
 # --- nDCG ----------------------------------------------------------------------------------------
 
@@ -217,9 +215,8 @@ def test_loading_errors_name_the_file_and_line(tmp_path):
         load_beir(tmp_path / "missing")
 
 
-@pytest.mark.skipif(not (SHARED / "cranfield").is_dir(), reason="shared datasets not present")
 def test_the_shared_cranfield_collection_loads_with_its_documented_counts():
-    data = load_beir(SHARED / "cranfield")
+    data = load_beir(shared_dataset("cranfield"))
     assert (len(data.corpus), len(data.queries), len(data.judged_queries)) == (1400, 225, 225)
     assert sum(len(judged) for judged in data.qrels.values()) == 1612  # relevance >= 1, per SOURCE.txt
 
