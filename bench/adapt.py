@@ -1,6 +1,7 @@
 """Does adapting a static model to a collection's own text pay? Issue 19's goals, measured through the product.
 
-For each BEIR collection in `--datasets` (default ../shared/datasets: cranfield and scifact), every step runs
+For each BEIR collection in `--datasets` (cranfield and scifact, under `--root`: POTION_SHARED_DATASETS or
+../shared/datasets), every step runs
 the product's own command line in a fresh temporary data folder (never data/):
 
 1. `python -m core evaluate DIR --model minilm-static-256` indexes the collection with the bundled model into
@@ -135,7 +136,8 @@ def measure(folder: Path, work: Path, epochs: int | None) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--datasets", nargs="+", default=["cranfield", "scifact"])
-    parser.add_argument("--root", type=Path, default=ROOT.parent / "shared" / "datasets")
+    shared = os.environ.get("POTION_SHARED_DATASETS", str(ROOT.parent / "shared" / "datasets"))
+    parser.add_argument("--root", type=Path, default=Path(shared), help="folder of the collections")
     parser.add_argument("--epochs", type=int, help="at most this many epochs (default: the command's)")
     args = parser.parse_args()
     results = {}
