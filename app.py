@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from core.config import load_settings
 from core.embed.embedder import ModelSource
 from core.embed.loading import (
     ModelListing,
@@ -37,7 +36,7 @@ def _label(name: str, by_name: dict[str, ModelListing]) -> str:
 def model_picker() -> None:
     listings = shared.model_listings()
     by_name = {m.name: m for m in listings}
-    settings = load_settings()
+    settings = shared.settings()
     # A shared deployment may turn arbitrary hub ids off (POTION_ALLOW_HUB_IDS=0): then none is asked for.
     options = [m.name for m in listings] + ([OTHER_HUB] if settings.allow_hub_ids else []) + [LOCAL_DIR]
     if "model_choice" not in st.session_state:
@@ -135,7 +134,7 @@ def _create_library() -> None:
     name = st.session_state.get("new_library_name", "").strip()
     if name:
         try:
-            shared.store().create_library(name)  # recorded in the database: it survives a reload
+            shared.store().catalog.create(name)  # recorded in the database: it survives a reload
         except PotionError as exc:
             st.session_state["library_error"] = str(exc)
             return
@@ -147,7 +146,7 @@ def library_picker() -> None:
     if error := st.session_state.pop("library_error", None):
         st.error(shared.inert(error))
     try:
-        choice = library_choice(store, load_settings())  # an empty database gets its default library here
+        choice = library_choice(store, shared.settings())  # an empty database gets its default library here
     except PotionError as exc:
         st.error(shared.inert(exc))
         return
@@ -172,6 +171,7 @@ pages = [
     st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
     st.Page("pages/costs.py", title="Costs", icon=":material/payments:"),
 ]
+shared.frame_settings()
 navigation = st.navigation(pages)
 with st.sidebar:
     st.subheader("Model")

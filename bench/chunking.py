@@ -2,7 +2,7 @@
 
 For each BEIR collection and model: chunk every document with core.ingest.chunking (as ingest does),
 embed the chunks and the queries with core.embed.loading, search exactly (cosine, numpy), keep the top
-`--depth` chunks per query, rank documents by their best chunk (core.evaluate.runs.aggregate_chunk_hits)
+`--depth` chunks per query, rank documents by their best chunk (core.evaluate.ranking.aggregate_chunk_hits)
 and score the ranking with nDCG@10, recall@100 and MRR@10. "Whole document" (one vector per
 document, no chunking) is the baseline each setting is compared with.
 
@@ -35,17 +35,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from core.embed.embedder import Embedder  # noqa: E402
 from core.embed.loading import load_embedder  # noqa: E402
-from core.evaluate.runs import (  # noqa: E402
-    BeirDataset,
-    aggregate_chunk_hits,
-    load_beir,
-    ndcg_at_k,
-    per_query,
-    recall_at_k,
-    reciprocal_rank_at_k,
-)
+from core.evaluate.datasets import BeirDataset, load_beir  # noqa: E402
+from core.evaluate.metrics import ndcg_at_k, per_query, recall_at_k, reciprocal_rank_at_k  # noqa: E402
+from core.evaluate.ranking import aggregate_chunk_hits  # noqa: E402
 from core.ingest.chunking import ChunkSettings, ChunkUnit, chunk_text  # noqa: E402
 from core.read.documents import Document, read_path  # noqa: E402
+from core.vectors import unit_rows  # noqa: E402
 
 WHOLE = "whole"  # the unit label of the no-chunking baseline
 K, RECALL_K = 10, 100
@@ -141,11 +136,6 @@ def chunk_documents(documents: Sequence[Document], setting: Setting, embedder: E
     return Chunked(texts, doc_ids, seconds, chunk_chars / max(total_chars, 1), mean_tokens)
 
 
-def unit_rows(matrix: np.ndarray) -> np.ndarray:
-    norms = np.linalg.norm(matrix, axis=1, keepdims=True)
-    return matrix / np.where(norms > 0, norms, 1.0)
-
-
 def rank_documents(
     query_vectors: np.ndarray, chunk_vectors: np.ndarray, doc_ids: np.ndarray, depth: int
 ) -> tuple[list[list[str]], list[list[str]], float]:
@@ -224,7 +214,7 @@ def _mean(scores: dict[str, float]) -> float:
 
 
 def load_collection(folder: Path) -> tuple[BeirDataset, list[Document]]:
-    """The labels from core.evaluate.runs, the documents from core.read.documents, exactly as the app reads them."""
+    """The labels from core.evaluate.datasets, the documents from core.read.documents, exactly as the app reads them."""
     data = load_beir(folder)
     read = read_path(folder / "corpus.jsonl")
     unknown = {doc.source_id for doc in read.documents} - set(data.corpus)

@@ -52,12 +52,10 @@ import logging
 import math
 import os
 import re
-import shutil
 import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -66,7 +64,7 @@ from pathlib import Path
 
 import numpy as np
 from machine import loadavg, machine_info, version
-from measure import T0, log, ratio, rnd, stdout_to_stderr, timed  # storage.py uses them as eng.*
+from measure import T0, log, ratio, rnd, run_in_workdir, timed  # storage.py uses them as eng.*
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS = ROOT.parent / "shared" / "datasets"
@@ -430,24 +428,21 @@ def count_rows(client, name: str, timeout: float | None = CHECK_TIMEOUT) -> int:
 
 
 def dense_search(client, name: str, vectors: list, limit: int = TOP_K):
-    return client.search(
-        name,
-        data=vectors,
-        anns_field="vector",
-        limit=limit,
-        output_fields=OUTPUT_FIELDS,
-        search_params={"metric_type": "COSINE"},
-    )
+    return _search(client, name, vectors, "vector", "COSINE", limit, OUTPUT_FIELDS)
 
 
 def keyword_search(client, name: str, texts: list[str], limit: int = TOP_K, output_fields=OUTPUT_FIELDS):
+    return _search(client, name, texts, "sparse", "BM25", limit, output_fields)
+
+
+def _search(client, name: str, data: list, field: str, metric: str, limit: int, output_fields: list[str]):
     return client.search(
         name,
-        data=texts,
-        anns_field="sparse",
+        data=data,
+        anns_field=field,
         limit=limit,
         output_fields=output_fields,
-        search_params={"metric_type": "BM25"},
+        search_params={"metric_type": metric},
     )
 
 
@@ -1099,18 +1094,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.child_ingest:
         return child_ingest(args.child_ingest, args.datasets, args.child_rows, args.child_batch, args.child_analyzer)
-    workdir = Path(tempfile.mkdtemp(prefix="potion-engines-"))
-    log(f"working in {workdir}")
-    try:
-        with stdout_to_stderr():
-            result = run(args, workdir)
-    finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps(result, indent=2, ensure_ascii=False))
-    return 0
+    return run_in_workdir("potion-engines-", args.keep, lambda workdir: run(args, workdir))
 
 
 if __name__ == "__main__":

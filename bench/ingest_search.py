@@ -25,13 +25,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -39,7 +38,7 @@ from pathlib import Path
 
 import numpy as np
 from machine import loadavg, machine_info
-from measure import T0, log, ratio, rnd, stdout_to_stderr, timed
+from measure import T0, log, ratio, rnd, run_in_workdir, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATASETS = ROOT.parent / "shared" / "datasets"
@@ -95,7 +94,7 @@ class CallTimer:
         self.seconds: dict[str, float] = {}
         self.calls: dict[str, int] = {}
         self.samples: dict[str, list[float]] = {}
-        self._wrapped: list[tuple[object, str]] = []
+        self._wrapped: list[tuple[object, str, object, bool]] = []
 
     def wrap(self, obj: object, name: str, label: str) -> None:
         original = getattr(obj, name)
@@ -110,12 +109,16 @@ class CallTimer:
                 self.calls[label] = self.calls.get(label, 0) + 1
                 self.samples.setdefault(label, []).append(seconds)
 
-        setattr(obj, name, wrapper)
-        self._wrapped.append((obj, name))
+        own = name in vars(obj)  # a class's own method is put back; an instance's wrapper just goes
+        setattr(obj, name, functools.wraps(original)(wrapper))
+        self._wrapped.append((obj, name, original, own))
 
     def unwrap(self) -> None:
-        for obj, name in self._wrapped:
-            delattr(obj, name)  # the instance attribute goes; the class method shows through again
+        for obj, name, original, own in reversed(self._wrapped):
+            if own:
+                setattr(obj, name, original)
+            else:
+                delattr(obj, name)  # the instance attribute goes; the class method shows through again
         self._wrapped.clear()
 
     def report(self, per_call: tuple[str, ...] = ()) -> dict:
@@ -221,9 +224,10 @@ def raw_insert(client, name: str, records: list[dict]) -> None:
         client.insert(name, records[start : start + RAW_INSERT_BATCH])
 
 
-def raw_search(client, name: str, vectors: np.ndarray, top_k: int = TOP_K) -> list:
-    """The call MilvusStore.search makes (same output fields), minus everything around it."""
-    from core.storage.milvus import OUTPUT_FIELDS
+def raw_search(client, name: str, vectors: np.ndarray, top_k: int = TOP_K, metric: str = "COSINE") -> list:
+    """The call MilvusStore.search makes (same output fields), minus everything around it; under the IP metric
+    the vectors must already be at unit length, as the store sends them."""
+    from core.storage.records import OUTPUT_FIELDS
 
     return client.search(
         name,
@@ -231,7 +235,7 @@ def raw_search(client, name: str, vectors: np.ndarray, top_k: int = TOP_K) -> li
         anns_field="vector",
         limit=top_k,
         output_fields=OUTPUT_FIELDS,
-        search_params={"metric_type": "COSINE"},
+        search_params={"metric_type": metric},
     )
 
 
@@ -243,9 +247,10 @@ def raw_keys(hits) -> list[tuple[str, int, int]]:
 
 
 def normalise(m: np.ndarray) -> np.ndarray:
-    m = np.asarray(m, dtype=np.float32)
-    norms = np.linalg.norm(m, axis=1, keepdims=True)
-    return m / np.where(norms == 0, 1, norms)
+    """float32 rows at unit length, as the stores normalise them (core.vectors)."""
+    from core.vectors import unit_rows
+
+    return unit_rows(np.asarray(m, dtype=np.float32))
 
 
 def numpy_topk(matrix: np.ndarray, queries: np.ndarray, k: int = TOP_K) -> np.ndarray:
@@ -308,8 +313,11 @@ def bench_ingest(corpus: Path, library: str, embedder, store) -> tuple[dict, obj
     from core.ingest.pipeline import ingest
 
     timer = CallTimer()
-    for name in ("ensure_collection", "documents", "delete_documents", "write", "flush", "count"):
-        timer.wrap(store, name, f"store.{name}")
+    from core.storage.milvus_index import MilvusIndex
+
+    timer.wrap(store.catalog, "ensure", "store.catalog.ensure")
+    for name in ("documents", "delete_documents", "write", "flush", "count"):  # every index handle's
+        timer.wrap(MilvusIndex, name, f"store.{name}")
     for name in ("encode", "encode_ids", "token_ids"):
         timer.wrap(embedder, name, f"embedder.{name}")
     cpu = time.process_time()
@@ -406,8 +414,10 @@ def bench_search(
 ) -> dict:
     from core.search.query import search, search_many
 
-    ours_collection = store.find(library, embedder.info.name).collection
+    ours = store.catalog.find(library, embedder.info.name)
     qv = embedder.encode(queries)
+    # Our index keeps unit vectors under IP (schema 3): the raw call on it gets the queries as the store sends them.
+    ours_qv = normalise(qv) if ours.metric == "IP" else qv
     known = np.any(chunk_vectors != 0, axis=1)  # ingest drops chunks with no known token
     matrix = normalise(chunk_vectors[known])
     matrix_keys = [k for k, keep in zip(keys, known) if keep]
@@ -418,14 +428,14 @@ def bench_search(
     # warm-up: the first call loads the collection and the Lite key walk
     search_many(queries[:5], library, embedder, store, top_k=TOP_K)
     raw_search(raw_client, raw_collection, qv[:5])
-    raw_search(store.client, ours_collection, qv[:5])
+    raw_search(store.client, ours.collection, ours_qv[:5], metric=ours.metric)
     numpy_topk(matrix, qn[:5])
 
     runs = interleaved(
         {
             "ours": lambda: search_many(queries, library, embedder, store, top_k=TOP_K),
             "raw": lambda: raw_search(raw_client, raw_collection, qv),
-            "raw_same": lambda: raw_search(store.client, ours_collection, qv),
+            "raw_same": lambda: raw_search(store.client, ours.collection, ours_qv, metric=ours.metric),
             "numpy": lambda: numpy_topk(matrix, qn),
         },
         repeats,
@@ -442,7 +452,7 @@ def bench_search(
     raw1_s, raw1_cpu, raw1 = each(lambda i: raw_search(raw_client, raw_collection, qv[i : i + 1])[0])
     np1_s, _, _ = each(lambda i: numpy_topk(matrix, qn[i : i + 1]))
 
-    find = interleaved({"find": lambda: store.find(library, embedder.info.name)}, 30)["find"]["s"]
+    find = interleaved({"find": lambda: store.catalog.find(library, embedder.info.name)}, 30)["find"]["s"]
 
     exact = [[matrix_keys[j] for j in row] for row in np_idx]
     ours_keys = [[(h.document, h.start, h.end) for h in r.hits] for r in ours_results]
@@ -454,7 +464,7 @@ def bench_search(
         "batch": {
             "repeats": repeats,
             "ours_s": rnd(ours_s),
-            "ours_search_part_s": rnd(ours_search_part),  # store.search inside search_many (no encode, no Hit objects)
+            "ours_search_part_s": rnd(ours_search_part),  # index.search inside search_many (no encode, no Hit objects)
             "raw_milvus_s": rnd(raw_s),
             "raw_milvus_on_our_collection_s": rnd(same_s),
             "numpy_s": rnd(np_s, 5),
@@ -482,7 +492,7 @@ def bench_search(
             "ratio_ours_raw_milvus": ratio(ours1_s, raw1_s),
             "ratio_ours_numpy": ratio(ours1_s, np1_s),
             "cpu_ratio_ours_raw_milvus": ratio(ours1_cpu, raw1_cpu),
-            "store_find_ms": rnd(find * 1000, 3),  # search() calls find twice (search_many + store._require)
+            "store_find_ms": rnd(find * 1000, 3),  # search() looks the provenance up (catalog.find, index.meta)
         },
         "recall_at_10_vs_numpy": {
             "ours_batch": overlap_at_k(ours_keys, exact),
@@ -520,10 +530,10 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
         for i in range(rows)
     ]
     library, model = "bench-scale", f"synthetic-{dim}"
-    store.ensure_collection(CollectionMeta(library, model, "synthetic", "local", "synthetic", dim, {}))
+    store.catalog.ensure(CollectionMeta(library, model, "synthetic", "local", "synthetic", dim, {}))
     log(f"scale: MilvusStore.write {rows:,} x {dim}")
-    ours_write_s, ours_write_cpu, _ = timed_cpu(lambda: store.write(library, model, chunk_rows))
-    ours_flush_s, _ = timed(lambda: store.flush(library, model))
+    ours_write_s, ours_write_cpu, _ = timed_cpu(lambda: store.index(library, model).write(chunk_rows))
+    ours_flush_s, _ = timed(lambda: store.index(library, model).flush())
 
     raw_collection = f"raw_scale_{dim}"
     raw_create(raw_client, raw_collection, dim)
@@ -553,11 +563,11 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
     raw_flush_s, _ = timed(lambda: raw_client.flush(raw_collection))
 
     log("scale: search")
-    store.dense(library, model, queries[:2], TOP_K)  # warm-up and load
+    store.index(library, model).dense(queries[:2], TOP_K)  # warm-up and load
     raw_search(raw_client, raw_collection, queries[:2])
     runs = interleaved(
         {
-            "ours": lambda: store.dense(library, model, queries, TOP_K),
+            "ours": lambda: store.index(library, model).dense(queries, TOP_K),
             "raw": lambda: raw_search(raw_client, raw_collection, queries),
             "numpy": lambda: numpy_topk(vectors, queries),
         },
@@ -568,7 +578,7 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
     one = iter(range(10**9))
     single = interleaved(  # a different query each call
         {
-            "ours": lambda: store.dense(library, model, queries[next(one) % n_queries][None, :], TOP_K),
+            "ours": lambda: store.index(library, model).dense(queries[next(one) % n_queries][None, :], TOP_K),
             "raw": lambda: raw_search(raw_client, raw_collection, queries[next(one) % n_queries][None, :]),
             "numpy": lambda: numpy_topk(vectors, queries[next(one) % n_queries][None, :]),
         },
@@ -580,7 +590,7 @@ def bench_scale(store, raw_client, rows: int, dim: int, n_queries: int, repeats:
     ours_docs = [[(h.document, h.chunk) for h in hits] for hits in ours_hits]
     raw_docs = [[(h["entity"]["document"], int(h["entity"]["chunk"])) for h in hits] for hits in raw_hits]
     med = statistics.median
-    store.drop_collection(library, model)
+    store.catalog.drop(library)  # "bench-scale" holds this one index
     raw_client.drop_collection(raw_collection)
     return {
         "rows": rows,
@@ -810,18 +820,7 @@ def summarise(out: dict) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="potion-bench-"))
-    log(f"working in {workdir}")
-    try:
-        with stdout_to_stderr():
-            result = run(args, workdir)
-    finally:
-        if args.keep:
-            log(f"kept {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-    print(json.dumps(result, indent=2))
-    return 0
+    return run_in_workdir("potion-bench-", args.keep, lambda workdir: run(args, workdir))
 
 
 if __name__ == "__main__":

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 T0 = time.perf_counter()
 
@@ -43,3 +47,20 @@ def stdout_to_stderr() -> Iterator[None]:
         sys.stdout.flush()
         os.dup2(saved, 1)
         os.close(saved)
+
+
+def run_in_workdir(prefix: str, keep: bool, run: Callable[[Path], dict]) -> int:
+    """Run a benchmark in a fresh temporary folder with everything it prints sent to stderr, then print its
+    result as the one JSON object on stdout; the folder goes afterwards unless `keep` asks to look at it."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    log(f"working in {workdir}")
+    try:
+        with stdout_to_stderr():
+            result = run(workdir)
+    finally:
+        if keep:
+            log(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    return 0

@@ -47,6 +47,8 @@ sys.path.insert(0, str(ROOT))
 import engines as eng  # noqa: E402  (shared helpers: timing, /proc memory)
 from machine import loadavg, machine_info  # noqa: E402
 
+from core.vectors import unit_rows  # noqa: E402
+
 MODEL = "minilm-static-256"
 TOP_K = 10
 INSERT_BATCH = 500
@@ -174,7 +176,7 @@ def raw_insert(db: Path, rows: list, texts: list[str], vectors: np.ndarray, anal
 
 
 def exact_topk(matrix: np.ndarray, query: np.ndarray, k: int = TOP_K) -> tuple[np.ndarray, float]:
-    scores = matrix @ (query / max(np.linalg.norm(query), 1e-12))
+    scores = matrix @ unit_rows(query)
     top = np.argpartition(-scores, k)[:k]
     return scores, float(np.sort(scores[top])[0])
 
@@ -187,7 +189,7 @@ def bench_search(store, embedder, raw_model, matrix: np.ndarray, queries: list[s
     from core.search.query import search
     from core.types import SearchMode
 
-    meta = store.find("bench", MODEL)
+    meta = store.catalog.find("bench", MODEL)
     names = ["raw_dense", "raw_dense_ids_only", "numpy_dense"]
     timings: dict[str, list[float]] = {m.value: [] for m in SearchMode} | {name: [] for name in names}
     recall = []
@@ -246,7 +248,7 @@ def bench_indexes(db: Path, matrix: np.ndarray, qvecs: np.ndarray) -> dict:
         "IVF_FLAT": ("IVF_FLAT", "COSINE", {"nlist": 1024}, [{"nprobe": n} for n in (16, 64, 128, 256)]),
         "HNSW": ("HNSW", "COSINE", {"M": 16, "efConstruction": 200}, [{"ef": 64}]),
     }
-    qvecs = qvecs / np.linalg.norm(qvecs, axis=1, keepdims=True)  # the rows of `matrix` are unit already
+    qvecs = unit_rows(qvecs)  # the rows of `matrix` are unit already
     out = {}
     for label, (kind, metric, build, sweep) in kinds.items():
         name = f"idx_{label.lower()}"
@@ -329,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
         from core.storage import open_store
 
         store = open_store()
-        meta = store.find("bench", MODEL)
+        meta = store.catalog.find("bench", MODEL)
         analyzer = meta.analyzer or None
         store.close()
         insert = raw_insert(work / "raw.db", rows, texts, vectors, analyzer)
@@ -350,13 +352,13 @@ def main(argv: list[str] | None = None) -> int:
         queries = [json.loads(line)["text"] for line in (args.datasets / "scifact" / "queries.jsonl").open()]
         queries = queries[: args.queries]
         known = np.any(vectors != 0, axis=1)
-        matrix = vectors[known] / np.linalg.norm(vectors[known], axis=1, keepdims=True)
+        matrix = unit_rows(vectors[known])
         from model2vec import StaticModel
 
         raw_model = StaticModel.from_pretrained(model_dir)
         eng.log(f"search: {len(queries)} queries x (3 modes + raw + numpy)")
         out["search"] = bench_search(store, embedder, raw_model, matrix, queries)
-        out["search"]["chunks"] = store.count("bench", MODEL)
+        out["search"]["chunks"] = store.index("bench", MODEL).count()
         store.close()
         if not args.skip_indexes:
             eng.log("indexes: FLAT / IVF_FLAT / HNSW")
@@ -387,7 +389,7 @@ def _indexes_only(args: argparse.Namespace, out: dict, work: Path, corpus: Path)
     _, texts = same_chunks(corpus, embedder)
     _, vectors = raw_encode(resolve_model(MODEL).source, texts)
     known = np.any(vectors != 0, axis=1)
-    matrix = vectors[known] / np.linalg.norm(vectors[known], axis=1, keepdims=True)
+    matrix = unit_rows(vectors[known])
     queries = [json.loads(line)["text"] for line in (args.datasets / "scifact" / "queries.jsonl").open()]
     qvecs = embedder.encode(queries[: args.queries])
     out["indexes"] = bench_indexes(work / "idx.db", matrix, qvecs)

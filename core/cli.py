@@ -12,11 +12,12 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from core.config import Settings, load_settings
 from core.errors import PotionError
 
 if TYPE_CHECKING:
-    from core.evaluate.runs import EvaluationReport, RunKey, RunResult
-    from core.evaluate.stats import PairedDifference
+    from core.evaluate.results import EvaluationReport, RunKey
+    from core.storage import Store
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 STAGE_UNITS = {"read": "file", "index": "doc", "clean": "step", "flush": "step", "search": "query", "weights": "weight"}
@@ -55,10 +56,10 @@ def _emit(args: argparse.Namespace, payload: object, text: str) -> None:
     print(json.dumps(payload, ensure_ascii=False) if args.json else text)
 
 
-def cmd_models(args: argparse.Namespace) -> int:
+def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     from core.embed.loading import list_models
 
-    listings = list_models()
+    listings = list_models(settings)
     lines = []
     for m in listings:
         where = "offline" if m.available_offline else "needs hub"
@@ -68,10 +69,10 @@ def cmd_models(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_doctor(args: argparse.Namespace) -> int:
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
     from core.service.doctor import diagnose
 
-    found = diagnose()
+    found = diagnose(settings)
     width = max(len(c.name) for c in found.checks)
     lines = [f"{'ok' if c.ok else 'PROBLEM':<7}  {c.name:<{width}}  {c.detail}" for c in found.checks]
     lines.append("everything is in order" if found.ok else "fix the problems above, then run doctor again")
@@ -79,23 +80,24 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     return EXIT_OK if found.ok else EXIT_ERROR
 
 
-def _store():
+def _store(settings: Settings) -> Store:
     from core.storage import open_store
 
-    return open_store()
+    return open_store(settings)
 
 
-def cmd_ingest(args: argparse.Namespace) -> int:
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from core.embed.loading import load_embedder
     from core.ingest.chunking import ChunkSettings
     from core.ingest.pipeline import ingest
 
-    embedder = load_embedder(args.model, download=True)  # naming a model on the command line asks for it
+    # Naming a model on the command line asks for it.
+    embedder = load_embedder(args.model, download=True, settings=settings)
     chunking = None
     if args.chunk_size is not None or args.chunk_overlap is not None or args.chunk_unit is not None:
         from core.ingest.pipeline import default_chunking
 
-        d = default_chunking()
+        d = default_chunking(settings)
         chunking = ChunkSettings(
             size=args.chunk_size if args.chunk_size is not None else d.size,
             overlap=args.chunk_overlap if args.chunk_overlap is not None else d.overlap,
@@ -103,7 +105,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         )
     bar = ProgressBar(enabled=not args.quiet)
     try:
-        result = ingest(args.paths, args.library, embedder, _store(), chunking, progress=bar)
+        result = ingest(args.paths, args.library, embedder, _store(settings), chunking, progress=bar, settings=settings)
     finally:
         bar.close()
     summary = result.summary()
@@ -119,15 +121,16 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     return EXIT_PARTIAL if summary["files_failed"] else EXIT_OK
 
 
-def cmd_search(args: argparse.Namespace) -> int:
+def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
     from core.embed.loading import load_embedder
     from core.search.query import search
     from core.types import Fusion, HybridParams, SearchMode
 
     mode = SearchMode(args.mode)
     params = HybridParams(fusion=Fusion.WEIGHTED, weight=args.weight) if args.weight is not None else HybridParams()
-    embedder = load_embedder(args.model, download=True)  # naming a model on the command line asks for it
-    result = search(args.query, args.library, embedder, _store(), args.top_k, args.document, mode, params)
+    # Naming a model on the command line asks for it.
+    embedder = load_embedder(args.model, download=True, settings=settings)
+    result = search(args.query, args.library, embedder, _store(settings), args.top_k, args.document, mode, params)
     lines = [
         f"{mode} search  query {result.query_dim}d  documents {result.doc_dim}d  "
         f"({result.encode_ms:.1f} + {result.search_ms:.1f} ms)"
@@ -147,7 +150,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_adapt(args: argparse.Namespace) -> int:
+def cmd_adapt(args: argparse.Namespace, settings: Settings) -> int:
     from core.adapt.extra import require_extra
     from core.adapt.library import adapt_library
     from core.adapt.options import AdaptOptions
@@ -156,7 +159,9 @@ def cmd_adapt(args: argparse.Namespace) -> int:
     bar = ProgressBar(enabled=not args.quiet)
     options = AdaptOptions(teacher=args.teacher, dims=args.dims, epochs=args.epochs, seed=args.seed, progress=bar)
     try:
-        result = adapt_library(_store(), args.library, args.name, options, args.model, release_store=True)
+        result = adapt_library(
+            _store(settings), args.library, args.name, options, args.model, release_store=True, settings=settings
+        )
     finally:
         bar.close()
     stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.stage_seconds.items())
@@ -176,13 +181,6 @@ EVALUATE_HELP = (
     "tests against a baseline. Documents are scored by their best chunk. The corpus is indexed per model into "
     "the library eval:<dataset>:<chunking>, reused on later runs"
 )
-METRIC_LABELS = {
-    "ndcg@10": "nDCG@10",
-    "recall@10": "R@10",
-    "recall@100": "R@100",
-    "mrr@10": "MRR@10",
-    "map@100": "MAP@100",
-}
 
 
 def _modes(raw: str) -> list[str]:
@@ -217,7 +215,7 @@ def _is_share(raw: str) -> bool:
 
 def _baseline_key(model: str, mode: str, fusion: str) -> RunKey:
     """A --baseline as the evaluation names runs: MODEL:hybrid alone means the RRF hybrid."""
-    from core.evaluate.runs import TUNED, RunKey, run_key
+    from core.evaluate.results import TUNED, RunKey, run_key
     from core.types import Fusion, HybridParams, SearchMode
 
     if fusion == TUNED:
@@ -227,7 +225,7 @@ def _baseline_key(model: str, mode: str, fusion: str) -> RunKey:
     return run_key(model, mode)
 
 
-def cmd_evaluate(args: argparse.Namespace) -> int:
+def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from core.embed.loading import load_embedder
     from core.evaluate.runs import WHOLE_DOCUMENTS, evaluate_collection
     from core.ingest.chunking import ChunkSettings
@@ -241,14 +239,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.no_chunking:
         chunking = WHOLE_DOCUMENTS
     else:
-        d = default_chunking()
+        d = default_chunking(settings)
         chunking = ChunkSettings(
             size=args.chunk_size if args.chunk_size is not None else d.size,
             overlap=args.chunk_overlap if args.chunk_overlap is not None else d.overlap,
             unit=args.chunk_unit or d.unit,
         )
     # Naming a model on the command line asks for it, as ingest does.
-    models = {name: load_embedder(name, download=True) for name in dict.fromkeys(args.model)}
+    models = {name: load_embedder(name, download=True, settings=settings) for name in dict.fromkeys(args.model)}
     # With only hybrid weights or tuning asked for, no plain mode is added to them.
     plain = args.mode or ([] if args.weight or args.tune_weight else ["dense"])
     modes = [SearchMode(mode) for mode in dict.fromkeys(plain)]
@@ -259,12 +257,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             args.folder,
             models,
             modes,
-            _store(),
+            _store(settings),
             chunking,
             baseline,
             progress=bar,
             weights=args.weight or (),
             tune=args.tune_weight,
+            settings=settings,
         )
     finally:
         bar.close()
@@ -281,76 +280,37 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _evaluation_table(report: EvaluationReport) -> str:
-    """Means with their 95% intervals, one row per run, then the paired differences."""
-    from core.types import SearchMode
-
-    def shown(key: RunKey) -> str:
-        return f"bm25 ({key.model})" if key.mode == SearchMode.KEYWORD else key.model
-
-    def table(rows: list[tuple[RunKey, list[str], str]]) -> list[str]:
-        width = max(len("model"), *(len(shown(key)) for key, _, _ in rows))
-        mode_width = max(len("mode"), *(len(key.label()) for key, _, _ in rows))
-        cell = max(len(text) for _, cells, _ in rows for text in cells)
-
-        def line(model: str, mode: str, cells: Sequence[str], tail: str = "") -> str:
-            return f"{model:<{width}}  {mode:<{mode_width}}" + "".join(f"  {text:<{cell}}" for text in cells) + tail
-
-        return [line("model", "mode", list(METRIC_LABELS.values()))] + [
-            line(shown(key), key.label(), cells, tail) for key, cells, tail in rows
-        ]
-
-    def tuned(r: RunResult) -> str:
-        if r.tuning is None:
-            return ""
-        folds = ", ".join(f"{w:g}" for w in r.tuning.fold_weights)
-        return f"  (weight {r.weight:g} on all queries; {r.tuning.folds} folds chose {folds})"
+    """The Evaluate page's tables as text: each run's means with their 95% intervals, then the paired differences."""
+    from core.evaluate.report import comparison_table, results_table, table_text
 
     lines = [
         f"{report.dataset}: {report.queries} queries, chunking {report.chunking}; documents scored by their best "
-        "chunk; mean [95% bootstrap interval over queries], search time",
-        *table(
-            [
-                (
-                    r.key,
-                    [f"{i.mean:.4f} [{i.low:.3f}, {i.high:.3f}]" for i in (r.metrics[m] for m in METRIC_LABELS)],
-                    f"  {r.seconds:.1f} s{tuned(r)}",
-                )
-                for r in report.results
-            ]
-        ),
+        "chunk; mean [95% bootstrap interval over queries], search seconds",
+        table_text(results_table(report)),
     ]
-    if any(r.tuning for r in report.results):
+    tuned = [r for r in report.results if r.tuning is not None]
+    for r in tuned:
+        folds = ", ".join(f"{w:g}" for w in r.tuning.fold_weights)
+        lines.append(
+            f"{r.model} hybrid tuned: weight {r.weight:g} on all queries; {r.tuning.folds} folds chose {folds}"
+        )
+    if tuned:
         lines.append(
             "hybrid tuned: each query scored at the weight chosen by nDCG@10 on the other folds (cross-validated)"
         )
     if report.comparisons:
         base = report.comparisons[0].baseline
-        by_run: dict[RunKey, dict[str, PairedDifference]] = {}
-        for c in report.comparisons:
-            by_run.setdefault(c.other, {})[c.metric] = c.difference
         lines += [
             "",
-            f"against {shown(base)} {base.label()}: difference of means [95% paired bootstrap "
-            "interval] p from a paired sign-flip test",
-            *table(
-                [
-                    (
-                        key,
-                        [
-                            f"{d.diff:+.4f} [{d.low:+.3f}, {d.high:+.3f}] p={d.p_value:.3f}"
-                            for d in (diffs[m] for m in METRIC_LABELS)
-                        ],
-                        "",
-                    )
-                    for key, diffs in by_run.items()
-                ]
-            ),
+            f"against {base.model} {base.label()}: difference of means, its 95% paired bootstrap interval, and p from "
+            "a paired sign-flip test",
+            table_text(comparison_table(report)),
         ]
-    return "\n".join(line.rstrip() for line in lines)
+    return "\n".join(lines)
 
 
-def cmd_libraries(args: argparse.Namespace) -> int:
-    libraries = _store().libraries()
+def cmd_libraries(args: argparse.Namespace, settings: Settings) -> int:
+    libraries = _store(settings).libraries()
     payload = [
         {
             "name": lib.name,
@@ -379,16 +339,18 @@ def cmd_libraries(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_create_library(args: argparse.Namespace) -> int:
-    _store().create_library(args.library)
+def cmd_create_library(args: argparse.Namespace, settings: Settings) -> int:
+    _store(settings).catalog.create(args.library)
     _emit(args, {"library": args.library}, f"Library '{args.library}' is ready.")
     return EXIT_OK
 
 
-def cmd_rebuild(args: argparse.Namespace) -> int:
+def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
     bar = ProgressBar(enabled=not args.json)
     try:
-        meta = _store().rebuild(args.library, args.model, bar)
+        store = _store(settings)
+        with store.catalog.lease(args.library, f"rebuild {args.model} in {args.library}"):
+            meta = store.index(args.library, args.model).rebuild(bar)
     finally:
         bar.close()
     _emit(
@@ -400,13 +362,11 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_serve(args: argparse.Namespace) -> int:
+def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from core.config import load_settings
     from core.storage.serve import serve
 
-    settings = load_settings()
     path = Path(args.db or settings.lite_path)
 
     def ready(uri: str) -> None:
@@ -418,36 +378,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
-def cmd_documents(args: argparse.Namespace) -> int:
-    docs = _store().documents(args.library, args.model)
+def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
+    docs = _store(settings).index(args.library, args.model).documents()
     payload = [{"document": d.name, "chunks": d.chunks, "type": d.doc_type, "title": d.title} for d in docs]
     _emit(args, payload, "\n".join(f"{d.chunks:>5} chunks  {d.name}" for d in docs))
     return EXIT_OK
 
 
-def cmd_delete_library(args: argparse.Namespace) -> int:
-    dropped = _store().drop_library(args.library)
+def cmd_delete_library(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    with store.catalog.lease(args.library, f"drop library {args.library}"):
+        dropped = store.catalog.drop(args.library)
     _emit(args, {"library": args.library, "collections_dropped": dropped}, f"Dropped library '{args.library}'.")
     return EXIT_OK
 
 
-def cmd_delete_document(args: argparse.Namespace) -> int:
-    store = _store()
-    store.delete_document(args.library, args.model, args.document)
+def cmd_delete_document(args: argparse.Namespace, settings: Settings) -> int:
+    store = _store(settings)
+    with store.catalog.lease(args.library, f"delete {args.document} from {args.library}"):
+        store.index(args.library, args.model).delete_document(args.document)
     _emit(args, {"library": args.library, "document": args.document}, f"Deleted {args.document}.")
     return EXIT_OK
 
 
-def cmd_export_judgments(args: argparse.Namespace) -> int:
+def cmd_export_judgments(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
     from core.evaluate.judgment_files import judgments_jsonl
     from core.evaluate.judgments import JudgmentError
 
-    store = _store()
-    if args.library not in store.library_names():
+    store = _store(settings)
+    if args.library not in store.catalog.names():
         raise JudgmentError(f"There is no library named '{args.library}': check the name with `libraries`.")
-    judgments = store.judgments(args.library)
+    judgments = store.judgments.list(args.library)
     try:
         Path(args.file).write_text(judgments_jsonl(judgments), encoding="utf-8")
     except OSError as exc:
@@ -461,7 +424,7 @@ def cmd_export_judgments(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_import_judgments(args: argparse.Namespace) -> int:
+def cmd_import_judgments(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import asdict
     from pathlib import Path
 
@@ -472,7 +435,7 @@ def cmd_import_judgments(args: argparse.Namespace) -> int:
         data = Path(args.file).read_bytes()
     except OSError as exc:
         raise JudgmentError(f"Cannot read {args.file} ({exc.strerror or exc}): check the path.") from exc
-    done = import_judgments(_store(), args.library, read_judgments_jsonl(data, args.file))
+    done = import_judgments(_store(settings), args.library, read_judgments_jsonl(data, args.file))
     _emit(
         args,
         asdict(done),
@@ -590,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
+        return args.func(args, load_settings())  # read once here, passed to everything the command does
     except PotionError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR

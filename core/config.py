@@ -87,3 +87,9 @@ def load_settings() -> Settings:
         allow_hub_ids=_env("POTION_ALLOW_HUB_IDS", "1").lower() not in ("0", "false", "no", "off"),
         adapted_dir=Path(_env("POTION_ADAPTED_DIR", str(data_dir / "adapted"))),
     )
+
+
+def settings_or_environment(settings: Settings | None) -> Settings:
+    """The settings a caller passed in; a caller that passes none (a script, a test) gets the environment's,
+    read now. The app and the CLI load settings once at their edge and pass them down."""
+    return settings if settings is not None else load_settings()

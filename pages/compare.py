@@ -45,7 +45,7 @@ elif job is not None and job.kind == REINDEX and job.status == JobStatus.DONE an
     st.dataframe([{"document": o.document, "message": o.message} for o in job.result.failures], hide_index=True)
     st.button("Dismiss", key="dismiss-reindex", on_click=runner.forget, args=(job_key,))
 
-indexed = store.indexed_models(library)
+indexed = store.catalog.models(library)
 if not indexed:
     st.info(
         f"**{shared.inert(library)}** has no documents yet: add some on the Library page, then compare models here."
@@ -114,7 +114,7 @@ for column, model in zip(columns, models):
         info = embedder.info
         st.subheader(shared.inert(info.name))
         st.caption(f"{info.dim} dims · {info.params_label} parameters · {info.kind}")
-        if store.find(library, info.name) is None:
+        if store.catalog.find(library, info.name) is None:
             st.info(f"Not indexed for {shared.inert(library)} yet.")
             label = f"Index {shared.inert(library)} with {shared.inert(info.name)}"
             if st.button(label, key=f"index-{model}", disabled=busy):
@@ -148,7 +148,7 @@ if baseline:
     with columns[-1]:
         st.subheader(BM25)
         # BM25 reads the chunk text, not the vectors: every model's index of the library ranks alike, so any will do.
-        with_bm25 = [m for m in store.collections() if m.library == library and m.has_keyword]
+        with_bm25 = [m for m in store.catalog.collections() if m.library == library and m.has_keyword]
         # One whose model loads without the hub, since search() checks the index against its model.
         keyword_index = next((m for m in with_bm25 if m.model_name in offline), next(iter(with_bm25), None))
         if keyword_index is None:

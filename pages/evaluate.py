@@ -6,7 +6,6 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from core.config import load_settings
 from core.errors import PotionError
 from core.evaluate.report import (
     MEASURE_LABELS,
@@ -106,7 +105,7 @@ modes = [
         "Modes", [str(m) for m in SearchMode], default=[str(SearchMode.DENSE)], key="eval_modes", disabled=busy
     )
 ]
-default = default_chunking()
+default = default_chunking(shared.settings())
 chunk_choices = {
     "default": f"Default ({default.size} {default.unit.value}, overlap {default.overlap})",
     "whole": "One chunk per document",
@@ -135,7 +134,7 @@ if st.button("Evaluate", type="primary", disabled=busy or not ready or not runs)
     try:
         if source == UPLOAD:
             folder = save_collection(
-                load_settings().data_dir,
+                shared.settings().data_dir,
                 dataset,
                 corpus.getvalue(),
                 queries.getvalue(),

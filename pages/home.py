@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from core.config import load_settings
 from core.embed.catalog import bundled_models
 from pages import shared
 
@@ -22,11 +21,11 @@ steps[2].markdown("**3. Search and compare**: see the hits, why they matched, an
 
 store = shared.shared_store()
 libraries = store.libraries()
-settings = load_settings()
+settings = shared.settings()
 cols = st.columns(3)
 cols[0].metric("Libraries", len(libraries))
 cols[1].metric("Indexed chunks", sum(c.chunks for lib in libraries for c in lib.collections))
-cols[2].metric("Bundled models", len(bundled_models()))
+cols[2].metric("Bundled models", len(bundled_models(settings.models_dir)))
 library = shared.current_library()
 if library:
     current = next((lib for lib in libraries if lib.name == library), None)

@@ -26,6 +26,8 @@ from core.evaluate.judgments import (
     judged_collection,
     sweep_hybrid_weight,
 )
+from core.evaluate.metrics import measure_label
+from core.evaluate.report import SPREAD_MEASURE, comparison_table, results_table
 from core.insight.costs import quality_from_report
 from core.types import SearchMode
 from pages import shared
@@ -40,7 +42,7 @@ st.caption(
     "the query. They judge whole documents, as benchmark qrels do, so the metrics here score each document by "
     "its best chunk."
 )
-with st.expander("Import judgments", expanded=not store.judgments(library)):
+with st.expander("Import judgments", expanded=not store.judgments.list(library)):
     st.caption(
         "A judgments.jsonl downloaded from this page, from any library or database: the verdicts join this "
         "library's; a verdict on the same query and document replaces the one here, and importing twice adds nothing."
@@ -54,7 +56,7 @@ with st.expander("Import judgments", expanded=not store.judgments(library)):
         else:
             st.success(f"Imported: {done.added} added, {done.replaced} replaced, {done.unchanged} already here.")
 
-judgments = store.judgments(library)
+judgments = store.judgments.list(library)
 if not judgments:
     st.info(
         f"No judgments in **{shared.inert(library)}** yet: search on the Search page and mark hits relevant or not."
@@ -91,7 +93,7 @@ if st.button("Save changes", key="judgments_save"):
     try:
         for judgment, row in zip(judgments, edited, strict=True):
             if row["delete"]:
-                store.delete_judgment(judgment)
+                store.judgments.delete(judgment)
             elif row["relevant"] != (judgment.relevance >= RELEVANT):
                 verdict = RELEVANT if row["relevant"] else NOT_RELEVANT
                 judge(store, library, judgment.query, judgment.document, verdict, judgment.chunk, judgment.model)
@@ -120,7 +122,7 @@ if qrels.left_out:
     )
 
 st.subheader("Evaluate on these judgments")
-indexed = store.indexed_models(library)
+indexed = store.catalog.models(library)
 if len(collection.queries) < MIN_RELIABLE_QUERIES:
     st.warning(
         f"Only {len(collection.queries)} judged queries have a relevant document: intervals will be wide and a "
@@ -157,30 +159,22 @@ if run and models and modes:
         st.session_state.setdefault("cost_quality", {})[library] = quality_from_report(report)
 report = st.session_state.get("judgments_report")
 if report is not None and report.dataset.startswith(library):
-    table = [
-        {"model": shared.inert(r.model), "mode": r.key.label()}  # st.table renders markdown
-        | {name: f"{i.mean:.3f} [{i.low:.3f}, {i.high:.3f}]" for name, i in r.metrics.items()}
-        for r in report.results
-    ]
-    st.table(table)  # a handful of rows: plain text, readable and copyable
+    # The Evaluate page's and the CLI's tables; st.table renders markdown, so names go in inert.
+    st.table([row | {"model": shared.inert(row["model"])} for row in results_table(report).records()])
     st.caption("Means over the judged queries with 95% bootstrap intervals over queries.")
     base = report.results[0]
     diffs = [
-        {
-            "against": shared.inert(f"{base.model} {base.key.label()}"),
-            "run": shared.inert(f"{c.other.model} {c.other.label()}"),
-            "nDCG@10 difference": f"{c.difference.diff:+.3f} [{c.difference.low:+.3f}, {c.difference.high:+.3f}]",
-            "p-value": round(c.difference.p_value, 4),
-        }
-        for c in report.comparisons
-        if c.metric == "ndcg@10"
+        row | {"model": shared.inert(row["model"])}
+        for row in comparison_table(report).records()
+        if row["measure"] == measure_label(SPREAD_MEASURE)
     ]
     if diffs:
+        st.caption(f"Against {shared.inert(base.model)} {base.key.label()}: difference of means, paired.")
         st.table(diffs)
 
 st.subheader("Tune the hybrid")
-keyword_ready = store.indexed_models(library)
-keyword_ready = [m for m in keyword_ready if (meta := store.find(library, m)) is not None and meta.has_keyword]
+keyword_ready = store.catalog.models(library)
+keyword_ready = [m for m in keyword_ready if (meta := store.catalog.find(library, m)) is not None and meta.has_keyword]
 if not keyword_ready:
     st.info("No index of this library has keyword search, which the hybrid needs.")
     st.stop()

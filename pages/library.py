@@ -6,7 +6,6 @@ import time
 
 import streamlit as st
 
-from core.config import load_settings
 from core.errors import PotionError
 from core.ingest.chunking import ChunkSettings, ChunkUnit
 from core.ingest.pipeline import ingest_with_models, library_chunking
@@ -76,7 +75,7 @@ def start_indexing(sources: list, models: list[str], chunking: ChunkSettings | N
         runner.start(
             job_key,
             label,
-            lambda progress: ingest_with_models(sources, library, models, store, chunking, progress),
+            lambda progress: ingest_with_models(sources, library, models, store, chunking, progress, shared.settings()),
             kind=INGEST,
             join=False,
         )
@@ -134,7 +133,7 @@ if collections:
             else:
                 st.rerun()
 else:
-    samples = load_settings().samples_dir
+    samples = shared.settings().samples_dir
     model = shared.current_model()
     can_load_samples = samples.is_dir() and bool(model)
     st.info(
@@ -158,8 +157,8 @@ uploads = st.file_uploader(
 )
 st.caption(
     f"Up to {limit_mb} MB per file in the browser (.streamlit/config.toml) and "
-    f"{load_settings().max_upload_mb:g} MB per upload (POTION_MAX_UPLOAD_MB); files over "
-    f"{load_settings().max_file_mb:g} MB are refused (POTION_MAX_FILE_MB)."
+    f"{shared.settings().max_upload_mb:g} MB per upload (POTION_MAX_UPLOAD_MB); files over "
+    f"{shared.settings().max_file_mb:g} MB are refused (POTION_MAX_FILE_MB)."
 )
 offline = [m.name for m in shared.model_listings() if m.available_offline]
 current = shared.current_model()
@@ -197,7 +196,7 @@ if collections:
     st.subheader("Documents")
     names = [c.meta.model_name for c in collections]
     shown = st.selectbox("Documents indexed with", names) if len(names) > 1 else names[0]
-    docs = store.documents(library, shown)
+    docs = store.index(library, shown).documents()
     st.dataframe(
         [{"document": d.name, "type": d.doc_type, "chunks": d.chunks, "title": d.title} for d in docs],
         hide_index=True,

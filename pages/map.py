@@ -20,7 +20,7 @@ st.caption(
     "(PCA of the unit vectors). Points are coloured by document; the query is the black diamond, its hits are ringed. "
     "Click a point to find the same chunk in the other model's map."
 )
-indexed = store.indexed_models(library)
+indexed = store.catalog.models(library)
 if not indexed:
     st.info(f"**{shared.inert(library)}** has no documents yet: add some on the Library page, then map them here.")
     st.stop()
@@ -40,7 +40,7 @@ def build(name: str) -> EmbeddingMap | None:
     embedder = shared.try_embedder(name)
     if embedder is None:
         return None
-    asked = ("map", library, name, embedder.info.fingerprint, query.strip(), top_k, store.count(library, name))
+    asked = ("map", library, name, embedder.info.fingerprint, query.strip(), top_k, store.index(library, name).count())
     kept = st.session_state.get(f"map_answer:{name}")
     if kept is None or kept[0] != asked:  # computed once per question, not on every rerun
         kept = (asked, embedding_map(store, library, embedder, query, top_k))

@@ -8,8 +8,9 @@ from core.errors import PotionError
 from core.evaluate.judgments import NOT_RELEVANT, RELEVANT, hybrid_default, judge, verdicts
 from core.search.dense_explain import SPLIT_PIECES, explain_matches, highlight_spans, vocabulary_coverage
 from core.search.export import CSV_NOTE, hits_to_csv, hits_to_json
-from core.search.keyword_explain import BM25_B, BM25_K1, explain_keywords, keyword_spans
+from core.search.keyword_explain import explain_keywords, keyword_spans
 from core.search.query import search
+from core.storage.bm25 import BM25_B, BM25_K1
 from core.types import Fusion, HybridParams, SearchMode
 from pages import shared
 
@@ -33,7 +34,7 @@ shared.offline_or_stop(model)
 embedder = shared.try_embedder(model)
 if embedder is None:
     st.stop()
-meta = store.find(library, embedder.info.name)
+meta = store.catalog.find(library, embedder.info.name)
 if meta is None:
     st.info(
         f"**{shared.inert(library)}** has no documents indexed with **{shared.inert(embedder.info.name)}** yet: "
@@ -42,7 +43,7 @@ if meta is None:
     st.page_link("pages/library.py", label="Go to Library", icon=":material/library_books:")
     st.stop()
 
-documents = [d.name for d in store.documents(library, embedder.info.name)]
+documents = [d.name for d in store.index(library, embedder.info.name).documents()]
 library_default = hybrid_default(store, library)
 if st.session_state.get("search_defaults_for") != library:  # a library's recorded hybrid, once per switch to it
     st.session_state["search_defaults_for"] = library
@@ -132,7 +133,8 @@ if query.strip() and kept is not None and kept[0] == asked:
             f"(k1={BM25_K1}, b={BM25_B}) and may differ slightly from the engine's score if tokenization differs."
         )
     digits = 4 if fusion == Fusion.RRF else 3  # RRF scores are small and close together
-    judged = verdicts(store.judgments(library), query)  # documents are judged, so a verdict shows on all their hits
+    # documents are judged, so a verdict shows on all their hits
+    judged = verdicts(store.judgments.list(library), query)
     for hit, dense, keyword, coverage in zip(result.hits, dense_why, keyword_why, chunk_coverage):
         with st.container(border=True):
             where = f"chunk {hit.chunk}" + (f" · page {hit.page}" if hit.page > 0 else "")

@@ -6,6 +6,7 @@ import re
 
 import streamlit as st
 
+from core.config import Settings, load_settings
 from core.embed.embedder import Embedder
 from core.embed.loading import ModelListing, list_models, load_embedder, offline_model_names
 from core.errors import PotionError
@@ -15,6 +16,19 @@ from core.storage import Store, open_store
 
 MODEL_KEY = "model"
 LIBRARY_KEY = "library"
+SETTINGS_KEY = "settings"
+
+
+def frame_settings() -> Settings:
+    """Read the environment once for this run (the frame, app.py, calls it first) and keep it for the pages."""
+    st.session_state[SETTINGS_KEY] = load_settings()
+    return st.session_state[SETTINGS_KEY]
+
+
+def settings() -> Settings:
+    """This run's settings, as the frame read them; a page run without the frame reads them itself."""
+    kept = st.session_state.get(SETTINGS_KEY)
+    return kept if kept is not None else frame_settings()
 
 
 @st.cache_resource(show_spinner="Opening the database…")
@@ -43,13 +57,13 @@ def offline_models() -> list[str]:
 
 @st.cache_resource(show_spinner="Counting the library's words…", max_entries=16)
 def _keyword_stats(_store: Store, library: str, model_name: str, analyzer: str, version: tuple) -> CorpusStats:
-    return corpus_stats((row["text"] for row in _store.chunk_rows(library, model_name)), analyzer)
+    return corpus_stats((row["text"] for row in _store.index(library, model_name).chunk_rows()), analyzer)
 
 
 def keyword_stats(store: Store, library: str, model_name: str, analyzer: str) -> CorpusStats:
     """BM25 statistics of the index, counted once per library, model and set of stored documents."""
     # The documents' hashes change whenever a document is added, replaced or deleted, and not otherwise.
-    version = tuple((d.name, d.doc_hash) for d in store.documents(library, model_name))
+    version = tuple((d.name, d.doc_hash) for d in store.index(library, model_name).documents())
     return _keyword_stats(store, library, model_name, analyzer, version)
 
 

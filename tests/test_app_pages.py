@@ -107,7 +107,7 @@ def restart(monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 def test_a_first_visit_uploads_into_the_default_library_with_nothing_to_create(at, store, monkeypatch):
     assert at.sidebar.selectbox(key=LIBRARY_PICKER).value == "My library"
-    assert store.library_names() == ["My library"]  # in the registry, not only in the session
+    assert store.catalog.names() == ["My library"]  # in the registry, not only in the session
     (link,) = at.main.get("page_link")  # Home → Library in one click
     assert link.label == "Add documents to My library" and link.proto.page.endswith("library")
 
@@ -120,7 +120,7 @@ def test_a_first_visit_uploads_into_the_default_library_with_nothing_to_create(a
     by_label(at.main.button, "Index 1 file(s)").click().run()
     no_exception(at)
     assert wait_for_job(shared.jobs(), library_job_key("My library")).status == "done"
-    assert [d.name for d in store.documents("My library", BUNDLED_LARGE)] == ["turing.md"]
+    assert [d.name for d in store.index("My library", BUNDLED_LARGE).documents()] == ["turing.md"]
 
     again = restart(monkeypatch)  # the default library persists, documents and all, and is not made twice
     try:
@@ -135,7 +135,7 @@ def test_the_default_library_is_named_by_its_setting(store, monkeypatch):
     at = new_app(monkeypatch).run()
     no_exception(at)
     assert at.sidebar.selectbox(key=LIBRARY_PICKER).value == "Inbox"
-    assert store.library_names() == ["Inbox"]
+    assert store.catalog.names() == ["Inbox"]
 
 
 def test_libraries_created_and_dropped_in_the_ui_persist_across_restarts(at, store, tmp_path, monkeypatch):
@@ -207,7 +207,7 @@ def spy_on_downloads(monkeypatch: pytest.MonkeyPatch, then=None) -> list[str]:
 
     calls: list[str] = []
 
-    def download(repo_id: str):
+    def download(repo_id: str, settings: object = None):
         calls.append(repo_id)
         if then is None:
             raise AssertionError(f"{repo_id} was downloaded without the Load button")
@@ -293,7 +293,9 @@ def test_a_database_error_in_a_page_is_one_line_not_a_traceback(store, tmp_path,
     def broken(*args, **kwargs):
         raise StoreError("The database could not list documents: boom. Try again.")
 
-    monkeypatch.setattr(store, "documents", broken)
+    from core.storage.milvus_index import MilvusIndex
+
+    monkeypatch.setattr(MilvusIndex, "documents", broken)
     at = new_app(monkeypatch).run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
@@ -346,7 +348,7 @@ def test_loading_the_samples_indexes_them_in_the_background_and_shows_the_outcom
     ]
     assert list(documents["document"]) == names
     assert not any(b.label == "Load sample documents" for b in at.main.button)  # no longer empty
-    assert store.stats("Demo", BUNDLED_SMALL).chunks == 3
+    assert store.index("Demo", BUNDLED_SMALL).stats().chunks == 3
 
     by_label(at.main.button, "Dismiss").click().run()
     assert not at.main.success and len(at.main.dataframe) == 2  # the outcome is gone, the stats stay
@@ -416,7 +418,7 @@ def test_uploads_are_indexed_with_a_per_file_account(store, tmp_path, monkeypatc
     assert failures.value.to_dict("records") == [{"document": "broken.pdf", "message": rows["broken.pdf"]["message"]}]
     assert by_label(at.main.button, "Index 0 file(s)").disabled  # the upload box is emptied after indexing
     assert at.main.dataframe[1].value[["documents", "chunks"]].to_dict("records") == [{"documents": 2, "chunks": 2}]
-    assert [d.name for d in store.documents("Papers", BUNDLED_SMALL)] == ["doc0.txt", "turing.md"]
+    assert [d.name for d in store.index("Papers", BUNDLED_SMALL).documents()] == ["doc0.txt", "turing.md"]
 
 
 def test_deleting_a_document_removes_it_from_every_index_and_the_list(store, tmp_path, monkeypatch):
@@ -439,7 +441,7 @@ def test_deleting_a_document_removes_it_from_every_index_and_the_list(store, tmp
         {"model": BUNDLED_SMALL, "documents": 2},
     ]
     for model in (BUNDLED_SMALL, BUNDLED_LARGE):
-        assert [d.name for d in store.documents("Papers", model)] == ["doc0.txt", "doc2.txt"]
+        assert [d.name for d in store.index("Papers", model).documents()] == ["doc0.txt", "doc2.txt"]
 
 
 def test_dropping_a_library_needs_its_name_typed(store, tmp_path, monkeypatch):
@@ -723,13 +725,15 @@ def test_the_csv_download_carries_the_mode_and_both_component_scores(store, tmp_
 def test_bm25_statistics_are_counted_once_per_library_and_again_when_its_documents_change(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
     reads = []
-    real = store.chunk_rows
+    from core.storage.milvus_index import MilvusIndex
 
-    def counted(library, model):
-        reads.append((library, model))
-        return real(library, model)
+    real = MilvusIndex.chunk_rows
 
-    monkeypatch.setattr(store, "chunk_rows", counted)
+    def counted(index):
+        reads.append((index.library, index.model_name))
+        return real(index)
+
+    monkeypatch.setattr(MilvusIndex, "chunk_rows", counted)
     at = new_app(monkeypatch).run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
@@ -923,7 +927,7 @@ def test_compare_indexes_a_missing_model_from_the_store_in_the_background(store,
     large, small = (c for c in at.main.columns if c.subheader)
     assert not small.info and not small.button
     assert len(small.markdown) == 3 and set(values(small.text)[::2]) == set(SEED)
-    assert store.stats("Papers", BUNDLED_SMALL).documents == 3
+    assert store.index("Papers", BUNDLED_SMALL).stats().documents == 3
     assert len(agreement_rows(at)) == 1  # both rank now: one pair in the agreement table
 
 
@@ -1023,7 +1027,7 @@ def test_a_drop_racing_a_job_is_refused_with_a_message(store, tmp_path, monkeypa
     assert values(at.main.error) == [
         "Cannot drop library Papers: Indexing from elsewhere is still running; try again when it has finished."
     ]
-    assert store.library_names() == ["Papers"] and store.stats("Papers", BUNDLED_LARGE).documents == 3
+    assert store.catalog.names() == ["Papers"] and store.index("Papers", BUNDLED_LARGE).stats().documents == 3
 
 
 # --- Known page bugs ---------------------------------------------------------------------------------

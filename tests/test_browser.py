@@ -190,8 +190,8 @@ def test_judge_hits_then_evaluate_on_the_judgments(page):
     main.locator("[data-testid=stTable]").first.wait_for()
     settle(pg)
     results = main.locator("[data-testid=stTable]").first.inner_text()
-    assert "ndcg@10" in results and "minilm-static-256" in results
-    assert re.search(r"dense\s+1\.000 \[1\.000, 1\.000\]", results), results  # the relevant hit ranked first
+    assert "nDCG@10" in results and "minilm-static-256" in results  # the labels of every evaluation table
+    assert re.search(r"dense\s+1\.0000 \[1\.000, 1\.000\]", results), results  # the relevant hit ranked first
     pg.screenshot(path=ARTIFACTS / "07-judgments.png", full_page=True)
 
 

@@ -25,40 +25,40 @@ def two_stores(milvus_server, monkeypatch):  # noqa: F811
 
 def test_a_store_sees_what_another_process_wrote_through_the_server(two_stores, tmp_path):
     writer, reader = two_stores
-    assert reader.library_names() == []  # cached empty
+    assert reader.catalog.names() == []  # cached empty
     for i, text in enumerate(SEED_DOCS):
         (tmp_path / f"d{i}.txt").write_text(text, encoding="utf-8")
     embedder = load_embedder(BUNDLED_SMALL)
     ingest(sorted(tmp_path.glob("d*.txt")), "Shared", embedder, writer)
 
-    assert reader.library_names() == ["Shared"]
-    assert reader.find("Shared", BUNDLED_SMALL) == writer.find("Shared", BUNDLED_SMALL)
-    assert reader.count("Shared", BUNDLED_SMALL) == writer.count("Shared", BUNDLED_SMALL) > 0
-    assert [d.name for d in reader.documents("Shared", BUNDLED_SMALL)] == ["d0.txt", "d1.txt", "d2.txt"]
+    assert reader.catalog.names() == ["Shared"]
+    assert reader.catalog.find("Shared", BUNDLED_SMALL) == writer.catalog.find("Shared", BUNDLED_SMALL)
+    assert reader.index("Shared", BUNDLED_SMALL).count() == writer.index("Shared", BUNDLED_SMALL).count() > 0
+    assert [d.name for d in reader.index("Shared", BUNDLED_SMALL).documents()] == ["d0.txt", "d1.txt", "d2.txt"]
 
-    writer.delete_document("Shared", BUNDLED_SMALL, "d1.txt")
-    writer.flush("Shared", BUNDLED_SMALL)
-    assert [d.name for d in reader.documents("Shared", BUNDLED_SMALL)] == ["d0.txt", "d2.txt"]
-    assert reader.count_documents("Shared", BUNDLED_SMALL) == 2
+    writer.index("Shared", BUNDLED_SMALL).delete_document("d1.txt")
+    writer.index("Shared", BUNDLED_SMALL).flush()
+    assert [d.name for d in reader.index("Shared", BUNDLED_SMALL).documents()] == ["d0.txt", "d2.txt"]
+    assert reader.index("Shared", BUNDLED_SMALL).count_documents() == 2
 
-    writer.set_library_settings("Shared", {"hybrid_default": {"weight": 0.3}})
-    assert reader.library_settings("Shared") == {"hybrid_default": {"weight": 0.3}}
+    writer.catalog.set_setting("Shared", "hybrid_default", {"weight": 0.3})
+    assert reader.catalog.settings("Shared")["hybrid_default"] == {"weight": 0.3}
     judgment = Judgment("Shared", "wing", "d0.txt", 1, chunk=0, model=BUNDLED_SMALL)
-    writer.put_judgment(judgment)
-    assert [j.document for j in reader.judgments("Shared")] == ["d0.txt"]
+    writer.judgments.put(judgment)
+    assert [j.document for j in reader.judgments.list("Shared")] == ["d0.txt"]
 
-    writer.drop_library("Shared")
-    assert reader.library_names() == [] and reader.find("Shared", BUNDLED_SMALL) is None
+    writer.catalog.drop("Shared")
+    assert reader.catalog.names() == [] and reader.catalog.find("Shared", BUNDLED_SMALL) is None
 
 
 def test_between_checks_a_store_answers_from_its_cache(two_stores, tmp_path):
     writer, reader = two_stores
     reader.revalidate_every = 3600.0  # a TTL no test outlives: reads in between are served from the cache
-    reader.library_names()
-    writer.create_library("Later")
-    assert reader.library_names() == []  # not yet checked again
+    reader.catalog.names()
+    writer.catalog.create("Later")
+    assert reader.catalog.names() == []  # not yet checked again
     reader.revalidate_every = 0.0
-    assert reader.library_names() == ["Later"]
+    assert reader.catalog.names() == ["Later"]
 
 
 def test_a_stale_store_adopts_an_index_another_process_just_made_and_never_drops_its_rows(two_stores):
@@ -66,15 +66,15 @@ def test_a_stale_store_adopts_an_index_another_process_just_made_and_never_drops
 
     writer, late = two_stores
     late.revalidate_every = 3600.0  # its caches stay as they are unless it decides to look again
-    assert late.find("Lib", "m") is None  # cached: no such index
-    writer.ensure_collection(meta())
-    writer.write("Lib", "m", rows("a.txt", 4))
-    writer.flush("Lib", "m")
+    assert late.catalog.find("Lib", "m") is None  # cached: no such index
+    writer.catalog.ensure(meta())
+    writer.index("Lib", "m").write(rows("a.txt", 4))
+    writer.index("Lib", "m").flush()
     # The late store still believes there is no index, finds a collection it does not know, and must not take
     # it for the debris of an interrupted create: it is the writer's, with the writer's rows in it.
-    adopted = late.ensure_collection(meta())
-    assert adopted.collection == writer.find("Lib", "m").collection
-    assert writer.count("Lib", "m") == late.count("Lib", "m") == 4
+    adopted = late.catalog.ensure(meta())
+    assert adopted.collection == writer.catalog.find("Lib", "m").collection
+    assert writer.index("Lib", "m").count() == late.index("Lib", "m").count() == 4
 
 
 def test_two_stores_making_one_index_at_once_both_write_into_it(two_stores):
@@ -87,13 +87,16 @@ def test_two_stores_making_one_index_at_once_both_write_into_it(two_stores):
 
     def make_and_write(store, document, seed):
         start.wait()  # both find no index, then race to create it
-        store.ensure_collection(meta())
-        return store.write("Lib", "m", rows(document, 5, seed=seed))
+        store.catalog.ensure(meta())
+        return store.index("Lib", "m").write(rows(document, 5, seed=seed))
 
     with ThreadPoolExecutor(max_workers=2) as pool:
         done = [pool.submit(make_and_write, s, f"{i}.txt", i) for i, s in enumerate(two_stores)]
         assert [d.result() for d in done] == [5, 5]
     writer, reader = two_stores
-    writer.flush("Lib", "m")
-    assert reader.count("Lib", "m") == 10 and [d.name for d in reader.documents("Lib", "m")] == ["0.txt", "1.txt"]
+    writer.index("Lib", "m").flush()
+    assert reader.index("Lib", "m").count() == 10 and [d.name for d in reader.index("Lib", "m").documents()] == [
+        "0.txt",
+        "1.txt",
+    ]
     assert [lib.name for lib in reader.libraries()] == ["Lib"]

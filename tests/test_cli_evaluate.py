@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from core.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE, main
-from core.evaluate.runs import DEPTH, aggregate_chunk_hits, evaluate_collection, evaluation_library, rank_documents
+from core.evaluate.ranking import DEPTH, aggregate_chunk_hits, rank_documents
+from core.evaluate.runs import evaluate_collection, evaluation_library
 from core.ingest.pipeline import default_chunking
 from core.types import DocumentStatus, SearchMode
 from tests.conftest import BUNDLED_SMALL, shared_dataset
@@ -76,7 +77,8 @@ def test_evaluate_prints_hand_computed_scores_as_json(tmp_path, tiny_model_dir, 
 
 
 def untimed(table: str) -> str:
-    return re.sub(r"\d+\.\d s$", "", table, flags=re.MULTILINE)
+    """The printed tables without the search seconds (the last column of the results table)."""
+    return re.sub(r"\s+\d+(\.\d+)?$", "", table, flags=re.MULTILINE)
 
 
 def test_evaluate_reuses_its_index_and_prints_a_table(tmp_path, tiny_model_dir, capsys):
@@ -90,8 +92,25 @@ def test_evaluate_reuses_its_index_and_prints_a_table(tmp_path, tiny_model_dir, 
     assert "0 documents indexed, 3 unchanged" in again.err
     assert "library 'eval:tiny:chars:40:0'" in again.err
     assert untimed(again.out) == untimed(first.out)  # the same scores from the reused index
-    assert "best chunk" in again.out and f"bm25 ({tiny_model_dir})" in again.out
-    assert "p=" in again.out  # the paired comparison table
+    assert "best chunk" in again.out and "Recall@10" in again.out and not re.search(r"(?<!\w)R@10", again.out)
+    assert "p-value" in again.out  # the paired comparison table
+
+
+def test_the_command_line_prints_the_evaluate_pages_tables(tmp_path, tiny_embedder):
+    """One evaluation, two views: every header and cell of the page's tables is what the CLI prints."""
+    from core.cli import _evaluation_table
+    from core.evaluate.report import comparison_table, results_table
+    from core.evaluate.runs import WHOLE_DOCUMENTS
+    from core.storage.memory import MemoryStore
+
+    folder = write_tiny_collection(tmp_path / "tiny")
+    models = {"tiny": tiny_embedder}
+    report = evaluate_collection(folder, models, [SearchMode.DENSE, SearchMode.KEYWORD], MemoryStore(), WHOLE_DOCUMENTS)
+    printed = [re.split(r"\s{2,}", line.strip()) for line in _evaluation_table(report).splitlines()]
+    for table in (results_table(report), comparison_table(report)):
+        start = printed.index(table.columns)
+        assert printed[start + 1 : start + 1 + len(table.rows)] == [[str(c) for c in row] for row in table.rows]
+    assert results_table(report).columns[2:4] == ["nDCG@10", "Recall@10"]
 
 
 def test_a_named_baseline_is_compared_against_and_a_missing_one_is_refused(tmp_path, tiny_model_dir, capsys):
@@ -179,8 +198,8 @@ def test_dense_rankings_through_milvus_equal_exact_cosine_over_the_stored_vector
     capsys.readouterr()
     embedder, store = load_embedder(BUNDLED_SMALL), open_store()
     library = evaluation_library(scifact_slice.name, default_chunking())
-    meta = store.require(library, BUNDLED_SMALL)
-    store.count(library, BUNDLED_SMALL)  # loads the collection
+    meta = store.catalog.require(library, BUNDLED_SMALL)
+    store.index(library, BUNDLED_SMALL).count()  # loads the collection
     documents, vectors = [], []
     iterator = store.client.query_iterator(
         meta.collection, batch_size=500, filter="chunk >= 0", output_fields=["document", "vector"]

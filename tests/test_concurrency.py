@@ -83,16 +83,16 @@ def test_four_sessions_index_and_search_at_once_with_exact_counts(tmp_path):
         for key, result in results.items():
             assert result.count(DocumentStatus.INDEXED) == 120 and not result.failures, key
         added = {key: r.chunks_added for key, r in results.items()}
-        seeded_small = store.count("Shared", BUNDLED_SMALL) - added["shared-a"] - added["shared-b"]
-        assert store.count_documents("Shared", BUNDLED_SMALL) == 245
-        assert store.count_documents("Other", BUNDLED_LARGE) == 125
-        rows = store.chunk_rows("Shared", BUNDLED_SMALL)
-        assert len(rows) == store.count("Shared", BUNDLED_SMALL)
+        seeded_small = store.index("Shared", BUNDLED_SMALL).count() - added["shared-a"] - added["shared-b"]
+        assert store.index("Shared", BUNDLED_SMALL).count_documents() == 245
+        assert store.index("Other", BUNDLED_LARGE).count_documents() == 125
+        rows = store.index("Shared", BUNDLED_SMALL).chunk_rows()
+        assert len(rows) == store.index("Shared", BUNDLED_SMALL).count()
         assert len({(r["document"], r["chunk"]) for r in rows}) == len(rows)  # nothing doubled
-        per_doc = {d.name: d.chunks for d in store.documents("Shared", BUNDLED_SMALL)}
+        per_doc = {d.name: d.chunks for d in store.index("Shared", BUNDLED_SMALL).documents()}
         assert sum(per_doc.values()) == len(rows)  # nothing lost: every document has all its chunks
         assert seeded_small == sum(n for name, n in per_doc.items() if name.startswith("seed"))
-        assert store.count("Other", BUNDLED_LARGE) == len(store.chunk_rows("Other", BUNDLED_LARGE))
+        assert store.index("Other", BUNDLED_LARGE).count() == len(store.index("Other", BUNDLED_LARGE).chunk_rows())
         assert all(waits.values())  # both readers searched while the writers wrote
         print(f"\nworst search wait during ingest: {max(max(w) for w in waits.values()) * 1000:.0f} ms")
     finally:

@@ -95,7 +95,7 @@ def test_a_refused_second_process_leaves_the_lock_for_the_next_one(store):
         out = subprocess.run([sys.executable, "-c", LOCKED_PROBE], capture_output=True, text=True, timeout=120)
         assert out.stdout.startswith("LOCKED") and "is open in another process" in out.stdout, (attempt, out)
         assert "Traceback" not in out.stderr, out.stderr[-2000:]
-    assert store.library_names() == []  # the first process still works
+    assert store.catalog.names() == []  # the first process still works
 
 
 # --- a Milvus server --------------------------------------------------------------------------------------------

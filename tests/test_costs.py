@@ -72,12 +72,12 @@ def test_each_models_costs_are_its_own_numbers_measured_on_the_library(store, tm
     assert [c.model for c in report.costs] == [BUNDLED_LARGE, BUNDLED_SMALL]
     for cost in report.costs:
         info = load_embedder(cost.model).info
-        chunks = store.count("Papers", cost.model)
+        chunks = store.index("Papers", cost.model).count()
         assert (cost.dim, cost.params, cost.file_size_bytes) == (info.dim, info.params, info.file_size_bytes)
         assert cost.params > 0 and cost.file_size_bytes > 0
-        assert cost.chunks == chunks == len(store.chunk_rows("Papers", cost.model))
+        assert cost.chunks == chunks == len(store.index("Papers", cost.model).chunk_rows())
         assert cost.bytes_per_vector == {BUNDLED_SMALL: 256, BUNDLED_LARGE: 1024}[cost.model]  # dim * float32
-        assert cost.index_bytes == chunks * cost.dim * 4 == store.stats("Papers", cost.model).vector_bytes
+        assert cost.index_bytes == chunks * cost.dim * 4 == store.index("Papers", cost.model).stats().vector_bytes
         assert cost.encoded_chunks == chunks  # a library smaller than the sample is encoded whole
         assert cost.encode_seconds > 0 and cost.encode_rate == pytest.approx(chunks / cost.encode_seconds)
         # One warm-up search (an engine may load the index on the first), then one timed search per query.
@@ -114,7 +114,7 @@ def test_a_kept_measurement_is_not_taken_again_until_the_index_changes(store, tm
     third = measure_costs(store, "Papers", cache, load_embedder)
     assert measured[2:] == [BUNDLED_SMALL] and third.measured == 1  # only the index that grew
     small = next(c for c in third.costs if c.model == BUNDLED_SMALL)
-    assert small.chunks == store.count("Papers", BUNDLED_SMALL) == first.costs[1].chunks + 1
+    assert small.chunks == store.index("Papers", BUNDLED_SMALL).count() == first.costs[1].chunks + 1
 
 
 def test_a_model_that_cannot_be_loaded_is_skipped_with_the_reason(store, tmp_path):
@@ -239,7 +239,7 @@ def test_two_models_are_measured_in_the_background_then_shown_in_one_table_and_a
         info = load_embedder(row["model"]).info
         assert (row["dims"], row["parameters"]) == (info.dim, info.params)
         assert row["bytes / vector"] == info.dim * 4
-        assert row["chunks"] == page_store.count("Papers", row["model"])
+        assert row["chunks"] == page_store.index("Papers", row["model"]).count()
         assert row["index vectors (bytes)"] == row["chunks"] * info.dim * 4
         assert row["encode rate (chunks/s)"] == round(cost.encode_rate, 1) and row["encode rate (chunks/s)"] > 0
         assert row["query p50 (ms)"] == round(cost.query_p50_ms, 2) and row["query p50 (ms)"] > 0

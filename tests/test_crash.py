@@ -70,19 +70,19 @@ def test_a_sigkill_mid_ingest_leaves_a_database_that_opens_and_a_rerun_converges
     store = MilvusStore()  # opens again: the lock died with the process, the data files are consistent
     try:
         embedder = load_embedder(BUNDLED_SMALL)
-        partial = store.count_documents("Crash", BUNDLED_SMALL)
+        partial = store.index("Crash", BUNDLED_SMALL).count_documents()
         assert 0 < partial < DOCUMENTS  # killed in the middle, not before or after
         rerun = ingest([folder], "Crash", embedder, store)
         assert not rerun.failures
         assert rerun.count(DocumentStatus.UNCHANGED) + rerun.count(DocumentStatus.INDEXED) == DOCUMENTS
 
         reference = ingest([folder], "Reference", embedder, store)  # the same files, never interrupted
-        assert store.count_documents("Crash", BUNDLED_SMALL) == DOCUMENTS
-        assert store.count("Crash", BUNDLED_SMALL) == store.count("Reference", BUNDLED_SMALL)
-        assert store.count("Crash", BUNDLED_SMALL) == reference.chunks_total
-        crashed = {(d.name, d.doc_hash, d.chunks) for d in store.documents("Crash", BUNDLED_SMALL)}
-        assert crashed == {(d.name, d.doc_hash, d.chunks) for d in store.documents("Reference", BUNDLED_SMALL)}
-        rows = store.chunk_rows("Crash", BUNDLED_SMALL)
+        assert store.index("Crash", BUNDLED_SMALL).count_documents() == DOCUMENTS
+        assert store.index("Crash", BUNDLED_SMALL).count() == store.index("Reference", BUNDLED_SMALL).count()
+        assert store.index("Crash", BUNDLED_SMALL).count() == reference.chunks_total
+        crashed = {(d.name, d.doc_hash, d.chunks) for d in store.index("Crash", BUNDLED_SMALL).documents()}
+        assert crashed == {(d.name, d.doc_hash, d.chunks) for d in store.index("Reference", BUNDLED_SMALL).documents()}
+        rows = store.index("Crash", BUNDLED_SMALL).chunk_rows()
         assert len({(r["document"], r["chunk"]) for r in rows}) == len(rows)  # no chunk written twice
 
         again = ingest([folder], "Crash", embedder, store)  # and it stays converged
@@ -103,19 +103,22 @@ def test_a_clean_restart_keeps_every_count_and_every_search_result(tmp_path):
     embedder = load_embedder(BUNDLED_SMALL)
     store = MilvusStore()
     ingest([folder], "Kept", embedder, store)
-    before = (store.count("Kept", BUNDLED_SMALL), store.count_documents("Kept", BUNDLED_SMALL))
+    before = (store.index("Kept", BUNDLED_SMALL).count(), store.index("Kept", BUNDLED_SMALL).count_documents())
     hits_before = [
         [(h.document, h.chunk, round(h.score, 5)) for h in search(q, "Kept", embedder, store, 10, mode=mode).hits]
         for q in QUERIES
         for mode in ("dense", "keyword", "hybrid")
     ]
-    meta_before = store.require("Kept", BUNDLED_SMALL)
+    meta_before = store.catalog.require("Kept", BUNDLED_SMALL)
     store.close()
 
     reopened = MilvusStore()
     try:
-        assert (reopened.count("Kept", BUNDLED_SMALL), reopened.count_documents("Kept", BUNDLED_SMALL)) == before
-        assert reopened.require("Kept", BUNDLED_SMALL) == meta_before  # provenance too
+        assert (
+            reopened.index("Kept", BUNDLED_SMALL).count(),
+            reopened.index("Kept", BUNDLED_SMALL).count_documents(),
+        ) == before
+        assert reopened.catalog.require("Kept", BUNDLED_SMALL) == meta_before  # provenance too
         hits_after = [
             [
                 (h.document, h.chunk, round(h.score, 5))

@@ -64,4 +64,4 @@ def test_a_database_open_in_another_process_is_explained_in_one_line(store):
         said = out.stdout if command == ["doctor"] else out.stderr
         (line,) = [line for line in said.splitlines() if "is open in another process" in line]
         assert "stop that app or CLI run" in line and "python -m core serve" in line
-    assert store.library_names() == []  # the process holding it is unharmed
+    assert store.catalog.names() == []  # the process holding it is unharmed

@@ -26,7 +26,7 @@ def downloads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """Every hub download, recorded and failed; the settings allow the network, so only our code can stop one."""
     calls: list[str] = []
 
-    def download(repo_id: str) -> Path:
+    def download(repo_id: str, settings: object = None) -> Path:
         calls.append(repo_id)
         raise AssertionError(f"{repo_id} was downloaded without being asked to")
 
@@ -62,7 +62,7 @@ def test_an_indexing_job_with_an_uncached_hub_model_fails_with_the_message_and_d
 def test_a_slow_hub_download_does_not_hold_up_other_models(monkeypatch, tiny_model_dir):
     downloading, release = threading.Event(), threading.Event()
 
-    def slow_download(repo_id: str) -> Path:
+    def slow_download(repo_id: str, settings: object = None) -> Path:
         downloading.set()
         release.wait(WAIT)
         return tiny_model_dir

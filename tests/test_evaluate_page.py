@@ -12,7 +12,8 @@ from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from core.embed.loading import load_embedder
-from core.evaluate.runs import WHOLE_DOCUMENTS, EvaluationError, evaluate_collection, evaluation_library
+from core.evaluate.datasets import EvaluationError
+from core.evaluate.runs import WHOLE_DOCUMENTS, evaluate_collection, evaluation_library
 from core.search.query import search_many
 from core.types import SearchMode
 from pages import shared
@@ -72,7 +73,7 @@ def test_a_run_shows_core_results_comparisons_disagreements_hits_and_exports(sto
     no_exception(at)
     assert not at.main.error, [e.value for e in at.main.error]
     library = evaluation_library("tiny", WHOLE_DOCUMENTS)
-    assert all(store.find(library, m) is not None for m in (BUNDLED_SMALL, BUNDLED_LARGE))
+    assert all(store.catalog.find(library, m) is not None for m in (BUNDLED_SMALL, BUNDLED_LARGE))
 
     expected = evaluate_collection(
         folder, {m: load_embedder(m) for m in (BUNDLED_SMALL, BUNDLED_LARGE)}, MODES, store, WHOLE_DOCUMENTS

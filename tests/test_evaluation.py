@@ -9,26 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from core.evaluate.runs import (
+from core.evaluate.datasets import EvaluationError, load_beir, read_qrels
+from core.evaluate.metrics import (
     METRICS,
-    WHOLE_DOCUMENTS,
-    EvaluationError,
-    aggregate_chunk_hits,
     average_precision_at_k,
-    corpus_documents,
     dcg,
     evaluate,
-    evaluation_library,
-    index_corpus,
-    load_beir,
     mean_metric,
     ndcg_at_k,
     per_query,
-    rank_documents,
-    read_qrels,
     recall_at_k,
     reciprocal_rank_at_k,
 )
+from core.evaluate.ranking import aggregate_chunk_hits, corpus_documents, index_corpus, rank_documents
+from core.evaluate.runs import WHOLE_DOCUMENTS, evaluation_library
 from core.ingest.chunking import ChunkSettings
 from core.read.documents import Document, ReadResult, content_hash
 from core.storage.memory import MemoryStore
@@ -235,11 +229,13 @@ def test_a_query_whose_top_chunks_are_one_long_document_is_searched_deeper(tiny_
     docs = [_doc("big", "\n\n".join(["apple bread cheese soup."] * 300))]
     docs += [_doc(f"small{i:03d}", "alan turing " + "london " * (i % 2) + "apple.") for i in range(100)]
     index_corpus(ReadResult(docs, []), "lib", tiny_embedder, store, ChunkSettings(30, 0, "chars"))
-    assert store.count("lib", tiny_embedder.info.name) == 400
+    assert store.index("lib", tiny_embedder.info.name).count() == 400
 
     ranked = rank_documents({"q": "apple bread cheese soup"}, "lib", tiny_embedder, store, SearchMode.DENSE, depth=5)
 
-    every_chunk = store.dense("lib", tiny_embedder.info.name, tiny_embedder.encode(["apple bread cheese soup"]), 400)[0]
+    every_chunk = store.index("lib", tiny_embedder.info.name).dense(
+        tiny_embedder.encode(["apple bread cheese soup"]), 400
+    )[0]
     exact = aggregate_chunk_hits((h.document, h.score) for h in every_chunk)[:5]
     assert [doc for doc, _ in ranked["q"]] == [doc for doc, _ in exact]
     assert [score for _, score in ranked["q"]] == pytest.approx([score for _, score in exact])
@@ -253,7 +249,7 @@ def test_reindexing_a_corpus_keeps_unchanged_documents_and_drops_those_it_no_lon
     index_corpus(ReadResult(first, []), "lib", tiny_embedder, store, chunking)
     again = index_corpus(ReadResult(first[:2], []), "lib", tiny_embedder, store, chunking)
     assert again.count(DocumentStatus.UNCHANGED) == 2 and again.chunks_added == 0
-    assert [d.name for d in store.documents("lib", tiny_embedder.info.name)] == ["a", "b"]
+    assert [d.name for d in store.index("lib", tiny_embedder.info.name).documents()] == ["a", "b"]
 
 
 def test_the_corpus_is_read_as_the_app_reads_it_and_named_by_document_id(tmp_path):

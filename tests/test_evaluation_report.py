@@ -8,6 +8,8 @@ import json
 
 import pytest
 
+from core.evaluate.datasets import EvaluationError
+from core.evaluate.metrics import MEASURES
 from core.evaluate.report import (
     EvaluationRun,
     collection_name,
@@ -24,7 +26,8 @@ from core.evaluate.report import (
     save_collection,
     table_csv,
 )
-from core.evaluate.runs import MEASURES, EvaluationError, EvaluationReport, RunResult, compare_runs
+from core.evaluate.results import EvaluationReport, RunResult
+from core.evaluate.runs import compare_runs
 from core.evaluate.stats import bootstrap_ci
 from core.types import SearchMode
 

@@ -46,24 +46,24 @@ def test_every_bad_file_is_refused_in_one_sentence_and_every_good_one_is_indexed
             assert one_sentence(outcome.message, name), outcome.message
 
     good = sorted(name for name, refusal in expect.items() if refusal is None)
-    stored = {d.name: d for d in store.documents("Hostile", BUNDLED_SMALL)}
+    stored = {d.name: d for d in store.index("Hostile", BUNDLED_SMALL).documents()}
     assert sorted(stored) == good  # exact: every good document, and nothing of a bad one
     chunks = sum(outcomes[name].chunks for name in good)
-    assert store.count("Hostile", BUNDLED_SMALL) == chunks == result.chunks_total
+    assert store.index("Hostile", BUNDLED_SMALL).count() == chunks == result.chunks_total
     assert not any(".." in name or name.startswith("/") for name in stored)
     assert not (tmp_path / "escape.txt").exists() and not (tmp_path / "abs").exists()
 
     # The odd name is kept as it was, and its document is found and deleted by that name.
     assert ODD_NAME in stored
-    texts = {row["document"]: row["text"] for row in store.chunk_rows("Hostile", BUNDLED_SMALL)}
+    texts = {row["document"]: row["text"] for row in store.index("Hostile", BUNDLED_SMALL).chunk_rows()}
     assert "secretTracker" not in texts["page.html"] and "hotpink" not in texts["page.html"]
 
     again = ingest([tmp_path / "hostile"], "Hostile", embedder, store)  # a retry converges
     assert again.count(DocumentStatus.INDEXED) == 0 and again.count(DocumentStatus.UNCHANGED) == len(good)
     assert [(o.document, o.message) for o in again.failures] == [(o.document, o.message) for o in result.failures]
-    assert store.count("Hostile", BUNDLED_SMALL) == chunks
-    store.delete_document("Hostile", BUNDLED_SMALL, ODD_NAME)
-    assert ODD_NAME not in {d.name for d in store.documents("Hostile", BUNDLED_SMALL)}
+    assert store.index("Hostile", BUNDLED_SMALL).count() == chunks
+    store.index("Hostile", BUNDLED_SMALL).delete_document(ODD_NAME)
+    assert ODD_NAME not in {d.name for d in store.index("Hostile", BUNDLED_SMALL).documents()}
 
 
 def test_a_zip_member_compressed_past_the_ratio_is_refused_before_it_is_unpacked(limits, monkeypatch):

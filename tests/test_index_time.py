@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from core.embed.loading import load_embedder
-from core.ingest.index_time import SETTING, index_time
+from core.ingest.index_time import index_time, setting_key
 from core.ingest.pipeline import ingest
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS
 
@@ -30,18 +30,18 @@ def test_each_ingest_that_writes_adds_its_time_and_chunks(store, tmp_path):
     more = ingest(write(tmp_path / "b", {"extra.txt": SEED_DOCS[2]}), "Papers", small, store)
     grown = index_time(store, "Papers", BUNDLED_SMALL)
     assert grown.chunks == recorded.chunks + more.chunks_added and grown.seconds > recorded.seconds
-    assert grown.chunks == store.count("Papers", BUNDLED_SMALL)
+    assert grown.chunks == store.index("Papers", BUNDLED_SMALL).count()
     assert index_time(store, "Papers", BUNDLED_LARGE) is None  # per model
 
 
 def test_a_record_of_another_index_or_version_is_not_read(store, tmp_path):
     ingest(write(tmp_path / "a", {"doc.txt": SEED_DOCS[0]}), "Papers", load_embedder(BUNDLED_SMALL), store)
-    settings = store.library_settings("Papers")
-    record = settings[SETTING][BUNDLED_SMALL]
+    key = setting_key(BUNDLED_SMALL)
+    record = store.catalog.settings("Papers")[key]
     # The same model's index dropped and made again has another creation time: its old time is not its own.
-    store.set_library_settings("Papers", settings | {SETTING: {BUNDLED_SMALL: record | {"created_at": "earlier"}}})
+    store.catalog.set_setting("Papers", key, record | {"created_at": "earlier"})
     assert index_time(store, "Papers", BUNDLED_SMALL) is None
-    store.set_library_settings("Papers", settings | {SETTING: {BUNDLED_SMALL: {"created_at": record["created_at"]}}})
+    store.catalog.set_setting("Papers", key, {"created_at": record["created_at"]})
     assert index_time(store, "Papers", BUNDLED_SMALL) is None
-    store.set_library_settings("Papers", settings)
+    store.catalog.set_setting("Papers", key, record)
     assert index_time(store, "Papers", BUNDLED_SMALL).chunks == record["chunks"]

@@ -57,8 +57,8 @@ def test_indexing_the_same_files_twice_leaves_the_same_counts(seed_files, store)
     second = ingest(seed_files, "twice", embedder, store, SMALL_CHUNKS)
     assert first.chunks_added == 3 and second.chunks_added == 0
     assert second.count("unchanged") == 3 and second.chunks_unchanged == 3 and second.chunks_unreadable == 0
-    assert first.chunks_total == second.chunks_total == store.count("twice", BUNDLED_SMALL) == 3
-    assert store.stats("twice", BUNDLED_SMALL).documents == 3
+    assert first.chunks_total == second.chunks_total == store.index("twice", BUNDLED_SMALL).count() == 3
+    assert store.index("twice", BUNDLED_SMALL).stats().documents == 3
 
 
 def test_a_changed_file_replaces_its_old_chunks(tmp_path, store):
@@ -69,7 +69,7 @@ def test_a_changed_file_replaces_its_old_chunks(tmp_path, store):
     path.write_text("Turbulence in boundary layers.", encoding="utf-8")
     result = ingest([path], "lib", embedder, store)
     assert result.count("indexed") == 1
-    assert store.count("lib", BUNDLED_SMALL) == 1
+    assert store.index("lib", BUNDLED_SMALL).count() == 1
     assert search("boundary layer turbulence", "lib", embedder, store).hits[0].text.startswith("Turbulence")
 
 
@@ -82,22 +82,22 @@ def test_a_rerun_after_a_crash_mid_write_converges(tmp_path, store, monkeypatch)
     settings = ChunkSettings(size=30, overlap=0)
     clean = ingest(paths, "ref", embedder, store, settings)
 
-    from core.storage.milvus import MilvusStore
+    from core.storage.milvus_index import MilvusIndex
 
-    real_write = MilvusStore.write
+    real_write = MilvusIndex.write
 
-    def crash_after_some_rows(self, library, model_name, rows, **kwargs):
-        real_write(self, library, model_name, [r for r in rows if r.chunk not in (0, 1)], **kwargs)
+    def crash_after_some_rows(self, rows, **kwargs):
+        real_write(self, [r for r in rows if r.chunk not in (0, 1)], **kwargs)
         raise RuntimeError("power cut")
 
-    monkeypatch.setattr(MilvusStore, "write", crash_after_some_rows)
+    monkeypatch.setattr(MilvusIndex, "write", crash_after_some_rows)
     with pytest.raises(RuntimeError):
         ingest(paths, "crash", embedder, store, settings)
-    monkeypatch.setattr(MilvusStore, "write", real_write)
-    assert store.documents("crash", BUNDLED_SMALL) == []  # no chunk 0 written: nothing counts as present
+    monkeypatch.setattr(MilvusIndex, "write", real_write)
+    assert store.index("crash", BUNDLED_SMALL).documents() == []  # no chunk 0 written: nothing counts as present
     rerun = ingest(paths, "crash", embedder, store, settings)
     assert rerun.count("indexed") == 3
-    assert store.count("crash", BUNDLED_SMALL) == clean.chunks_total
+    assert store.index("crash", BUNDLED_SMALL).count() == clean.chunks_total
 
 
 def test_one_bad_file_does_not_stop_the_batch(tmp_path, seed_files, store):
@@ -130,7 +130,7 @@ def test_chunks_of_unknown_tokens_are_skipped_not_stored_as_zero_vectors(tmp_pat
     path.write_text("Alan Turing was born in London.\n\nZzyzx qwxv plmk.\n\nApple bread recipe.", encoding="utf-8")
     result = ingest([path], "tiny", tiny_embedder, store, ChunkSettings(size=7, overlap=0))
     assert result.chunks_added == 2 and result.chunks_unreadable == 1 and result.chunks_unchanged == 0
-    docs = store.documents("tiny", tiny_embedder.info.name)
+    docs = store.index("tiny", tiny_embedder.info.name).documents()
     assert docs[0].chunks == 2
     hits = search("where was turing born", "tiny", tiny_embedder, store, top_k=5).hits
     assert [h.chunk for h in hits] and hits[0].text.startswith("Alan Turing")
@@ -192,7 +192,7 @@ def test_stored_vectors_are_what_the_embedder_gives(seed_files, store):
     embedder = load_embedder(BUNDLED_SMALL)
     ingest(seed_files[:1], "v", embedder, store)
     vector = embedder.encode([SEED_DOCS[0]])
-    hit = store.dense("v", BUNDLED_SMALL, vector, top_k=1)[0][0]
+    hit = store.index("v", BUNDLED_SMALL).dense(vector, top_k=1)[0][0]
     assert hit.score == pytest.approx(1.0, abs=1e-4)
     assert np.isfinite(hit.score)
 
@@ -231,9 +231,9 @@ def test_a_worker_process_embeds_large_ingests_into_exactly_the_rows_of_the_in_t
     in_thread, in_worker = results
     assert in_worker.summary() | {"seconds": 0} == in_thread.summary() | {"seconds": 0}
     assert in_worker.count("indexed") == 12 and [f.document for f in in_worker.failures] == ["unknown.txt"]
-    assert stores[1].chunk_rows("many", BUNDLED_SMALL) == stores[0].chunk_rows("many", BUNDLED_SMALL)
+    assert stores[1].index("many", BUNDLED_SMALL).chunk_rows() == stores[0].index("many", BUNDLED_SMALL).chunk_rows()
     queries = embedder.encode(SEED_QUERIES)
-    a, b = (s.dense("many", BUNDLED_SMALL, queries, 20) for s in stores)
+    a, b = (s.index("many", BUNDLED_SMALL).dense(queries, 20) for s in stores)
     assert [[(h.chunk_id, h.score) for h in q] for q in a] == [[(h.chunk_id, h.score) for h in q] for q in b]
 
 
@@ -256,7 +256,7 @@ def test_a_second_model_uses_the_librarys_recorded_chunking_not_the_defaults(see
     ingest(seed_files, "two", load_embedder(BUNDLED_SMALL), store, recorded)
     second = load_embedder(BUNDLED_LARGE)
     ingest(seed_files, "two", second, store)  # no chunking given, as the Library page and the CLI do
-    assert store.find("two", BUNDLED_LARGE).chunking == recorded.as_dict()
+    assert store.catalog.find("two", BUNDLED_LARGE).chunking == recorded.as_dict()
     assert library_chunking(store, "two") == recorded and library_chunking(store, "new") == default_chunking()
 
 
@@ -269,3 +269,22 @@ def test_search_refuses_a_model_redistilled_with_the_same_dim(seed_files, store)
     assert redistilled.dim == embedder.dim
     with pytest.raises(ModelMismatchError, match="re-index"):
         search("turing", "fp", redistilled, store)
+
+
+def test_ingest_search_and_cost_measurement_refuse_other_weights_in_the_same_words(seed_files):
+    """One compatibility check: the three paths that meet an index with a model say the same thing."""
+    from dataclasses import replace
+
+    from core.insight.costs import CostCache, measure_costs
+
+    memory = MemoryStore()
+    embedder = load_embedder(BUNDLED_SMALL)
+    ingest(seed_files[:1], "fp", embedder, memory)
+    redistilled = type(embedder)(embedder.model, replace(embedder.info, fingerprint="0" * 16))
+    with pytest.raises(ModelMismatchError) as at_ingest:
+        ingest(seed_files[1:], "fp", redistilled, memory)
+    with pytest.raises(ModelMismatchError) as at_search:
+        search("turing", "fp", redistilled, memory)
+    skipped = measure_costs(memory, "fp", CostCache(), lambda name: redistilled).skipped
+    assert str(at_ingest.value) == str(at_search.value) == skipped[0].reason
+    assert "different model weights" in skipped[0].reason and "re-index" in skipped[0].reason

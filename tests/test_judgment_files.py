@@ -9,9 +9,9 @@ import pytest
 
 from core.cli import EXIT_ERROR, EXIT_OK, main
 from core.errors import LibraryNotFoundError
+from core.evaluate.datasets import read_qrels
 from core.evaluate.judgment_files import import_judgments, judgments_jsonl, qrels_tsv, read_judgments_jsonl
 from core.evaluate.judgments import JudgmentError, judge, judged_collection
-from core.evaluate.runs import read_qrels
 from core.storage.memory import MemoryStore
 from core.storage.milvus import MilvusStore
 
@@ -19,12 +19,12 @@ SPACED = ["Résumé café.txt", "party 🎉 notes.txt", "two  spaces.md", " lead
 
 
 def _judged(store, library="lib"):
-    store.create_library(library)
+    store.catalog.create(library)
     judge(store, library, "where was Turing born", "turing.txt", 1, chunk=2, model="minilm-static-64")
     judge(store, library, "where was Turing born", "bread.txt", 0)
     for name in SPACED:
         judge(store, library, "names with spaces", name, 1)
-    return store.judgments(library)
+    return store.judgments.list(library)
 
 
 def test_qrels_with_spaces_in_document_names_read_back_exactly(tmp_path):
@@ -57,7 +57,7 @@ def test_names_qrels_cannot_carry_are_left_out_and_named():
     judgments = _judged(store)
     judge(store, "lib", "names with spaces", "tab\there.txt", 1)
     judge(store, "lib", "names with spaces", "two\nlines.txt", 1)
-    exported = qrels_tsv(store.judgments("lib"))
+    exported = qrels_tsv(store.judgments.list("lib"))
     assert exported.left_out == ["tab\there.txt", "two\nlines.txt"]
     body = exported.text.splitlines()[1:]
     assert len(body) == len(judgments) and all(line.count("\t") == 2 for line in body)
@@ -72,19 +72,19 @@ def test_judgments_move_to_another_database_with_every_field_and_twice_adds_noth
 
     monkeypatch.setenv("POTION_DB_PATH", str(tmp_path / "to.db"))
     target = MilvusStore()
-    target.create_library("Moved")
+    target.catalog.create("Moved")
     first = import_judgments(target, "Moved", read_judgments_jsonl(data, "judgments.jsonl"))
     assert (first.added, first.replaced, first.unchanged) == (len(originals), 0, 0)
-    moved = target.judgments("Moved")
+    moved = target.judgments.list("Moved")
     assert [{**j.__dict__, "library": "Papers"} for j in moved] == [j.__dict__ for j in originals]
     again = import_judgments(target, "Moved", read_judgments_jsonl(data, "judgments.jsonl"))
     assert (again.added, again.replaced, again.unchanged) == (0, 0, len(originals))
-    assert len(target.judgments("Moved")) == len(originals)
+    assert len(target.judgments.list("Moved")) == len(originals)
 
     judge(target, "Moved", "where was Turing born", "bread.txt", 1)  # changed here; the file's verdict wins back
     back = import_judgments(target, "Moved", read_judgments_jsonl(data, "judgments.jsonl"))
     assert (back.added, back.replaced, back.unchanged) == (0, 1, len(originals) - 1)
-    assert {j.document: j.relevance for j in target.judgments("Moved") if "Turing" in j.query}["bread.txt"] == 0
+    assert {j.document: j.relevance for j in target.judgments.list("Moved") if "Turing" in j.query}["bread.txt"] == 0
     target.close()
 
 
@@ -103,19 +103,19 @@ def test_judgments_move_to_another_database_with_every_field_and_twice_adds_noth
 )
 def test_a_file_that_is_not_judgments_is_refused_whole_in_one_sentence(data, reason):
     store = MemoryStore()
-    store.create_library("lib")
+    store.catalog.create("lib")
     with pytest.raises(JudgmentError, match=reason) as refused:
         import_judgments(store, "lib", read_judgments_jsonl(data, "mine.jsonl"))
     message = str(refused.value)
     assert message.startswith("mine.jsonl") and message.count(". ") == 0 and message.endswith(".")
-    assert store.judgments("lib") == []
+    assert store.judgments.list("lib") == []
 
 
 def test_names_with_unicode_line_separators_survive_the_round_trip():
     store = MemoryStore()
-    store.create_library("lib")
+    store.catalog.create("lib")
     judge(store, "lib", "q", "a\u2028b\u0085c.txt", 1)
-    again = read_judgments_jsonl(judgments_jsonl(store.judgments("lib")).encode(), "j.jsonl")
+    again = read_judgments_jsonl(judgments_jsonl(store.judgments.list("lib")).encode(), "j.jsonl")
     assert [j.document for j in again] == ["a\u2028b\u0085c.txt"]
 
 
@@ -128,7 +128,7 @@ def test_importing_into_a_missing_library_says_so():
 def test_cli_exports_and_imports_judgments(tmp_path, capsys):
     store = MilvusStore()
     originals = _judged(store, "Papers")
-    store.create_library("Copy")
+    store.catalog.create("Copy")
     store.close()
     file = tmp_path / "judgments.jsonl"
     assert main(["export-judgments", str(file), "--library", "Papers", "--json"]) == EXIT_OK
@@ -152,5 +152,5 @@ def test_cli_exports_and_imports_judgments(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"error: {file} line 1 is not JSON") and err.count("\n") == 1
     reopened = MilvusStore()
-    assert len(reopened.judgments("Copy")) == len(originals)
+    assert len(reopened.judgments.list("Copy")) == len(originals)
     reopened.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from core.embed.loading import load_embedder
+from core.evaluate.datasets import read_qrels, read_queries
 from core.evaluate.judgment_files import qrels_tsv, queries_jsonl
 from core.evaluate.judgments import (
     JudgmentError,
@@ -14,7 +15,7 @@ from core.evaluate.judgments import (
     sweep_hybrid_weight,
     verdicts,
 )
-from core.evaluate.runs import ndcg_at_k, read_qrels, read_queries
+from core.evaluate.metrics import ndcg_at_k
 from core.ingest.pipeline import ingest
 from core.search.query import search
 from core.storage.memory import MemoryStore
@@ -49,34 +50,34 @@ def _library(tmp_path, store, models=(BUNDLED_SMALL,)):
 
 def test_judgments_are_kept_per_library_replaced_by_a_later_verdict_and_dropped_with_it(tmp_path, any_store):
     _library(tmp_path, any_store)
-    any_store.create_library("other")
+    any_store.catalog.create("other")
     judge(any_store, "lib", "where was  Turing born", "turing.txt", 1, chunk=0, model=BUNDLED_SMALL)
     judge(any_store, "lib", "where was Turing born", "bread.txt", 1)
-    assert [j.relevance for j in any_store.judgments("lib")] == [1, 1]  # read (and kept) before the change below
+    assert [j.relevance for j in any_store.judgments.list("lib")] == [1, 1]  # read (and kept) before the change below
     judge(any_store, "lib", "where was Turing born", "bread.txt", 0)  # changed their mind
     judge(any_store, "other", "where was Turing born", "turing.txt", 1)
-    kept = any_store.judgments("lib")
+    kept = any_store.judgments.list("lib")
     assert [(j.query, j.document, j.relevance) for j in kept] == [
         ("where was Turing born", "bread.txt", 0),
         ("where was Turing born", "turing.txt", 1),
     ]
     assert kept[1].chunk == 0 and kept[1].model == BUNDLED_SMALL and kept[1].judged_at
     assert verdicts(kept, "where  was Turing born") == {"bread.txt": 0, "turing.txt": 1}
-    any_store.delete_judgment(kept[0])
-    assert [j.document for j in any_store.judgments("lib")] == ["turing.txt"]
-    any_store.drop_library("lib")
-    assert any_store.judgments("lib") == [] and len(any_store.judgments("other")) == 1
+    any_store.judgments.delete(kept[0])
+    assert [j.document for j in any_store.judgments.list("lib")] == ["turing.txt"]
+    any_store.catalog.drop("lib")
+    assert any_store.judgments.list("lib") == [] and len(any_store.judgments.list("other")) == 1
 
 
 def test_judgments_survive_reopening_the_database(tmp_path, isolated_env):
     from core.storage.milvus import MilvusStore
 
     store = MilvusStore()
-    store.create_library("Résumé café")
+    store.catalog.create("Résumé café")
     judge(store, "Résumé café", 'a "quoted" query', "x.txt", 1)
     store.close()
     again = MilvusStore()
-    assert [(j.query, j.document) for j in again.judgments("Résumé café")] == [('a "quoted" query', "x.txt")]
+    assert [(j.query, j.document) for j in again.judgments.list("Résumé café")] == [('a "quoted" query', "x.txt")]
     again.close()
 
 
@@ -84,7 +85,7 @@ def test_exports_read_back_as_a_beir_collection(tmp_path, any_store):
     judge(any_store, "lib", "where was Turing born", "turing.txt", 1)
     judge(any_store, "lib", "where was Turing born", "bread.txt", 0)
     judge(any_store, "lib", "bread recipe", "bread.txt", 1)
-    judgments = any_store.judgments("lib")
+    judgments = any_store.judgments.list("lib")
     (tmp_path / "qrels.tsv").write_text(qrels_tsv(judgments).text, encoding="utf-8")
     (tmp_path / "queries.jsonl").write_text(queries_jsonl(judgments), encoding="utf-8")
     collection = judged_collection(judgments)
@@ -147,15 +148,15 @@ def test_the_best_weight_becomes_the_librarys_hybrid_default_and_persists(tmp_pa
     store.close()
     again = MilvusStore()
     assert hybrid_default(again, "lib") == chosen and hybrid_default(again, "lib").params.weight == chosen.weight
-    again.drop_library("lib")
-    again.create_library("lib")
+    again.catalog.drop("lib")
+    again.catalog.create("lib")
     assert hybrid_default(again, "lib") is None  # settings go with the library
     again.close()
 
 
 def test_library_settings_are_kept_per_library_on_both_stores(any_store):
-    any_store.create_library("a")
-    any_store.set_library_settings("a", {"k": 1})
-    any_store.set_library_settings("b", {"k": 2})  # recording settings makes the library exist
-    assert any_store.library_settings("a") == {"k": 1} and any_store.library_settings("b") == {"k": 2}
-    assert any_store.library_settings("c") == {} and {"a", "b"} <= set(any_store.library_names())
+    any_store.catalog.create("a")
+    any_store.catalog.set_setting("a", "k", 1)
+    any_store.catalog.set_setting("b", "k", 2)  # recording settings makes the library exist
+    assert any_store.catalog.settings("a") == {"k": 1} and any_store.catalog.settings("b") == {"k": 2}
+    assert any_store.catalog.settings("c") == {} and {"a", "b"} <= set(any_store.catalog.names())

@@ -45,9 +45,11 @@ def test_marking_hits_on_the_search_page_keeps_the_verdicts_in_the_library(store
     at.main.button(key="judge-yes-1").click().run()
     at.main.button(key="judge-no-2").click().run()
     no_exception(at)
-    verdicts = {j.document: j.relevance for j in store.judgments("Papers")}
+    verdicts = {j.document: j.relevance for j in store.judgments.list("Papers")}
     assert verdicts == {shown[0]: 1, shown[1]: 0}
-    assert all(j.query == "Where was Alan Turing born?" and j.model == BUNDLED_SMALL for j in store.judgments("Papers"))
+    assert all(
+        j.query == "Where was Alan Turing born?" and j.model == BUNDLED_SMALL for j in store.judgments.list("Papers")
+    )
     assert any("You judged this document relevant" in c.value for c in at.main.caption)
     fresh = new_app(monkeypatch).run()  # a new session: the verdicts come from the database
     pick_model(fresh, BUNDLED_SMALL)
@@ -69,11 +71,11 @@ def test_the_judgments_page_edits_exports_evaluates_and_sweeps(store, tmp_path, 
     assert any("3** judgments over **2** queries" in m.value for m in at.main.markdown)
     downloads = {b.label for b in at.main.get("download_button")}
     assert downloads == {"Download qrels.tsv", "Download queries.jsonl", "Download judgments.jsonl"}
-    assert qrels_tsv(store.judgments("Papers")).text.count("\n") == 4
+    assert qrels_tsv(store.judgments.list("Papers")).text.count("\n") == 4
 
     at.main.button(key="FormSubmitter:judgments-evaluate-Evaluate").click().run()
     no_exception(at)
-    table = next(t.value for t in at.main.table if "ndcg@10" in t.value.columns)
+    table = next(t.value for t in at.main.table if "nDCG@10" in t.value.columns)  # the report's labels
     first, second = sorted([BUNDLED_SMALL, BUNDLED_LARGE])  # the page lists a library's models by name
     assert list(table["model"]) == [first, first, second, second] and list(table["mode"]) == ["dense", "keyword"] * 2
     assert any("fewer" in w.value or "Only 2 judged queries" in w.value for w in at.main.warning)
@@ -112,10 +114,10 @@ def test_judgments_import_into_an_empty_library_and_a_bad_file_is_refused(store,
 
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
     elsewhere = MemoryStore()  # judged in another database, with a name qrels.tsv cannot carry
-    elsewhere.create_library("Old")
+    elsewhere.catalog.create("Old")
     judge(elsewhere, "Old", "Where was Alan Turing born?", "turing.txt", 1)
     judge(elsewhere, "Old", "Where was Alan Turing born?", "tab\tname.txt", 0)
-    exported = judgments_jsonl(elsewhere.judgments("Old")).encode()
+    exported = judgments_jsonl(elsewhere.judgments.list("Old")).encode()
 
     at = new_app(monkeypatch).run()
     pick_model(at, BUNDLED_SMALL)
@@ -129,14 +131,14 @@ def test_judgments_import_into_an_empty_library_and_a_bad_file_is_refused(store,
         "broken.jsonl line 1 is not JSON (Expecting value: line 1 column 1 (char 0)): export judgments again from "
         "Potion Search."
     ]
-    assert store.judgments("Papers") == []
+    assert store.judgments.list("Papers") == []
 
     at.main.get("file_uploader")[0].set_value([("judgments.jsonl", exported, "application/json")])
     at.run()
     at.main.button(key="judgments_import").click().run()
     no_exception(at)
     assert [s.value for s in at.main.success] == ["Imported: 2 added, 0 replaced, 0 already here."]
-    assert sorted(j.document for j in store.judgments("Papers")) == ["tab\tname.txt", "turing.txt"]
+    assert sorted(j.document for j in store.judgments.list("Papers")) == ["tab\tname.txt", "turing.txt"]
     at.run()  # the page now lists them, and warns that qrels.tsv leaves the tab name out
     assert sorted(at.main.dataframe[0].value["document"]) == ["tab\tname.txt", "turing.txt"]
     assert any("leaves out 1 document(s)" in w.value and "tab\\\\tname.txt" in w.value for w in at.main.warning)

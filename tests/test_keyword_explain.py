@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import pytest
 
 from core.ingest.pipeline import ingest
-from core.search.keyword_explain import (
-    BM25_B,
-    BM25_K1,
-    analyze,
-    corpus_stats,
-    explain_keyword,
-    explain_keywords,
-    keyword_spans,
-    stem,
-)
+from core.search.keyword_explain import corpus_stats, explain_keyword, explain_keywords, keyword_spans
 from core.search.query import search
+from core.storage.bm25 import BM25_B, BM25_K1, analyze, stem
 from core.storage.memory import MemoryStore
 from core.types import SearchMode
 from tests.conftest import BUNDLED_SMALL
@@ -129,8 +122,8 @@ def test_the_score_matches_the_engines_bm25(tmp_path: Path, store):
     for i, text in enumerate(CORPUS):
         (tmp_path / f"doc{i}.txt").write_text(text, encoding="utf-8")
     ingest(sorted(tmp_path.glob("doc*.txt")), "bake", embedder, store)
-    meta = store.find("bake", embedder.info.name)
-    stats = corpus_stats((r["text"] for r in store.chunk_rows("bake", embedder.info.name)), meta.analyzer)
+    meta = store.catalog.find("bake", embedder.info.name)
+    stats = corpus_stats((r["text"] for r in store.index("bake", embedder.info.name).chunk_rows()), meta.analyzer)
     assert stats.chunks == len(CORPUS)
     for query in ("bread from the kitchen", "yeast rising", "bakeries selling cakes"):
         result = search(query, "bake", embedder, store, top_k=4, mode=SearchMode.KEYWORD)
@@ -146,11 +139,38 @@ def test_the_score_matches_the_reference_stores_bm25(tmp_path: Path, tiny_embedd
     for i, text in enumerate(CORPUS):
         (tmp_path / f"doc{i}.txt").write_text(text, encoding="utf-8")
     ingest(sorted(tmp_path.glob("doc*.txt")), "bake", tiny_embedder, memory)
-    meta = memory.find("bake", tiny_embedder.info.name)
+    meta = memory.catalog.find("bake", tiny_embedder.info.name)
     assert meta.analyzer == "standard"
-    stats = corpus_stats((r["text"] for r in memory.chunk_rows("bake", tiny_embedder.info.name)), meta.analyzer)
+    stats = corpus_stats((r["text"] for r in memory.index("bake", tiny_embedder.info.name).chunk_rows()), meta.analyzer)
     query = "bread from the kitchen, bread"
     result = search(query, "bake", tiny_embedder, memory, top_k=4, mode=SearchMode.KEYWORD)
     assert len(result.hits) == 3
     for hit in result.hits:
         assert explain_keyword(query, hit.text, stats).score == pytest.approx(hit.score, rel=1e-9)
+
+
+def test_the_reference_store_splits_words_as_the_explainer_does(tmp_path: Path, tiny_embedder):
+    """Underscores split words and over-long tokens are dropped, in the store's ranking and in the explanation."""
+    memory = MemoryStore()
+    texts = ["bread_rolls and soup", "bread " + "x" * 41, "soup of the day, bread"]
+    for i, text in enumerate(texts):
+        (tmp_path / f"doc{i}.txt").write_text(text, encoding="utf-8")
+    ingest(sorted(tmp_path.glob("doc*.txt")), "split", tiny_embedder, memory)
+    stats = corpus_stats((r["text"] for r in memory.index("split", tiny_embedder.info.name).chunk_rows()), "standard")
+    assert stats.df["bread"] == 3 and "x" * 41 not in stats.df
+    result = search("rolls bread", "split", tiny_embedder, memory, top_k=3, mode=SearchMode.KEYWORD)
+    assert {hit.text for hit in result.hits} == set(texts)
+    for hit in result.hits:
+        assert explain_keyword("rolls bread", hit.text, stats).score == pytest.approx(hit.score, rel=1e-9)
+
+
+def test_bm25_is_written_once():
+    """Its constants and idf live in core.storage.bm25; no other module of core spells them out."""
+    core = Path(__file__).resolve().parents[1] / "core"
+    for path in core.rglob("*.py"):
+        if path.name == "bm25.py":
+            continue
+        source = path.read_text(encoding="utf-8")
+        assert not re.search(r"BM25_(K1|B)\s*(,\s*BM25_\w+\s*)?=", source), path
+        assert "df + 0.5" not in source and "df[term] + 0.5" not in source, path
+        assert r"[^\W_]+" not in source, path  # the engine's word pattern

@@ -26,12 +26,12 @@ def test_an_empty_database_gets_the_default_library_once(monkeypatch):
 
 def test_libraries_already_there_get_no_default_and_a_session_starts_in_the_default_or_the_first():
     store = MemoryStore()
-    store.create_library("Beta")
-    store.create_library("Alpha")
+    store.catalog.create("Beta")
+    store.catalog.create("Alpha")
     assert library_choice(store, load_settings()) == LibraryChoice(
         names=["Alpha", "Beta"], start="Alpha", created=False
     )
-    store.create_library("My library")
+    store.catalog.create("My library")
     assert library_choice(store, load_settings()).start == "My library"
 
 
@@ -56,7 +56,7 @@ def indexed(tiny_embedder, tmp_path) -> MemoryStore:
         paths.append(tmp_path / name)
         paths[-1].write_text(text, encoding="utf-8")
     ingest(paths, "Papers", tiny_embedder, store)
-    store.create_library("Empty")
+    store.catalog.create("Empty")
     return store
 
 
@@ -75,7 +75,10 @@ def test_drop_and_delete_are_refused_while_a_job_writes_to_the_library(indexed, 
         drop_library(indexed, runner, "Papers")
     with pytest.raises(LibraryBusyError, match=r"Cannot delete a.txt from Papers: Indexing 1 file\(s\) is still"):
         delete_document(indexed, runner, "Papers", "a.txt")
-    assert [d.name for d in indexed.documents("Papers", tiny_embedder.info.name)] == ["a.txt", "b.txt"]  # untouched
+    assert [d.name for d in indexed.index("Papers", tiny_embedder.info.name).documents()] == [
+        "a.txt",
+        "b.txt",
+    ]  # untouched
     assert drop_library(indexed, runner, "Empty") == 0  # another library is free
 
     gate.set()
@@ -83,22 +86,22 @@ def test_drop_and_delete_are_refused_while_a_job_writes_to_the_library(indexed, 
         if thread.name == f"job-{key}":
             thread.join(WAIT)
     assert delete_document(indexed, runner, "Papers", "a.txt") == [tiny_embedder.info.name]
-    assert [d.name for d in indexed.documents("Papers", tiny_embedder.info.name)] == ["b.txt"]
+    assert [d.name for d in indexed.index("Papers", tiny_embedder.info.name).documents()] == ["b.txt"]
     assert drop_library(indexed, runner, "Papers") == 1
-    assert indexed.library_names() == []
+    assert indexed.catalog.names() == []
 
 
 def test_no_job_starts_on_a_library_while_it_is_dropped(indexed, monkeypatch):
     runner = JobRunner()
     dropping, release = threading.Event(), threading.Event()
-    real_drop = indexed.drop_library
+    real_drop = indexed.catalog.drop
 
     def slow_drop(library: str) -> int:
         dropping.set()
         release.wait(WAIT)
         return real_drop(library)
 
-    monkeypatch.setattr(indexed, "drop_library", slow_drop)
+    monkeypatch.setattr(indexed.catalog, "drop", slow_drop)
     dropper = threading.Thread(target=drop_library, args=(indexed, runner, "Papers"))
     dropper.start()
     assert dropping.wait(WAIT)
@@ -106,4 +109,4 @@ def test_no_job_starts_on_a_library_while_it_is_dropped(indexed, monkeypatch):
         runner.start(library_job_key("Papers"), "Indexing", lambda progress: "too late")
     release.set()
     dropper.join(WAIT)
-    assert indexed.library_names() == ["Empty"] and runner.get(library_job_key("Papers")) is None
+    assert indexed.catalog.names() == ["Empty"] and runner.get(library_job_key("Papers")) is None

@@ -70,4 +70,4 @@ def test_a_library_too_large_to_draw_is_sampled_and_says_so(store, tmp_path, mon
     open_page(at, MAP)
     no_exception(at)
     notes = " ".join(c.value for c in at.main.caption)
-    assert "a sample of whole documents" in notes and f"of {store.count('Papers', BUNDLED_SMALL)}" in notes
+    assert "a sample of whole documents" in notes and f"of {store.index('Papers', BUNDLED_SMALL).count()}" in notes

@@ -29,25 +29,25 @@ def test_ingest_search_reingest_and_delete_on_milvus_2_3(on_standalone, tmp_path
         (tmp_path / f"d{i}.txt").write_text(text, encoding="utf-8")
     store = MilvusStore()
     try:
-        assert store.server_version.startswith("v2.3") and not store.engine_has_bm25
+        assert store.profile.version.startswith("v2.3") and not store.profile.has_bm25
         embedder = load_embedder(BUNDLED_SMALL)
         library = f"standalone-{tmp_path.name}"
         first = ingest(sorted(tmp_path.glob("d*.txt")), library, embedder, store)
         assert first.count(DocumentStatus.INDEXED) == 3 and not first.failures
-        assert store.find(library, BUNDLED_SMALL).analyzer == ""  # no BM25 field on 2.3
+        assert store.catalog.find(library, BUNDLED_SMALL).analyzer == ""  # no BM25 field on 2.3
         hits = search(SEED_QUERIES[0], library, embedder, store, 3).hits
         assert hits[0].document == "d0.txt"
         again = ingest(sorted(tmp_path.glob("d*.txt")), library, embedder, store)
         assert again.count(DocumentStatus.UNCHANGED) == 3 and again.chunks_added == 0
-        store.delete_document(library, BUNDLED_SMALL, "d0.txt")
-        store.flush(library, BUNDLED_SMALL)
-        assert [d.name for d in store.documents(library, BUNDLED_SMALL)] == ["d1.txt", "d2.txt"]
-        assert store.count(library, BUNDLED_SMALL) == 2
+        store.index(library, BUNDLED_SMALL).delete_document("d0.txt")
+        store.index(library, BUNDLED_SMALL).flush()
+        assert [d.name for d in store.index(library, BUNDLED_SMALL).documents()] == ["d1.txt", "d2.txt"]
+        assert store.index(library, BUNDLED_SMALL).count() == 2
 
         for mode in (SearchMode.KEYWORD, SearchMode.HYBRID):  # explained, not crashed into
             with pytest.raises(KeywordUnavailableError, match="v2.3"):
                 search(SEED_QUERIES[0], library, embedder, store, 3, mode=mode)
-        assert store.drop_library(library) == 1
+        assert store.catalog.drop(library) == 1
     finally:
         store.close()
 
@@ -57,13 +57,13 @@ def test_a_second_store_sees_what_the_first_wrote_on_milvus_2_3(on_standalone, t
     reader.revalidate_every = 0.0
     try:
         library = f"shared-{tmp_path.name}"
-        assert library not in reader.library_names()
+        assert library not in reader.catalog.names()
         (tmp_path / "a.txt").write_text(SEED_DOCS[1], encoding="utf-8")
         ingest([tmp_path / "a.txt"], library, load_embedder(BUNDLED_SMALL), writer)
-        assert library in reader.library_names()
-        assert [d.name for d in reader.documents(library, BUNDLED_SMALL)] == ["a.txt"]
-        writer.drop_library(library)
-        assert library not in reader.library_names()
+        assert library in reader.catalog.names()
+        assert [d.name for d in reader.index(library, BUNDLED_SMALL).documents()] == ["a.txt"]
+        writer.catalog.drop(library)
+        assert library not in reader.catalog.names()
     finally:
         writer.close()
         reader.close()

@@ -11,7 +11,8 @@ import pytest
 
 from core.errors import KeywordUnavailableError, SchemaVersionError, StoreConfigError, StoreError
 from core.storage.connection import lite_version
-from core.storage.milvus import LEGACY_META_KEY, MilvusStore, collection_name
+from core.storage.legacy import LEGACY_META_KEY
+from core.storage.milvus import MilvusStore, collection_name
 from core.storage.registry import REGISTRY
 from core.types import SCHEMA_VERSION, SearchMode
 from tests.test_store import DIM, TEXTS, meta, rows
@@ -26,18 +27,18 @@ def milvus():
 
 def test_provenance_and_empty_libraries_survive_reopening(isolated_env):
     store = MilvusStore()
-    made = store.ensure_collection(meta(chunking={"size": 200, "overlap": 20, "unit": "tokens"}))
-    store.create_library("Still empty")
-    store.write("Lib", "m", rows("a.txt", 3))
-    store.flush("Lib", "m")
+    made = store.catalog.ensure(meta(chunking={"size": 200, "overlap": 20, "unit": "tokens"}))
+    store.catalog.create("Still empty")
+    store.index("Lib", "m").write(rows("a.txt", 3))
+    store.index("Lib", "m").flush()
     store.close()
     reopened = MilvusStore()
-    found = reopened.find("Lib", "m")
+    found = reopened.catalog.find("Lib", "m")
     assert found == made and found.analyzer in ("english", "standard") and found.schema_version == SCHEMA_VERSION
     assert found.chunking == {"size": 200, "overlap": 20, "unit": "tokens"} and found.created_at
-    assert reopened.library_names() == ["Lib", "Still empty"]
+    assert reopened.catalog.names() == ["Lib", "Still empty"]
     # A reopened Lite database has released collections: searching must still work.
-    assert len(reopened.dense("Lib", "m", np.ones((1, DIM), dtype=np.float32), top_k=2)[0]) == 2
+    assert len(reopened.index("Lib", "m").dense(np.ones((1, DIM), dtype=np.float32), top_k=2)[0]) == 2
     reopened.close()
 
 
@@ -62,34 +63,33 @@ def test_a_second_process_gets_one_clear_line_and_no_engine_traceback(milvus):
 
 
 def test_engine_errors_become_store_errors_naming_the_operation(milvus):
-    milvus.ensure_collection(meta())
-    milvus.client.drop_collection(milvus.find("Lib", "m").collection)  # the engine now fails every call on it
+    milvus.catalog.ensure(meta())
+    milvus.client.drop_collection(milvus.catalog.find("Lib", "m").collection)  # the engine now fails every call on it
     with pytest.raises(StoreError, match="could not search"):
-        milvus.dense("Lib", "m", np.ones((1, DIM), dtype=np.float32), 3)
+        milvus.index("Lib", "m").dense(np.ones((1, DIM), dtype=np.float32), 3)
 
 
 def test_a_collection_dropped_behind_the_registry_is_made_again(milvus):
-    made = milvus.ensure_collection(meta())
+    made = milvus.catalog.ensure(meta())
     milvus.client.drop_collection(made.collection)
-    assert milvus.ensure_collection(meta()) == made
-    milvus.write("Lib", "m", rows("a.txt", 2))
-    assert milvus.count("Lib", "m") == 2
+    assert milvus.catalog.ensure(meta()) == made
+    milvus.index("Lib", "m").write(rows("a.txt", 2))
+    assert milvus.index("Lib", "m").count() == 2
 
 
 def test_a_vanished_schema_1_collection_is_made_again_in_todays_schema(milvus):
     from dataclasses import replace
 
-    made = milvus.ensure_collection(meta())
+    made = milvus.catalog.ensure(meta())
     legacy = replace(made, schema_version=1, analyzer="")  # as an adopted schema-1 index is registered
     milvus.registry.put(legacy)
-    milvus._metas[("Lib", "m")] = legacy
+    milvus.state.edit_view(lambda view: view.metas.__setitem__(("Lib", "m"), legacy))
     milvus.client.drop_collection(made.collection)
-    again = milvus.ensure_collection(meta())
+    again = milvus.catalog.ensure(meta())
     assert again.schema_version == SCHEMA_VERSION and again.has_keyword
-    (row,) = [r for r in milvus.registry.rows() if r.model == "m"]
-    assert row.meta == again  # the registry records the new schema too
-    milvus.write("Lib", "m", rows("wing.txt", 2, texts=TEXTS["wing.txt"]))
-    (hits,) = milvus.search("Lib", "m", SearchMode.KEYWORD, np.ones((1, DIM)), ["swept wing"], 3)
+    assert milvus.registry.read().metas[("Lib", "m")] == again  # the registry records the new schema too
+    milvus.index("Lib", "m").write(rows("wing.txt", 2, texts=TEXTS["wing.txt"]))
+    (hits,) = milvus.index("Lib", "m").search(SearchMode.KEYWORD, np.ones((1, DIM)), ["swept wing"], 3)
     assert hits[0].document == "wing.txt"
 
 
@@ -123,21 +123,21 @@ def test_a_schema_1_database_is_read_as_it_is_and_rebuilt_for_keyword_search(iso
     store.close()
 
     reopened = MilvusStore()
-    found = reopened.find("Old", "m")
+    found = reopened.catalog.find("Old", "m")
     assert (found.schema_version, found.collection, found.analyzer) == (1, legacy, "")
-    assert [d.name for d in reopened.documents("Old", "m")] == ["Résumé.txt", "wing.txt"]
-    assert reopened.dense("Old", "m", old_rows[0].vector[None, :], 1)[0][0].document == "wing.txt"
+    assert [d.name for d in reopened.index("Old", "m").documents()] == ["Résumé.txt", "wing.txt"]
+    assert reopened.index("Old", "m").dense(old_rows[0].vector[None, :], 1)[0][0].document == "wing.txt"
     with pytest.raises(StoreError, match="rebuild"):
-        reopened.search("Old", "m", SearchMode.KEYWORD, old_rows[0].vector[None, :], ["wing"], 3)
+        reopened.index("Old", "m").search(SearchMode.KEYWORD, old_rows[0].vector[None, :], ["wing"], 3)
     events = []
-    rebuilt = reopened.rebuild("Old", "m", lambda *event: events.append(event))
+    rebuilt = reopened.index("Old", "m").rebuild(lambda *event: events.append(event))
     assert events[0] == ("rebuild", 0, 3) and events[-1] == ("rebuild", 3, 3)
     assert rebuilt.schema_version == SCHEMA_VERSION and rebuilt.analyzer and rebuilt.collection != legacy
-    assert not reopened.client.has_collection(legacy) and reopened.count("Old", "m") == 3
-    (hits,) = reopened.search("Old", "m", SearchMode.KEYWORD, old_rows[0].vector[None, :], ["swept wing"], 3)
+    assert not reopened.client.has_collection(legacy) and reopened.index("Old", "m").count() == 3
+    (hits,) = reopened.index("Old", "m").search(SearchMode.KEYWORD, old_rows[0].vector[None, :], ["swept wing"], 3)
     assert hits[0].document == "wing.txt"
-    reopened.delete_document("Old", "m", "Résumé.txt")
-    assert reopened.count("Old", "m") == 2
+    reopened.index("Old", "m").delete_document("Résumé.txt")
+    assert reopened.index("Old", "m").count() == 2
     reopened.close()
 
 
@@ -150,59 +150,61 @@ def test_a_lite_file_name_the_engine_cannot_take_gets_one_message(isolated_env, 
 
 
 def test_the_registry_is_not_listed_as_a_library(milvus):
-    milvus.ensure_collection(meta())
+    milvus.catalog.ensure(meta())
     assert REGISTRY in milvus.client.list_collections()
-    assert [m.library for m in milvus.collections()] == ["Lib"]
+    assert [m.library for m in milvus.catalog.collections()] == ["Lib"]
 
 
 def test_a_server_without_bm25_refuses_keyword_search_naming_its_version_and_dense_works(milvus):
-    milvus.server_version = "v2.3.5"  # what a Milvus 2.3 standalone reports; it has no BM25 function
-    made = milvus.ensure_collection(meta())
+    from core.storage.profile import profile_of_server
+
+    milvus.profile = profile_of_server("v2.3.5")  # what a Milvus 2.3 standalone reports; it has no BM25 function
+    made = milvus.catalog.ensure(meta())
     assert made.analyzer == "" and not made.has_keyword
-    milvus.write("Lib", "m", rows("a.txt", 2))
+    milvus.index("Lib", "m").write(rows("a.txt", 2))
     for mode in (SearchMode.KEYWORD, SearchMode.HYBRID):
         with pytest.raises(KeywordUnavailableError, match=r"Milvus v2\.3\.5 .* has no BM25"):
-            milvus.search("Lib", "m", mode, np.ones((1, DIM), dtype=np.float32), ["chunk"], 3)
-    assert len(milvus.search("Lib", "m", SearchMode.DENSE, np.ones((1, DIM)), ["chunk"], 3)[0]) == 2
+            milvus.index("Lib", "m").search(mode, np.ones((1, DIM), dtype=np.float32), ["chunk"], 3)
+    assert len(milvus.index("Lib", "m").search(SearchMode.DENSE, np.ones((1, DIM)), ["chunk"], 3)[0]) == 2
 
 
 def test_warm_up_loads_every_collection_of_a_reopened_database_in_the_background(isolated_env):
     store = MilvusStore()
     for model in ("m", "n"):
-        store.ensure_collection(meta(model=model))
-        store.write("Lib", model, rows("a.txt", 2))
+        store.catalog.ensure(meta(model=model))
+        store.index("Lib", model).write(rows("a.txt", 2))
     store.close()
     reopened = MilvusStore()
-    assert reopened._loaded == set()  # a reopened database starts with nothing loaded
+    assert reopened.state.loaded == set()  # a reopened database starts with nothing loaded
     reopened.warm_up().join()
-    assert reopened._loaded == {m.collection for m in reopened.collections()}
-    assert len(reopened.library_names()) == 1
+    assert reopened.state.loaded == {m.collection for m in reopened.catalog.collections()}
+    assert len(reopened.catalog.names()) == 1
     reopened.close()
 
 
 def test_a_listing_taken_in_the_middle_of_a_write_does_not_outlive_it(milvus, monkeypatch):
     """write() holds no store lock across engine calls, so a listing can run between its batches."""
-    from core.storage import milvus as milvus_module
+    from core.storage import milvus_index as milvus_module
 
-    milvus.ensure_collection(meta())
+    milvus.catalog.ensure(meta())
     monkeypatch.setattr(milvus_module, "WRITE_BATCH", 2)
     insert, seen = milvus.client.insert, []
 
     def insert_then_list(*args, **kwargs):
         result = insert(*args, **kwargs)
         if not seen:  # after the first batch: a partial listing goes into the cache
-            seen.append(milvus.documents("Lib", "m"))
+            seen.append(milvus.index("Lib", "m").documents())
         return result
 
     monkeypatch.setattr(milvus.client, "insert", insert_then_list)
-    milvus.write("Lib", "m", [r for d in range(3) for r in rows(f"d{d}.txt", 1, seed=d)], new=True)
+    milvus.index("Lib", "m").write([r for d in range(3) for r in rows(f"d{d}.txt", 1, seed=d)], new=True)
     assert len(seen[0]) < 3  # the listing really was partial
-    assert [d.name for d in milvus.documents("Lib", "m")] == ["d0.txt", "d1.txt", "d2.txt"]
+    assert [d.name for d in milvus.index("Lib", "m").documents()] == ["d0.txt", "d1.txt", "d2.txt"]
 
 
 def test_a_schema_2_cosine_index_keeps_working_and_rebuilds_to_unit_vectors(isolated_env):
     """Schema 2 ranked raw vectors under COSINE; schema 3 stores unit vectors under IP, which Lite scans faster."""
-    from core.storage.milvus import _to_record
+    from core.storage.records import to_record as _to_record
     from core.storage.schema import chunk_schema
 
     store = MilvusStore()
@@ -218,16 +220,16 @@ def test_a_schema_2_cosine_index_keeps_working_and_rebuilds_to_unit_vectors(isol
     store.close()
 
     reopened = MilvusStore()
-    found = reopened.find("Two", "m")
+    found = reopened.catalog.find("Two", "m")
     assert (found.schema_version, found.metric) == (2, "COSINE")
     query = written[2].vector[None, :]
-    (before,) = reopened.dense("Two", "m", query, 4)
+    (before,) = reopened.index("Two", "m").dense(query, 4)
     assert before[0].chunk_id == written[2].id and before[0].score == pytest.approx(1.0, abs=1e-5)
-    rebuilt = reopened.rebuild("Two", "m")
+    rebuilt = reopened.index("Two", "m").rebuild()
     assert (rebuilt.schema_version, rebuilt.metric) == (SCHEMA_VERSION, "IP")
     stored = reopened.client.query(rebuilt.collection, filter="chunk >= 0", output_fields=["vector"])
     assert np.linalg.norm(np.asarray([r["vector"] for r in stored]), axis=1) == pytest.approx(np.ones(4), abs=1e-5)
-    (after,) = reopened.dense("Two", "m", query, 4)
+    (after,) = reopened.index("Two", "m").dense(query, 4)
     assert [h.chunk_id for h in after] == [h.chunk_id for h in before]
     assert [h.score for h in after] == pytest.approx([h.score for h in before], abs=1e-5)
     reopened.close()

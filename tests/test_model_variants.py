@@ -97,12 +97,12 @@ def test_a_variant_is_indexed_with_its_own_provenance_beside_its_model(store, tm
     variant = f"{BUNDLED_LARGE}@64d+int8"
     for model in (BUNDLED_LARGE, variant):
         index_texts(store, tmp_path / model.replace("@", "-"), "Papers", model, docs)
-    full, small = store.require("Papers", BUNDLED_LARGE), store.require("Papers", variant)
+    full, small = store.catalog.require("Papers", BUNDLED_LARGE), store.catalog.require("Papers", variant)
     assert small.collection != full.collection
     assert (small.model_source, small.model_kind) == (full.model_source, full.model_kind)
     assert (small.model_variant, full.model_variant, small.dim) == ("64d+int8", "", 64)
     assert small.fingerprint == load_embedder(variant).info.fingerprint != full.fingerprint
-    assert store.count("Papers", variant) == store.count("Papers", BUNDLED_LARGE)
+    assert store.index("Papers", variant).count() == store.index("Papers", BUNDLED_LARGE).count()
     found = search("wing stall", "Papers", load_embedder(variant), store, 3)
     assert found.hits and (found.query_dim, found.doc_dim) == (64, 64)
 

@@ -29,7 +29,7 @@ def test_two_files_of_one_name_in_two_folders_both_stay_and_reruns_converge(tmp_
     assert first.count("indexed") == 3 and first.files_ok == 3
     second = ingest([a, b, solo], "lib", embedder, store)
     assert second.count("unchanged") == 3 and second.chunks_added == 0
-    assert store.count("lib", BUNDLED_SMALL) == first.chunks_total == second.chunks_total == 3
+    assert store.index("lib", BUNDLED_SMALL).count() == first.chunks_total == second.chunks_total == 3
 
 
 def test_two_folders_holding_one_relative_name_keep_both(tmp_path):
@@ -52,7 +52,7 @@ def test_two_uploads_of_one_name_with_different_text_report_the_second(store):
     assert first.count("indexed") == 1 and len(first.failures) == 1
     assert "notes.txt" in first.failures[0].message and "rename" in first.failures[0].message
     again = ingest(uploads, "up", embedder, store)
-    assert again.count("unchanged") == 1 and store.count("up", BUNDLED_SMALL) == first.chunks_total == 1
+    assert again.count("unchanged") == 1 and store.index("up", BUNDLED_SMALL).count() == first.chunks_total == 1
     same = ingest([("dup.txt", b"Same text."), ("dup.txt", b"Same text.")], "up", embedder, store)
     assert same.count("indexed") == 1 and not same.failures  # one document uploaded twice
 
@@ -86,10 +86,10 @@ def test_a_name_longer_than_the_stored_limit_is_unchanged_on_rerun_and_deletable
     uploads = [(long_a, b"Wings generate lift."), (long_b, b"Bread needs flour.")]
     first = ingest(uploads, "long", embedder, store)
     assert first.count("indexed") == 2 and not first.failures
-    names = [d.name for d in store.documents("long", BUNDLED_SMALL)]
+    names = [d.name for d in store.index("long", BUNDLED_SMALL).documents()]
     assert len(names) == 2 and all(len(n) <= MAX_DOCUMENT_CHARS for n in names)
     assert sorted(o.document for o in first.outcomes) == sorted(names)
     second = ingest(uploads, "long", embedder, store)
-    assert second.count("unchanged") == 2 and store.count("long", BUNDLED_SMALL) == 2
-    store.delete_document("long", BUNDLED_SMALL, names[0])
-    assert [d.name for d in store.documents("long", BUNDLED_SMALL)] == names[1:]
+    assert second.count("unchanged") == 2 and store.index("long", BUNDLED_SMALL).count() == 2
+    store.index("long", BUNDLED_SMALL).delete_document(names[0])
+    assert [d.name for d in store.index("long", BUNDLED_SMALL).documents()] == names[1:]

@@ -57,7 +57,9 @@ def test_the_map_projects_every_chunk_and_places_the_query_among_its_hits(tmp_pa
     _index(tmp_path, any_store, BUNDLED_LARGE)
     embedder = load_embedder(BUNDLED_LARGE)
     found = embedding_map(any_store, "lib", embedder, query="Where was Alan Turing born?", top_k=2)
-    assert len(found.points) == found.chunks_total == any_store.count("lib", BUNDLED_LARGE) and not found.sampled
+    assert (
+        len(found.points) == found.chunks_total == any_store.index("lib", BUNDLED_LARGE).count() and not found.sampled
+    )
     assert sorted(p.hit_rank for p in found.points if p.hit_rank) == [1, 2]
     assert all(p.preview and len(p.preview) <= 120 for p in found.points)
     # The query is mapped with the chunks' own linear map: nearer its top hit than the unrelated food text.

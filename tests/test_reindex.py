@@ -23,7 +23,7 @@ def test_rebuilt_text_keeps_every_word_in_place(tmp_path, store):
     rebuilt = rebuild_documents(store, "lib", BUNDLED_SMALL)
     (doc,) = rebuilt.documents
     assert doc.text == TEXT and not rebuilt.missing  # line breaks and paragraph breaks included
-    assert doc.content_hash == store.documents("lib", BUNDLED_SMALL)[0].doc_hash
+    assert doc.content_hash == store.index("lib", BUNDLED_SMALL).documents()[0].doc_hash
 
 
 def test_index_like_adds_a_second_model_with_the_same_documents(tmp_path, store):
@@ -34,10 +34,10 @@ def test_index_like_adds_a_second_model_with_the_same_documents(tmp_path, store)
     events = []
     result = index_like("lib", large, store, progress=lambda *e: events.append(e))
     assert result.count("indexed") == 3
-    assert [d.name for d in store.documents("lib", BUNDLED_LARGE)] == [
-        d.name for d in store.documents("lib", BUNDLED_SMALL)
+    assert [d.name for d in store.index("lib", BUNDLED_LARGE).documents()] == [
+        d.name for d in store.index("lib", BUNDLED_SMALL).documents()
     ]
-    assert store.find("lib", BUNDLED_LARGE).chunking == store.find("lib", BUNDLED_SMALL).chunking
+    assert store.catalog.find("lib", BUNDLED_LARGE).chunking == store.catalog.find("lib", BUNDLED_SMALL).chunking
     assert events[-1][0] == "flush"
     # Uploading the original files again with the second model finds them unchanged.
     again = ingest(sorted(tmp_path.glob("*.txt")), "lib", large, store)
@@ -56,11 +56,11 @@ def test_a_document_with_a_chunk_left_out_is_reported_as_needing_its_file(tmp_pa
     result = index_like("lib", load_embedder(BUNDLED_SMALL), store)
     assert [o.document for o in result.outcomes if o.status == "indexed"] == ["whole.txt"]
     assert [o.document for o in result.failures] == ["holed.txt"]
-    assert [d.name for d in store.documents("lib", BUNDLED_SMALL)] == ["whole.txt"]
+    assert [d.name for d in store.index("lib", BUNDLED_SMALL).documents()] == ["whole.txt"]
 
 
 def test_a_chunk_cut_at_the_stored_text_limit_is_never_rebuilt_as_the_document(tmp_path, store):
-    from core.storage.milvus import MAX_TEXT_CHARS
+    from core.storage.records import MAX_TEXT_CHARS
 
     path = tmp_path / "long.txt"
     path.write_text("word " * (MAX_TEXT_CHARS // 5 + 400) + "end.", encoding="utf-8")  # one chunk, over the limit

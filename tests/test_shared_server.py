@@ -53,10 +53,10 @@ def test_two_cli_ingests_of_halves_through_serve_end_with_the_counts_of_one(
     store = MilvusStore()
     try:
         reference = ingest([whole], "Whole", load_embedder(BUNDLED_SMALL), store)
-        assert store.count_documents("Shared", BUNDLED_SMALL) == 160
-        assert store.count("Shared", BUNDLED_SMALL) == reference.chunks_total
-        shared = {(d.name, d.doc_hash, d.chunks) for d in store.documents("Shared", BUNDLED_SMALL)}
-        assert shared == {(d.name, d.doc_hash, d.chunks) for d in store.documents("Whole", BUNDLED_SMALL)}
+        assert store.index("Shared", BUNDLED_SMALL).count_documents() == 160
+        assert store.index("Shared", BUNDLED_SMALL).count() == reference.chunks_total
+        shared = {(d.name, d.doc_hash, d.chunks) for d in store.index("Shared", BUNDLED_SMALL).documents()}
+        assert shared == {(d.name, d.doc_hash, d.chunks) for d in store.index("Whole", BUNDLED_SMALL).documents()}
         assert [lib.name for lib in store.libraries()] == ["Shared", "Whole"]  # one registry entry, not two
     finally:
         store.close()

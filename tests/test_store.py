@@ -69,19 +69,19 @@ def store(request, monkeypatch):
 
 
 def _drop_everything(store) -> None:
-    for library in store.library_names():
-        store.drop_library(library)
+    for library in store.catalog.names():
+        store.catalog.drop(library)
 
 
 def needs_bm25(store) -> None:
     """On an engine without BM25 (Milvus 2.3), check keyword search is refused with the reason, then skip the rest."""
-    if getattr(store, "engine_has_bm25", True):
+    if store.profile.has_bm25:
         return
     with pytest.raises(KeywordUnavailableError, match="no BM25"):
-        store.keyword("Lib", "m", ["anything"], top_k=1)
+        store.index("Lib", "m").keyword(["anything"], top_k=1)
     with pytest.raises(KeywordUnavailableError, match="no BM25"):
-        store.search("Lib", "m", SearchMode.HYBRID, np.ones((1, DIM), dtype=np.float32), ["anything"], 1)
-    pytest.skip(f"Milvus {store.server_version} has no BM25: keyword and hybrid are refused, saying so (checked)")
+        store.index("Lib", "m").search(SearchMode.HYBRID, np.ones((1, DIM), dtype=np.float32), ["anything"], 1)
+    pytest.skip(f"{store.profile.label} has no BM25: keyword and hybrid are refused, saying so (checked)")
 
 
 def test_collection_names_are_valid_and_unique_per_library_and_model():
@@ -92,11 +92,11 @@ def test_collection_names_are_valid_and_unique_per_library_and_model():
 
 
 def test_writing_the_same_rows_twice_adds_nothing(store):
-    store.ensure_collection(meta())
-    store.write("Lib", "m", rows("a.txt", 5))
-    store.write("Lib", "m", rows("a.txt", 5))
-    assert store.count("Lib", "m") == 5
-    assert [d.name for d in store.documents("Lib", "m")] == ["a.txt"]
+    store.catalog.ensure(meta())
+    store.index("Lib", "m").write(rows("a.txt", 5))
+    store.index("Lib", "m").write(rows("a.txt", 5))
+    assert store.index("Lib", "m").count() == 5
+    assert [d.name for d in store.index("Lib", "m").documents()] == ["a.txt"]
 
 
 @pytest.mark.parametrize(
@@ -108,64 +108,64 @@ def test_writing_the_same_rows_twice_adds_nothing(store):
     ],
 )
 def test_a_collection_refuses_another_model_dim_or_chunking(store, change, match):
-    store.ensure_collection(meta())
+    store.catalog.ensure(meta())
     with pytest.raises(ModelMismatchError, match=match):
-        store.ensure_collection(meta(**change))
+        store.catalog.ensure(meta(**change))
 
 
 def test_stats_count_documents_and_chunks(store):
-    store.ensure_collection(meta())
-    store.write("Lib", "m", rows("a.txt", 3) + rows("b.txt", 4))
-    stats = store.stats("Lib", "m")
+    store.catalog.ensure(meta())
+    store.index("Lib", "m").write(rows("a.txt", 3) + rows("b.txt", 4))
+    stats = store.index("Lib", "m").stats()
     assert (stats.documents, stats.chunks, stats.meta.dim) == (2, 7, DIM)
     assert stats.vector_bytes == 7 * DIM * 4
 
 
 def test_a_document_without_its_chunk_zero_is_not_listed_as_present(store):
     # Chunk 0 is written last: a crash before it leaves the document listed as absent, so a re-run rewrites it.
-    store.ensure_collection(meta())
-    store.write("Lib", "m", rows("partial.txt", 4)[1:])
-    assert store.documents("Lib", "m") == []
+    store.catalog.ensure(meta())
+    store.index("Lib", "m").write(rows("partial.txt", 4)[1:])
+    assert store.index("Lib", "m").documents() == []
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_any_name_is_stored_filtered_changed_and_deleted_exactly(store, name):
-    store.ensure_collection(meta())
+    store.catalog.ensure(meta())
     first = rows(name, 3, doc_hash="v1", seed=1)
-    store.write("Lib", "m", first + rows("other.txt", 2, seed=2))
-    assert name in [d.name for d in store.documents("Lib", "m")]
-    only = store.dense("Lib", "m", first[1].vector[None, :], top_k=10, document=name)[0]
+    store.index("Lib", "m").write(first + rows("other.txt", 2, seed=2))
+    assert name in [d.name for d in store.index("Lib", "m").documents()]
+    only = store.index("Lib", "m").dense(first[1].vector[None, :], top_k=10, document=name)[0]
     assert {h.document for h in only} == {name} and len(only) == 3
     # A changed version replaces the old one: delete by name, then write.
-    store.delete_documents("Lib", "m", [name])
-    store.write("Lib", "m", rows(name, 2, doc_hash="v2", seed=3))
-    docs = {d.name: d for d in store.documents("Lib", "m")}
-    assert (docs[name].doc_hash, docs[name].chunks, store.count("Lib", "m")) == ("v2", 2, 4)
-    store.delete_document("Lib", "m", name)
-    assert [d.name for d in store.documents("Lib", "m")] == ["other.txt"]
-    assert store.count("Lib", "m") == 2
+    store.index("Lib", "m").delete_documents([name])
+    store.index("Lib", "m").write(rows(name, 2, doc_hash="v2", seed=3))
+    docs = {d.name: d for d in store.index("Lib", "m").documents()}
+    assert (docs[name].doc_hash, docs[name].chunks, store.index("Lib", "m").count()) == ("v2", 2, 4)
+    store.index("Lib", "m").delete_document(name)
+    assert [d.name for d in store.index("Lib", "m").documents()] == ["other.txt"]
+    assert store.index("Lib", "m").count() == 2
 
 
 def test_dense_search_filters_by_document_and_returns_text_and_offsets(store):
-    store.ensure_collection(meta())
+    store.catalog.ensure(meta())
     a, b = rows("a.txt", 3, seed=1), rows("b.txt", 3, seed=2)
-    store.write("Lib", "m", a + b)
-    hits = store.dense("Lib", "m", np.stack([a[1].vector, b[2].vector]), top_k=1)
+    store.index("Lib", "m").write(a + b)
+    hits = store.index("Lib", "m").dense(np.stack([a[1].vector, b[2].vector]), top_k=1)
     assert (hits[0][0].document, hits[0][0].chunk, hits[0][0].text) == ("a.txt", 1, "a.txt chunk 1")
     assert (hits[1][0].document, hits[1][0].start, hits[1][0].end) == ("b.txt", 20, 29)
     assert hits[0][0].score == pytest.approx(1.0, abs=1e-5) == hits[0][0].dense_score
     assert hits[0][0].keyword_score is None and hits[0][0].chunk_id == a[1].id
-    only_b = store.dense("Lib", "m", a[1].vector[None, :], top_k=5, document="b.txt")
+    only_b = store.index("Lib", "m").dense(a[1].vector[None, :], top_k=5, document="b.txt")
     assert {h.document for h in only_b[0]} == {"b.txt"}
 
 
 def test_dense_scores_are_the_exact_cosine_whatever_the_vectors_length(store):
-    store.ensure_collection(meta())
+    store.catalog.ensure(meta())
     written = rows("a.txt", 6, seed=3)
     scaled = [ChunkRow(**{**r.__dict__, "vector": r.vector * (0.01 + 4 * i)}) for i, r in enumerate(written)]
-    store.write("Lib", "m", scaled)
+    store.index("Lib", "m").write(scaled)
     query = np.random.default_rng(9).normal(size=DIM).astype(np.float32) * 7
-    (hits,) = store.dense("Lib", "m", query[None, :], top_k=6)
+    (hits,) = store.index("Lib", "m").dense(query[None, :], top_k=6)
 
     def unit(v):
         return v / np.linalg.norm(v)
@@ -183,29 +183,29 @@ TEXTS = {
 
 
 def _keyword_library(store):
-    store.ensure_collection(meta())
+    store.catalog.ensure(meta())
     needs_bm25(store)
     for seed, (name, texts) in enumerate(TEXTS.items()):
-        store.write("Lib", "m", rows(name, 2, seed=seed, texts=texts))
-    store.flush("Lib", "m")
+        store.index("Lib", "m").write(rows(name, 2, seed=seed, texts=texts))
+    store.index("Lib", "m").flush()
 
 
 def test_keyword_search_ranks_by_bm25_and_keeps_the_score(store):
     _keyword_library(store)
-    (hits,) = store.keyword("Lib", "m", ["nozzle heat"], top_k=5)
+    (hits,) = store.index("Lib", "m").keyword(["nozzle heat"], top_k=5)
     assert [(h.document, h.chunk) for h in hits] == [("heat.txt", 0), ("heat.txt", 1)]
     assert hits[0].score > hits[1].score > 0 and hits[0].keyword_score == hits[0].score
     assert hits[0].dense_score is None
-    (none,) = store.keyword("Lib", "m", ["zeppelin"], top_k=5)
+    (none,) = store.index("Lib", "m").keyword(["zeppelin"], top_k=5)
     assert none == []
-    (filtered,) = store.keyword("Lib", "m", ["boundary layer"], top_k=5, document="wing.txt")
+    (filtered,) = store.index("Lib", "m").keyword(["boundary layer"], top_k=5, document="wing.txt")
     assert [(h.document, h.chunk) for h in filtered] == [("wing.txt", 1)]
 
 
 def test_hybrid_fuses_both_rankings_and_keeps_each_component(store):
     _keyword_library(store)
     target = rows("misc.txt", 2, seed=2, texts=TEXTS["misc.txt"])[0]  # dense favours misc.txt chunk 0
-    (rrf,) = store.search("Lib", "m", SearchMode.HYBRID, target.vector[None, :], ["boundary layer"], top_k=10)
+    (rrf,) = store.index("Lib", "m").search(SearchMode.HYBRID, target.vector[None, :], ["boundary layer"], top_k=10)
     by_key = {(h.document, h.chunk): h for h in rrf}
     both = by_key[("wing.txt", 1)]
     assert both.dense_score is not None and both.keyword_score is not None
@@ -214,109 +214,107 @@ def test_hybrid_fuses_both_rankings_and_keeps_each_component(store):
     assert by_key[("misc.txt", 0)].score == pytest.approx(expected)
     assert [h.rank for h in rrf] == list(range(1, len(rrf) + 1))
     dense_only = HybridParams(fusion=Fusion.WEIGHTED, weight=1.0)
-    (weighted,) = store.hybrid("Lib", "m", target.vector[None, :], ["boundary layer"], 3, params=dense_only)
-    (dense,) = store.dense("Lib", "m", target.vector[None, :], 3)
+    (weighted,) = store.index("Lib", "m").hybrid(target.vector[None, :], ["boundary layer"], 3, params=dense_only)
+    (dense,) = store.index("Lib", "m").dense(target.vector[None, :], 3)
     assert [h.chunk_id for h in weighted] == [h.chunk_id for h in dense]
     keyword_only = HybridParams(fusion=Fusion.WEIGHTED, weight=0.0)
-    (weighted,) = store.hybrid("Lib", "m", target.vector[None, :], ["boundary layer"], 2, params=keyword_only)
+    (weighted,) = store.index("Lib", "m").hybrid(target.vector[None, :], ["boundary layer"], 2, params=keyword_only)
     assert {h.document for h in weighted} == {"wing.txt", "heat.txt"} and weighted[0].score == pytest.approx(1.0)
 
 
 def test_a_query_with_a_zero_vector_gets_no_dense_hits_and_keyword_hits_in_hybrid(store):
     _keyword_library(store)  # a zero vector: the query had no word the model knows
     zero = np.zeros((1, DIM), dtype=np.float32)
-    assert store.search("Lib", "m", SearchMode.DENSE, zero, ["boundary layer"], 5) == [[]]
-    (hybrid,) = store.search("Lib", "m", SearchMode.HYBRID, zero, ["boundary layer"], 5)
+    assert store.index("Lib", "m").search(SearchMode.DENSE, zero, ["boundary layer"], 5) == [[]]
+    (hybrid,) = store.index("Lib", "m").search(SearchMode.HYBRID, zero, ["boundary layer"], 5)
     assert {h.document for h in hybrid} == {"wing.txt", "heat.txt"}
     assert all(h.dense_score is None and h.keyword_score > 0 for h in hybrid)
 
 
 def test_libraries_group_models_and_drop_library_removes_them_all(store):
-    store.ensure_collection(meta("One", "m"))
-    store.ensure_collection(meta("One", "n", dim=4))
-    store.ensure_collection(meta("Two", "m"))
+    store.catalog.ensure(meta("One", "m"))
+    store.catalog.ensure(meta("One", "n", dim=4))
+    store.catalog.ensure(meta("Two", "m"))
     libs = {lib.name: lib for lib in store.libraries()}
     assert [c.meta.model_name for c in libs["One"].collections] == ["m", "n"]
-    assert store.indexed_models("One") == ["m", "n"] and store.indexed_models("Nope") == []
+    assert store.catalog.models("One") == ["m", "n"] and store.catalog.models("Nope") == []
     counted = []
-    count = store.count
-    store.count = lambda library, model: counted.append(library) or count(library, model)
+    index = store.index
+    store.index = lambda library, model: counted.append(library) or index(library, model)
     assert store.library_stats("One") == libs["One"].collections
     assert set(counted) == {"One"}  # a page showing one library does not count the others
-    del store.count
-    assert store.drop_library("One") == 2
+    del store.index
+    assert store.catalog.drop("One") == 2
     assert [lib.name for lib in store.libraries()] == ["Two"]
     with pytest.raises(LibraryNotFoundError):
-        store.drop_library("One")
+        store.catalog.drop("One")
 
 
 def test_an_empty_library_exists_until_dropped(store):
-    store.create_library("Empty Ünïcode 📚")
-    assert store.library_names() == ["Empty Ünïcode 📚"]
+    store.catalog.create("Empty Ünïcode 📚")
+    assert store.catalog.names() == ["Empty Ünïcode 📚"]
     assert [(lib.name, lib.collections) for lib in store.libraries()] == [("Empty Ünïcode 📚", [])]
-    assert store.drop_library("Empty Ünïcode 📚") == 0
-    assert store.library_names() == []
+    assert store.catalog.drop("Empty Ünïcode 📚") == 0
+    assert store.catalog.names() == []
 
 
 def test_library_names_with_filter_syntax_touch_only_their_own_library(store):
     sly, plain = 'x" or key != "', "Plain"
-    store.ensure_collection(meta(sly, "m"))
-    store.ensure_collection(meta(plain, "m"))
-    store.write(sly, "m", rows("a.txt", 2, seed=1))
-    store.write(plain, "m", rows("b.txt", 3, seed=2))
-    assert store.library_names() == sorted([sly, plain])
-    assert store.drop_library(sly) == 1
-    assert store.library_names() == [plain] and store.count(plain, "m") == 3
+    store.catalog.ensure(meta(sly, "m"))
+    store.catalog.ensure(meta(plain, "m"))
+    store.index(sly, "m").write(rows("a.txt", 2, seed=1))
+    store.index(plain, "m").write(rows("b.txt", 3, seed=2))
+    assert store.catalog.names() == sorted([sly, plain])
+    assert store.catalog.drop(sly) == 1
+    assert store.catalog.names() == [plain] and store.index(plain, "m").count() == 3
 
 
 def test_operations_on_a_missing_library_say_so(store):
     with pytest.raises(LibraryNotFoundError, match="Nope"):
-        store.dense("Nope", "m", np.ones((1, DIM), dtype=np.float32), 3)
+        store.index("Nope", "m").dense(np.ones((1, DIM), dtype=np.float32), 3)
     with pytest.raises(LibraryNotFoundError, match="Nope"):
-        store.search("Nope", "m", SearchMode.KEYWORD, np.ones((1, DIM)), ["x"], 3)
+        store.index("Nope", "m").search(SearchMode.KEYWORD, np.ones((1, DIM)), ["x"], 3)
 
 
 def test_cached_documents_and_stats_follow_every_write_delete_and_drop(store):
-    store.ensure_collection(meta())
-    store.write("Lib", "m", rows("a.txt", 2))
-    assert (store.stats("Lib", "m").chunks, len(store.documents("Lib", "m"))) == (2, 1)
-    store.write("Lib", "m", rows("b.txt", 3))
-    assert (store.stats("Lib", "m").chunks, len(store.documents("Lib", "m"))) == (5, 2)
-    store.delete_document("Lib", "m", "a.txt")
-    assert (store.stats("Lib", "m").documents, [d.name for d in store.documents("Lib", "m")]) == (1, ["b.txt"])
-    store.drop_library("Lib")
-    assert store.library_names() == []
-    store.ensure_collection(meta())
-    assert store.stats("Lib", "m").chunks == 0 and store.documents("Lib", "m") == []
+    store.catalog.ensure(meta())
+    store.index("Lib", "m").write(rows("a.txt", 2))
+    assert (store.index("Lib", "m").stats().chunks, len(store.index("Lib", "m").documents())) == (2, 1)
+    store.index("Lib", "m").write(rows("b.txt", 3))
+    assert (store.index("Lib", "m").stats().chunks, len(store.index("Lib", "m").documents())) == (5, 2)
+    store.index("Lib", "m").delete_document("a.txt")
+    assert (store.index("Lib", "m").stats().documents, [d.name for d in store.index("Lib", "m").documents()]) == (
+        1,
+        ["b.txt"],
+    )
+    store.catalog.drop("Lib")
+    assert store.catalog.names() == []
+    store.catalog.ensure(meta())
+    assert store.index("Lib", "m").stats().chunks == 0 and store.index("Lib", "m").documents() == []
 
 
 def test_writes_from_several_threads_at_once_keep_every_row_and_exact_counts(store):
     """Ingest writes two batches at once: every row lands, and counts and listings agree afterwards."""
-    store.ensure_collection(meta())
+    store.catalog.ensure(meta())
     batches = [[r for d in range(b * 25, b * 25 + 25) for r in rows(f"d{d}.txt", 3, seed=d)] for b in range(4)]
     with ThreadPoolExecutor(max_workers=4) as pool:
-        writes = [pool.submit(store.write, "Lib", "m", batch, new=True) for batch in batches]
-        listings = [pool.submit(store.documents, "Lib", "m") for _ in range(4)]
+        writes = [pool.submit(store.index("Lib", "m").write, batch, new=True) for batch in batches]
+        listings = [pool.submit(store.index("Lib", "m").documents) for _ in range(4)]
         assert sum(w.result() for w in writes) == 300
         for listing in listings:  # the listings ran without error; see the next test
             listing.result()
-    store.flush("Lib", "m")
-    assert store.count("Lib", "m") == 300
-    assert len(store.documents("Lib", "m")) == store.count_documents("Lib", "m") == 100
+    store.index("Lib", "m").flush()
+    assert store.index("Lib", "m").count() == 300
+    assert len(store.index("Lib", "m").documents()) == store.index("Lib", "m").count_documents() == 100
 
 
 def test_an_index_without_keyword_search_refuses_it_and_dense_still_works():
-    class NoBm25(MemoryStore):
-        def ensure_collection(self, wanted):
-            from dataclasses import replace
+    from dataclasses import replace
 
-            made = super().ensure_collection(wanted)
-            self._indexes[(wanted.library, wanted.model_name)].meta = replace(made, analyzer="")
-            return self.find(wanted.library, wanted.model_name)
-
-    store = NoBm25()
-    store.ensure_collection(meta())
-    store.write("Lib", "m", rows("a.txt", 2))
+    store = MemoryStore()
+    made = store.catalog.ensure(meta())
+    store.catalog.indexes[("Lib", "m")].meta = replace(made, analyzer="")
+    store.index("Lib", "m").write(rows("a.txt", 2))
     with pytest.raises(KeywordUnavailableError, match="rebuild"):
-        store.search("Lib", "m", SearchMode.HYBRID, np.ones((1, DIM)), ["chunk"], 3)
-    assert len(store.search("Lib", "m", SearchMode.DENSE, np.ones((1, DIM)), ["chunk"], 3)[0]) == 2
+        store.index("Lib", "m").search(SearchMode.HYBRID, np.ones((1, DIM)), ["chunk"], 3)
+    assert len(store.index("Lib", "m").search(SearchMode.DENSE, np.ones((1, DIM)), ["chunk"], 3)[0]) == 2

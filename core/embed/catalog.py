@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.config import load_settings
+from core.config import settings_or_environment
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,7 @@ def catalog_entry(name: str) -> CatalogEntry | None:
 
 def bundled_models(models_dir: Path | None = None) -> list[BundledModel]:
     """Models shipped with the app: every folder of data/models/ that has a CARD.json."""
-    root = models_dir or load_settings().models_dir
+    root = models_dir or settings_or_environment(None).models_dir
     found = []
     for card_path in sorted(root.glob("*/CARD.json")):
         card = json.loads(card_path.read_text(encoding="utf-8"))
@@ -97,7 +97,7 @@ def adapted_models(folder: Path | None = None) -> list[AdaptedModel]:
     """Every model made here: folders of POTION_ADAPTED_DIR with an adapted model's CARD.json."""
     from core.adapt.card import read_card
 
-    root = folder or load_settings().adapted_dir
+    root = folder or settings_or_environment(None).adapted_dir
     found = []
     for card_path in sorted(root.glob("*/CARD.json")):
         card = read_card(card_path.parent)
@@ -106,9 +106,9 @@ def adapted_models(folder: Path | None = None) -> list[AdaptedModel]:
     return found
 
 
-def adapted_model(name: str) -> AdaptedModel | None:
+def adapted_model(name: str, folder: Path | None = None) -> AdaptedModel | None:
     key = name.strip()
-    for model in adapted_models():
+    for model in adapted_models(folder):
         if model.name == key:
             return model
     return None

@@ -11,6 +11,8 @@ from functools import cached_property
 import numpy as np
 from model2vec import StaticModel
 
+from core.vectors import unit_rows
+
 ENCODE_BATCH = 1024
 POOL_BATCH = 256  # texts per gather: 256 x ~130 tokens x dim float32 stays a few tens of MB
 # Pre-tokenizers that split at white space the same way wherever a text starts, and normalizers that work
@@ -78,7 +80,7 @@ class Embedder:
         for start in range(0, len(ids_per_text), POOL_BATCH):
             out[start : start + POOL_BATCH] = self._pool(ids_per_text[start : start + POOL_BATCH])
         if self.model.normalize:
-            out /= np.linalg.norm(out, axis=1, keepdims=True) + 1e-32
+            out = unit_rows(out)
         return out
 
     def _pool(self, ids_per_text: Sequence[Sequence[int]]) -> np.ndarray:

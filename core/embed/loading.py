@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.config import load_settings
+from core.config import Settings, settings_or_environment
 from core.embed.catalog import adapted_model, bundled_model, catalog_entry
 from core.embed.embedder import Embedder, ModelInfo, ModelSource
 from core.errors import ModelNotAllowedError, ModelNotFoundError, ModelUnavailableError, PotionError
@@ -82,29 +82,29 @@ class ModelRef:
     variant: ModelVariant | None = None
 
 
-def resolve_model(name: str) -> ModelRef:
+def resolve_model(name: str, settings: Settings | None = None) -> ModelRef:
     """Bundled name, then a model made here, then local directory, then catalog name, then any hub id
     (owner/name); any of them
     may end in a variant (NAME@128d, NAME@int8, NAME@128d+int8)."""
+    settings = settings_or_environment(settings)
     key = name.strip()
     if not key:
         raise ModelNotFoundError("No model was named: pick a bundled model, a local directory or a hub id.")
     base, mark, suffix = key.rpartition(VARIANT_MARK)
     if mark and base and not Path(key).expanduser().is_dir():  # a directory may have @ in its name
         variant = parse_variant(suffix)
-        ref = _resolve_base(base)
+        ref = _resolve_base(base, settings)
         return replace(ref, name=variant_name(ref.name, variant), variant=variant)
-    return _resolve_base(key)
+    return _resolve_base(key, settings)
 
 
-def _resolve_base(key: str) -> ModelRef:
-    bundled = bundled_model(key)
+def _resolve_base(key: str, settings: Settings) -> ModelRef:
+    bundled = bundled_model(key, settings.models_dir)
     if bundled is not None:
         return ModelRef(bundled.name, ModelSource.BUNDLED, str(bundled.path))
-    adapted = adapted_model(key)
+    adapted = adapted_model(key, settings.adapted_dir)
     if adapted is not None:  # made here, so always allowed, like a bundled model
         return ModelRef(adapted.name, ModelSource.ADAPTED, str(adapted.path))
-    settings = load_settings()
     path = Path(key).expanduser()
     if path.is_dir():
         folder = path.resolve()  # links and .. resolved first: a path cannot talk its way out of a root
@@ -131,31 +131,32 @@ def _resolve_base(key: str) -> ModelRef:
     )
 
 
-def cached_hub_snapshot(repo_id: str) -> Path | None:
+def cached_hub_snapshot(repo_id: str, settings: Settings | None = None) -> Path | None:
     """The cached snapshot folder of a hub model, or None; never touches the network."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     try:
         folder = snapshot_download(
-            repo_id, allow_patterns=_MODEL_FILES, local_files_only=True, cache_dir=load_settings().hub_cache
+            repo_id,
+            allow_patterns=_MODEL_FILES,
+            local_files_only=True,
+            cache_dir=settings_or_environment(settings).hub_cache,
         )
     except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
         return None
     return Path(folder)
 
 
-def _download_hub_snapshot(repo_id: str) -> Path:
+def _download_hub_snapshot(repo_id: str, settings: Settings) -> Path:
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import RepositoryNotFoundError
 
     offline_hint = "use a bundled model (works offline), a local model directory, or a model already in the HF cache"
-    if load_settings().hub_offline:
+    if settings.hub_offline:
         raise ModelUnavailableError(f"{repo_id} is not in the local cache and HF_HUB_OFFLINE is set: {offline_hint}.")
     try:
-        folder = snapshot_download(
-            repo_id, allow_patterns=_MODEL_FILES, cache_dir=load_settings().hub_cache, etag_timeout=5
-        )
+        folder = snapshot_download(repo_id, allow_patterns=_MODEL_FILES, cache_dir=settings.hub_cache, etag_timeout=5)
     except RepositoryNotFoundError as exc:
         raise ModelNotFoundError(f"{repo_id} does not exist on the Hugging Face hub (or is private).") from exc
     except Exception as exc:  # the hub client raises many network error types; all mean "cannot fetch now"
@@ -165,8 +166,8 @@ def _download_hub_snapshot(repo_id: str) -> Path:
     return Path(folder)
 
 
-def is_available_offline(ref: ModelRef) -> bool:
-    return ref.kind != ModelSource.HUB or cached_hub_snapshot(ref.source) is not None
+def is_available_offline(ref: ModelRef, settings: Settings | None = None) -> bool:
+    return ref.kind != ModelSource.HUB or cached_hub_snapshot(ref.source, settings) is not None
 
 
 def _not_downloaded(ref: ModelRef) -> ModelUnavailableError:
@@ -176,16 +177,17 @@ def _not_downloaded(ref: ModelRef) -> ModelUnavailableError:
     )
 
 
-def model_directory(ref: ModelRef, download: bool = False) -> Path:
+def model_directory(ref: ModelRef, download: bool = False, settings: Settings | None = None) -> Path:
     """The local directory holding the model's files; a hub model not cached is fetched only if `download`."""
     if ref.kind != ModelSource.HUB:
         return Path(ref.source)
-    cached = cached_hub_snapshot(ref.source)
+    settings = settings_or_environment(settings)
+    cached = cached_hub_snapshot(ref.source, settings)
     if cached is not None:
         return cached
     if not download:
         raise _not_downloaded(ref)
-    return _download_hub_snapshot(ref.source)
+    return _download_hub_snapshot(ref.source, settings)
 
 
 def _fingerprint(vectors: np.ndarray, vocab_size: int) -> str:
@@ -198,10 +200,10 @@ def _directory_size(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def _load(ref: ModelRef, download: bool) -> Embedder:
+def _load(ref: ModelRef, download: bool, settings: Settings) -> Embedder:
     from model2vec import StaticModel
 
-    folder = model_directory(ref, download)
+    folder = model_directory(ref, download, settings)
     variant = ref.variant or ModelVariant()
     stored = _stored_embedding(folder)
     if variant.dimensionality and stored and variant.dimensionality > stored[1]:
@@ -235,21 +237,22 @@ def _load(ref: ModelRef, download: bool) -> Embedder:
     return Embedder(model, info)
 
 
-def load_embedder(name: str, download: bool = False) -> Embedder:
+def load_embedder(name: str, download: bool = False, settings: Settings | None = None) -> Embedder:
     """Load a model by any name the app accepts; each source is loaded once per process.
 
     A hub model that is not cached raises ModelUnavailableError unless `download` is set: only an
     explicit request from the user (the sidebar's Load button, a CLI run naming the model) fetches one."""
-    ref = resolve_model(name)
+    settings = settings_or_environment(settings)
+    ref = resolve_model(name, settings)
     cache_key = f"{ref.kind}:{ref.source}" + (f"{VARIANT_MARK}{ref.variant.suffix}" if ref.variant else "")
     loaded = _cache.get(cache_key)
     if loaded is not None:
         return loaded
-    if not download and not is_available_offline(ref):
+    if not download and not is_available_offline(ref, settings):
         raise _not_downloaded(ref)  # at once, rather than waiting behind someone else's download of it
     with _lock_for(cache_key):
         if cache_key not in _cache:
-            _cache[cache_key] = _load(ref, download)
+            _cache[cache_key] = _load(ref, download, settings)
         return _cache[cache_key]
 
 
@@ -288,20 +291,20 @@ class ModelListing:
         return dict(self.__dict__)
 
 
-def _cached_hub_models() -> list[tuple[str, Path]]:
+def _cached_hub_models(settings: Settings) -> list[tuple[str, Path]]:
     """Model repos in the HF cache that hold a Model2Vec model, as (repo id, snapshot folder)."""
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
     try:
-        info = scan_cache_dir(load_settings().hub_cache)
+        info = scan_cache_dir(settings.hub_cache)
     except CacheNotFound:
         return []
     found = []
     for repo in info.repos:
         if repo.repo_type != "model":
             continue
-        snapshot = cached_hub_snapshot(repo.repo_id)
+        snapshot = cached_hub_snapshot(repo.repo_id, settings)
         if snapshot is not None and (snapshot / "config.json").exists() and any(snapshot.glob("*.safetensors")):
             found.append((repo.repo_id, snapshot))
     return found
@@ -328,30 +331,32 @@ def _dim_on_disk(folder: Path) -> int | None:
     return stored[1] if stored else None
 
 
-def model_dim(name: str) -> int | None:
+def model_dim(name: str, settings: Settings | None = None) -> int | None:
     """The width of a named model (a variant's base) read from its files; None if it is not on disk here."""
     try:
-        ref = resolve_model(name)
-        return _dim_on_disk(model_directory(ref))
+        ref = resolve_model(name, settings)
+        return _dim_on_disk(model_directory(ref, settings=settings))
     except PotionError:
         return None
 
 
-def list_models() -> list[ModelListing]:
+def list_models(settings: Settings | None = None) -> list[ModelListing]:
     """Bundled models first, then those made here, then the potion catalog, then any other Model2Vec model in
     the HF cache."""
     from core.embed.catalog import POTION_FAMILY, adapted_models, bundled_models
 
+    settings = settings_or_environment(settings)
     listings = [
-        ModelListing(m.name, str(m.path), ListingKind.BUNDLED, m.dim, True, True, note=m.note) for m in bundled_models()
+        ModelListing(m.name, str(m.path), ListingKind.BUNDLED, m.dim, True, True, note=m.note)
+        for m in bundled_models(settings.models_dir)
     ]
     listings += [
         ModelListing(
             m.name, str(m.path), ListingKind.ADAPTED, m.dim, False, True, note=str(m.card.get("note", "")), card=m.card
         )
-        for m in adapted_models()
+        for m in adapted_models(settings.adapted_dir)
     ]
-    cached = dict(_cached_hub_models())
+    cached = dict(_cached_hub_models(settings))
     for entry in POTION_FAMILY:
         offline = entry.hub_id in cached
         listings.append(
@@ -360,23 +365,25 @@ def list_models() -> list[ModelListing]:
             )
         )
     catalog_ids = {e.hub_id for e in POTION_FAMILY}
-    allow_hub_ids = load_settings().allow_hub_ids
+    allow_hub_ids = settings.allow_hub_ids
     for repo_id, folder in sorted(cached.items()):
         if repo_id not in catalog_ids and allow_hub_ids:
             listings.append(ModelListing(repo_id, repo_id, ListingKind.CACHED, _dim_on_disk(folder), False, True))
     return listings
 
 
-def offline_model_names(listings: list[ModelListing], current: str | None) -> list[str]:
+def offline_model_names(
+    listings: list[ModelListing], current: str | None, settings: Settings | None = None
+) -> list[str]:
     """The listed models that load with no network, and `current` when it is such a variant (NAME@128d)
     of one, which no listing names."""
     names = [m.name for m in listings if m.available_offline]
     if not current or current in names:
         return names
     try:
-        ref = resolve_model(current)
+        ref = resolve_model(current, settings)
     except PotionError:
         return names
-    if ref.variant is not None and is_available_offline(ref):
+    if ref.variant is not None and is_available_offline(ref, settings):
         names.append(current)
     return names

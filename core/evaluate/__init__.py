@@ -1,5 +1,7 @@
 """Evaluate: labelled collections or a library's judgments in; metrics with intervals and paired comparisons out.
 
-runs.py loads BEIR collections, ranks documents and scores them, stats.py gives bootstrap intervals and paired
-tests, tuning.py cross-validates the hybrid weight, judgments.py and judgment_files.py keep and move verdicts,
-report.py shapes a finished evaluation into the Evaluate page's tables and charts."""
+datasets.py reads BEIR collections (corpus, queries, qrels), metrics.py computes, names and formats the measures,
+ranking.py indexes a corpus and ranks documents by their best chunk, runs.py runs and compares whole evaluations
+and results.py holds what they return, stats.py gives bootstrap intervals and paired tests, tuning.py
+cross-validates the hybrid weight, judgments.py and judgment_files.py keep and move verdicts, report.py shapes a
+finished evaluation into the tables and charts that the Evaluate page and the command line show."""

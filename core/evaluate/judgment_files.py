@@ -96,11 +96,11 @@ class ImportSummary:
 
 def import_judgments(store: Store, library: str, judgments: Sequence[Judgment]) -> ImportSummary:
     """Put `judgments` into `library` (whatever library they came from); importing the same file twice adds nothing."""
-    if library not in store.library_names():
+    if library not in store.catalog.names():
         raise LibraryNotFoundError(
             f"There is no library named '{library}' to import judgments into: create it or index its documents first."
         )
-    current = {(j.query, j.document): j.relevance for j in store.judgments(library)}
+    current = {(j.query, j.document): j.relevance for j in store.judgments.list(library)}
     incoming = {(j.query, j.document): j for j in judgments}  # a later line on the same pair wins
     added = replaced = unchanged = 0
     for pair, judgment in incoming.items():
@@ -111,5 +111,5 @@ def import_judgments(store: Store, library: str, judgments: Sequence[Judgment]) 
         else:
             added += 1
         # Written even when it looks unchanged: on a server the listing above may be a second stale.
-        store.put_judgment(Judgment(**{**asdict(judgment), "library": library}))
+        store.judgments.put(Judgment(**{**asdict(judgment), "library": library}))
     return ImportSummary(library, added, replaced, unchanged)

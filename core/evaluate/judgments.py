@@ -14,16 +14,9 @@ from datetime import UTC, datetime
 
 from core.embed.embedder import Embedder
 from core.errors import PotionError
-from core.evaluate.runs import (
-    DEPTH,
-    EvaluationReport,
-    Qrels,
-    RunResult,
-    compare_runs,
-    rank_documents,
-    run_key,
-    score_ranking,
-)
+from core.evaluate.datasets import Qrels
+from core.evaluate.results import EvaluationReport, run_key
+from core.evaluate.runs import compare_runs, evaluate_runs, weighted_rankings
 from core.evaluate.stats import RESAMPLES, SEED, Interval, bootstrap_ci
 from core.evaluate.tuning import WEIGHTS, best_weight
 from core.ingest.pipeline import no_progress
@@ -51,7 +44,7 @@ def judge(
         model=model,
         judged_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    store.put_judgment(judgment)
+    store.judgments.put(judgment)
     return judgment
 
 
@@ -92,30 +85,16 @@ def evaluate_judgments(
     """Every model (already indexed in the library) in every mode over the library's judged queries."""
     collection = _collection(store, library)
     rows = [(model, mode) for model in models for mode in dict.fromkeys(modes)]
-    baseline = baseline or rows[0]
     results = []
     for model, embedder in models.items():
-        meta = store.require(library, model)
-        for mode in dict.fromkeys(modes):
-            ranking = rank_documents(
-                collection.queries,
-                library,
-                embedder,
-                store,
-                mode,
-                DEPTH,
-                progress or no_progress,
-                f"{model} {mode}",
-                params,
-            )
-            scores = score_ranking(ranking, collection.qrels)
-            metrics = {name: bootstrap_ci(list(s.values()), resamples, seed) for name, s in scores.items()}
-            label = "{size} {unit}, overlap {overlap}".format(**meta.chunking) if meta.chunking else ""
-            key = run_key(model, mode, params)
-            results.append(
-                RunResult(model, mode, label, library, metrics, scores, ranking, 0.0, key.fusion, key.weight)
-            )
-    comparisons = compare_runs(results, baseline, resamples, seed)
+        meta = store.catalog.require(library, model)
+        label = "{size} {unit}, overlap {overlap}".format(**meta.chunking) if meta.chunking else ""
+        keys = [run_key(model, mode, params) for mode in dict.fromkeys(modes)]
+        queries, qrels = collection.queries, collection.qrels
+        results += evaluate_runs(
+            keys, queries, qrels, library, embedder, store, label, progress or no_progress, resamples, seed
+        )
+    comparisons = compare_runs(results, baseline or rows[0], resamples, seed)
     return EvaluationReport(f"{library} (judgments)", len(collection.queries), "", results, comparisons, [])
 
 
@@ -151,17 +130,12 @@ def sweep_hybrid_weight(
 ) -> HybridSweep:
     """nDCG@10 of the weighted hybrid at each weight (0: keyword only, 1: dense only) on the judged queries."""
     collection = _collection(store, library)
-    points = []
-    report = progress or no_progress
-    report("weights", 0, len(weights))
-    for i, weight in enumerate(weights):
-        params = HybridParams(fusion=Fusion.WEIGHTED, weight=float(weight))
-        ranking = rank_documents(
-            collection.queries, library, embedder, store, SearchMode.HYBRID, DEPTH, no_progress, "sweep", params
-        )
-        scores = score_ranking(ranking, collection.qrels, ("ndcg@10",))["ndcg@10"]
-        points.append(WeightPoint(float(weight), bootstrap_ci(list(scores.values()))))
-        report("weights", i + 1, len(weights))
+    swept = weighted_rankings(
+        collection.queries, collection.qrels, library, embedder, store, weights, progress=progress or no_progress
+    )
+    points = [
+        WeightPoint(weight, bootstrap_ci(list(scores["ndcg@10"].values()))) for weight, (_, scores) in swept.items()
+    ]
     return HybridSweep(embedder.info.name, points, len(collection.queries))
 
 
@@ -188,16 +162,16 @@ def adopt_hybrid_default(store: Store, library: str, sweep: HybridSweep) -> Hybr
         weight=best.weight,
         model=sweep.model,
         queries=sweep.queries,
-        judgments=len(store.judgments(library)),
+        judgments=len(store.judgments.list(library)),
         ndcg=round(best.ndcg.mean, 6),
         chosen_at=datetime.now(UTC).isoformat(timespec="seconds"),
     )
-    store.set_library_settings(library, store.library_settings(library) | {"hybrid_default": asdict(chosen)})
+    store.catalog.set_setting(library, "hybrid_default", asdict(chosen))
     return chosen
 
 
 def hybrid_default(store: Store, library: str) -> HybridDefault | None:
-    recorded = store.library_settings(library).get("hybrid_default")
+    recorded = store.catalog.settings(library).get("hybrid_default")
     if not isinstance(recorded, dict):
         return None
     try:
@@ -207,7 +181,7 @@ def hybrid_default(store: Store, library: str) -> HybridDefault | None:
 
 
 def _collection(store: Store, library: str) -> JudgedCollection:
-    collection = judged_collection(store.judgments(library))
+    collection = judged_collection(store.judgments.list(library))
     if not collection.queries:
         raise JudgmentError(
             f"Library '{library}' has no query with a hit judged relevant yet: mark some hits on the Search page."

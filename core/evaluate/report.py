@@ -1,6 +1,6 @@
 """An evaluation as the Evaluate page shows it: a run with its query texts, tables, chart data and exports.
 
-Everything here takes a finished `EvaluationReport` (core.evaluate.runs) and plain values, so the page only
+Everything here takes a finished `EvaluationReport` (core.evaluate.results) and plain values, so the page only
 lays things out. Runs are named "model · mode" wherever several of them share a table or a chart.
 """
 
@@ -14,18 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.config import Settings
 from core.embed.loading import load_embedder
-from core.evaluate.runs import (
-    MEASURES,
-    EvaluationError,
-    EvaluationReport,
-    Qrels,
-    RunKey,
-    RunResult,
-    evaluate_collection,
-    read_qrels,
-    read_queries,
-)
+from core.evaluate.datasets import EvaluationError, Qrels, read_qrels, read_queries
+from core.evaluate.metrics import MEASURE_LABELS, MEASURES, difference_interval_text, interval_text, measure_label
+from core.evaluate.results import EvaluationReport, RunKey, RunResult
+from core.evaluate.runs import evaluate_collection
 from core.ingest.chunking import ChunkSettings
 from core.ingest.pipeline import no_progress
 from core.search.export import neutralise
@@ -34,13 +28,6 @@ from core.types import ProgressCallback, SearchMode
 
 COLLECTION_FILES = ("corpus.jsonl", "queries.jsonl", "qrels.tsv")
 UPLOADS_FOLDER = "evaluations"  # under the data dir: uploaded collections, one folder per dataset name
-MEASURE_LABELS = {
-    "ndcg@10": "nDCG@10",
-    "recall@10": "Recall@10",
-    "recall@100": "Recall@100",
-    "mrr@10": "MRR@10",
-    "map@100": "MAP@100",
-}
 SPREAD_MEASURE = "ndcg@10"
 
 
@@ -133,12 +120,14 @@ def run_evaluation(
     chunking: ChunkSettings,
     baseline: tuple[str, SearchMode] | None = None,
     progress: ProgressCallback = no_progress,
+    settings: Settings | None = None,
 ) -> EvaluationRun:
     """evaluate_collection with models named as the app names them, kept with the judged queries' texts."""
     if not models or not modes:
         raise EvaluationError("Pick at least one model and one mode to evaluate.")
-    embedders = {name: load_embedder(name) for name in dict.fromkeys(models)}  # offline only: never downloads
-    report = evaluate_collection(folder, embedders, modes, store, chunking, baseline, progress)
+    # Offline only: never downloads.
+    embedders = {name: load_embedder(name, settings=settings) for name in dict.fromkeys(models)}
+    report = evaluate_collection(folder, embedders, modes, store, chunking, baseline, progress, settings=settings)
     path = Path(folder)
     judged = read_qrels(path / "qrels.tsv")
     queries = {qid: text for qid, text in read_queries(path / "queries.jsonl").items() if judged.get(qid)}
@@ -146,10 +135,6 @@ def run_evaluation(
 
 
 # --- tables ----------------------------------------------------------------------------------------
-
-
-def interval_text(mean: float, low: float, high: float) -> str:
-    return f"{mean:.4f} [{low:.3f}, {high:.3f}]"
 
 
 def results_table(report: EvaluationReport) -> Table:
@@ -188,9 +173,9 @@ def comparison_table(report: EvaluationReport) -> Table:
         [
             c.other.model,
             c.other.label(),
-            MEASURE_LABELS.get(c.metric, c.metric),
+            measure_label(c.metric),
             round(c.difference.diff, 4),
-            f"[{c.difference.low:+.3f}, {c.difference.high:+.3f}]",
+            difference_interval_text(c.difference.low, c.difference.high),
             round(c.difference.p_value, 4),
         ]
         for c in report.comparisons
@@ -218,7 +203,7 @@ def per_query_table(run: EvaluationRun) -> Table:
 
 def metric_points(report: EvaluationReport) -> list[MetricPoint]:
     return [
-        MetricPoint(label_of(r), MEASURE_LABELS.get(m, m), i.mean, i.low, i.high)
+        MetricPoint(label_of(r), measure_label(m), i.mean, i.low, i.high)
         for r in report.results
         for m, i in r.metrics.items()
     ]
@@ -280,6 +265,13 @@ def table_csv(table: Table) -> bytes:
     for row in table.rows:
         writer.writerow([neutralise(c) for c in row])
     return buffer.getvalue().encode("utf-8")
+
+
+def table_text(table: Table) -> str:
+    """The table as aligned plain text, as the command line prints it: a header line, then a line per row."""
+    cells = [[str(c) for c in table.columns]] + [[str(c) for c in row] for row in table.rows]
+    widths = [max(len(line[i]) for line in cells) for i in range(len(table.columns))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in cells)
 
 
 def report_json(report: EvaluationReport) -> bytes:

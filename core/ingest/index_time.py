@@ -12,7 +12,13 @@ from dataclasses import dataclass
 
 from core.storage import Store
 
-SETTING = "index_time"  # key of the library's settings holding {model name: record}
+SETTING = "index_time"  # before settings were kept per key: {model name: record} under this one key
+
+
+def setting_key(model: str) -> str:
+    """The library setting holding one model's record: a key per model, so two ingests of two models into one
+    library, in two processes, never undo each other's record."""
+    return f"{SETTING}:{model}"
 
 
 @dataclass(frozen=True)
@@ -29,20 +35,19 @@ class IndexTime:
 
 def record_index_time(store: Store, library: str, model: str, seconds: float, chunks: int) -> IndexTime:
     """Add one ingest's writing time to the index's record."""
-    meta = store.require(library, model)
+    meta = store.catalog.require(library, model)
     kept = index_time(store, library, model)
     total = IndexTime((kept.seconds if kept else 0.0) + seconds, (kept.chunks if kept else 0) + chunks, meta.created_at)
-    settings = store.library_settings(library)
-    records = dict(settings.get(SETTING) or {})
-    records[model] = {"seconds": total.seconds, "chunks": total.chunks, "created_at": total.created_at}
-    store.set_library_settings(library, settings | {SETTING: records})
+    record = {"seconds": total.seconds, "chunks": total.chunks, "created_at": total.created_at}
+    store.catalog.set_setting(library, setting_key(model), record)
     return total
 
 
 def index_time(store: Store, library: str, model: str) -> IndexTime | None:
     """The recorded indexing time of the model's current index, or None if none was recorded for it."""
-    meta = store.find(library, model)
-    record = (store.library_settings(library).get(SETTING) or {}).get(model)
+    meta = store.catalog.find(library, model)
+    settings = store.catalog.settings(library)
+    record = settings.get(setting_key(model)) or (settings.get(SETTING) or {}).get(model)
     if meta is None or not isinstance(record, dict) or record.get("created_at") != meta.created_at:
         return None
     try:

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.config import load_settings
+from core.config import Settings, settings_or_environment
 from core.embed.embedder import Embedder
 from core.ingest.chunking import ChunkSettings
 from core.ingest.index_time import record_index_time
 from core.ingest.workers import embedded_batches
-from core.read.documents import Document, FailureKind, ReadFailure, ReadResult, read_bytes, read_path
+from core.read.documents import Document, FailureKind, ReadFailure, ReadLimits, ReadResult, read_bytes, read_path
 from core.read.naming import SourceRead, unique_names
 from core.sizes import format_bytes
 from core.storage import Store
@@ -66,29 +68,34 @@ def no_progress(stage: str, done: int, total: int) -> None:
 
 
 def read_sources(
-    sources: Sequence[Source], progress: ProgressCallback = no_progress, max_bytes: int | None = None
+    sources: Sequence[Source],
+    progress: ProgressCallback = no_progress,
+    max_bytes: int | None = None,
+    settings: Settings | None = None,
 ) -> ReadResult:
     """Read every source; documents get unique stored names across the batch (core.read.naming)."""
+    settings = settings_or_environment(settings)
+    limits = ReadLimits.of(settings)
     reads: list[SourceRead] = []
-    upload_left = load_settings().max_upload_bytes
+    upload_left = settings.max_upload_bytes
     # Every stage reports 0/total as it starts, so rates are measured from the stage's real start.
     progress("read", 0, len(sources))
     for i, source in enumerate(sources):
         if isinstance(source, tuple):
             name, data = source
             if len(data) > upload_left:  # refused before it is parsed; later, smaller files may still fit
-                reads.append(SourceRead(None, _past_upload_limit(name)))
+                reads.append(SourceRead(None, _past_upload_limit(name, settings.max_upload_bytes)))
             else:
                 upload_left -= len(data)
-                reads.append(SourceRead(None, read_bytes(name, data, max_bytes=max_bytes)))
+                reads.append(SourceRead(None, read_bytes(name, data, max_bytes, limits)))
         else:
-            reads.append(SourceRead(Path(source), read_path(source, max_bytes=max_bytes)))
+            reads.append(SourceRead(Path(source), read_path(source, max_bytes, limits)))
         progress("read", i + 1, len(sources))
     return unique_names(reads)
 
 
-def _past_upload_limit(name: str) -> ReadResult:
-    limit = format_bytes(load_settings().max_upload_bytes, exact=True)
+def _past_upload_limit(name: str, upload_bytes: int) -> ReadResult:
+    limit = format_bytes(upload_bytes, exact=True)
     message = (
         f"{name} would take this upload past {limit} in all: upload it in another batch, or raise POTION_MAX_UPLOAD_MB."
     )
@@ -102,13 +109,38 @@ def ingest(
     store: Store,
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
+    settings: Settings | None = None,
 ) -> IngestResult:
-    """Index files into the library's collection for this model; re-running converges and adds nothing new."""
+    """Index files into the library's collection for this model; re-running converges and adds nothing new.
+
+    The library's lease is held throughout (shared: other ingests may write beside this one), so no other process
+    drops, deletes from or rebuilds it meanwhile."""
     started = time.perf_counter()
-    read = read_sources(sources, progress)
-    return ingest_documents(read, library, embedder, store, chunking, progress, started)
+    settings = settings_or_environment(settings)
+    with store.catalog.lease(library, ingest_label(library), shared=True):
+        read = read_sources(sources, progress, settings=settings)
+        return ingest_documents(read, library, embedder, store, chunking, progress, started, settings, held=True)
 
 
+def ingest_label(library: str) -> str:
+    """What an ingest is called in the message another change of the library gets."""
+    return f"ingest into {library}"
+
+
+def _holding_the_lease(write: Callable[..., IngestResult]) -> Callable[..., IngestResult]:
+    """Hold the library's lease while `write` runs, unless its caller says (`held=True`) that it holds it."""
+
+    @functools.wraps(write)
+    def held_while(
+        read: ReadResult, library: str, embedder: Embedder, store: Store, *args, held: bool = False, **kwargs
+    ) -> IngestResult:
+        with nullcontext() if held else store.catalog.lease(library, ingest_label(library), shared=True):
+            return write(read, library, embedder, store, *args, **kwargs)
+
+    return held_while
+
+
+@_holding_the_lease
 def ingest_documents(
     read: ReadResult,
     library: str,
@@ -117,11 +149,13 @@ def ingest_documents(
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
     started: float | None = None,
+    settings: Settings | None = None,
 ) -> IngestResult:
     started = time.perf_counter() if started is None else started
+    settings = settings_or_environment(settings)
     info = embedder.info
-    existing_meta = store.find(library, info.name)
-    chunking = library_chunking(store, library, info.name) if chunking is None else chunking
+    existing_meta = store.catalog.find(library, info.name)
+    chunking = library_chunking(store, library, info.name, settings) if chunking is None else chunking
     meta = CollectionMeta(
         library,
         info.name,
@@ -132,13 +166,13 @@ def ingest_documents(
         chunking.as_dict(),
         model_variant=info.variant,
     )
-    store.ensure_collection(meta)
+    store.catalog.ensure(meta)
     result = IngestResult(library=library, model=info.name)
     result.outcomes.extend(
         DocumentOutcome(f.name, DocumentStatus.FAILED, message=f.message, source=f.source) for f in read.failures
     )
 
-    stored = {d.name: d for d in store.documents(library, info.name)}
+    stored = {d.name: d for d in store.index(library, info.name).documents()}
     todo: list[Document] = []
     for doc in read.documents:
         previous = stored.get(doc.name)
@@ -155,32 +189,34 @@ def ingest_documents(
         # ingest on Lite 3.x (13-21% of a SciFact ingest). A crash after this leaves those documents
         # absent, not half-present, and the next run writes them again.
         progress("clean", 0, 1)
-        store.delete_documents(library, info.name, [doc.name for doc in todo])
+        store.index(library, info.name).delete_documents([doc.name for doc in todo])
         progress("clean", 1, 1)
-    _index(todo, library, embedder, store, chunking, result, progress)
+    _index(todo, library, embedder, store, chunking, result, progress, settings)
     if todo:
         progress("flush", 0, 1)
-        store.flush(library, info.name)
+        store.index(library, info.name).flush()
         progress("flush", 1, 1)
     if result.chunks_added:
         record_index_time(store, library, info.name, time.perf_counter() - writing, result.chunks_added)
 
     result.files_ok = len({o.source or o.document for o in result.outcomes if o.status != DocumentStatus.FAILED})
-    result.chunks_total = store.count(library, info.name)
+    result.chunks_total = store.index(library, info.name).count()
     result.seconds = time.perf_counter() - started
     return result
 
 
-def library_chunking(store: Store, library: str, model_name: str | None = None) -> ChunkSettings:
+def library_chunking(
+    store: Store, library: str, model_name: str | None = None, settings: Settings | None = None
+) -> ChunkSettings:
     """The settings of this library: the chunking its indexes recorded (this model's own first), else the
     defaults. Every model of a library cuts the text the same way, so their hits line up side by side."""
-    metas = [meta for meta in store.collections() if meta.library == library]
+    metas = [meta for meta in store.catalog.collections() if meta.library == library]
     recorded = next((m for m in metas if m.model_name == model_name), metas[0] if metas else None)
-    return ChunkSettings(**recorded.chunking) if recorded else default_chunking()
+    return ChunkSettings(**recorded.chunking) if recorded else default_chunking(settings)
 
 
-def default_chunking() -> ChunkSettings:
-    s = load_settings()
+def default_chunking(settings: Settings | None = None) -> ChunkSettings:
+    s = settings_or_environment(settings)
     return ChunkSettings(size=s.chunk_size, overlap=s.chunk_overlap, unit=s.chunk_unit)
 
 
@@ -192,6 +228,7 @@ def _index(
     chunking: ChunkSettings,
     result: IngestResult,
     progress: ProgressCallback,
+    settings: Settings,
 ) -> None:
     """Chunk, embed and write the documents a batch at a time.
 
@@ -199,7 +236,6 @@ def _index(
     large ingests, see core.ingest.workers), so the engine, the tokenizer and pymilvus work at once. Progress
     counts documents whose chunks are written."""
     progress("index", 0, len(todo))
-    settings = load_settings()
     with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="ingest-write") as writer:
         pending: deque[tuple[Future, int]] = deque()
         done = 0
@@ -210,7 +246,7 @@ def _index(
                 done += _finish(pending.popleft(), result)
                 progress("index", done, len(todo))
             # Every document here is absent from the store: new, or its old version deleted above.
-            write = writer.submit(store.write, library, embedder.info.name, batch.rows, new=True)
+            write = writer.submit(store.index(library, embedder.info.name).write, batch.rows, new=True)
             pending.append((write, batch.documents))
         while pending:
             done += _finish(pending.popleft(), result)
@@ -231,17 +267,22 @@ def ingest_with_models(
     store: Store,
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
+    settings: Settings | None = None,
 ) -> list[IngestResult]:
     """Index the same files with several models, one after another; stages are prefixed by the model."""
     from core.embed.loading import load_embedder
 
-    read = read_sources(sources, progress)
+    settings = settings_or_environment(settings)
     results = []
-    for name in model_names:
-        embedder = load_embedder(name)
+    with store.catalog.lease(library, ingest_label(library), shared=True):
+        read = read_sources(sources, progress, settings=settings)
+        for name in model_names:
+            embedder = load_embedder(name, settings=settings)
 
-        def tagged(stage: str, done: int, total: int, model: str = name) -> None:
-            progress(f"{model}: {stage}", done, total)
+            def tagged(stage: str, done: int, total: int, model: str = name) -> None:
+                progress(f"{model}: {stage}", done, total)
 
-        results.append(ingest_documents(read, library, embedder, store, chunking, tagged))
+            results.append(
+                ingest_documents(read, library, embedder, store, chunking, tagged, settings=settings, held=True)
+            )
     return results

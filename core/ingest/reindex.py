@@ -13,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from core.config import Settings
 from core.embed.embedder import Embedder
 from core.errors import LibraryNotFoundError
 from core.ingest.chunking import ChunkSettings
@@ -38,7 +39,7 @@ class Rebuilt:
 def rebuild_documents(store: Store, library: str, model_name: str) -> Rebuilt:
     """Reassemble each document's text from its chunks' offsets; keep only those matching their content hash."""
     by_doc: dict[str, list[dict]] = defaultdict(list)
-    for row in store.chunk_rows(library, model_name):
+    for row in store.index(library, model_name).chunk_rows():
         by_doc[row["document"]].append(row)
     out = Rebuilt()
     for name, rows in sorted(by_doc.items()):
@@ -112,11 +113,12 @@ def index_like(
     store: Store,
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
+    settings: Settings | None = None,
 ) -> IngestResult:
     """Index the library's documents with `embedder`, taking them from any model already indexed.
 
     Documents that cannot be rebuilt exactly are listed as failed, each saying to add its file again."""
-    sources = [meta for meta in store.collections() if meta.library == library]
+    sources = [meta for meta in store.catalog.collections() if meta.library == library]
     source = next((m for m in sources if m.model_name != embedder.info.name), None)
     if source is None:
         raise LibraryNotFoundError(f"Library '{library}' has no documents indexed with another model to start from.")
@@ -124,4 +126,4 @@ def index_like(
     total = len(rebuilt.documents) + len(rebuilt.missing)
     progress("read", total, total)
     read = ReadResult(documents=rebuilt.documents, failures=rebuilt.missing)
-    return ingest_documents(read, library, embedder, store, chunking, progress)
+    return ingest_documents(read, library, embedder, store, chunking, progress, settings=settings)

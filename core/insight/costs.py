@@ -26,6 +26,7 @@ from core.errors import PotionError
 from core.ingest.index_time import index_time
 from core.search.query import search
 from core.storage import Store
+from core.storage.base import check_compatible
 from core.types import CollectionStats, ProgressCallback
 
 BYTES_PER_FLOAT = 4  # stores keep every vector as float32, whatever the model's dtype
@@ -181,7 +182,7 @@ def measure_model(
     """Measure one model on the library's chunks (its index must exist and hold chunks)."""
     name = embedder.info.name
     report = progress or (lambda stage, done, total: None)
-    texts = [row["text"] for row in store.chunk_rows(library, name)]
+    texts = [row["text"] for row in store.index(library, name).chunk_rows()]
     if not texts:
         raise PotionError(f"Library '{library}' has no chunks for {name}: index documents with it first.")
     encoded = sample_texts(texts, sample_chunks, seed)
@@ -245,10 +246,7 @@ def measure_costs(
             continue
         try:
             embedder = load(key.model)
-            if embedder.info.fingerprint != key.fingerprint or embedder.dim != stats.meta.dim:
-                raise PotionError(
-                    f"{key.model} now has other weights than the index was built with: re-index to measure it."
-                )
+            check_compatible(stats.meta, embedder.info)
             cost = measure_model(store, library, embedder, sample_chunks, sample_queries, progress=progress)
         except PotionError as exc:
             skipped.append(Skipped(key.model, str(exc)))

@@ -17,6 +17,7 @@ from core.embed.embedder import Embedder
 from core.search.query import search
 from core.storage import Store
 from core.types import document_key
+from core.vectors import unit_rows
 
 MAX_POINTS = 4_000  # an Altair scatter stays responsive in the browser up to a few thousand points
 HEX = "0123456789abcdef"
@@ -90,24 +91,22 @@ def embedding_map(
 ) -> EmbeddingMap:
     """The map of one model's index of the library, with `query` and its top_k hits marked when given."""
     model = embedder.info.name
-    total = store.count(library, model)
+    total = store.index(library, model).count()
     prefixes = sample_prefixes(total, max_points)
-    rows = store.chunk_vectors(library, model, prefixes)
+    rows = store.index(library, model).chunk_vectors(prefixes)
     if prefixes is not None:  # the store may not filter (old schemas): make sure of the sample here
         rows = [r for r in rows if document_key(r["document"]).startswith(tuple(prefixes))]
     if not rows:
         return EmbeddingMap(model, [], total, (0.0, 0.0), sample_prefixes=prefixes or [])
-    vectors = np.stack([np.asarray(r["vector"], dtype=np.float64) for r in rows])
-    vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)  # cosine geometry
+    vectors = unit_rows(np.stack([np.asarray(r["vector"], dtype=np.float64) for r in rows]))  # cosine geometry
     mean, axes, xy, explained = pca_2d(vectors)
     ranks: dict[str, int] = {}
     where = None
     if query.strip():
         for hit in search(query, library, embedder, store, top_k).hits:
             ranks[hit.chunk_id] = hit.rank
-        q = embedder.encode([query])[0].astype(np.float64)
+        q = unit_rows(embedder.encode([query])[0].astype(np.float64))
         if np.any(q):
-            q /= np.linalg.norm(q)
             qx, qy = (q - mean) @ axes.T
             where = (float(qx), float(qy))
     points = [

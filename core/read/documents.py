@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 
-from core.config import load_settings
+from core.config import Settings, settings_or_environment
 from core.errors import DocumentError
 from core.read import formats as readers
 from core.read import records
@@ -26,6 +26,21 @@ ZIP_TOTAL_FACTOR = 10  # one upload may unpack to at most this many times the pe
 # Text compresses 3-10 to 1, a file of one repeated line far more; the ratio limit (POTION_ZIP_MAX_RATIO)
 # is for members big enough to matter, not a small file of spaces.
 ZIP_RATIO_FROM_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """How much one read may take: each file's bytes, an archive's members, a member's compression ratio."""
+
+    max_file_bytes: int
+    zip_max_members: int
+    zip_max_ratio: float
+
+    @classmethod
+    def of(cls, settings: Settings | None) -> ReadLimits:
+        """The limits the settings give; None: the environment's, read now."""
+        settings = settings_or_environment(settings)
+        return cls(settings.max_file_bytes, settings.zip_max_members, settings.zip_max_ratio)
 
 
 class FailureKind(StrEnum):
@@ -98,10 +113,13 @@ def content_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def read_bytes(name: str, data: bytes, max_bytes: int | None = None) -> ReadResult:
-    """Read one file's bytes, dispatching on the extension of `name` (case-insensitive)."""
-    limit = _limit(max_bytes)
-    return _from_source(_read(name, data, limit, _Budget(name, limit * ZIP_TOTAL_FACTOR), depth=0), name)
+def read_bytes(name: str, data: bytes, max_bytes: int | None = None, limits: ReadLimits | None = None) -> ReadResult:
+    """Read one file's bytes, dispatching on the extension of `name` (case-insensitive).
+
+    `limits` default to the environment's settings; `max_bytes` overrides their per-file limit."""
+    limits = _limits(limits, max_bytes)
+    budget = _Budget(name, limits.max_file_bytes * ZIP_TOTAL_FACTOR)
+    return _from_source(_read(name, data, limits, budget, depth=0), name)
 
 
 def _from_source(result: ReadResult, source: str) -> ReadResult:
@@ -112,27 +130,28 @@ def _from_source(result: ReadResult, source: str) -> ReadResult:
     )
 
 
-def read_path(path: str | Path, max_bytes: int | None = None) -> ReadResult:
+def read_path(path: str | Path, max_bytes: int | None = None, limits: ReadLimits | None = None) -> ReadResult:
     """Read a file, or every file under a directory (sorted, hidden files and folders skipped).
 
     Files in a directory are named by their path inside it ("papers/a/x.pdf" read as "papers" is "a/x.pdf"),
     so re-reading the folder from anywhere gives the same names, and a top-level file keeps its own name."""
-    path, limit = Path(path), _limit(max_bytes)
+    path, limits = Path(path), _limits(limits, max_bytes)
     if not path.is_dir():
-        return _read_file(path, path.name, limit)
+        return _read_file(path, path.name, limits)
     results: list[ReadResult] = []
     for file, error in _walk(path):
         name = file.relative_to(path).as_posix()
         results.append(
             _from_source(_fail(name, FailureKind.CORRUPT, _unreadable(name, error)), name)
             if error
-            else _read_file(file, name, limit)
+            else _read_file(file, name, limits)
         )
     return ReadResult.merge(results)
 
 
-def _limit(max_bytes: int | None) -> int:
-    return load_settings().max_file_bytes if max_bytes is None else max_bytes
+def _limits(limits: ReadLimits | None, max_bytes: int | None) -> ReadLimits:
+    chosen = limits if limits is not None else ReadLimits.of(None)
+    return chosen if max_bytes is None else replace(chosen, max_file_bytes=max_bytes)
 
 
 def _walk(directory: Path) -> Iterator[tuple[Path, OSError | None]]:
@@ -151,21 +170,25 @@ def _walk(directory: Path) -> Iterator[tuple[Path, OSError | None]]:
             yield entry, None
 
 
-def _read_file(path: Path, name: str, limit: int) -> ReadResult:
+def _read_file(path: Path, name: str, limits: ReadLimits) -> ReadResult:
     try:
-        refused = _precheck(name, path.stat().st_size, limit)
-        return _from_source(ReadResult([], [refused]), name) if refused else read_bytes(name, path.read_bytes(), limit)
+        refused = _precheck(name, path.stat().st_size, limits.max_file_bytes)
+        return (
+            _from_source(ReadResult([], [refused]), name)
+            if refused
+            else read_bytes(name, path.read_bytes(), None, limits)
+        )
     except OSError as exc:
         return _from_source(_fail(name, FailureKind.CORRUPT, _unreadable(name, exc)), name)
 
 
-def _read(name: str, data: bytes, limit: int, budget: _Budget, depth: int) -> ReadResult:
-    refused = _precheck(name, len(data), limit)
+def _read(name: str, data: bytes, limits: ReadLimits, budget: _Budget, depth: int) -> ReadResult:
+    refused = _precheck(name, len(data), limits.max_file_bytes)
     if refused:
         return ReadResult([], [refused])
     suffix = _suffix(name)
     if suffix == ".zip":
-        return _read_zip(name, data, limit, budget, depth)
+        return _read_zip(name, data, limits, budget, depth)
     doc_type, reader = _READERS[suffix]
     try:
         return _collect(name, doc_type, reader(data, name))
@@ -207,7 +230,7 @@ class _Budget:
         self.archive, self.total, self.left = archive, total, total
 
 
-def _read_zip(name: str, data: bytes, limit: int, budget: _Budget, depth: int) -> ReadResult:
+def _read_zip(name: str, data: bytes, limits: ReadLimits, budget: _Budget, depth: int) -> ReadResult:
     if depth >= MAX_ZIP_DEPTH:
         message = f"{name} is nested more than {MAX_ZIP_DEPTH} archives deep: unzip it and upload its files."
         return _fail(name, FailureKind.UNSUPPORTED, message)
@@ -218,14 +241,14 @@ def _read_zip(name: str, data: bytes, limit: int, budget: _Budget, depth: int) -
         return _fail(name, FailureKind.CORRUPT, message)
     with archive:
         members = [info for info in archive.infolist() if not info.is_dir() and not _junk(info.filename)]
-        most = load_settings().zip_max_members
+        most = limits.zip_max_members
         if len(members) > most:
             message = (
                 f"{name} holds {len(members):,} files, over the limit of {most:,}: "
                 "split the archive or raise POTION_ZIP_MAX_MEMBERS."
             )
             return _fail(name, FailureKind.TOO_LARGE, message)
-        return ReadResult.merge(_read_member(archive, info, name, limit, budget, depth) for info in members)
+        return ReadResult.merge(_read_member(archive, info, name, limits, budget, depth) for info in members)
 
 
 def _junk(member: str) -> bool:
@@ -235,10 +258,12 @@ def _junk(member: str) -> bool:
 
 
 def _read_member(
-    archive: zipfile.ZipFile, info: zipfile.ZipInfo, outer: str, limit: int, budget: _Budget, depth: int
+    archive: zipfile.ZipFile, info: zipfile.ZipInfo, outer: str, limits: ReadLimits, budget: _Budget, depth: int
 ) -> ReadResult:
     name = f"{outer}/{member_path(info.filename)}"
-    refused = _precheck(name, info.file_size, limit) or _ratio_check(name, info.file_size, info.compress_size)
+    refused = _precheck(name, info.file_size, limits.max_file_bytes) or _ratio_check(
+        name, info.file_size, info.compress_size, limits.zip_max_ratio
+    )
     if refused:
         return ReadResult([], [refused])
     if info.flag_bits & 0x1:
@@ -248,7 +273,7 @@ def _read_member(
         return _fail(name, FailureKind.TOO_LARGE, _bomb_message(name, budget))
     try:
         with archive.open(info) as member:
-            data = member.read(limit + 1)  # never trust the declared size
+            data = member.read(limits.max_file_bytes + 1)  # never trust the declared size
     except NotImplementedError:
         message = (
             f"{name} uses a compression method that cannot be read here: re-create the zip with standard compression."
@@ -259,11 +284,12 @@ def _read_member(
         return _fail(name, FailureKind.CORRUPT, message)
     if len(data) > budget.left:
         return _fail(name, FailureKind.TOO_LARGE, _bomb_message(name, budget))
-    refused = _ratio_check(name, len(data), info.compress_size)  # the header may have lied about the size
+    # The header may have lied about the size: the bytes unpacked are checked too.
+    refused = _ratio_check(name, len(data), info.compress_size, limits.zip_max_ratio)
     if refused:
         return ReadResult([], [refused])
     budget.left -= len(data)
-    return _read(name, data, limit, budget, depth + 1)
+    return _read(name, data, limits, budget, depth + 1)
 
 
 def member_path(filename: str) -> str:
@@ -275,10 +301,9 @@ def member_path(filename: str) -> str:
     return "/".join(parts) or "unnamed"
 
 
-def _ratio_check(name: str, size: int, compressed: int) -> ReadFailure | None:
+def _ratio_check(name: str, size: int, compressed: int, most: float) -> ReadFailure | None:
     """Refuse a member that inflates past the ratio limit: the mark of a zip bomb, checked from the header
     before unpacking and again on the bytes unpacked."""
-    most = load_settings().zip_max_ratio
     ratio = size / max(compressed, 1)
     if size < ZIP_RATIO_FROM_BYTES or ratio <= most:
         return None

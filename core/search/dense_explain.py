@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from core.embed.embedder import Embedder
+from core.vectors import unit_rows
 
 if TYPE_CHECKING:
     from model2vec import StaticModel
@@ -121,7 +122,7 @@ def _stored_vector(model: StaticModel, vectors: np.ndarray) -> np.ndarray:
     The score repeats that rounding, so it is the cosine Milvus reports for the hit."""
     vector = np.asarray(vectors, dtype=np.float32).sum(axis=0, dtype=np.float32) / np.float32(max(1, len(vectors)))
     if model.normalize:
-        vector = vector / (np.linalg.norm(vector) + np.float32(1e-32))
+        vector = unit_rows(vector)
     return vector.astype(np.float32).astype(np.float64)
 
 
@@ -169,10 +170,9 @@ def _explain(embedder: Embedder, query: str, q: _Parsed, text: str, c: _Parsed, 
         return _nothing()
     q_vectors, c_vectors = _token_vectors(model, q.ids), _token_vectors(model, c.ids)
     q_stored, c_stored = _stored_vector(model, q_vectors), _stored_vector(model, c_vectors)
-    q_norm, c_norm = float(np.linalg.norm(q_stored)), float(np.linalg.norm(c_stored))
-    if q_norm == 0.0 or c_norm == 0.0:
+    q_unit, c_unit = unit_rows(q_stored), unit_rows(c_stored)
+    if not q_unit.any() or not c_unit.any():
         return _nothing()
-    q_unit, c_unit = q_stored / q_norm, c_stored / c_norm
     score = float(q_unit @ c_unit)
     c_shares = _shares(c_vectors.astype(np.float64), q_unit, score)
     q_shares = _shares(q_vectors.astype(np.float64), c_unit, score)

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.embed.embedder import Embedder
-from core.errors import LibraryNotFoundError, ModelMismatchError
+from core.errors import LibraryNotFoundError
 from core.storage import Store
+from core.storage.base import check_compatible
 from core.types import Hit, HybridParams, SearchMode
 
 
@@ -51,21 +52,16 @@ def search_many(
     params: HybridParams | None = None,
 ) -> list[SearchResult]:
     """Search several queries in one database call per ranking."""
-    meta = store.find(library, embedder.info.name)
+    meta = store.catalog.find(library, embedder.info.name)
     if meta is None:
         raise LibraryNotFoundError(
             f"Library '{library}' has no index for model {embedder.info.name}: index documents with it first."
         )
-    if meta.dim != embedder.dim or meta.fingerprint != embedder.info.fingerprint:
-        raise ModelMismatchError(
-            f"Library '{library}' was indexed with other weights of {embedder.info.name} ({meta.dim} dims, "
-            f"fingerprint {meta.fingerprint}; the model now gives {embedder.dim} dims, {embedder.info.fingerprint}): "
-            "re-index the library with this model."
-        )
+    check_compatible(meta, embedder.info)
     t0 = time.perf_counter()
     vectors = embedder.encode(list(queries)) if mode != SearchMode.KEYWORD else np.zeros((len(queries), meta.dim))
     t1 = time.perf_counter()
-    raw = store.search(library, embedder.info.name, mode, vectors, list(queries), top_k, document, params)
+    raw = store.index(library, embedder.info.name).search(mode, vectors, list(queries), top_k, document, params)
     t2 = time.perf_counter()
     known = np.any(vectors != 0, axis=1)
     per_query = len(queries) or 1

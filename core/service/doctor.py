@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
-from core.config import Settings, load_settings
+from core.config import Settings, settings_or_environment
 from core.errors import PotionError
 from core.sizes import format_bytes
 
@@ -75,12 +75,12 @@ def database(settings: Settings) -> Check:
     except PotionError as exc:
         return Check("database", False, str(exc))
     try:
-        libraries = store.library_names()
+        libraries = store.catalog.names()
         probe = f"{PROBE_LIBRARY}-{uuid.uuid4().hex[:8]}"
-        store.create_library(probe)
-        store.drop_library(probe)
-        version = getattr(store, "server_version", "")
-        server = f", server {version}" if version and version != "lite" else ""
+        store.catalog.create(probe)
+        store.catalog.drop(probe)
+        profile = store.profile
+        server = f", server {profile.version}" if profile.engine == "server" and profile.version != "lite" else ""
         count = f"{len(libraries)} {'library' if len(libraries) == 1 else 'libraries'}"
         return Check("database", True, f"reachable and writable{server}; {count}")
     except PotionError as exc:
@@ -127,7 +127,7 @@ def limits(settings: Settings) -> Check:
 
 def diagnose(settings: Settings | None = None) -> Diagnosis:
     """Every check, each run whatever the others found."""
-    settings = settings or load_settings()
+    settings = settings_or_environment(settings)
     steps: list[Callable[[], Check]] = [
         versions,
         lambda: engine(settings),

@@ -1,10 +1,13 @@
 """Whole libraries as the app handles them: the default one on an empty database, and changes that wait for no job.
 
-Drops and deletes hold the library's job key (core.service.jobs.library_job_key) while they run, so they are refused
-while an indexing job writes to the library and no job can start on it half-way through them."""
+Drops, deletes and rebuilds hold the library's job key (core.service.jobs.library_job_key) and its lease in the
+database while they run, so they are refused while an indexing job writes to the library, in this process or
+another, and no job can start on it half-way through them."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from core.config import Settings
@@ -23,28 +26,36 @@ class LibraryChoice:
 def library_choice(store: Store, settings: Settings) -> LibraryChoice:
     """Every library, creating the default one (POTION_DEFAULT_LIBRARY) on a database with none, so a first visit
     can upload at once; a session starts in the default library when there is one, else in the first."""
-    names = store.library_names()
+    names = store.catalog.names()
     created = False
     if not names:
         # Recorded in the registry like any library: it persists, and creating it twice is harmless.
-        store.create_library(settings.default_library)
-        names, created = store.library_names(), True
+        store.catalog.create(settings.default_library)
+        names, created = store.catalog.names(), True
     start = settings.default_library if settings.default_library in names else (names[0] if names else None)
     return LibraryChoice(names=names, start=start, created=created)
 
 
+@contextmanager
+def exclusive(store: Store, runner: JobRunner, library: str, what: str) -> Iterator[None]:
+    """Hold the library against this process's jobs (so pages find the job that has it) and, through its lease in
+    the database, against every other process: a CLI ingest elsewhere refuses a drop here, and the reverse."""
+    with runner.exclusive(library_job_key(library), what), store.catalog.lease(library, what):
+        yield
+
+
 def drop_library(store: Store, runner: JobRunner, library: str) -> int:
     """Drop the library and every index of it, unless a job is writing to it; returns the indexes dropped."""
-    with runner.exclusive(library_job_key(library), f"drop library {library}"):
-        return store.drop_library(library)
+    with exclusive(store, runner, library, f"drop library {library}"):
+        return store.catalog.drop(library)
 
 
 def delete_document(store: Store, runner: JobRunner, library: str, document: str) -> list[str]:
     """Delete a document from every index of the library, unless a job is writing to it; returns those models."""
-    with runner.exclusive(library_job_key(library), f"delete {document} from {library}"):
-        models = [meta.model_name for meta in store.collections() if meta.library == library]
+    with exclusive(store, runner, library, f"delete {document} from {library}"):
+        models = [meta.model_name for meta in store.catalog.collections() if meta.library == library]
         for model in models:
-            store.delete_document(library, model, document)
+            store.index(library, model).delete_document(document)
         return models
 
 
@@ -52,5 +63,5 @@ def rebuild_index(
     store: Store, runner: JobRunner, library: str, model_name: str, progress: ProgressCallback | None = None
 ) -> CollectionMeta:
     """Bring one index to the current schema, unless a job is writing to the library (rebuilding replaces it)."""
-    with runner.exclusive(library_job_key(library), f"rebuild {model_name} in {library}"):
-        return store.rebuild(library, model_name, progress)
+    with exclusive(store, runner, library, f"rebuild {model_name} in {library}"):
+        return store.index(library, model_name).rebuild(progress)

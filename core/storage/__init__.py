@@ -1,9 +1,14 @@
-"""Storage: the Store interface, the Milvus store and the exact in-memory reference."""
+"""Storage: chunk rows and provenance in, hits and listings out.
+
+`open_store()` gives a Store: `store.catalog` (libraries, provenance, settings, leases), `store.index(library,
+model)` (rows and search of one index) and `store.judgments`; Milvus (core.storage.milvus) and an exact in-memory
+reference (core.storage.memory) implement it."""
 
 from __future__ import annotations
 
 from core.config import Settings
-from core.storage.base import Store
+from core.storage.base import Catalog, Judgments, Store
+from core.storage.index import Index
 
 
 def open_store(settings: Settings | None = None) -> Store:
@@ -13,4 +18,4 @@ def open_store(settings: Settings | None = None) -> Store:
     return MilvusStore(settings)
 
 
-__all__ = ["Store", "open_store"]
+__all__ = ["Catalog", "Index", "Judgments", "Store", "open_store"]

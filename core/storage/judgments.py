@@ -6,16 +6,18 @@ import json
 from dataclasses import asdict
 from typing import Any
 
+from core.storage.base import Judgments
 from core.storage.consistency import EXACT, settle
 from core.storage.filters import quote
 from core.storage.schema import REGISTRY_DIM, judgments_schema
+from core.storage.state import StoreState, engine_call
 from core.types import Judgment, document_key
 
 JUDGMENTS = "potion__judgments"
 
 
 class JudgmentTable:
-    """Reads and writes judgment rows through a MilvusClient; the caller holds the store's lock."""
+    """Reads and writes judgment rows through a MilvusClient."""
 
     def __init__(self, client: Any) -> None:
         self.client = client
@@ -55,3 +57,37 @@ class JudgmentTable:
 
     def remove_library(self, library: str) -> None:
         self.client.delete(JUDGMENTS, filter=f"library_key == {quote(document_key(library))}")
+
+
+class MilvusJudgments(Judgments):
+    """Judgments of a Milvus store, cached per library until this store or another process changes them."""
+
+    def __init__(self, state: StoreState) -> None:
+        self.state = state
+        self.table = JudgmentTable(state.client)
+
+    @engine_call("save the judgment")
+    def put(self, judgment: Judgment) -> None:
+        self.table.put(judgment)
+        self.state.judged_changed(judgment.library)
+        self.state.bump()
+
+    @engine_call("read judgments")
+    def list(self, library: str) -> list[Judgment]:
+        self.state.revalidate()
+        with self.state.lock:
+            cached, token = self.state.judged.get(library), self.state.token(f"judgments:{library}")
+        if cached is None:
+            cached = self.table.rows(library)  # no lock held across the read
+            self.state.publish(self.state.judged, library, token, f"judgments:{library}", cached)
+        return list(cached)
+
+    @engine_call("delete the judgment")
+    def delete(self, judgment: Judgment) -> None:
+        self.table.remove(judgment)
+        self.state.judged_changed(judgment.library)
+        self.state.bump()
+
+    def drop(self, library: str) -> None:
+        self.table.remove_library(library)
+        self.state.judged_changed(library)

@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import math
-import re
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 from core.errors import LibraryNotFoundError
-from core.storage.base import Store, check_compatible, ordered_for_write
+from core.storage import bm25
+from core.storage.base import Catalog, Judgments, Store, check_compatible, ordered_for_write
+from core.storage.index import Index
+from core.storage.leases import MemoryLeases
+from core.storage.profile import MEMORY
 from core.types import ChunkRow, CollectionMeta, Hit, Judgment, StoredDocument, document_key
+from core.vectors import unit_rows
 
-BM25_K1, BM25_B = 1.2, 0.75  # Milvus' defaults
-_WORD = re.compile(r"\w+")
-
-
-def analyze(text: str) -> list[str]:
-    """Lower-cased word tokens, as Milvus' "standard" analyzer splits plain text."""
-    return _WORD.findall(text.lower())
+ANALYZER = "standard"  # the engine's analyzer this store's keyword search reproduces
 
 
 @dataclass
@@ -39,14 +37,13 @@ class _Index:
         if self._matrix is None:
             ids = sorted(self.rows)
             m = np.stack([self.rows[i].vector for i in ids]).astype(np.float32) if ids else np.zeros((0, self.meta.dim))
-            norms = np.linalg.norm(m, axis=1, keepdims=True)
-            self._matrix = (ids, m / np.where(norms == 0, 1, norms))
+            self._matrix = (ids, unit_rows(m))
         return self._matrix
 
     def terms(self) -> tuple[list[str], list[Counter], np.ndarray, Counter]:
         if self._terms is None:
             ids = sorted(self.rows)
-            bags = [Counter(analyze(self.rows[i].text)) for i in ids]
+            bags = [bm25.term_counts(self.rows[i].text, ANALYZER) for i in ids]
             lengths = np.array([sum(b.values()) for b in bags], dtype=np.float64)
             df: Counter = Counter()
             for bag in bags:
@@ -59,118 +56,154 @@ class MemoryStore(Store):
     """Everything in dicts, nothing persisted; exact by construction."""
 
     def __init__(self) -> None:
-        self._lock = threading.RLock()
+        self.profile = MEMORY
+        self.catalog = MemoryCatalog()
+        self.judgments = MemoryJudgments()
+        self.catalog.judgments = self.judgments
+
+    def index(self, library: str, model_name: str) -> MemoryIndex:
+        return MemoryIndex(self.catalog, library, model_name)
+
+
+class MemoryCatalog(Catalog):
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.leases = MemoryLeases()
+        self.judgments: MemoryJudgments | None = None
         self._libraries: set[str] = set()
-        self._indexes: dict[tuple[str, str], _Index] = {}
-        self._judgments: dict[str, Judgment] = {}
+        self.indexes: dict[tuple[str, str], _Index] = {}
         self._settings: dict[str, dict] = {}
 
     def collections(self) -> list[CollectionMeta]:
-        with self._lock:
-            return [self._indexes[key].meta for key in sorted(self._indexes)]
+        with self.lock:
+            return [self.indexes[key].meta for key in sorted(self.indexes)]
 
-    def library_names(self) -> list[str]:
-        with self._lock:
-            return sorted(self._libraries | {lib for lib, _ in self._indexes})
+    def names(self) -> list[str]:
+        with self.lock:
+            return sorted(self._libraries | {lib for lib, _ in self.indexes})
 
-    def create_library(self, library: str) -> None:
-        with self._lock:
+    def create(self, library: str) -> None:
+        with self.lock:
             self._libraries.add(library)
 
     def find(self, library: str, model_name: str) -> CollectionMeta | None:
-        with self._lock:
-            index = self._indexes.get((library, model_name))
+        with self.lock:
+            index = self.indexes.get((library, model_name))
             return index.meta if index else None
 
-    def ensure_collection(self, meta: CollectionMeta) -> CollectionMeta:
-        with self._lock:
+    def ensure(self, meta: CollectionMeta) -> CollectionMeta:
+        with self.lock:
             existing = self.find(meta.library, meta.model_name)
             if existing is not None:
                 check_compatible(existing, meta)
                 return existing
             stamped = replace(
                 meta,
-                analyzer="standard",
+                analyzer=ANALYZER,
                 collection=f"memory:{meta.library}:{meta.model_name}",
                 created_at=datetime.now(UTC).isoformat(),
             )
             self._libraries.add(meta.library)
-            self._indexes[(meta.library, meta.model_name)] = _Index(stamped, {})
+            self.indexes[(meta.library, meta.model_name)] = _Index(stamped, {})
             return stamped
 
-    def drop_library(self, library: str) -> int:
-        with self._lock:
-            keys = [key for key in self._indexes if key[0] == library]
+    def drop(self, library: str) -> int:
+        with self.lock:
+            keys = [key for key in self.indexes if key[0] == library]
             if not keys and library not in self._libraries:
                 raise LibraryNotFoundError(f"There is no library named '{library}'.")
             for key in keys:
-                del self._indexes[key]
-            self._judgments = {k: j for k, j in self._judgments.items() if j.library != library}
+                del self.indexes[key]
+            if self.judgments is not None:
+                self.judgments.drop(library)
             self._settings.pop(library, None)
             self._libraries.discard(library)
             return len(keys)
 
-    def library_settings(self, library: str) -> dict:
-        with self._lock:
+    def settings(self, library: str) -> dict:
+        with self.lock:
             return dict(self._settings.get(library, {}))
 
-    def set_library_settings(self, library: str, settings: dict) -> None:
-        with self._lock:
+    def set_setting(self, library: str, key: str, value: Any) -> None:
+        with self.lock:
             self._libraries.add(library)
-            self._settings[library] = dict(settings)
+            self._settings.setdefault(library, {})[key] = value
 
-    def put_judgment(self, judgment: Judgment) -> None:
+    def index_of(self, library: str, model_name: str) -> _Index:
+        self.require(library, model_name)
+        return self.indexes[(library, model_name)]
+
+
+class MemoryJudgments(Judgments):
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._judgments: dict[str, Judgment] = {}
+
+    def put(self, judgment: Judgment) -> None:
         with self._lock:
             self._judgments[judgment.key] = judgment
 
-    def judgments(self, library: str) -> list[Judgment]:
+    def list(self, library: str) -> list[Judgment]:
         with self._lock:
             found = [j for j in self._judgments.values() if j.library == library]
         return sorted(found, key=lambda j: (j.query, j.document))
 
-    def delete_judgment(self, judgment: Judgment) -> None:
+    def delete(self, judgment: Judgment) -> None:
         with self._lock:
             self._judgments.pop(judgment.key, None)
 
-    def _index(self, library: str, model_name: str) -> _Index:
-        self.require(library, model_name)
-        return self._indexes[(library, model_name)]
-
-    def write(self, library: str, model_name: str, rows: Sequence[ChunkRow], *, new: bool = False) -> int:
-        ordered = ordered_for_write(rows)
+    def drop(self, library: str) -> None:
         with self._lock:
-            index = self._index(library, model_name)
+            self._judgments = {k: j for k, j in self._judgments.items() if j.library != library}
+
+
+class MemoryIndex(Index):
+    def __init__(self, catalog: MemoryCatalog, library: str, model_name: str) -> None:
+        super().__init__(library, model_name)
+        self.catalog = catalog
+
+    @property
+    def meta(self) -> CollectionMeta:
+        return self.catalog.require(self.library, self.model_name)
+
+    def _index(self) -> _Index:
+        return self.catalog.index_of(self.library, self.model_name)
+
+    def write(self, rows: Sequence[ChunkRow], *, new: bool = False) -> int:
+        ordered = ordered_for_write(rows)
+        with self.catalog.lock:
+            index = self._index()
             for row in ordered:
                 index.rows[row.id] = row
             index.changed()
         return len(ordered)
 
-    def flush(self, library: str, model_name: str) -> None:
-        self._index(library, model_name)
+    def flush(self) -> None:
+        self._index()
 
-    def delete_documents(self, library: str, model_name: str, documents: Sequence[str]) -> None:
+    def delete_documents(self, documents: Sequence[str]) -> None:
         names = set(documents)
-        with self._lock:
-            index = self._index(library, model_name)
+        with self.catalog.lock:
+            index = self._index()
             for key in [k for k, row in index.rows.items() if row.document in names]:
                 del index.rows[key]
             index.changed()
 
-    def documents(self, library: str, model_name: str) -> list[StoredDocument]:
-        with self._lock:
-            rows = [r for r in self._index(library, model_name).rows.values() if r.chunk == 0]
+    def documents(self) -> list[StoredDocument]:
+        with self.catalog.lock:
+            rows = [r for r in self._index().rows.values() if r.chunk == 0]
         docs = [StoredDocument(r.document, r.doc_hash, r.n_chunks, r.doc_type, r.title) for r in rows]
         return sorted(docs, key=lambda d: d.name)
 
-    def chunk_rows(self, library: str, model_name: str) -> list[dict]:
+    def chunk_rows(self) -> list[dict]:
         keys = ("document", "doc_hash", "chunk", "start", "end", "text", "title", "doc_type", "page")
-        with self._lock:
-            rows = list(self._index(library, model_name).rows.values())
+        with self.catalog.lock:
+            rows = list(self._index().rows.values())
         return [{k: getattr(r, k) for k in keys} for r in rows]
 
-    def chunk_vectors(self, library: str, model_name: str, key_prefixes: Sequence[str] | None = None) -> list[dict]:
-        with self._lock:
-            rows = list(self._index(library, model_name).rows.values())
+    def chunk_vectors(self, key_prefixes: Sequence[str] | None = None) -> list[dict]:
+        with self.catalog.lock:
+            rows = list(self._index().rows.values())
         keep = tuple(key_prefixes) if key_prefixes is not None else ("",)
         return [
             {"id": r.id, "document": r.document, "chunk": r.chunk, "text": r.text, "vector": r.vector}
@@ -178,45 +211,39 @@ class MemoryStore(Store):
             if document_key(r.document).startswith(keep)
         ]
 
-    def count(self, library: str, model_name: str) -> int:
-        with self._lock:
-            return len(self._index(library, model_name).rows)
+    def count(self) -> int:
+        with self.catalog.lock:
+            return len(self._index().rows)
 
-    def count_documents(self, library: str, model_name: str) -> int:
-        return len(self.documents(library, model_name))
+    def count_documents(self) -> int:
+        return len(self.documents())
 
-    def dense(
-        self, library: str, model_name: str, vectors: np.ndarray, top_k: int, document: str | None = None
-    ) -> list[list[Hit]]:
-        with self._lock:
-            index = self._index(library, model_name)
+    def dense(self, vectors: np.ndarray, top_k: int, document: str | None = None) -> list[list[Hit]]:
+        with self.catalog.lock:
+            index = self._index()
             ids, matrix = index.matrix()
             rows = index.rows
-        queries = np.asarray(vectors, dtype=np.float32)
-        queries = queries / np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+        queries = unit_rows(np.asarray(vectors, dtype=np.float32))
         allowed = np.array([document is None or rows[i].document == document for i in ids], dtype=bool)
         out = []
         for scores in queries @ matrix.T if len(ids) else np.zeros((len(queries), 0)):
             out.append(_ranked(ids, rows, np.where(allowed, scores, -np.inf), top_k, "dense_score"))
         return out
 
-    def keyword(
-        self, library: str, model_name: str, texts: Sequence[str], top_k: int, document: str | None = None
-    ) -> list[list[Hit]]:
-        with self._lock:
-            index = self._index(library, model_name)
+    def keyword(self, texts: Sequence[str], top_k: int, document: str | None = None) -> list[list[Hit]]:
+        with self.catalog.lock:
+            index = self._index()
             ids, bags, lengths, df = index.terms()
             rows = index.rows
         n, avgdl = len(ids), float(lengths.mean()) if len(ids) else 0.0
         out = []
         for text in texts:
             scores = np.zeros(n)
-            for term, q_count in Counter(analyze(text)).items():
+            for term, q_count in bm25.term_counts(text, ANALYZER).items():
                 if term not in df:
                     continue
-                idf = math.log(1 + (n - df[term] + 0.5) / (df[term] + 0.5))
                 tf = np.array([bag.get(term, 0) for bag in bags], dtype=np.float64)
-                scores += q_count * idf * tf * (BM25_K1 + 1) / (tf + BM25_K1 * (1 - BM25_B + BM25_B * lengths / avgdl))
+                scores += bm25.term_score(q_count, bm25.idf(n, df[term]), tf, lengths, avgdl)
             keep = np.array([s > 0 and (document is None or rows[i].document == document) for i, s in zip(ids, scores)])
             out.append(_ranked(ids, rows, np.where(keep, scores, -np.inf) if n else scores, top_k, "keyword_score"))
         return out
