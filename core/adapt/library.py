@@ -54,4 +54,6 @@ def adapt_library(
     finally:
         if release_store:
             store.close()
-    return adapt(chunks, name, settings_or_environment(settings).adapted_dir, replace(options, library=library))
+    return adapt(
+        chunks, name, settings_or_environment(settings).adapted_dir, replace(options, library=library), settings
+    )

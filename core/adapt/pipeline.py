@@ -18,12 +18,15 @@ from core.adapt.options import AdaptOptions, AdaptResult, AdaptStage
 from core.adapt.reduce import project
 from core.adapt.targets import build_targets
 from core.adapt.teacher import embed, load_teacher, visible_texts
+from core.config import Settings
 from core.errors import AdaptError
 
 SAVED_DTYPE = np.float16  # as the bundled models: half the size, and no measurable loss in ranking
 
 
-def adapt(chunks: list[str], name: str, out_dir: Path, options: AdaptOptions) -> AdaptResult:
+def adapt(
+    chunks: list[str], name: str, out_dir: Path, options: AdaptOptions, settings: Settings | None = None
+) -> AdaptResult:
     """Make the static model `name` under `out_dir` from the library's chunk texts; see core.adapt."""
     require_extra()
     from model2vec import StaticModel
@@ -45,7 +48,7 @@ def adapt(chunks: list[str], name: str, out_dir: Path, options: AdaptOptions) ->
 
     with repeatable(options.seed, options.threads):
         with stage(AdaptStage.DISTIL):
-            teacher = load_teacher(options.teacher)
+            teacher = load_teacher(options.teacher, settings)
             if options.dims > teacher.dim:
                 raise AdaptError(f"{options.dims} dimensions cannot be kept from a teacher of {teacher.dim}.")
             vocabulary = teacher.tokenizer.get_vocab()

