@@ -17,7 +17,7 @@ from core.embed.loading import (
 from core.errors import PotionError
 from core.service.libraries import library_choice
 from core.sizes import format_bytes
-from pages import shared
+from pages import keys, shared
 
 st.set_page_config(page_title="Potion Search", page_icon=":material/science:", layout="wide")
 
@@ -39,19 +39,19 @@ def model_picker() -> None:
     settings = shared.settings()
     # A shared deployment may turn arbitrary hub ids off (POTION_ALLOW_HUB_IDS=0): then none is asked for.
     options = [m.name for m in listings] + ([OTHER_HUB] if settings.allow_hub_ids else []) + [LOCAL_DIR]
-    if "model_choice" not in st.session_state:
+    if keys.MODEL_CHOICE not in st.session_state:
         _seed_choice(settings.default_model, options)
-    choice = st.selectbox("Model", options, key="model_choice", format_func=lambda n: _label(n, by_name))
+    choice = st.selectbox("Model", options, key=keys.MODEL_CHOICE, format_func=lambda n: _label(n, by_name))
     if choice == OTHER_HUB:
-        typed = st.text_input("Hub id", key="model_hub_id", placeholder="owner/model-name").strip()
+        typed = st.text_input("Hub id", key=keys.MODEL_HUB_ID, placeholder="owner/model-name").strip()
     elif choice == LOCAL_DIR:
-        typed = st.text_input("Model directory", key="model_dir", placeholder="/path/to/model").strip()
+        typed = st.text_input("Model directory", key=keys.MODEL_DIR, placeholder="/path/to/model").strip()
         if settings.model_roots:
             st.caption("Allowed under: " + ", ".join(f"`{root}`" for root in settings.model_roots))
     else:
         typed = choice
     name = variant_picker(typed) if typed else typed
-    st.session_state[shared.MODEL_KEY] = name or None
+    st.session_state[keys.MODEL] = name or None
     if name:
         model_card(name)
 
@@ -69,8 +69,8 @@ def variant_picker(base: str) -> str:
     if dim is None:
         return base  # not on disk yet: the variant is offered once the model is loaded
     widths = [dim, *variant_dims(dim)]
-    dims_key = f"variant_dims_{dim}"  # per width, so a narrower model never keeps a wider choice
-    chosen = st.session_state.get(dims_key, dim) != dim or st.session_state.get("variant_int8", False)
+    dims_key = keys.VARIANT_DIMS.format(dim=dim)  # per width, so a narrower model never keeps a wider choice
+    chosen = st.session_state.get(dims_key, dim) != dim or st.session_state.get(keys.VARIANT_INT8, False)
     with st.expander("Variant: fewer dimensions, int8 weights", expanded=chosen):
         keep = st.selectbox(
             "Dimensions",
@@ -78,7 +78,7 @@ def variant_picker(base: str) -> str:
             key=dims_key,
             format_func=lambda w: f"{w} (all)" if w == dim else f"first {w}",
         )
-        int8 = st.checkbox("int8 weights", key="variant_int8")
+        int8 = st.checkbox("int8 weights", key=keys.VARIANT_INT8)
         st.caption(
             "The first dimensions of a PCA-ordered model (the bundled and potion ones) carry the most of it; "
             "int8 weights take a quarter of float32's room. A variant is indexed as a model of its own."
@@ -91,13 +91,13 @@ def _seed_choice(default: str, options: list[str]) -> None:
     from pathlib import Path
 
     if default in options:
-        st.session_state["model_choice"] = default
+        st.session_state[keys.MODEL_CHOICE] = default
     elif Path(default).expanduser().is_dir():
-        st.session_state["model_choice"], st.session_state["model_dir"] = LOCAL_DIR, default
+        st.session_state[keys.MODEL_CHOICE], st.session_state[keys.MODEL_DIR] = LOCAL_DIR, default
     elif OTHER_HUB in options:
-        st.session_state["model_choice"], st.session_state["model_hub_id"] = OTHER_HUB, default
+        st.session_state[keys.MODEL_CHOICE], st.session_state[keys.MODEL_HUB_ID] = OTHER_HUB, default
     else:  # a hub id as default where hub ids are off: the first listed model instead
-        st.session_state["model_choice"] = options[0]
+        st.session_state[keys.MODEL_CHOICE] = options[0]
 
 
 def model_card(name: str) -> None:
@@ -131,19 +131,19 @@ def model_card(name: str) -> None:
 
 
 def _create_library() -> None:
-    name = st.session_state.get("new_library_name", "").strip()
+    name = st.session_state.get(keys.NEW_LIBRARY_NAME, "").strip()
     if name:
         try:
             shared.store().catalog.create(name)  # recorded in the database: it survives a reload
         except PotionError as exc:
-            st.session_state["library_error"] = str(exc)
+            st.session_state[keys.LIBRARY_ERROR] = str(exc)
             return
-        st.session_state["library_choice"] = name
+        st.session_state[keys.LIBRARY_CHOICE] = name
 
 
 def library_picker() -> None:
     store = shared.shared_store()
-    if error := st.session_state.pop("library_error", None):
+    if error := st.session_state.pop(keys.LIBRARY_ERROR, None):
         st.error(shared.inert(error))
     try:
         choice = library_choice(store, shared.settings())  # an empty database gets its default library here
@@ -152,24 +152,24 @@ def library_picker() -> None:
         return
     known = choice.names
     if known:
-        if st.session_state.get("library_choice") not in known:
-            st.session_state["library_choice"] = choice.start
-        st.selectbox("Library", known, key="library_choice")
-    st.session_state[shared.LIBRARY_KEY] = st.session_state.get("library_choice")
+        if st.session_state.get(keys.LIBRARY_CHOICE) not in known:
+            st.session_state[keys.LIBRARY_CHOICE] = choice.start
+        st.selectbox("Library", known, key=keys.LIBRARY_CHOICE)
+    st.session_state[keys.LIBRARY] = st.session_state.get(keys.LIBRARY_CHOICE)
     with st.expander("New library", expanded=not known), st.form("new-library", clear_on_submit=True, border=False):
-        st.text_input("Name", key="new_library_name", placeholder="e.g. Aerodynamics papers")
+        st.text_input("Name", key=keys.NEW_LIBRARY_NAME, placeholder="e.g. Aerodynamics papers")
         st.form_submit_button("Create", on_click=_create_library)
 
 
 pages = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/library.py", title="Library", icon=":material/library_books:"),
-    st.Page("pages/search.py", title="Search", icon=":material/search:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/labs:"),
-    st.Page("pages/judgments.py", title="Judgments", icon=":material/fact_check:"),
-    st.Page("pages/map.py", title="Map", icon=":material/scatter_plot:"),
-    st.Page("pages/costs.py", title="Costs", icon=":material/payments:"),
+    st.Page(shared.HOME_PAGE, title="Home", icon=":material/home:", default=True),
+    st.Page(shared.LIBRARY_PAGE, title="Library", icon=":material/library_books:"),
+    st.Page(shared.SEARCH_PAGE, title="Search", icon=":material/search:"),
+    st.Page(shared.COMPARE_PAGE, title="Compare", icon=":material/compare:"),
+    st.Page(shared.EVALUATE_PAGE, title="Evaluate", icon=":material/labs:"),
+    st.Page(shared.JUDGMENTS_PAGE, title="Judgments", icon=":material/fact_check:"),
+    st.Page(shared.MAP_PAGE, title="Map", icon=":material/scatter_plot:"),
+    st.Page(shared.COSTS_PAGE, title="Costs", icon=":material/payments:"),
 ]
 shared.frame_settings()
 navigation = st.navigation(pages)
@@ -179,6 +179,7 @@ with st.sidebar:
     st.subheader("Library")
     library_picker()
 try:
-    navigation.run()
+    with shared.framed():  # the page knows it runs inside this frame (shared.ensure_frame)
+        navigation.run()
 except PotionError as exc:  # a page body's database call failed: one line, never a traceback
     st.error(shared.inert(exc))

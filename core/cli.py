@@ -1,6 +1,7 @@
 """Command line: `python -m core models|ingest|search|evaluate|doctor|libraries|export-judgments|…`.
 
-Exit codes: 0 success; 1 an error stopped the run; 2 bad usage; 3 ingest finished but some files failed.
+Exit codes: 0 success; 1 an error stopped the run; 2 bad usage; 3 ingest finished but some files failed;
+128 + the signal when one stopped it (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), after one line on stderr.
 With --json, stdout carries exactly one JSON object; progress and messages go to stderr.
 """
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -88,24 +90,18 @@ def _store(settings: Settings) -> Store:
 
 def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     from core.embed.loading import load_embedder
-    from core.ingest.chunking import ChunkSettings
-    from core.ingest.pipeline import ingest
+    from core.ingest.pipeline import ingest, requested_chunking
 
+    store = _store(settings)
+    # The library's chunking unless options ask otherwise, refused where its first index fixed it (as the app does).
+    chunking = requested_chunking(
+        store, args.library, args.chunk_size, args.chunk_overlap, args.chunk_unit, settings=settings
+    )
     # Naming a model on the command line asks for it.
     embedder = load_embedder(args.model, download=True, settings=settings)
-    chunking = None
-    if args.chunk_size is not None or args.chunk_overlap is not None or args.chunk_unit is not None:
-        from core.ingest.pipeline import default_chunking
-
-        d = default_chunking(settings)
-        chunking = ChunkSettings(
-            size=args.chunk_size if args.chunk_size is not None else d.size,
-            overlap=args.chunk_overlap if args.chunk_overlap is not None else d.overlap,
-            unit=args.chunk_unit or d.unit,
-        )
     bar = ProgressBar(enabled=not args.quiet)
     try:
-        result = ingest(args.paths, args.library, embedder, _store(settings), chunking, progress=bar, settings=settings)
+        result = ingest(args.paths, args.library, embedder, store, chunking, progress=bar, settings=settings)
     finally:
         bar.close()
     summary = result.summary()
@@ -128,9 +124,31 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
     mode = SearchMode(args.mode)
     params = HybridParams(fusion=Fusion.WEIGHTED, weight=args.weight) if args.weight is not None else HybridParams()
-    # Naming a model on the command line asks for it.
-    embedder = load_embedder(args.model, download=True, settings=settings)
-    result = search(args.query, args.library, embedder, _store(settings), args.top_k, args.document, mode, params)
+    # BM25 reads the chunk text: a keyword search names the model's index and loads nothing. Otherwise naming a
+    # model on the command line asks for it.
+    embedder = None if mode == SearchMode.KEYWORD else load_embedder(args.model, download=True, settings=settings)
+    store = _store(settings)
+    if args.explain:  # the Search page's question: hits with why each matched and the library's verdicts
+        from core.search.answer import KeywordStatsCache, answer
+
+        found = answer(
+            args.query,
+            args.library,
+            args.model,
+            store,
+            embedder=embedder,
+            top_k=args.top_k,
+            document=args.document,
+            mode=mode,
+            params=params,
+            keyword_stats=KeywordStatsCache(),
+        )
+        result, payload = found.result, found.as_dict()
+    else:
+        result = search(
+            args.query, args.library, embedder or args.model, store, args.top_k, args.document, mode, params
+        )
+        payload = result.as_dict()
     lines = [
         f"{mode} search  query {result.query_dim}d  documents {result.doc_dim}d  "
         f"({result.encode_ms:.1f} + {result.search_ms:.1f} ms)"
@@ -146,7 +164,9 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         parts = [f"{name} {v:.3f}" for name, v in (("cos", h.dense_score), ("bm25", h.keyword_score)) if v is not None]
         detail = f" ({', '.join(parts)})" if mode == SearchMode.HYBRID else ""
         lines.append(f"{h.rank:>3}. {h.score:.3f}{detail}  {h.document} #{h.chunk}  {snippet}")
-    _emit(args, result.as_dict(), "\n".join(lines))
+        if args.explain:
+            lines += _why_lines(payload["hits"][h.rank - 1]["why"])
+    _emit(args, payload, "\n".join(lines))
     return EXIT_OK
 
 
@@ -173,6 +193,21 @@ def cmd_adapt(args: argparse.Namespace, settings: Settings) -> int:
         f"Use it as --model {result.name}.",
     )
     return EXIT_OK
+
+
+def _why_lines(why: dict) -> list[str]:
+    from core.evaluate.judgments import RELEVANT
+
+    lines = []
+    if why.get("words"):
+        lines.append("       words: " + ", ".join(f"{w['word']} {w['contribution']:+.3f}" for w in why["words"]))
+    if why.get("terms"):
+        lines.append("       terms: " + ", ".join(f"{t['term']} {t['share']:.0%}" for t in why["terms"]))
+    if why.get("unknown_words"):
+        lines.append("       unknown to the model: " + ", ".join(why["unknown_words"]))
+    if "verdict" in why:
+        lines.append(f"       judged {'relevant' if why['verdict'] >= RELEVANT else 'not relevant'} for this query")
+    return lines
 
 
 EVALUATE_HELP = (
@@ -346,11 +381,11 @@ def cmd_create_library(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
+    from core.service.libraries import rebuild_index
+
     bar = ProgressBar(enabled=not args.json)
     try:
-        store = _store(settings)
-        with store.catalog.lease(args.library, f"rebuild {args.model} in {args.library}"):
-            meta = store.index(args.library, args.model).rebuild(bar)
+        meta = rebuild_index(_store(settings), _runner(), args.library, args.model, bar)
     finally:
         bar.close()
     _emit(
@@ -372,10 +407,7 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     def ready(uri: str) -> None:
         print(f"listening on {uri}: set MILVUS_URI={uri} for the app and the CLI (Ctrl-C stops)", flush=True)
 
-    try:
-        return serve(path, args.port, args.host, ready)
-    except KeyboardInterrupt:
-        return EXIT_OK
+    return serve(path, args.port, args.host, ready)
 
 
 def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
@@ -385,19 +417,30 @@ def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def _runner():
+    """The job runner the library changes go through, as the app's do (core.service.libraries)."""
+    from core.service.jobs import JobRunner
+
+    return JobRunner()
+
+
 def cmd_delete_library(args: argparse.Namespace, settings: Settings) -> int:
-    store = _store(settings)
-    with store.catalog.lease(args.library, f"drop library {args.library}"):
-        dropped = store.catalog.drop(args.library)
+    from core.service.libraries import drop_library
+
+    dropped = drop_library(_store(settings), _runner(), args.library)
     _emit(args, {"library": args.library, "collections_dropped": dropped}, f"Dropped library '{args.library}'.")
     return EXIT_OK
 
 
 def cmd_delete_document(args: argparse.Namespace, settings: Settings) -> int:
-    store = _store(settings)
-    with store.catalog.lease(args.library, f"delete {args.document} from {args.library}"):
-        store.index(args.library, args.model).delete_document(args.document)
-    _emit(args, {"library": args.library, "document": args.document}, f"Deleted {args.document}.")
+    from core.service.libraries import delete_document
+
+    models = delete_document(_store(settings), _runner(), args.library, args.document, args.model)
+    _emit(
+        args,
+        {"library": args.library, "document": args.document, "models": models},
+        f"Deleted {args.document} from {len(models)} index(es) of '{args.library}': {', '.join(models) or 'none'}.",
+    )
     return EXIT_OK
 
 
@@ -478,6 +521,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--document", help="only search this document")
     p.add_argument("--mode", choices=["dense", "keyword", "hybrid"], default="dense")
     p.add_argument("--weight", type=_share, help="hybrid: blend scores with this dense share (0-1) instead of RRF")
+    p.add_argument(
+        "--explain", action="store_true", help="say why each hit matched (word and term shares) and its verdict"
+    )
     p = command("evaluate", cmd_evaluate, "measure retrieval on a BEIR-style collection, with intervals and tests")
     p.description = EVALUATE_HELP + "."
     p.add_argument("folder", metavar="DIR", help="a BEIR-style collection folder")
@@ -543,22 +589,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--library", required=True)
     p = command("delete-library", cmd_delete_library, "drop a library and all its indexes")
     p.add_argument("library")
-    p = command("delete-document", cmd_delete_document, "remove one document from a library's index")
+    p = command("delete-document", cmd_delete_document, "remove one document from every index of a library")
     p.add_argument("document")
     p.add_argument("--library", required=True)
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", action="append", help="only from this model's index; repeat for more")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from core.lifetime import exit_code, received_signal
+
     args = build_parser().parse_args(argv)
     try:
         return args.func(args, load_settings())  # read once here, passed to everything the command does
-    except PotionError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print(
-            "error: interrupted; run the same command again to finish (it resumes where it stopped).", file=sys.stderr
-        )
-        return EXIT_ERROR
+    except (PotionError, KeyboardInterrupt) as exc:
+        # After a stop signal, whatever else went wrong while unwinding (the engine gone with the same Ctrl-C,
+        # say) followed from the stop: it gets the one line a stop gets.
+        signum = getattr(exc, "signum", signal.SIGINT) if isinstance(exc, KeyboardInterrupt) else received_signal()
+        if signum is None:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+    except Exception:
+        signum = received_signal()
+        if signum is None:
+            raise
+    stopped = "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+    print(f"error: {stopped}; run the same command again to finish (it resumes where it stopped).", file=sys.stderr)
+    return exit_code(signum)

@@ -19,19 +19,11 @@ from core.insight.costs import (
 )
 from core.service.jobs import JobStatus
 from core.sizes import format_bytes
-from pages import shared
+from core.storage import Store
+from pages import keys, shared
 
-# {model: nDCG@10} per library, left by the Judgments page's evaluation of this library (dense runs)
-QUALITY_KEY = "cost_quality"
+QUALITY_KEY = keys.COST_QUALITY  # {library: {model: nDCG@10}}, left by the Judgments page's evaluation (dense runs)
 NOT_RECORDED = "not recorded"
-
-shared.ensure_frame()
-
-store = shared.shared_store()
-library = shared.need_library()
-runner = shared.jobs()
-# Its own key, not the library's write key: measuring only reads, so it neither waits for nor blocks indexing.
-job_key = f"costs|{library}"
 
 
 @st.cache_resource
@@ -39,7 +31,97 @@ def cost_cache() -> CostCache:
     return CostCache()
 
 
-st.title(":material/payments: Costs")
+def job_panel(job_key: str) -> None:
+    """The measuring job's progress (the page stops there until it ends), or what it could not measure."""
+    job = shared.jobs().get(job_key)
+    if job is not None and job.running:
+        shared.key_progress(job_key)  # reruns the page, showing the table, once the job ends
+        st.stop()
+    if job is not None and job.status == JobStatus.FAILED:
+        st.error(shared.inert(f"Measuring stopped: {job.error}"))
+    elif job is not None and isinstance(job.result, CostReport):
+        for skipped in job.result.skipped:
+            st.warning(shared.inert(f"{skipped.model} was not measured: {skipped.reason}"))
+
+
+def measure(store: Store, library: str, job_key: str, collections: list) -> list:
+    """The costs kept for each index, with a button that measures the missing ones in the background."""
+    cache = cost_cache()
+    kept = cached_costs(cache, library, collections)
+    missing = [c.meta.model_name for c, cost in zip(collections, kept, strict=True) if cost is None]
+    if missing:
+        st.caption(
+            f"Not measured yet: {shared.inert(', '.join(missing))}. Measuring reads the library and changes nothing."
+        )
+        label = f"Measure {len(missing)} model{'s' if len(missing) > 1 else ''}"
+        if st.button(label, type="primary", key="costs_measure"):
+            shared.jobs().start(
+                job_key,
+                f"Measuring costs of {library}",
+                lambda progress: measure_costs(store, library, cache, load_embedder, progress),
+                kind="costs",
+            )
+            st.rerun()
+    return [c for c in kept if c is not None]
+
+
+def table(library: str, costs: list) -> dict:
+    """The costs table; returns the quality (nDCG@10 per model) it showed."""
+    quality = (st.session_state.get(QUALITY_KEY) or {}).get(library, {})
+    rows = [
+        {
+            "model": c.model,
+            "dims": c.dim,
+            "parameters": c.params,
+            "weights": c.dtype,
+            "model file": format_bytes(c.file_size_bytes),
+            "bytes / vector": c.bytes_per_vector,
+            "chunks": c.chunks,
+            "index vectors": format_bytes(c.index_bytes),
+            "index vectors (bytes)": c.index_bytes,
+            "encode rate (chunks/s)": round(c.encode_rate, 1),
+            "query p50 (ms)": round(c.query_p50_ms, 2),
+            "index time": f"{c.index_seconds:.1f} s" if c.index_seconds is not None else NOT_RECORDED,
+            "index rate (chunks/s)": round(c.index_rate, 1) if c.index_rate is not None else None,
+            "nDCG@10": f"{quality[c.model]:.3f}" if c.model in quality else "—",
+        }
+        for c in costs
+    ]
+    st.dataframe(rows, hide_index=True, width="stretch", key="costs_table")
+    st.caption(
+        "Encode rate: sampled chunks encoded / seconds spent encoding them. Query p50: the median of encode + search "
+        "time per query. Index time: chunking, embedding and writing, as recorded when the chunks were indexed "
+        "(summed over uploads; not recorded for indexes made by an older version or copied by a rebuild). "
+        "A variant (NAME@128d, NAME@int8) is a model of its own: pick it in the sidebar and index the library with it. "
+        + (
+            "nDCG@10 comes from the evaluation given to this page."
+            if quality
+            else "nDCG@10 needs an evaluation with relevance judgments; none is stored for this library, so it shows —."
+        )
+    )
+    return quality
+
+
+def chart(costs: list, quality: dict) -> None:
+    axis = CostAxis(st.selectbox("Cost on the x axis", [str(a) for a in CostAxis], key="costs_axis"))
+    plotted = cost_chart(costs, axis, quality)
+    values = [{"model": p.model, "x": p.x, "y": p.y} for p in plotted.points]
+    base = alt.Chart(alt.Data(values=values)).encode(
+        x=alt.X("x:Q", title=plotted.x_title, scale=alt.Scale(zero=False)),
+        y=alt.Y("y:Q", title=plotted.y_title, scale=alt.Scale(zero=False)),
+        tooltip=[
+            alt.Tooltip("model:N", title="Model"),
+            alt.Tooltip("x:Q", title=plotted.x_title, format=",.2f"),
+            alt.Tooltip("y:Q", title=plotted.y_title, format=",.3f"),
+        ],
+    )
+    labelled = base.mark_circle(size=120) + base.mark_text(align="left", dx=8, dy=-8).encode(text="model:N")
+    st.altair_chart(labelled.properties(height=380), width="stretch")
+
+
+store, library = shared.begin(":material/payments: Costs")
+# Its own key, not the library's write key: measuring only reads, so it neither waits for nor blocks indexing.
+job_key = f"costs|{library}"
 st.caption(
     f"Each model indexed in **{shared.inert(library)}**, measured on this library: encode rate over up to "
     f"{SAMPLE_CHUNKS:,} of its chunks, query latency (encode + dense search) over {SAMPLE_QUERIES} queries made "
@@ -52,81 +134,7 @@ if not collections:
         "then measure each model's costs here."
     )
     st.stop()
-
-
-job = runner.get(job_key)
-if job is not None and job.running:
-    shared.key_progress(job_key)  # reruns the page, showing the table, once the job ends
-    st.stop()
-if job is not None and job.status == JobStatus.FAILED:
-    st.error(shared.inert(f"Measuring stopped: {job.error}"))
-elif job is not None and isinstance(job.result, CostReport):
-    for skipped in job.result.skipped:
-        st.warning(shared.inert(f"{skipped.model} was not measured: {skipped.reason}"))
-
-cache = cost_cache()
-kept = cached_costs(cache, library, collections)
-missing = [c.meta.model_name for c, cost in zip(collections, kept, strict=True) if cost is None]
-if missing:
-    st.caption(
-        f"Not measured yet: {shared.inert(', '.join(missing))}. Measuring reads the library and changes nothing."
-    )
-    if st.button(f"Measure {len(missing)} model{'s' if len(missing) > 1 else ''}", type="primary", key="costs_measure"):
-        runner.start(
-            job_key,
-            f"Measuring costs of {library}",
-            lambda progress: measure_costs(store, library, cache, load_embedder, progress),
-            kind="costs",
-        )
-        st.rerun()
-
-costs = [c for c in kept if c is not None]
-if not costs:
-    st.stop()
-quality = (st.session_state.get(QUALITY_KEY) or {}).get(library, {})
-rows = [
-    {
-        "model": c.model,
-        "dims": c.dim,
-        "parameters": c.params,
-        "weights": c.dtype,
-        "model file": format_bytes(c.file_size_bytes),
-        "bytes / vector": c.bytes_per_vector,
-        "chunks": c.chunks,
-        "index vectors": format_bytes(c.index_bytes),
-        "index vectors (bytes)": c.index_bytes,
-        "encode rate (chunks/s)": round(c.encode_rate, 1),
-        "query p50 (ms)": round(c.query_p50_ms, 2),
-        "index time": f"{c.index_seconds:.1f} s" if c.index_seconds is not None else NOT_RECORDED,
-        "index rate (chunks/s)": round(c.index_rate, 1) if c.index_rate is not None else None,
-        "nDCG@10": f"{quality[c.model]:.3f}" if c.model in quality else "—",
-    }
-    for c in costs
-]
-st.dataframe(rows, hide_index=True, width="stretch", key="costs_table")
-st.caption(
-    "Encode rate: sampled chunks encoded / seconds spent encoding them. Query p50: the median of encode + search "
-    "time per query. Index time: chunking, embedding and writing, as recorded when the chunks were indexed "
-    "(summed over uploads; not recorded for indexes made by an older version or copied by a rebuild). "
-    "A variant (NAME@128d, NAME@int8) is a model of its own: pick it in the sidebar and index the library with it. "
-    + (
-        "nDCG@10 comes from the evaluation given to this page."
-        if quality
-        else "nDCG@10 needs an evaluation with relevance judgments; none is stored for this library, so it shows —."
-    )
-)
-
-axis = CostAxis(st.selectbox("Cost on the x axis", [str(a) for a in CostAxis], key="costs_axis"))
-chart = cost_chart(costs, axis, quality)
-values = [{"model": p.model, "x": p.x, "y": p.y} for p in chart.points]
-base = alt.Chart(alt.Data(values=values)).encode(
-    x=alt.X("x:Q", title=chart.x_title, scale=alt.Scale(zero=False)),
-    y=alt.Y("y:Q", title=chart.y_title, scale=alt.Scale(zero=False)),
-    tooltip=[
-        alt.Tooltip("model:N", title="Model"),
-        alt.Tooltip("x:Q", title=chart.x_title, format=",.2f"),
-        alt.Tooltip("y:Q", title=chart.y_title, format=",.3f"),
-    ],
-)
-labelled = base.mark_circle(size=120) + base.mark_text(align="left", dx=8, dy=-8).encode(text="model:N")
-st.altair_chart(labelled.properties(height=380), width="stretch")
+job_panel(job_key)
+costs = measure(store, library, job_key, collections)
+if costs:
+    chart(costs, table(library, costs))

@@ -3,6 +3,8 @@ where they disagree most."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import altair as alt
 import streamlit as st
 
@@ -29,124 +31,139 @@ from core.evaluate.report import (
     table_csv,
 )
 from core.evaluate.runs import WHOLE_DOCUMENTS, evaluation_library
+from core.ingest.chunking import ChunkSettings
 from core.ingest.pipeline import default_chunking
 from core.search.export import CSV_NOTE
 from core.search.query import search_many
-from core.service.jobs import JobStatus, library_job_key
+from core.service.jobs import JobRunner, JobStatus, library_job_key
+from core.storage import Store
 from core.types import SearchMode
-from pages import shared
+from pages import keys, shared
 
 EVALUATE = "evaluate"  # the kind of job this page starts, whose outcome it shows
-JOB_KEY = "evaluate_job"  # session: the eval library whose job this session started
-RESULT_KEY = "evaluate_result"  # session: the last finished EvaluationRun, kept after its job is forgotten
-ERROR_KEY = "evaluate_error"  # session: why the last run stopped, kept the same way
+JOB_KEY, RESULT_KEY, ERROR_KEY = keys.EVALUATE_JOB, keys.EVALUATE_RESULT, keys.EVALUATE_ERROR
 UPLOAD, FOLDER = "Upload three files", "A folder on this machine"
 HITS_SHOWN = 5
 
-shared.ensure_frame()
 
-store = shared.shared_store()
-runner = shared.jobs()
-st.title(":material/labs: Evaluate")
-st.caption(
-    "Measure retrieval on a labelled collection (BEIR layout: corpus.jsonl, queries.jsonl and qrels.tsv, or TREC "
-    "qrels `qid 0 docid rel`). Each model indexes the corpus into a library of its own, `eval:<dataset>:<chunking>`, "
-    "reused by later runs. **Documents are scored by their best chunk.** Intervals are **95% bootstrap over "
-    "queries** (1,000 resamples); comparisons give the paired-bootstrap interval of the difference and a paired "
-    "sign-flip p-value (not corrected for multiple comparisons)."
-)
+@dataclass(frozen=True)
+class Request:
+    """What the inputs ask for: a collection (uploaded or a folder), models, modes, chunking and the baseline."""
 
-# --- the running job, or the outcome of the last one -------------------------------------------------
-running_library = st.session_state.get(JOB_KEY)
-job = runner.get(library_job_key(running_library)) if running_library else None
-busy = job is not None and job.running
-if busy:
-    shared.job_progress(running_library)
-elif job is not None and job.kind == EVALUATE:
-    # The outcome moves into the session, so every later rerun still shows it, not just the first.
-    failed = job.status == JobStatus.FAILED
-    st.session_state[RESULT_KEY] = None if failed else job.result
-    st.session_state[ERROR_KEY] = job.error if failed else None
-    runner.forget(library_job_key(running_library))
-    st.session_state.pop(JOB_KEY, None)
-if error := st.session_state.get(ERROR_KEY):
-    st.error(shared.inert(f"Evaluation stopped: {error}"))
+    ready: bool
+    source: str
+    uploads: tuple  # corpus, queries, qrels (UploadedFile), when uploaded
+    dataset: str
+    folder: str
+    models: list[str]
+    modes: list[SearchMode]
+    chunking: ChunkSettings
+    baseline: tuple[str, SearchMode] | None
 
-# --- inputs ------------------------------------------------------------------------------------------
-source = st.radio("Collection", [UPLOAD, FOLDER], key="eval_source", horizontal=True, disabled=busy)
-if source == UPLOAD:
-    cols = st.columns(3)
-    corpus = cols[0].file_uploader("corpus.jsonl", type=["jsonl"], key="eval_corpus", disabled=busy)
-    queries = cols[1].file_uploader("queries.jsonl", type=["jsonl"], key="eval_queries", disabled=busy)
-    qrels = cols[2].file_uploader(
-        "qrels (BEIR .tsv or TREC)", type=["tsv", "txt", "qrels"], key="eval_qrels", disabled=busy
-    )
-    dataset = st.text_input(
-        "Dataset name",
-        "uploaded",
-        key="eval_name",
+
+def job_panel(runner: JobRunner) -> bool:
+    """The running job, or the outcome of the last one moved into the session; True while one runs."""
+    running_library = st.session_state.get(JOB_KEY)
+    job = runner.get(library_job_key(running_library)) if running_library else None
+    if job is not None and job.running:
+        shared.job_progress(running_library)
+        return True
+    if job is not None and job.kind == EVALUATE:
+        # The outcome moves into the session, so every later rerun still shows it, not just the first.
+        failed = job.status == JobStatus.FAILED
+        st.session_state[RESULT_KEY] = None if failed else job.result
+        st.session_state[ERROR_KEY] = job.error if failed else None
+        runner.forget(library_job_key(running_library))
+        st.session_state.pop(JOB_KEY, None)
+    if error := st.session_state.get(ERROR_KEY):
+        st.error(shared.inert(f"Evaluation stopped: {error}"))
+    return False
+
+
+def inputs(busy: bool) -> Request:
+    source = st.radio("Collection", [UPLOAD, FOLDER], key="eval_source", horizontal=True, disabled=busy)
+    uploads, dataset, folder = (), "", ""
+    if source == UPLOAD:
+        cols = st.columns(3)
+        uploads = (
+            cols[0].file_uploader("corpus.jsonl", type=["jsonl"], key="eval_corpus", disabled=busy),
+            cols[1].file_uploader("queries.jsonl", type=["jsonl"], key="eval_queries", disabled=busy),
+            cols[2].file_uploader(
+                "qrels (BEIR .tsv or TREC)", type=["tsv", "txt", "qrels"], key="eval_qrels", disabled=busy
+            ),
+        )
+        dataset = st.text_input(
+            "Dataset name",
+            "uploaded",
+            key="eval_name",
+            disabled=busy,
+            help="Names the eval library; the same name reuses it.",
+        )
+        ready = all(uploads) and bool(dataset.strip())
+    else:
+        folder = st.text_input(
+            "Folder", key="eval_folder", disabled=busy, placeholder="../shared/datasets/scifact"
+        ).strip()
+        ready = bool(folder)
+    current = shared.current_model()
+    offline = shared.offline_models()
+    st.session_state.setdefault(keys.EVAL_MODELS, [current] if current in offline else offline[:1])
+    models = st.multiselect("Models", offline, key=keys.EVAL_MODELS, disabled=busy, help="Models available offline.")
+    modes = [
+        SearchMode(m)
+        for m in st.multiselect(
+            "Modes", [str(m) for m in SearchMode], default=[str(SearchMode.DENSE)], key="eval_modes", disabled=busy
+        )
+    ]
+    default = default_chunking(shared.settings())
+    chunk_choices = {
+        "default": f"Default ({default.size} {default.unit.value}, overlap {default.overlap})",
+        "whole": "One chunk per document",
+    }
+    chunk_choice = st.radio(
+        "Chunking",
+        list(chunk_choices),
+        format_func=chunk_choices.get,
+        key="eval_chunking",
+        horizontal=True,
         disabled=busy,
-        help="Names the eval library; the same name reuses it.",
     )
-    ready = all((corpus, queries, qrels)) and bool(dataset.strip())
-else:
-    folder_typed = st.text_input(
-        "Folder", key="eval_folder", disabled=busy, placeholder="../shared/datasets/scifact"
-    ).strip()
-    ready = bool(folder_typed)
-
-current = shared.current_model()
-offline = shared.offline_models()
-st.session_state.setdefault("eval_models", [current] if current in offline else offline[:1])
-models = st.multiselect("Models", offline, key="eval_models", disabled=busy, help="Models available offline.")
-modes = [
-    SearchMode(m)
-    for m in st.multiselect(
-        "Modes", [str(m) for m in SearchMode], default=[str(SearchMode.DENSE)], key="eval_modes", disabled=busy
+    runs = {run_label(model, mode): (model, mode) for model in models for mode in modes}
+    picked = st.selectbox(
+        "Baseline",
+        list(runs),
+        index=0 if runs else None,
+        key="eval_baseline|" + "|".join(runs),  # a new set of rows starts again from the first
+        disabled=busy,
+        help="The run every other one is compared with (default: the first).",
     )
-]
-default = default_chunking(shared.settings())
-chunk_choices = {
-    "default": f"Default ({default.size} {default.unit.value}, overlap {default.overlap})",
-    "whole": "One chunk per document",
-}
-chunk_choice = st.radio(
-    "Chunking",
-    list(chunk_choices),
-    format_func=chunk_choices.get,
-    key="eval_chunking",
-    horizontal=True,
-    disabled=busy,
-)
-chunking = WHOLE_DOCUMENTS if chunk_choice == "whole" else default
-runs = {run_label(model, mode): (model, mode) for model in models for mode in modes}
-picked_baseline = st.selectbox(
-    "Baseline",
-    list(runs),
-    index=0 if runs else None,
-    key="eval_baseline|" + "|".join(runs),  # a new set of rows starts again from the first
-    disabled=busy,
-    help="The run every other one is compared with (default: the first).",
-)
-baseline = runs.get(picked_baseline) if picked_baseline else None
+    return Request(
+        ready=ready and bool(runs),
+        source=source,
+        uploads=uploads,
+        dataset=dataset,
+        folder=folder,
+        models=models,
+        modes=modes,
+        chunking=WHOLE_DOCUMENTS if chunk_choice == "whole" else default,
+        baseline=runs.get(picked) if picked else None,
+    )
 
-if st.button("Evaluate", type="primary", disabled=busy or not ready or not runs):
+
+def start(store: Store, runner: JobRunner, asked: Request) -> None:
     try:
-        if source == UPLOAD:
-            folder = save_collection(
-                shared.settings().data_dir,
-                dataset,
-                corpus.getvalue(),
-                queries.getvalue(),
-                qrels.getvalue(),
-            )
+        if asked.source == UPLOAD:
+            corpus, queries, qrels = (f.getvalue() for f in asked.uploads)
+            folder = save_collection(shared.settings().data_dir, asked.dataset, corpus, queries, qrels)
         else:
-            folder = folder_typed
-        library = evaluation_library(collection_name(folder), chunking)
+            folder = asked.folder
+        library = evaluation_library(collection_name(folder), asked.chunking)
         runner.start(
             library_job_key(library),  # it writes to the eval library: one job per library, as everywhere
-            f"Evaluating {', '.join(models)} on {collection_name(folder)}",
-            lambda progress: run_evaluation(folder, models, modes, store, chunking, baseline, progress),
+            f"Evaluating {', '.join(asked.models)} on {collection_name(folder)}",
+            lambda progress: run_evaluation(
+                folder, asked.models, asked.modes, store, asked.chunking, asked.baseline, progress
+            ),
             kind=EVALUATE,
             join=False,
         )
@@ -158,31 +175,33 @@ if st.button("Evaluate", type="primary", disabled=busy or not ready or not runs)
             st.session_state.pop(kept, None)
         st.rerun()
 
-found: EvaluationRun | None = st.session_state.get(RESULT_KEY)
-if found is None:
-    st.stop()
 
-# --- results -----------------------------------------------------------------------------------------
-report = found.report
-st.subheader("Results")
-st.text(f"{report.dataset}: {report.queries:,} judged queries, chunking {report.chunking}")  # a folder name: inert
-st.caption("Each cell is the mean over queries [95% bootstrap interval]; seconds is search and ranking, not indexing.")
-st.dataframe(results_table(report).records(), hide_index=True, width="stretch", key="eval_results")
+def results(found: EvaluationRun) -> None:
+    report = found.report
+    st.subheader("Results")
+    st.text(f"{report.dataset}: {report.queries:,} judged queries, chunking {report.chunking}")  # a folder name: inert
+    st.caption(
+        "Each cell is the mean over queries [95% bootstrap interval]; seconds is search and ranking, not indexing."
+    )
+    st.dataframe(results_table(report).records(), hide_index=True, width="stretch", key="eval_results")
+    points = [p.__dict__ for p in metric_points(report)]
+    base = alt.Chart(alt.Data(values=points)).encode(y=alt.Y("run:N", title=None))
+    means = alt.layer(
+        base.mark_rule().encode(x=alt.X("low:Q", title="mean with 95% interval"), x2="high:Q"),
+        base.mark_point(filled=True, size=60).encode(
+            x="mean:Q",
+            color=alt.Color("run:N", legend=None),
+            tooltip=["run:N", "measure:N", alt.Tooltip("mean:Q", format=".4f"), "low:Q", "high:Q"],
+        ),
+    ).facet(column=alt.Column("measure:N", title=None, sort=list(MEASURE_LABELS.values())))
+    st.altair_chart(means, width="content")
 
-points = [p.__dict__ for p in metric_points(report)]
-base = alt.Chart(alt.Data(values=points)).encode(y=alt.Y("run:N", title=None))
-means = alt.layer(
-    base.mark_rule().encode(x=alt.X("low:Q", title="mean with 95% interval"), x2="high:Q"),
-    base.mark_point(filled=True, size=60).encode(
-        x="mean:Q",
-        color=alt.Color("run:N", legend=None),
-        tooltip=["run:N", "measure:N", alt.Tooltip("mean:Q", format=".4f"), "low:Q", "high:Q"],
-    ),
-).facet(column=alt.Column("measure:N", title=None, sort=list(MEASURE_LABELS.values())))
-st.altair_chart(means, width="content")
 
-table = comparison_table(report)
-if table.rows:
+def comparisons(found: EvaluationRun) -> None:
+    report = found.report
+    table = comparison_table(report)
+    if not table.rows:
+        return
     base_run = report.comparisons[0].baseline
     st.subheader(f"Against {shared.inert(run_label(base_run.model, base_run.label()))}")
     st.caption("diff is the run minus the baseline; p from a paired sign-flip test over queries.")
@@ -202,78 +221,104 @@ if table.rows:
     )
     st.altair_chart(bars, width="content")
 
-# --- where the runs disagree -----------------------------------------------------------------------
-st.subheader("Where the runs disagree most")
-st.caption(f"Queries by the spread of {MEASURE_LABELS[SPREAD_MEASURE]} across runs (highest minus lowest).")
-ranked = disagreements(found)
-st.dataframe(disagreement_table(ranked[:50]).records(), hide_index=True, width="stretch", key="eval_disagreements")
-texts = {d.query_id: d.query for d in ranked}
-picked = st.selectbox(
-    "Show the hits of query",
-    [d.query_id for d in ranked],
-    format_func=lambda qid: f"{qid} — {texts[qid][:80]}",
-    key="eval_query",
-)
-if picked is not None:
+
+def run_hits(store: Store, result, query: str, qid: str, judged: dict) -> None:
+    """One run's top chunks for the query, searched again in its eval library."""
+    st.markdown(f"**{shared.inert(label_of(result))}**")
+    embedder = shared.try_embedder(result.model)
+    if embedder is None:
+        return
+    try:
+        (hits,) = search_many(
+            [query], result.library, embedder, store, HITS_SHOWN, mode=result.mode, params=result.params_for(qid)
+        )
+    except PotionError as exc:
+        st.error(shared.inert(exc))
+        return
+    st.caption(f"{MEASURE_LABELS[SPREAD_MEASURE]} {result.per_query[SPREAD_MEASURE][qid]:.4f}")
+    st.dataframe(
+        [
+            {
+                "rank": h.rank,
+                "document": h.document,
+                "relevance": relevance_of(h.document, judged),
+                "score": round(h.score, 4),
+                "text": h.text,
+            }
+            for h in hits.hits
+        ],
+        hide_index=True,
+        key=f"eval_hits_{label_of(result)}",
+    )
+
+
+def disagreement(store: Store, found: EvaluationRun) -> None:
+    st.subheader("Where the runs disagree most")
+    st.caption(f"Queries by the spread of {MEASURE_LABELS[SPREAD_MEASURE]} across runs (highest minus lowest).")
+    ranked = disagreements(found)
+    st.dataframe(disagreement_table(ranked[:50]).records(), hide_index=True, width="stretch", key="eval_disagreements")
+    texts = {d.query_id: d.query for d in ranked}
+    picked = st.selectbox(
+        "Show the hits of query",
+        [d.query_id for d in ranked],
+        format_func=lambda qid: f"{qid} — {texts[qid][:80]}",
+        key="eval_query",
+    )
+    if picked is None:
+        return
     st.text(texts[picked])  # the query as inert text
     st.caption(
         f"Each run's top {HITS_SHOWN} chunks for this query, searched again in its eval library; relevance is the "
         "judged grade of the chunk's document (0: not judged relevant)."
     )
-    judged = found.qrels.get(picked, {})
-    columns = st.columns(len(report.results))
-    for column, result in zip(columns, report.results):
+    for column, result in zip(st.columns(len(found.report.results)), found.report.results):
         with column:
-            st.markdown(f"**{shared.inert(label_of(result))}**")
-            embedder = shared.try_embedder(result.model)
-            if embedder is None:
-                continue
-            try:
-                (hits,) = search_many(
-                    [texts[picked]],
-                    result.library,
-                    embedder,
-                    store,
-                    HITS_SHOWN,
-                    mode=result.mode,
-                    params=result.params_for(picked),
-                )
-            except PotionError as exc:
-                st.error(shared.inert(exc))
-                continue
-            st.caption(f"{MEASURE_LABELS[SPREAD_MEASURE]} {result.per_query[SPREAD_MEASURE][picked]:.4f}")
-            st.dataframe(
-                [
-                    {
-                        "rank": h.rank,
-                        "document": h.document,
-                        "relevance": relevance_of(h.document, judged),
-                        "score": round(h.score, 4),
-                        "text": h.text,
-                    }
-                    for h in hits.hits
-                ],
-                hide_index=True,
-                key=f"eval_hits_{label_of(result)}",
-            )
+            run_hits(store, result, texts[picked], picked, found.qrels.get(picked, {}))
 
-# --- exports -----------------------------------------------------------------------------------------
-st.subheader("Export")
-cols = st.columns(3)
-cols[0].download_button(
-    "Report (JSON)",
-    report_json(report),
-    f"evaluation-{report.dataset}.json",
-    "application/json",
-    help="The same JSON as `python -m core evaluate --json`.",
+
+def exports(found: EvaluationRun) -> None:
+    report = found.report
+    st.subheader("Export")
+    cols = st.columns(3)
+    cols[0].download_button(
+        "Report (JSON)",
+        report_json(report),
+        f"evaluation-{report.dataset}.json",
+        "application/json",
+        help="The same JSON as `python -m core evaluate --json`.",
+    )
+    cols[1].download_button(
+        "Results (CSV)",
+        table_csv(results_csv_table(report)),
+        f"results-{report.dataset}.csv",
+        "text/csv",
+        help=CSV_NOTE,
+    )
+    cols[2].download_button(
+        "Per-query scores (CSV)",
+        table_csv(per_query_table(found)),
+        f"per-query-{report.dataset}.csv",
+        "text/csv",
+        help=CSV_NOTE,
+    )
+
+
+store, _ = shared.begin(":material/labs: Evaluate", needs_library=False)
+runner = shared.jobs()
+st.caption(
+    "Measure retrieval on a labelled collection (BEIR layout: corpus.jsonl, queries.jsonl and qrels.tsv, or TREC "
+    "qrels `qid 0 docid rel`). Each model indexes the corpus into a library of its own, `eval:<dataset>:<chunking>`, "
+    "reused by later runs. **Documents are scored by their best chunk.** Intervals are **95% bootstrap over "
+    "queries** (1,000 resamples); comparisons give the paired-bootstrap interval of the difference and a paired "
+    "sign-flip p-value (not corrected for multiple comparisons)."
 )
-cols[1].download_button(
-    "Results (CSV)", table_csv(results_csv_table(report)), f"results-{report.dataset}.csv", "text/csv", help=CSV_NOTE
-)
-cols[2].download_button(
-    "Per-query scores (CSV)",
-    table_csv(per_query_table(found)),
-    f"per-query-{report.dataset}.csv",
-    "text/csv",
-    help=CSV_NOTE,
-)
+busy = job_panel(runner)
+asked = inputs(busy)
+if st.button("Evaluate", type="primary", disabled=busy or not asked.ready):
+    start(store, runner, asked)
+found: EvaluationRun | None = st.session_state.get(RESULT_KEY)
+if found is not None:
+    results(found)
+    comparisons(found)
+    disagreement(store, found)
+    exports(found)

@@ -5,9 +5,7 @@ import streamlit as st
 from core.embed.catalog import bundled_models
 from pages import shared
 
-shared.ensure_frame()
-
-st.title(":material/science: Potion Search")
+store, library = shared.begin(":material/science: Potion Search", needs_library=False)
 st.markdown(
     "Semantic search with **static embeddings**. A [Model2Vec](https://github.com/MinishLab/model2vec) "
     "*potion* model turns text into a vector by averaging token vectors — no neural network at query time, "
@@ -19,20 +17,18 @@ steps[0].markdown("**1. Pick a model** in the sidebar. Two small models are bund
 steps[1].markdown("**2. Add documents** on the Library page: upload files or load the sample set.")
 steps[2].markdown("**3. Search and compare**: see the hits, why they matched, and how models differ.")
 
-store = shared.shared_store()
 libraries = store.libraries()
 settings = shared.settings()
 cols = st.columns(3)
 cols[0].metric("Libraries", len(libraries))
 cols[1].metric("Indexed chunks", sum(c.chunks for lib in libraries for c in lib.collections))
 cols[2].metric("Bundled models", len(bundled_models(settings.models_dir)))
-library = shared.current_library()
 if library:
     current = next((lib for lib in libraries if lib.name == library), None)
     if current is None or not current.collections:
         st.info(f"**{shared.inert(library)}** is empty: upload documents or load the samples on the Library page.")
     # One click from the first screen to the uploader, with nothing to create first.
-    st.page_link("pages/library.py", label=f"Add documents to {shared.inert(library)}", icon=":material/upload_file:")
+    st.page_link(shared.LIBRARY_PAGE, label=f"Add documents to {shared.inert(library)}", icon=":material/upload_file:")
 else:
     st.info("No library yet: create one in the sidebar, then open **Library** to add documents or load the samples.")
 st.caption(f"Database: `{settings.milvus_uri}` · bundled models in `{settings.models_dir}`")

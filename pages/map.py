@@ -7,14 +7,10 @@ import streamlit as st
 
 from core.errors import PotionError
 from core.insight.projection import EmbeddingMap, embedding_map
-from pages import shared
+from pages import keys, shared
 
-shared.ensure_frame()
-
-store = shared.shared_store()
-library = shared.need_library()
+store, library = shared.begin(":material/scatter_plot: Embedding map")
 model = shared.current_model()
-st.title(":material/scatter_plot: Embedding map")
 st.caption(
     "Each point is a chunk, placed by the two directions along which this model's chunk vectors vary most "
     "(PCA of the unit vectors). Points are coloured by document; the query is the black diamond, its hits are ringed. "
@@ -40,12 +36,10 @@ def build(name: str) -> EmbeddingMap | None:
     embedder = shared.try_embedder(name)
     if embedder is None:
         return None
-    asked = ("map", library, name, embedder.info.fingerprint, query.strip(), top_k, store.index(library, name).count())
-    kept = st.session_state.get(f"map_answer:{name}")
-    if kept is None or kept[0] != asked:  # computed once per question, not on every rerun
-        kept = (asked, embedding_map(store, library, embedder, query, top_k))
-        st.session_state[f"map_answer:{name}"] = kept
-    return kept[1]
+    asked = (library, name, embedder.info.fingerprint, query.strip(), top_k, store.index(library, name).count())
+    return shared.once(
+        keys.MAP_ANSWER.format(model=name), asked, lambda: embedding_map(store, library, embedder, query, top_k)
+    )
 
 
 def chart(found: EmbeddingMap, picked: alt.Parameter, width: int) -> alt.Chart:
@@ -78,6 +72,19 @@ def chart(found: EmbeddingMap, picked: alt.Parameter, width: int) -> alt.Chart:
     return alt.layer(*layers, title=found.model).properties(width=width, height=420)
 
 
+def note(found: EmbeddingMap, query: str, top_k: int) -> str:
+    """What one map draws: all the chunks or a sample of documents, and how many of the hits."""
+    said = f"**{shared.inert(found.model)}**: {len(found.points):,} chunks drawn"
+    if found.sampled:
+        said += (
+            f" of {found.chunks_total:,}, a sample of whole documents (the same in every model's map); "
+            "the library is too large to draw at once"
+        )
+    if query.strip():
+        said += f" · {sum(1 for p in found.points if p.hit_rank)} of the top {top_k} hits are on the map"
+    return said + "."
+
+
 try:
     maps = [m for m in (build(left), build(right) if right else None) if m is not None]
 except PotionError as exc:
@@ -89,13 +96,4 @@ picked = alt.selection_point(fields=["key"], on="click", empty=True, name="chunk
 width = 780 if len(maps) == 1 else 380  # "container" widths collapse inside hconcat
 st.altair_chart(alt.hconcat(*[chart(m, picked, width) for m in maps]), width="content")
 for found in maps:
-    note = f"**{shared.inert(found.model)}**: {len(found.points):,} chunks drawn"
-    if found.sampled:
-        note += (
-            f" of {found.chunks_total:,}, a sample of whole documents (the same in every model's map); "
-            "the library is too large to draw at once"
-        )
-    hits_drawn = sum(1 for p in found.points if p.hit_rank)
-    if query.strip():
-        note += f" · {hits_drawn} of the top {top_k} hits are on the map"
-    st.caption(note + ".")
+    st.caption(note(found, query, top_k))

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import TypeVar
 
 import streamlit as st
 
@@ -10,24 +15,33 @@ from core.config import Settings, load_settings
 from core.embed.embedder import Embedder
 from core.embed.loading import ModelListing, list_models, load_embedder, offline_model_names
 from core.errors import PotionError
-from core.search.keyword_explain import CorpusStats, corpus_stats
+from core.search.answer import KeywordStatsCache
 from core.service.jobs import JobRunner, library_job_key
 from core.storage import Store, open_store
+from pages import keys
 
-MODEL_KEY = "model"
-LIBRARY_KEY = "library"
-SETTINGS_KEY = "settings"
+MODEL_KEY = keys.MODEL
+LIBRARY_KEY = keys.LIBRARY
+T = TypeVar("T")
+
+# The app's files by absolute path: links and switches then resolve alike whichever folder the entry file is in.
+ROOT = Path(__file__).resolve().parent.parent
+APP_FILE = ROOT / "app.py"
+PAGES = ROOT / "pages"
+HOME_PAGE, LIBRARY_PAGE, SEARCH_PAGE = PAGES / "home.py", PAGES / "library.py", PAGES / "search.py"
+COMPARE_PAGE, EVALUATE_PAGE, JUDGMENTS_PAGE = PAGES / "compare.py", PAGES / "evaluate.py", PAGES / "judgments.py"
+MAP_PAGE, COSTS_PAGE = PAGES / "map.py", PAGES / "costs.py"
 
 
 def frame_settings() -> Settings:
     """Read the environment once for this run (the frame, app.py, calls it first) and keep it for the pages."""
-    st.session_state[SETTINGS_KEY] = load_settings()
-    return st.session_state[SETTINGS_KEY]
+    st.session_state[keys.SETTINGS] = load_settings()
+    return st.session_state[keys.SETTINGS]
 
 
 def settings() -> Settings:
     """This run's settings, as the frame read them; a page run without the frame reads them itself."""
-    kept = st.session_state.get(SETTINGS_KEY)
+    kept = st.session_state.get(keys.SETTINGS)
     return kept if kept is not None else frame_settings()
 
 
@@ -55,16 +69,10 @@ def offline_models() -> list[str]:
     return offline_model_names(model_listings(), current_model())
 
 
-@st.cache_resource(show_spinner="Counting the library's words…", max_entries=16)
-def _keyword_stats(_store: Store, library: str, model_name: str, analyzer: str, version: tuple) -> CorpusStats:
-    return corpus_stats((row["text"] for row in _store.index(library, model_name).chunk_rows()), analyzer)
-
-
-def keyword_stats(store: Store, library: str, model_name: str, analyzer: str) -> CorpusStats:
-    """BM25 statistics of the index, counted once per library, model and set of stored documents."""
-    # The documents' hashes change whenever a document is added, replaced or deleted, and not otherwise.
-    version = tuple((d.name, d.doc_hash) for d in store.index(library, model_name).documents())
-    return _keyword_stats(store, library, model_name, analyzer, version)
+@st.cache_resource
+def keyword_stats() -> KeywordStatsCache:
+    """BM25 statistics per index, shared by every session: counted once per library, model and set of documents."""
+    return KeywordStatsCache()
 
 
 @st.cache_resource
@@ -89,16 +97,61 @@ def try_embedder(name: str, download: bool = False) -> Embedder | None:
         return None
 
 
+_FRAMED: ContextVar[bool] = ContextVar("potion_framed", default=False)
+
+
+@contextmanager
+def framed() -> Iterator[None]:
+    """app.py runs the page inside this: a page run outside it was started by Streamlit alone (ensure_frame)."""
+    token = _FRAMED.set(True)
+    try:
+        yield
+    finally:
+        _FRAMED.reset(token)
+
+
 def ensure_frame() -> None:
     """Send a page run outside app.py through the frame.
 
-    A folder named pages/ puts Streamlit in its legacy multipage mode until app.py first calls
-    st.navigation, so a deep link that is a fresh server's first request runs the page alone, without
-    the sidebar. The flag is Streamlit's own (private) record of that mode."""
-    from streamlit.runtime.pages_manager import PagesManager
+    A folder named pages/ beside the entry file puts Streamlit in its legacy multipage mode until a session first
+    calls st.navigation ("As soon as any session of your app executes the st.navigation command, your app will
+    ignore the pages/ directory", docs.streamlit.io/develop/api-reference/navigation/st.navigation), and no
+    option turns that mode off: so a deep link that is a fresh server's first request runs the page file alone,
+    without the sidebar. app.py marks its own runs (`framed`), so a page knows it is alone without asking
+    Streamlit's internals, and switches to app.py, whose st.navigation ends the legacy mode for good."""
+    if not _FRAMED.get():
+        st.switch_page(APP_FILE)
 
-    if getattr(PagesManager, "uses_pages_directory", False):
-        st.switch_page("app.py")
+
+def begin(title: str | None, needs_library: bool = True) -> tuple[Store, str]:
+    """What every page does first: through the frame, the shared store, the current library (or an empty state
+    pointing to where one is made; "" when the page needs none) and the page's title."""
+    ensure_frame()
+    store = shared_store()
+    library = need_library() if needs_library else (current_library() or "")
+    if title:
+        st.title(title)
+    return store, library
+
+
+def once(key: str, asked: Hashable, compute: Callable[[], T], fresh: bool = False) -> T:
+    """compute() once per question: kept in the session under `key` with `asked` (every input the result depends
+    on) and given again while `asked` is the same, so a rerun (a download click, a sidebar change that keeps the
+    question) neither searches nor explains again. `fresh` computes anew even so (a new submission)."""
+    kept = st.session_state.get(key)
+    if fresh or kept is None or kept[0] != asked:
+        kept = (asked, compute())
+        st.session_state[key] = kept
+    return kept[1]
+
+
+def keep(key: str, asked: Hashable, value: object) -> None:
+    """Replace what `once` keeps (an answer changed by the user's own action, such as a judgment)."""
+    st.session_state[key] = (asked, value)
+
+
+def forget(key: str) -> None:
+    st.session_state.pop(key, None)
 
 
 def offline_or_stop(name: str) -> None:

@@ -11,9 +11,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-import streamlit.testing.v1.app_test as app_test_module
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
 
 from core.embed.loading import load_embedder
@@ -23,7 +20,8 @@ from core.storage.milvus import MilvusStore
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = ROOT / "app.py"
-# The page files as st.navigation names them in app.py, for at.switch_page().
+ENTRY = Path(__file__).resolve().parent / "app_entry.py"  # app.py, run from a folder with no pages/ beside it
+# The page files as st.navigation names them in app.py, for open_page() (which takes them relative to ROOT).
 HOME = "pages/home.py"
 LIBRARY = "pages/library.py"
 SEARCH = "pages/search.py"
@@ -38,24 +36,9 @@ SEARCH_SUBMIT = "FormSubmitter:search-Search"
 COMPARE_SUBMIT = "FormSubmitter:compare-Compare"
 
 
-class NavigationOnlyPagesManager(PagesManager):
-    """A PagesManager that never falls back to Streamlit's legacy `pages/` directory mode.
-
-    AppTest resets `PagesManager.uses_pages_directory` before every run and the app keeps its pages in a
-    folder named `pages/`, so from the second run on Streamlit runs the requested page file on its own
-    (no app.py, no sidebar) instead of app.py's st.navigation. A real server resets the flag only at
-    start-up, so there it bites just a deep link that is the first request after a restart, which
-    pages/shared.ensure_frame() sends through app.py (one test covers that path without this class).
-    Keeping the flag False lets the other tests open the page they ask for."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        PagesManager.uses_pages_directory = False
-        super().__init__(*args, **kwargs)
-
-
-def new_app(monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    monkeypatch.setattr(app_test_module, "PagesManager", NavigationOnlyPagesManager)
-    return AppTest.from_file(APP, default_timeout=RUN_TIMEOUT)
+def new_app() -> AppTest:
+    """A new session of the app (tests/app_entry.py runs app.py)."""
+    return AppTest.from_file(ENTRY, default_timeout=RUN_TIMEOUT)
 
 
 def wait_for_job(runner: JobRunner, key: str) -> JobState:
@@ -140,11 +123,18 @@ def create_library(at: AppTest, name: str) -> None:
     no_exception(at)
 
 
-def open_page(at: AppTest, page: str) -> None:
-    at.switch_page(page).run()
+def open_page(at: AppTest, page: str | Path) -> None:
+    at.switch_page(str(ROOT / page)).run()  # AppTest takes it relative to the entry file, or absolute
     no_exception(at)
 
 
 def hit_headers(at: AppTest) -> list[str]:
     """The '**#rank** · score …' line of every hit card on the page."""
     return [m.value for m in at.main.markdown if m.value.startswith("**#")]
+
+
+def arrow_frame(data: bytes):
+    """A chart's or table's data as Streamlit sends it (Arrow IPC stream) as a pandas DataFrame."""
+    import pyarrow as pa
+
+    return pa.ipc.open_stream(data).read_pandas()

@@ -63,7 +63,7 @@ def store(isolated_env):
 
 @pytest.fixture
 def at(store, monkeypatch):
-    app = new_app(monkeypatch)
+    app = new_app()
     app.run()
     no_exception(app)
     return app
@@ -85,7 +85,7 @@ def test_home_counts_libraries_and_chunks_across_models(store, tmp_path, monkeyp
     index_texts(store, tmp_path / "a", "Alpha", BUNDLED_SMALL, SEED)
     index_texts(store, tmp_path / "a", "Alpha", BUNDLED_LARGE, SEED)
     index_texts(store, tmp_path / "b", "Beta", BUNDLED_SMALL, {"food.txt": FOOD})
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     no_exception(at)
     metrics = {m.label: m.value for m in at.main.metric}
     assert metrics == {"Libraries": "2", "Indexed chunks": "7", "Bundled models": "2"}
@@ -100,7 +100,7 @@ def restart(monkeypatch: pytest.MonkeyPatch) -> AppTest:
     shared.store().close()
     st.cache_resource.clear()
     st.cache_data.clear()
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     no_exception(at)
     return at
 
@@ -132,7 +132,7 @@ def test_a_first_visit_uploads_into_the_default_library_with_nothing_to_create(a
 
 def test_the_default_library_is_named_by_its_setting(store, monkeypatch):
     monkeypatch.setenv("POTION_DEFAULT_LIBRARY", "Inbox")
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     no_exception(at)
     assert at.sidebar.selectbox(key=LIBRARY_PICKER).value == "Inbox"
     assert store.catalog.names() == ["Inbox"]
@@ -224,7 +224,7 @@ def test_only_the_load_button_downloads_a_model(store, tmp_path, monkeypatch, ti
     cache = load_settings().hub_cache
     downloads = spy_on_downloads(monkeypatch, then=lambda repo: lay_out_hub_cache(cache, repo, tiny_model_dir))
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, "potion-base-2M")
     for page in (HOME, LIBRARY, COMPARE, SEARCH):  # page bodies never fetch it
         open_page(at, page)
@@ -268,7 +268,7 @@ def test_a_new_library_is_selected_and_the_choices_survive_page_switches(at):
 def test_libraries_in_the_database_are_listed_and_the_first_is_selected(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "b", "Beta", BUNDLED_SMALL, {"food.txt": FOOD})
     index_texts(store, tmp_path / "a", "Alpha", BUNDLED_SMALL, {"food.txt": FOOD})
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     picker = at.sidebar.selectbox(key=LIBRARY_PICKER)
     assert picker.options == ["Alpha", "Beta"] and picker.value == "Alpha"
     assert not at.sidebar.expander[0].proto.expanded  # libraries exist: the "New library" form is folded
@@ -276,11 +276,11 @@ def test_libraries_in_the_database_are_listed_and_the_first_is_selected(store, t
 
 def test_a_library_made_in_the_sidebar_survives_a_reload_and_a_restart(at, store, monkeypatch):
     create_library(at, "Kept")
-    reloaded = new_app(monkeypatch).run()  # a browser reload is a new session
+    reloaded = new_app().run()  # a browser reload is a new session
     assert reloaded.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Kept", "My library"]
     store.close()
     st.cache_resource.clear()  # a restart: the store is opened again from the database
-    restarted = new_app(monkeypatch).run()
+    restarted = new_app().run()
     assert restarted.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Kept", "My library"]
     shared.store().close()
 
@@ -296,7 +296,7 @@ def test_a_database_error_in_a_page_is_one_line_not_a_traceback(store, tmp_path,
     from core.storage.milvus_index import MilvusIndex
 
     monkeypatch.setattr(MilvusIndex, "documents", broken)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
     assert not at.exception
@@ -384,7 +384,7 @@ def test_a_failed_indexing_job_says_why_and_can_be_dismissed(at, store, tmp_path
 
 def test_uploads_are_indexed_with_a_per_file_account(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "seed", "Papers", BUNDLED_SMALL, {"doc0.txt": SEED_DOCS[0]})
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, LIBRARY)
     assert by_label(at.main.button, "Index 0 file(s)").disabled
@@ -424,7 +424,7 @@ def test_uploads_are_indexed_with_a_per_file_account(store, tmp_path, monkeypatc
 def test_deleting_a_document_removes_it_from_every_index_and_the_list(store, tmp_path, monkeypatch):
     for model in (BUNDLED_SMALL, BUNDLED_LARGE):
         index_texts(store, tmp_path / "seed", "Papers", model, SEED)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     open_page(at, LIBRARY)
     delete = by_label(at.main.button, "Delete")
     assert delete.disabled  # nothing picked yet
@@ -447,7 +447,7 @@ def test_deleting_a_document_removes_it_from_every_index_and_the_list(store, tmp
 def test_dropping_a_library_needs_its_name_typed(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "seed", "Papers", BUNDLED_LARGE, SEED)
     index_texts(store, tmp_path / "seed", "Keep", BUNDLED_LARGE, {"food.txt": FOOD})
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     at.sidebar.selectbox(key=LIBRARY_PICKER).set_value("Papers").run()
     open_page(at, LIBRARY)
     assert by_label(at.main.button, "Drop library").disabled
@@ -481,7 +481,7 @@ def test_search_in_the_empty_default_library_points_to_the_library_page(at):
 
 def test_search_in_a_library_not_indexed_with_the_current_model_says_so(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "seed", "Papers", BUNDLED_SMALL, SEED)
-    at = new_app(monkeypatch).run()  # the default model is the 256-dim one
+    at = new_app().run()  # the default model is the 256-dim one
     open_page(at, SEARCH)
     assert values(at.main.info) == [
         "**Papers** has no documents indexed with **minilm-static-256** yet: add some on the Library page."
@@ -500,7 +500,7 @@ def test_search_shows_top_k_hits_with_scores_dims_highlights_and_downloads(
 ):
     docs = {**SEED, "turing.txt": HOSTILE, "food.txt": FOOD}
     index_texts(store, tmp_path / "docs", "Papers", model, docs)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, model)
     open_page(at, SEARCH)
     assert [t.value for t in at.main.title] == [":material/search: Search"]
@@ -538,12 +538,11 @@ def test_search_shows_top_k_hits_with_scores_dims_highlights_and_downloads(
 
 
 def test_a_submitted_query_is_searched_and_explained_once_not_on_every_rerun(store, tmp_path, monkeypatch):
-    import core.search.dense_explain
-    import core.search.query
+    import core.search.answer
 
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, SEED)
     calls = {"search": 0, "explain": 0}
-    real_search, real_explain = core.search.query.search, core.search.dense_explain.explain_matches
+    real_search, real_explain = core.search.answer.search, core.search.answer.explain_matches
 
     def counted(name, real):
         def wrapper(*args, **kwargs):
@@ -552,9 +551,9 @@ def test_a_submitted_query_is_searched_and_explained_once_not_on_every_rerun(sto
 
         return wrapper
 
-    monkeypatch.setattr(core.search.query, "search", counted("search", real_search))
-    monkeypatch.setattr(core.search.dense_explain, "explain_matches", counted("explain", real_explain))
-    at = new_app(monkeypatch).run()
+    monkeypatch.setattr(core.search.answer, "search", counted("search", real_search))
+    monkeypatch.setattr(core.search.answer, "explain_matches", counted("explain", real_explain))
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
     at.main.text_input(key="search_query").input("Alan Turing")
@@ -572,7 +571,7 @@ def test_a_submitted_query_is_searched_and_explained_once_not_on_every_rerun(sto
 
 def test_a_search_can_be_limited_to_one_document(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, {**SEED, "food.txt": FOOD})
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
     assert at.main.selectbox(key="search_doc").options == ["doc0.txt", "doc1.txt", "doc2.txt", "food.txt"]
@@ -614,7 +613,7 @@ def test_search_in_each_mode_shows_the_modes_hits_with_their_component_scores(
     from core.types import Fusion, HybridParams, SearchMode
 
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
     assert at.main.radio(key="search_mode").value == "dense"
@@ -651,7 +650,7 @@ def test_search_in_each_mode_shows_the_modes_hits_with_their_component_scores(
 
 def test_hybrid_weighted_with_weight_one_ranks_like_dense(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
     query, top_k = "Where was Alan Turing born?", 4
@@ -668,18 +667,18 @@ def test_hybrid_weighted_with_weight_one_ranks_like_dense(store, tmp_path, monke
 
 
 def test_changing_mode_fusion_or_weight_searches_again_and_reruns_do_not(store, tmp_path, monkeypatch):
-    import core.search.query
+    import core.search.answer
 
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
     calls = []
-    real_search = core.search.query.search
+    real_search = core.search.answer.search
 
     def counted(*args, **kwargs):
         calls.append((kwargs.get("mode"), kwargs.get("params")))
         return real_search(*args, **kwargs)
 
-    monkeypatch.setattr(core.search.query, "search", counted)
-    at = new_app(monkeypatch).run()
+    monkeypatch.setattr(core.search.answer, "search", counted)
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
     search_in_mode(at, "bread flour", 3, "keyword")
@@ -711,7 +710,7 @@ def test_the_csv_download_carries_the_mode_and_both_component_scores(store, tmp_
         return offered[-1]
 
     monkeypatch.setattr(core.search.export, "hits_to_csv", recorded)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
     search_in_mode(at, "bread flour from the kitchen", 4, "hybrid", "rrf")
@@ -734,7 +733,7 @@ def test_bm25_statistics_are_counted_once_per_library_and_again_when_its_documen
         return real(index)
 
     monkeypatch.setattr(MilvusIndex, "chunk_rows", counted)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
     search_in_mode(at, "bread flour", 3, "keyword")
@@ -752,7 +751,7 @@ def test_bm25_statistics_are_counted_once_per_library_and_again_when_its_documen
 
 def test_why_a_keyword_hit_matched_lists_each_query_terms_share(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, MODES_DOCS)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
     search_in_mode(at, "baking bread with yeast", 2, "keyword")
@@ -794,7 +793,7 @@ def test_compare_two_indexed_models_side_by_side_with_their_agreement(store, tmp
     docs = {**SEED, "turing.txt": HOSTILE, "food.txt": FOOD}
     for model in (BUNDLED_LARGE, BUNDLED_SMALL):
         index_texts(store, tmp_path / "docs", "Papers", model, docs)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     open_page(at, COMPARE)
     picker = at.main.multiselect(key="compare_models")
     assert picker.value == [BUNDLED_LARGE, BUNDLED_SMALL]  # the library's indexed models by default
@@ -835,7 +834,7 @@ def test_compare_with_the_bm25_baseline_column_ranks_it_by_keywords_and_agrees_o
 
     for model in (BUNDLED_LARGE, BUNDLED_SMALL):
         index_texts(store, tmp_path / "docs", "Papers", model, MODES_DOCS)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     open_page(at, COMPARE)
     at.main.checkbox(key="compare_bm25").check().run()
     query, top_k = "bread flour from the kitchen", 3
@@ -877,7 +876,7 @@ def test_the_compare_mode_applies_to_every_model_column(store, tmp_path, monkeyp
 
     for model in (BUNDLED_LARGE, BUNDLED_SMALL):
         index_texts(store, tmp_path / "docs", "Papers", model, MODES_DOCS)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     open_page(at, COMPARE)
     assert not [r for r in at.main.radio if r.key == "compare_fusion"]
     at.main.radio(key="compare_mode").set_value("hybrid").run()
@@ -904,7 +903,7 @@ def test_the_compare_mode_applies_to_every_model_column(store, tmp_path, monkeyp
 
 def test_compare_indexes_a_missing_model_from_the_store_in_the_background(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     open_page(at, COMPARE)
     assert at.main.multiselect(key="compare_models").value == [BUNDLED_LARGE, BUNDLED_SMALL]
     at.main.text_input(key="compare_query").input("Where was Alan Turing born?")
@@ -933,7 +932,7 @@ def test_compare_indexes_a_missing_model_from_the_store_in_the_background(store,
 
 def test_compare_needs_two_models(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     open_page(at, COMPARE)
     at.main.multiselect(key="compare_models").set_value([BUNDLED_LARGE]).run()
     no_exception(at)
@@ -971,13 +970,13 @@ def progress_texts(at) -> list[str]:
 def test_a_job_started_on_compare_is_shown_on_library_and_locks_its_changes(store, tmp_path, monkeypatch, blocked_jobs):
     gate, started = blocked_jobs
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
-    compare = new_app(monkeypatch).run()
+    compare = new_app().run()
     open_page(compare, COMPARE)
     by_label(compare.main.button, "Index Papers with minilm-static-64").click().run()
     no_exception(compare)
     assert started.wait(timeout=JOB_TIMEOUT)
 
-    library = new_app(monkeypatch).run()  # another session, on the Library page
+    library = new_app().run()  # another session, on the Library page
     open_page(library, LIBRARY)
     library.main.text_input(key="drop-confirm").input("Papers").run()
     (text,) = progress_texts(library)
@@ -995,7 +994,7 @@ def test_a_job_started_on_compare_is_shown_on_library_and_locks_its_changes(stor
 def test_a_job_started_on_library_is_shown_on_compare_which_starts_none(store, tmp_path, monkeypatch, blocked_jobs):
     gate, started = blocked_jobs
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
-    library = new_app(monkeypatch).run()
+    library = new_app().run()
     open_page(library, LIBRARY)
     library.main.get("file_uploader")[0].set_value([("food.txt", FOOD.encode(), "text/plain")])
     library.run()
@@ -1004,7 +1003,7 @@ def test_a_job_started_on_library_is_shown_on_compare_which_starts_none(store, t
     assert started.wait(timeout=JOB_TIMEOUT)
     job = shared.jobs().get(library_job_key("Papers"))
 
-    compare = new_app(monkeypatch).run()
+    compare = new_app().run()
     open_page(compare, COMPARE)
     (text,) = progress_texts(compare)
     assert "Indexing 1 file(s) with minilm-static-256" in text
@@ -1015,7 +1014,7 @@ def test_a_job_started_on_library_is_shown_on_compare_which_starts_none(store, t
 def test_a_drop_racing_a_job_is_refused_with_a_message(store, tmp_path, monkeypatch, blocked_jobs):
     gate, started = blocked_jobs
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     open_page(at, LIBRARY)
     at.main.text_input(key="drop-confirm").input("Papers").run()
     runner = shared.jobs()
@@ -1030,26 +1029,96 @@ def test_a_drop_racing_a_job_is_refused_with_a_message(store, tmp_path, monkeypa
     assert store.catalog.names() == ["Papers"] and store.index("Papers", BUNDLED_LARGE).stats().documents == 3
 
 
+def test_a_rebuild_runs_as_a_background_job_with_progress_and_says_when_it_is_done(store, tmp_path, monkeypatch):
+    from dataclasses import replace
+
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_LARGE, SEED)
+    gate, started, legacy = threading.Event(), threading.Event(), [True]
+    from core.storage.milvus_index import MilvusIndex
+
+    real_stats, real_rebuild = store.library_stats, MilvusIndex.rebuild
+
+    def stats(library):  # the index as an older version made it: no keyword search until rebuilt
+        found = real_stats(library)
+        return [replace(c, meta=replace(c.meta, analyzer="")) for c in found] if legacy[0] else found
+
+    def rebuild(index, progress=None):
+        progress("rebuild", 1, 3)
+        started.set()
+        gate.wait(timeout=JOB_TIMEOUT)
+        progress("rebuild", 3, 3)
+        legacy[0] = False
+        return real_rebuild(index, progress)
+
+    monkeypatch.setattr(store, "library_stats", stats)
+    monkeypatch.setattr(MilvusIndex, "rebuild", rebuild)
+    at = new_app().run()
+    open_page(at, LIBRARY)
+    by_label(at.main.button, f"Rebuild {BUNDLED_LARGE} with keyword search").click().run()  # returns at once
+    no_exception(at)
+    assert started.wait(timeout=JOB_TIMEOUT)
+    at.main.text_input(key="drop-confirm").input("Papers").run()
+    (text,) = progress_texts(at)
+    assert f"Rebuilding {BUNDLED_LARGE} in Papers with keyword search" in text and "rebuild: 1/3" in text
+    assert by_label(at.main.button, "Drop library").disabled  # the rebuild holds the library like any job
+    assert by_label(at.main.button, f"Rebuild {BUNDLED_LARGE} with keyword search").disabled
+
+    gate.set()
+    assert wait_for_job(shared.jobs(), library_job_key("Papers")).status == "done"
+    at.run()
+    no_exception(at)
+    assert not progress_texts(at)
+    (done,) = values(at.main.success)
+    assert done.startswith(f"Rebuilt {BUNDLED_LARGE} in ") and "keyword search with the" in done
+    assert f"Rebuild {BUNDLED_LARGE} with keyword search" not in labels(at.main.button)
+
+
+def test_the_bm25_baseline_column_loads_no_model(store, tmp_path, monkeypatch, tiny_model_dir):
+    index_texts(store, tmp_path / "docs", "Papers", str(tiny_model_dir), SEED)  # the only index: a model of its own
+    loaded = []
+    real = shared.load_embedder
+
+    def spy(name, *args, **kwargs):
+        loaded.append(name)
+        return real(name, *args, **kwargs)
+
+    monkeypatch.setattr(shared, "load_embedder", spy)
+    at = new_app().run()
+    at.session_state["compare_models"] = [BUNDLED_LARGE, BUNDLED_SMALL]  # neither indexed: columns offer indexing
+    open_page(at, COMPARE)
+    at.main.checkbox(key="compare_bm25").check().run()
+    at.main.text_input(key="compare_query").input("Where was Alan Turing born?")
+    at.main.button(key=COMPARE_SUBMIT).click().run()
+    no_exception(at)
+    baseline = next(c for c in at.main.columns if [s.value for s in c.subheader] == ["BM25"])
+    assert baseline.markdown and set(values(baseline.text)[::2]) <= set(SEED)
+    assert str(tiny_model_dir) not in loaded  # its index was searched by keywords, its model never loaded
+
+
 # --- Known page bugs ---------------------------------------------------------------------------------
 
 
 def test_every_run_goes_through_app_py_even_in_streamlits_legacy_pages_mode(store):
-    # AppTest re-enters the legacy pages/ mode on every run, as a fresh server does on a deep link.
+    # Started from the repository, AppTest re-enters the legacy pages/ mode on every run, as a fresh server does
+    # on its first request: a deep link then runs the page file alone, which sends itself through app.py.
     at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT).run()
     assert at.sidebar.selectbox(key=MODEL_PICKER)
     at.run()  # the second run of a session, as after any click
     assert at.sidebar.selectbox(key=MODEL_PICKER).value == BUNDLED_LARGE
+    at.switch_page(SEARCH).run()  # a deep link to a page: Streamlit runs pages/search.py alone
+    no_exception(at)
+    assert at.sidebar.selectbox(key=MODEL_PICKER).value == BUNDLED_LARGE  # with the frame around it
 
 
 def test_a_default_model_given_as_a_local_directory_is_the_starting_model(store, monkeypatch, tiny_model_dir):
     monkeypatch.setenv("POTION_DEFAULT_MODEL", str(tiny_model_dir))
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     no_exception(at)
     assert at.session_state[shared.MODEL_KEY] == str(tiny_model_dir)
 
 
 def test_a_model_loaded_from_the_hub_keeps_its_card_on_the_next_rerun(store, monkeypatch, tiny_model_dir):
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, "potion-base-2M")
     assert labels(at.sidebar.button) == ["Load model", "Create"]
     lay_out_hub_cache(load_settings().hub_cache, "minishlab/potion-base-2M", tiny_model_dir)  # as the download

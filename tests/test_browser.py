@@ -234,3 +234,28 @@ def test_two_tabs_one_indexes_while_the_other_searches(page, app_url, tmp_path):
     settle(tab_a)
     assert re.search(r"1500 indexed, 0 already present, 0 failed", tab_a.locator("[data-testid=stMain]").inner_text())
     tab_a.close()
+
+
+def test_a_deep_link_as_a_fresh_servers_first_request_gets_the_frame(page, tmp_path):
+    """Before any session has run st.navigation, Streamlit runs a pages/ file alone: it must send itself through
+    app.py (the sidebar, the navigation), which then serves deep links as usual."""
+    port = free_port()
+    env = {**os.environ, "POTION_DB_PATH": str(tmp_path / "deep.db"), "HF_HUB_CACHE": str(tmp_path / "hf")}
+    env.pop("MILVUS_URI", None)
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", port, "--server.headless", "true"]
+    with serve(command, ready_text="Local URL", cwd=ROOT, env=env):
+        pg = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})  # a server of its own
+        pg.set_default_timeout(WAIT_MS)
+        try:
+            pg.goto(f"http://127.0.0.1:{port}/search")  # the server's very first request
+            settle(pg)
+            sidebar = pg.locator("[data-testid=stSidebar]")
+            sync_api.expect(sidebar.get_by_role("combobox", name="Model")).to_be_visible()
+            nav = pg.locator("[data-testid=stSidebarNav]")
+            sync_api.expect(nav.get_by_text("Compare", exact=True)).to_be_visible()
+            pg.goto(f"http://127.0.0.1:{port}/search")  # from now on a deep link opens its page in the frame
+            settle(pg)
+            assert "Search" in pg.locator("h1").first.inner_text()
+            sync_api.expect(sidebar.get_by_role("combobox", name="Model")).to_be_visible()
+        finally:
+            pg.close()

@@ -146,3 +146,101 @@ def test_human_output_lists_hits(capsys, corpus):
     assert main(["search", "artificial intelligence", "--library", "h", "--model", BUNDLED_SMALL]) == EXIT_OK
     out = capsys.readouterr().out
     assert "dense search  query 64d" in out and "doc0.md #0" in out
+
+
+def no_model_loads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make loading any embedding model fail loudly, wherever it is imported from."""
+    import core.embed.loading
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a keyword search loaded a model")
+
+    monkeypatch.setattr(core.embed.loading, "load_embedder", refuse)
+
+
+def test_a_keyword_search_on_the_command_line_loads_no_model(corpus, capsys, monkeypatch):
+    assert main(["ingest", str(corpus), "--library", "k", "--model", BUNDLED_SMALL, "--quiet"]) == EXIT_PARTIAL
+    capsys.readouterr()
+    no_model_loads(monkeypatch)
+    base = ["--library", "k", "--model", BUNDLED_SMALL, "--json"]
+    assert main(["search", "Maida Vale", "--mode", "keyword", *base]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["hits"][0]["document"] == "doc2.md"
+    with pytest.raises(AssertionError, match="loaded a model"):  # a dense search does need it
+        main(["search", "Maida Vale", *base])
+
+
+def index_with_two_models(corpus: Path, library: str) -> None:
+    from tests.conftest import BUNDLED_LARGE
+
+    for model in (BUNDLED_SMALL, BUNDLED_LARGE):
+        assert main(["ingest", str(corpus), "--library", library, "--model", model, "--quiet"]) == EXIT_PARTIAL
+
+
+def documents_of(library: str, model: str, capsys) -> list[str]:
+    capsys.readouterr()
+    assert main(["documents", "--library", library, "--model", model, "--json"]) == EXIT_OK
+    return [d["document"] for d in json.loads(capsys.readouterr().out)]
+
+
+def test_delete_document_without_a_model_removes_it_from_every_index_of_the_library(corpus, capsys):
+    from tests.conftest import BUNDLED_LARGE
+
+    index_with_two_models(corpus, "two")
+    capsys.readouterr()
+    assert main(["delete-document", "doc1.md", "--library", "two", "--json"]) == EXIT_OK
+    assert sorted(json.loads(capsys.readouterr().out)["models"]) == sorted([BUNDLED_SMALL, BUNDLED_LARGE])
+    for model in (BUNDLED_SMALL, BUNDLED_LARGE):
+        assert documents_of("two", model, capsys) == ["doc0.md", "doc2.md"]
+
+
+def test_delete_document_with_a_model_removes_it_from_that_index_only(corpus, capsys):
+    from tests.conftest import BUNDLED_LARGE
+
+    index_with_two_models(corpus, "two")
+    capsys.readouterr()
+    assert main(["delete-document", "doc1.md", "--library", "two", "--model", BUNDLED_SMALL, "--json"]) == EXIT_OK
+    assert json.loads(capsys.readouterr().out)["models"] == [BUNDLED_SMALL]
+    assert documents_of("two", BUNDLED_SMALL, capsys) == ["doc0.md", "doc2.md"]
+    assert documents_of("two", BUNDLED_LARGE, capsys) == ["doc0.md", "doc1.md", "doc2.md"]
+    # a model with no index of the library is an error, not a silent no-op
+    assert main(["delete-document", "doc0.md", "--library", "two", "--model", "potion-base-8M"]) == EXIT_ERROR
+    assert "no index for potion-base-8M" in capsys.readouterr().err
+    assert documents_of("two", BUNDLED_LARGE, capsys) == ["doc0.md", "doc1.md", "doc2.md"]
+
+
+def test_ingest_keeps_the_librarys_chunking_as_the_app_does(corpus, capsys):
+    first = ["ingest", str(corpus / "doc0.md"), "--library", "c", "--quiet"]
+    chars = ["--chunk-size", "40", "--chunk-overlap", "0", "--chunk-unit", "chars"]
+    assert main([*first, "--model", BUNDLED_SMALL, *chars]) == EXIT_OK
+    capsys.readouterr()
+    # Another model joins the library: with no option it cuts the text as the library does
+    assert main([*first, "--model", "minilm-static-256", "--json"]) == EXIT_OK
+    capsys.readouterr()
+    assert main(["libraries", "--json"]) == EXIT_OK
+    chunkings = [m["chunking"] for m in json.loads(capsys.readouterr().out)[0]["models"]]
+    assert chunkings == [{"size": 40, "overlap": 0, "unit": "chars"}] * 2
+    # and other settings are refused with the library's own, not mixed in
+    assert main([*first, "--model", BUNDLED_SMALL, "--chunk-size", "64"]) == EXIT_ERROR
+    assert "fixed by its first index" in capsys.readouterr().err
+
+
+def test_search_explain_says_why_each_hit_matched_as_the_search_page_does(corpus, capsys):
+    from core.evaluate.judgments import RELEVANT, judge
+    from core.storage import open_store
+
+    assert main(["ingest", str(corpus), "--library", "w", "--model", BUNDLED_SMALL, "--quiet"]) == EXIT_PARTIAL
+    store = open_store()
+    judge(store, "w", "Where was Turing born", "doc2.md", RELEVANT)
+    store.close()
+    capsys.readouterr()
+    base = ["--library", "w", "--model", BUNDLED_SMALL, "--explain"]
+    assert main(["search", "Where was Turing born", "--mode", "hybrid", *base, "--json"]) == EXIT_OK
+    hits = {h["document"]: h for h in json.loads(capsys.readouterr().out)["hits"]}
+    why = hits["doc2.md"]["why"]
+    assert why["verdict"] == RELEVANT and "verdict" not in hits["doc0.md"]["why"]
+    assert "turing" in {w["word"].lower() for w in why["words"]}  # the dense share of the word
+    assert [t["term"] for t in why["terms"]][1:] == ["born"] and len(why["terms"]) == 2  # "where", "was": no share
+    assert sum(t["share"] for t in why["terms"]) == pytest.approx(1.0, abs=1e-3)
+    assert main(["search", "Maida Vale", "--mode", "keyword", *base]) == EXIT_OK  # no model loaded for it
+    out = capsys.readouterr().out
+    assert "doc2.md #0" in out and "terms: maida" in out and "words:" not in out

@@ -9,7 +9,6 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 
 import core.insight.costs
 from core.embed.loading import load_embedder
@@ -29,6 +28,7 @@ from pages import shared
 from tests.apptest_helpers import (
     JOB_TIMEOUT,
     app_store,
+    arrow_frame,
     index_texts,
     new_app,
     no_exception,
@@ -191,11 +191,11 @@ def _points(at) -> list[dict]:
     assert [layer["mark"]["type"] for layer in spec["layer"]] == ["circle", "text"]  # points, each labelled
     assert spec["layer"][1]["encoding"]["text"]["field"] == "model"
     # Streamlit sends the chart's data beside the spec, as Arrow.
-    return convert_arrow_bytes_to_pandas_df(chart.proto.data.data).to_dict("records")
+    return arrow_frame(chart.proto.data.data).to_dict("records")
 
 
 def test_an_empty_library_says_what_to_do(page_store, monkeypatch):
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     open_page(at, COSTS)
     assert any("has no documents yet" in i.value for i in at.main.info)
     assert not at.main.button and not at.main.dataframe
@@ -205,7 +205,7 @@ def test_two_models_are_measured_in_the_background_then_shown_in_one_table_and_a
     page_store, tmp_path, monkeypatch
 ):
     _index_both(page_store, tmp_path)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     open_page(at, COSTS)
     assert not at.main.dataframe
     release, reached = threading.Event(), threading.Event()

@@ -7,8 +7,6 @@ import json
 import threading
 
 import pytest
-import streamlit.testing.v1.app_test as app_test_module
-from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from core.embed.loading import load_embedder
@@ -19,12 +17,13 @@ from core.types import SearchMode
 from pages import shared
 from tests.apptest_helpers import (
     ROOT,
-    RUN_TIMEOUT,
-    NavigationOnlyPagesManager,
     app_store,
+    arrow_frame,
     by_label,
     join_all_jobs,
+    new_app,
     no_exception,
+    open_page,
 )
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL
 from tests.test_cli_evaluate import write_tiny_collection
@@ -41,10 +40,9 @@ def store(isolated_env):
 
 
 def open_evaluate(monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    """The page on its own (app.py lists it once it is in st.navigation); it needs no sidebar choice."""
-    monkeypatch.setattr(app_test_module, "PagesManager", NavigationOnlyPagesManager)
-    at = AppTest.from_file(PAGE, default_timeout=RUN_TIMEOUT).run()
-    no_exception(at)
+    """The page in the app; it needs no sidebar choice."""
+    at = new_app().run()
+    open_page(at, PAGE)
     return at
 
 
@@ -114,13 +112,13 @@ def test_a_run_shows_core_results_comparisons_disagreements_hits_and_exports(sto
 
     charts = at.main.get("vega_lite_chart")
     assert len(charts) == 2  # means with intervals; per-query differences
-    diffs = convert_arrow_bytes_to_pandas_df(charts[1].proto.data.data)  # Streamlit sends top-level data as Arrow
+    diffs = arrow_frame(charts[1].proto.data.data)  # Streamlit sends top-level data as Arrow
     base = expected.results[0].per_query["ndcg@10"]
     want = {
         (f"{r.model} · {r.mode}", q): r.per_query["ndcg@10"][q] - base[q] for r in expected.results[1:] for q in base
     }
     assert dict(zip(zip(diffs["run"], diffs["query_id"]), diffs["diff"])) == pytest.approx(want)
-    means = convert_arrow_bytes_to_pandas_df(charts[0].proto.data.data)
+    means = arrow_frame(charts[0].proto.data.data)
     assert len(means) == 4 * 5 and (means["low"] <= means["mean"]).all() and (means["mean"] <= means["high"]).all()
 
     downloads = at.main.get("download_button")

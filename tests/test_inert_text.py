@@ -46,7 +46,7 @@ def rendered(at) -> list[tuple[str, list[str]]]:
 def test_names_and_text_show_as_text_on_every_page(page_store, tmp_path, monkeypatch):
     for model in (BUNDLED_LARGE, BUNDLED_SMALL):
         index_texts(page_store, tmp_path / model, LIBRARY, model, {DOCUMENT: TEXT})
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     at.sidebar.selectbox(key="library_choice").set_value(LIBRARY).run()
     pick_model(at, BUNDLED_LARGE)
     seen_library = False

@@ -34,7 +34,7 @@ def store(isolated_env):
 
 def test_marking_hits_on_the_search_page_keeps_the_verdicts_in_the_library(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
     at.main.text_input(key="search_query").input("Where was Alan Turing born?")
@@ -51,7 +51,7 @@ def test_marking_hits_on_the_search_page_keeps_the_verdicts_in_the_library(store
         j.query == "Where was Alan Turing born?" and j.model == BUNDLED_SMALL for j in store.judgments.list("Papers")
     )
     assert any("You judged this document relevant" in c.value for c in at.main.caption)
-    fresh = new_app(monkeypatch).run()  # a new session: the verdicts come from the database
+    fresh = new_app().run()  # a new session: the verdicts come from the database
     pick_model(fresh, BUNDLED_SMALL)
     open_page(fresh, JUDGMENTS)
     table = fresh.main.dataframe[0]
@@ -64,7 +64,7 @@ def test_the_judgments_page_edits_exports_evaluates_and_sweeps(store, tmp_path, 
     judge(store, "Papers", "Where was Alan Turing born?", "turing.txt", 1)
     judge(store, "Papers", "Where was Alan Turing born?", "bread.txt", 1)  # a mistake, fixed below
     judge(store, "Papers", "how to bake bread", "bread.txt", 1)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, JUDGMENTS)
     no_exception(at)
@@ -97,7 +97,7 @@ def test_search_opens_weighted_hybrid_at_the_librarys_default(store, tmp_path, m
     judge(store, "Papers", "bread", "bread.txt", 1)
     sweep = HybridSweep(BUNDLED_SMALL, [WeightPoint(0.3, Interval(0.9, 0.8, 1.0))], 1)
     adopt_hybrid_default(store, "Papers", sweep)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, SEARCH)
     at.main.radio(key="search_mode").set_value("hybrid").run()
@@ -119,7 +119,7 @@ def test_judgments_import_into_an_empty_library_and_a_bad_file_is_refused(store,
     judge(elsewhere, "Old", "Where was Alan Turing born?", "tab\tname.txt", 0)
     exported = judgments_jsonl(elsewhere.judgments.list("Old")).encode()
 
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, JUDGMENTS)
     uploader = at.main.get("file_uploader")[0]

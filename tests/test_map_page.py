@@ -32,7 +32,7 @@ def _layers(spec: dict) -> list[list[dict]]:
 
 
 def test_an_empty_library_says_what_to_do(store, monkeypatch):
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     open_page(at, MAP)
     assert any("has no documents yet" in i.value for i in at.main.info)
 
@@ -40,7 +40,7 @@ def test_an_empty_library_says_what_to_do(store, monkeypatch):
 def test_two_models_side_by_side_with_the_query_and_its_hits_marked(store, tmp_path, monkeypatch):
     for model in (BUNDLED_SMALL, BUNDLED_LARGE):
         index_texts(store, tmp_path / model, "Papers", model, DOCS)
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_LARGE)
     open_page(at, MAP)
     assert at.main.selectbox(key="map_model").value == BUNDLED_LARGE
@@ -65,7 +65,7 @@ def test_two_models_side_by_side_with_the_query_and_its_hits_marked(store, tmp_p
 def test_a_library_too_large_to_draw_is_sampled_and_says_so(store, tmp_path, monkeypatch):
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
     monkeypatch.setattr("core.insight.projection.embedding_map.__defaults__", ("", 10, 2))
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     pick_model(at, BUNDLED_SMALL)
     open_page(at, MAP)
     no_exception(at)

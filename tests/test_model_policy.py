@@ -52,7 +52,7 @@ def test_the_picker_asks_for_no_hub_id_where_they_are_off(store, monkeypatch):
     from tests.apptest_helpers import MODEL_PICKER, new_app, no_exception
 
     monkeypatch.setenv("POTION_ALLOW_HUB_IDS", "0")
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     no_exception(at)
     options = at.sidebar.selectbox(key=MODEL_PICKER).options
     assert "Other hub id…" not in options and "Local directory…" in options

@@ -150,7 +150,7 @@ def test_the_sidebar_offers_a_variant_of_the_picked_model_as_a_model_of_its_own(
     from pages import shared
     from tests.apptest_helpers import new_app, no_exception, open_page, pick_model
 
-    at = new_app(monkeypatch).run()
+    at = new_app().run()
     no_exception(at)
     dims = at.sidebar.selectbox(key="variant_dims_256")
     assert dims.options == ["256 (all)", "first 128", "first 64", "first 32", "first 16"]

@@ -187,3 +187,21 @@ def _collection(store: Store, library: str) -> JudgedCollection:
             f"Library '{library}' has no query with a hit judged relevant yet: mark some hits on the Search page."
         )
     return collection
+
+
+def revise_judgments(
+    store: Store, library: str, judgments: Sequence[Judgment], relevant: Sequence[bool], delete: Sequence[bool]
+) -> int:
+    """Apply an edited list of verdicts (the Judgments page's table): each judgment is deleted, flipped to the
+    verdict given, or left as it is; returns how many changed."""
+    changed = 0
+    for judgment, keep_relevant, doomed in zip(judgments, relevant, delete, strict=True):
+        if doomed:
+            store.judgments.delete(judgment)
+        elif keep_relevant != (judgment.relevance >= RELEVANT):
+            verdict = RELEVANT if keep_relevant else NOT_RELEVANT
+            judge(store, library, judgment.query, judgment.document, verdict, judgment.chunk, judgment.model)
+        else:
+            continue
+        changed += 1
+    return changed

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core.config import Settings, settings_or_environment
 from core.embed.embedder import Embedder
+from core.errors import ChunkingError
 from core.ingest.chunking import ChunkSettings
 from core.ingest.index_time import record_index_time
 from core.ingest.workers import embedded_batches
@@ -213,6 +214,34 @@ def library_chunking(
     metas = [meta for meta in store.catalog.collections() if meta.library == library]
     recorded = next((m for m in metas if m.model_name == model_name), metas[0] if metas else None)
     return ChunkSettings(**recorded.chunking) if recorded else default_chunking(settings)
+
+
+def requested_chunking(
+    store: Store,
+    library: str,
+    size: int | None = None,
+    overlap: int | None = None,
+    unit: str | None = None,
+    settings: Settings | None = None,
+) -> ChunkSettings | None:
+    """The chunking asked for by option, each option missing taken from the library's (None: nothing asked).
+
+    A library's chunking is fixed by its first index, as the Library page shows it (its inputs are locked then):
+    asking for other settings in a library that has an index is refused, never silently mixed."""
+    if size is None and overlap is None and unit is None:
+        return None
+    base = library_chunking(store, library, settings=settings)
+    asked = ChunkSettings(
+        size=base.size if size is None else size,
+        overlap=base.overlap if overlap is None else overlap,
+        unit=base.unit if unit is None else unit,
+    )
+    if asked != base and any(meta.library == library for meta in store.catalog.collections()):
+        raise ChunkingError(
+            f"Library '{library}' is chunked {base.size} {base.unit.value} with overlap {base.overlap}, fixed by its "
+            "first index: leave out the chunking options, or index into a new library."
+        )
+    return asked
 
 
 def default_chunking(settings: Settings | None = None) -> ChunkSettings:

@@ -3,24 +3,33 @@
 Why worker processes: the writer thread spends most of an ingest packing rows in pymilvus (Python, holding
 the GIL: 112 ms per 500 rows, measured in bench/storage.py's profile), so chunking and encoding in the same
 process only take turns with it. In a spawned worker they run on the other core instead.
+
+Why a lifeline: a worker must end with its parent however the parent ends (core.lifetime). It reads a pipe
+whose write end only the parent holds: EOF means the parent died, or that it closed the pipe because it stopped
+early and wants its workers gone now rather than after the batches already queued for them.
 """
 
 from __future__ import annotations
 
 import bisect
 import multiprocessing
+import os
+import signal
 import sys
+import threading
 from collections import deque
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 
 import numpy as np
 
 from core.embed.embedder import Embedder
 from core.errors import IngestWorkerError
 from core.ingest.chunking import Chunk, ChunkSettings, ChunkUnit, chunk_text
+from core.lifetime import STOP_SIGNALS, children_keep_interrupts_blocked, unblock_stop_signals, watch_parent
 from core.read.documents import Document
 from core.types import ChunkRow, DocumentOutcome, DocumentStatus
 
@@ -108,16 +117,22 @@ def embedded_batches(
             yield embed_batch(group, embedder, chunking, max_chunks)
         return
     # Spawned, not forked: the parent runs gRPC and Streamlit threads, which a fork would copy mid-flight.
+    context = multiprocessing.get_context("spawn")
+    lifeline, release = context.Pipe(duplex=False)  # workers read; only this process holds the write end
     pool = ProcessPoolExecutor(
-        workers,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_start_worker,
-        initargs=(embedder, chunking, max_chunks),
+        workers, mp_context=context, initializer=_start_worker, initargs=(embedder, chunking, max_chunks, lifeline)
     )
+
+    def submit(group: list[Document]) -> Future[EmbeddedBatch]:
+        # The pool starts its workers as work arrives. A stop signal waits until a new worker has its start-up
+        # data, which it would otherwise read cut short, printing a traceback; the worker unblocks them itself.
+        with children_keep_interrupts_blocked(STOP_SIGNALS):
+            return pool.submit(_embed_in_worker, group)
+
     try:
         # One batch more than workers in flight: a worker never waits, and memory stays a few batches.
         first = [g for _, g in zip(range(workers + 1), groups)]
-        pending: deque[Future[EmbeddedBatch]] = deque(pool.submit(_embed_in_worker, g) for g in first)
+        pending: deque[Future[EmbeddedBatch]] = deque(submit(g) for g in first)
         while pending:
             try:
                 result = pending.popleft().result()
@@ -128,10 +143,15 @@ def embedded_batches(
                 ) from exc
             following = next(groups, None)
             if following is not None:
-                pending.append(pool.submit(_embed_in_worker, following))
+                pending.append(submit(following))
             yield result
+    except BaseException:  # stopped (a signal, the consumer gone) or failed: nobody will write what is queued
+        release.close()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        release.close()
+        lifeline.close()
 
 
 def _main_is_importable() -> bool:
@@ -149,14 +169,48 @@ def _main_is_importable() -> bool:
 _worker: tuple[Embedder, ChunkSettings, int | None] | None = None
 
 
-def _start_worker(embedder: Embedder, chunking: ChunkSettings, max_chunks: int | None) -> None:
+class _Steps:
+    """Whether this worker is embedding, so that a release ends it only where no message is half-sent: a worker
+    ended mid-send would leave the parent's pool waiting for the rest of the message forever."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.embedding = False
+        self.released = False
+
+    def release(self) -> None:  # called by the watching thread: the parent wants its workers gone
+        with self.lock:
+            self.released = True
+            if self.embedding:
+                os._exit(1)
+
+    def embedding_now(self, embedding: bool) -> None:
+        with self.lock:
+            if self.released:
+                os._exit(1)
+            self.embedding = embedding
+
+
+_steps = _Steps()
+
+
+def _start_worker(embedder: Embedder, chunking: ChunkSettings, max_chunks: int | None, lifeline: Connection) -> None:
     global _worker  # one model per worker process, received once at its start
     _worker = (embedder, chunking, max_chunks)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle: it stops its workers
+    unblock_stop_signals()
+    parent = multiprocessing.parent_process()
+    assert parent is not None, "a pool worker has a parent"
+    watch_parent(lifeline, parent.sentinel, _steps.release)
 
 
 def _embed_in_worker(documents: list[Document]) -> EmbeddedBatch:
     assert _worker is not None, "the pool's initializer sets the model"
-    return embed_batch(documents, *_worker)
+    _steps.embedding_now(True)
+    try:
+        return embed_batch(documents, *_worker)
+    finally:
+        _steps.embedding_now(False)
 
 
 def _too_many_chunks(doc: Document, chunks: int, most: int) -> DocumentOutcome:

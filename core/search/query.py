@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.embed.embedder import Embedder
-from core.errors import LibraryNotFoundError
+from core.errors import LibraryNotFoundError, ModelUnavailableError
 from core.storage import Store
 from core.storage.base import check_compatible
 from core.types import Hit, HybridParams, SearchMode
@@ -44,19 +44,25 @@ class SearchResult:
 def search_many(
     queries: Sequence[str],
     library: str,
-    embedder: Embedder,
+    embedder: Embedder | str,
     store: Store,
     top_k: int = 5,
     document: str | None = None,
     mode: SearchMode = SearchMode.DENSE,
     params: HybridParams | None = None,
 ) -> list[SearchResult]:
-    """Search several queries in one database call per ranking."""
-    meta = store.catalog.find(library, embedder.info.name)
+    """Search several queries in one database call per ranking.
+
+    `embedder` is the loaded model, or for a keyword search only the name of the model whose index is searched:
+    BM25 reads the chunk text, so a keyword search loads no model."""
+    name = embedder if isinstance(embedder, str) else embedder.info.name
+    meta = store.catalog.find(library, name)
     if meta is None:
-        raise LibraryNotFoundError(
-            f"Library '{library}' has no index for model {embedder.info.name}: index documents with it first."
-        )
+        raise LibraryNotFoundError(f"Library '{library}' has no index for model {name}: index documents with it first.")
+    if isinstance(embedder, str):
+        if mode != SearchMode.KEYWORD:
+            raise ModelUnavailableError(f"A {mode} search of '{library}' needs the model {name} loaded, not its name.")
+        return _keyword_only(queries, library, name, meta.dim, store, top_k, document)
     check_compatible(meta, embedder.info)
     t0 = time.perf_counter()
     vectors = embedder.encode(list(queries)) if mode != SearchMode.KEYWORD else np.zeros((len(queries), meta.dim))
@@ -81,10 +87,27 @@ def search_many(
     ]
 
 
+def _keyword_only(
+    queries: Sequence[str], library: str, model: str, dim: int, store: Store, top_k: int, document: str | None
+) -> list[SearchResult]:
+    """BM25 over the index of (library, model): the engine needs a vector per query, never looked at."""
+    t0 = time.perf_counter()
+    raw = store.index(library, model).search(
+        SearchMode.KEYWORD, np.zeros((len(queries), dim)), list(queries), top_k, document
+    )
+    search_ms = (time.perf_counter() - t0) * 1000 / (len(queries) or 1)
+    return [
+        SearchResult(
+            query=q, model=model, query_dim=dim, doc_dim=dim, hits=hits, search_ms=search_ms, mode=SearchMode.KEYWORD
+        )
+        for q, hits in zip(queries, raw)
+    ]
+
+
 def search(
     query: str,
     library: str,
-    embedder: Embedder,
+    embedder: Embedder | str,
     store: Store,
     top_k: int = 5,
     document: str | None = None,

@@ -6,14 +6,17 @@ another, and no job can start on it half-way through them."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from core.config import Settings
-from core.service.jobs import JobRunner, library_job_key
+from core.errors import LibraryNotFoundError
+from core.service.jobs import JobRunner, JobState, library_job_key
 from core.storage import Store
 from core.types import CollectionMeta, ProgressCallback
+
+REBUILD = "rebuild"  # the kind of a rebuild job, so a page knows how to show its outcome
 
 
 @dataclass(frozen=True)
@@ -50,13 +53,24 @@ def drop_library(store: Store, runner: JobRunner, library: str) -> int:
         return store.catalog.drop(library)
 
 
-def delete_document(store: Store, runner: JobRunner, library: str, document: str) -> list[str]:
-    """Delete a document from every index of the library, unless a job is writing to it; returns those models."""
+def delete_document(
+    store: Store, runner: JobRunner, library: str, document: str, models: Sequence[str] | None = None
+) -> list[str]:
+    """Delete a document from every index of the library, or from the indexes of `models` only when given (each
+    must exist), unless a job is writing to the library; returns the models it was deleted from."""
     with exclusive(store, runner, library, f"delete {document} from {library}"):
-        models = [meta.model_name for meta in store.catalog.collections() if meta.library == library]
-        for model in models:
+        indexed = [meta.model_name for meta in store.catalog.collections() if meta.library == library]
+        if models is not None:
+            missing = [m for m in models if m not in indexed]
+            if missing:
+                raise LibraryNotFoundError(
+                    f"Library '{library}' has no index for {', '.join(missing)}: its indexes are "
+                    f"{', '.join(indexed) or 'none'}."
+                )
+            indexed = [m for m in indexed if m in models]
+        for model in indexed:
             store.index(library, model).delete_document(document)
-        return models
+        return indexed
 
 
 def rebuild_index(
@@ -65,3 +79,22 @@ def rebuild_index(
     """Bring one index to the current schema, unless a job is writing to the library (rebuilding replaces it)."""
     with exclusive(store, runner, library, f"rebuild {model_name} in {library}"):
         return store.index(library, model_name).rebuild(progress)
+
+
+def start_rebuild(store: Store, runner: JobRunner, library: str, model_name: str) -> JobState:
+    """`rebuild_index` as a background job with progress: the job holds the library's job key in this process and
+    its lease in the database while it copies, so no drop, delete or other job overlaps it, here or elsewhere;
+    refused (LibraryBusyError) while another job or change holds the key (a lease held elsewhere fails the job)."""
+    what = f"rebuild {model_name} in {library}"
+
+    def rebuild(progress: ProgressCallback) -> CollectionMeta:
+        with store.catalog.lease(library, what):
+            return store.index(library, model_name).rebuild(progress)
+
+    return runner.start(
+        library_job_key(library),
+        f"Rebuilding {model_name} in {library} with keyword search",
+        rebuild,
+        kind=REBUILD,
+        join=False,
+    )

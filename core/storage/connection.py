@@ -11,6 +11,7 @@ from typing import Any
 
 from core.config import Settings
 from core.errors import StoreConfigError, StoreLockedError
+from core.lifetime import children_keep_interrupts_blocked
 
 LITE2_DB_NAME = re.compile(r"^[a-zA-Z0-9.\-_]{1,33}\.db$")  # Milvus Lite 2.x: at most 36 characters in all
 
@@ -94,7 +95,10 @@ def _connect_lite(settings: Settings) -> Any:
     if key not in _OPENED and _lite_lock_held(path):
         raise _locked(settings)
     try:
-        client = MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token)
+        # The engine starts here; it ends by itself once this process dies (it watches the lock this process
+        # holds), and a Ctrl-C sent to the whole terminal group is left to this process to handle.
+        with children_keep_interrupts_blocked():
+            client = MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token)
     except OSError as exc:  # Lite 2.5 creates its lock file without a guard
         raise StoreConfigError(
             f"Cannot write the database {path} ({exc.strerror or exc}): set {_folder_variable(settings)} "

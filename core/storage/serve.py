@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from core.errors import StoreConfigError, StoreLockedError
-from core.storage.connection import lite_version
+from core.lifetime import children_keep_interrupts_blocked, die_with_parent
+from core.storage.connection import lite_version, silence_engine_logs
 
 READY_TIMEOUT_S = 60
 
@@ -18,23 +18,42 @@ READY_TIMEOUT_S = 60
 def serve(db_path: Path, port: int, host: str = "127.0.0.1", on_ready: Callable[[str], None] | None = None) -> int:
     """Run the installed Milvus Lite engine on `db_path` at host:port until it stops; returns its exit code."""
     address = f"{host}:{port}"
-    # SIGTERM would end this process without running the `finally` below, leaving the engine running
-    # (orphaned) with the database open; turning it into SystemExit stops the engine first.
-    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(0))
+    silence_engine_logs()  # Milvus Lite 2.5's import warns about pkg_resources on stderr
+    # Stop signals must unwind this process (core.lifetime.stop_on_signals, as the CLI sets) for the `finally`
+    # below to stop the engine; the engine also ends by itself should this process die without unwinding.
     if lite_version()[0] >= 3:
         cli = shutil.which("milvus-lite", path=str(Path(sys.executable).parent)) or "milvus-lite"
-        process = subprocess.Popen([cli, "server", "--data-dir", str(db_path), "--host", host, "--port", str(port)])
+        command = [cli, "server", "--data-dir", str(db_path), "--host", host, "--port", str(port)]
+        # The parent-death signal follows the starting thread, which here waits for the engine till it ends.
+        with children_keep_interrupts_blocked():
+            process = subprocess.Popen(command, preexec_fn=die_with_parent())
         return _run(process, None, address, on_ready)
-    from milvus_lite.server import Server
-
     try:
-        server = Server(str(db_path), address=address)
+        server = _lite_server(db_path, address)
     except RuntimeError as exc:  # the engine's own check of the file name
         raise StoreConfigError(f"Cannot serve {db_path}: {exc}.") from exc
     db_path.parent.mkdir(parents=True, exist_ok=True)
-    if not server.init() or not server.start():
+    with children_keep_interrupts_blocked():
+        started = server.init() and server.start()
+    if not started:
         raise StoreLockedError(f"Cannot serve {db_path}: another process has it open, or the engine failed to start.")
     return _run(server._p, server, address, on_ready)
+
+
+def _lite_server(db_path: Path, address: str) -> object:
+    """Milvus Lite 2.5's server, whose engine is told the path of the lock this process holds, as milvus_lite does
+    for a database opened in-process (at a socket) but not for one served at an address.
+
+    The engine ends itself once the lock is free (measured: within 0.01 s), and the kernel frees the lock when
+    this process dies, whatever killed it; without the path, a SIGKILLed `serve` left its engine running."""
+    from milvus_lite.server import Server
+
+    class WatchfulServer(Server):
+        @property
+        def args(self) -> list:
+            return [*super().args, self._lock_path]
+
+    return WatchfulServer(str(db_path), address=address)
 
 
 def _run(process: subprocess.Popen, server: object | None, address: str, on_ready: Callable[[str], None] | None) -> int:

@@ -1,0 +1,42 @@
+"""Every session_state key the app reads or writes itself, named once (a widget's key only passed to the widget
+stays beside it). A page script run on its own shows nothing: this module holds names only."""
+
+SETTINGS = "settings"  # this run's Settings, read once by the frame (shared.frame_settings)
+
+# The sidebar's choices, which every page reads
+MODEL = "model"  # the model name the sidebar resolved, variant included
+LIBRARY = "library"  # the library the sidebar selected
+MODEL_CHOICE = "model_choice"  # the model picker's widget
+MODEL_HUB_ID = "model_hub_id"
+MODEL_DIR = "model_dir"
+VARIANT_INT8 = "variant_int8"
+VARIANT_DIMS = "variant_dims_{dim}"  # per width, so a narrower model never keeps a wider choice
+LIBRARY_CHOICE = "library_choice"  # the library picker's widget
+NEW_LIBRARY_NAME = "new_library_name"
+LIBRARY_ERROR = "library_error"  # why creating a library failed, shown on the next run
+
+# Search
+SEARCH_ANSWER = "search_answer"  # the memo of the last submitted question and its answer
+SEARCH_DEFAULTS_FOR = "search_defaults_for"  # the library whose recorded hybrid default was applied
+SEARCH_PREFIX = "search"  # its ranking controls: search_mode, search_fusion, search_weight
+
+# Compare
+COMPARE_PREFIX = "compare"
+COMPARE_MODELS = "compare_models"
+
+# Map
+MAP_ANSWER = "map_answer:{model}"  # one memo per model drawn
+
+# Library
+UPLOAD_ROUND = "upload_round"  # bumped after indexing: a new uploader key empties the box
+
+# Evaluate
+EVALUATE_JOB = "evaluate_job"  # the eval library whose job this session started
+EVALUATE_RESULT = "evaluate_result"  # the last finished EvaluationRun, kept after its job is forgotten
+EVALUATE_ERROR = "evaluate_error"  # why the last run stopped, kept the same way
+EVAL_MODELS = "eval_models"
+
+# Judgments and Costs
+JUDGMENTS_REPORT = "judgments_report"
+JUDGMENTS_SWEEP = "judgments_sweep"
+COST_QUALITY = "cost_quality"  # {library: {model: nDCG@10}} left by the Judgments page for the Costs page
