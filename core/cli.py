@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 STAGE_UNITS = {"read": "file", "index": "doc", "clean": "step", "flush": "step", "search": "query", "weights": "weight"}
+STAGE_UNITS |= {"distil": "token", "teacher": "text", "fit": "batch"}  # adapt; its other stages are one step each
+STAGE_UNITS |= {"targets": "step", "reduce": "step", "save": "step"}
 
 
 class ProgressBar:
@@ -63,7 +65,8 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     lines = []
     for m in listings:
         where = "offline" if m.available_offline else "needs hub"
-        lines.append(f"{m.name:<28} {str(m.dim or '?'):>4}d  {m.kind:<8} {where:<9} {m.source}")
+        kind = "made here" if m.kind == "adapted" else m.kind
+        lines.append(f"{m.name:<28} {str(m.dim or '?'):>4}d  {kind:<9} {where:<9} {m.source}")
     _emit(args, [m.as_dict() for m in listings], "\n".join(lines))
     return EXIT_OK
 
@@ -164,6 +167,31 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
         if args.explain:
             lines += _why_lines(payload["hits"][h.rank - 1]["why"])
     _emit(args, payload, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_adapt(args: argparse.Namespace, settings: Settings) -> int:
+    from core.adapt.extra import require_extra
+    from core.adapt.library import adapt_library
+    from core.adapt.options import AdaptOptions
+
+    require_extra()  # before the store is opened: without the extra, one sentence and nothing else
+    bar = ProgressBar(enabled=not args.quiet)
+    options = AdaptOptions(teacher=args.teacher, dims=args.dims, epochs=args.epochs, seed=args.seed, progress=bar)
+    try:
+        result = adapt_library(
+            _store(settings), args.library, args.name, options, args.model, release_store=True, settings=settings
+        )
+    finally:
+        bar.close()
+    stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.stage_seconds.items())
+    _emit(
+        args,
+        result.as_dict(),
+        f"Made {result.name} ({result.dims}d) from {result.chunks} chunks of '{args.library}' "
+        f"in {result.seconds:.0f} s ({stages}); best epoch {result.best_epoch} of {result.epochs_run}. "
+        f"Use it as --model {result.name}.",
+    )
     return EXIT_OK
 
 
@@ -527,6 +555,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="MODEL:MODE the others are compared with, MODE dense, keyword, hybrid (RRF), hybrid@W or hybrid@tuned "
         "(default: the first run)",
     )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p = command("adapt", cmd_adapt, "make a static model fitted to a library's text (needs requirements-adapt.txt)")
+    p.add_argument("--library", required=True)
+    p.add_argument("--name", required=True, help="the new model's name, then usable as --model NAME")
+    p.add_argument("--model", help="the library's index whose chunks are read (default: its only one)")
+    p.add_argument("--teacher", help="a sentence-transformers folder or hub id (default: packaged all-MiniLM-L6-v2)")
+    p.add_argument("--dims", type=int, default=256)
+    p.add_argument("--epochs", type=int, default=30, help="at most; the best held-out epoch is kept")
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     command("doctor", cmd_doctor, "check versions, the engine, the database, offline models and limits, in plain words")
     command("libraries", cmd_libraries, "list libraries and their models")

@@ -32,6 +32,7 @@ class Settings:
     max_chunks_per_file: int = 100_000  # a 50 MB text file makes ~85,000 chunks of 128 tokens
     model_roots: tuple[Path, ...] = ()  # local model folders allowed; () allows any
     allow_hub_ids: bool = True  # any owner/name of the hub; off, only the potion catalog loads from the hub
+    adapted_dir: Path = PROJECT_ROOT / "data" / "adapted"  # static models made here by `python -m core adapt`
 
     @property
     def max_upload_bytes(self) -> int:
@@ -84,6 +85,7 @@ def load_settings() -> Settings:
         max_chunks_per_file=int(_env("POTION_MAX_CHUNKS_PER_FILE", "100000")),
         model_roots=_paths(os.environ.get("POTION_MODEL_ROOTS", "")),
         allow_hub_ids=_env("POTION_ALLOW_HUB_IDS", "1").lower() not in ("0", "false", "no", "off"),
+        adapted_dir=Path(_env("POTION_ADAPTED_DIR", str(data_dir / "adapted"))),
     )
 
 

@@ -69,3 +69,15 @@ class FilterValueError(StoreError):
 
 class LibraryBusyError(PotionError):
     """A change to a library was refused because a job (or another change) is writing to it."""
+
+
+class AdaptError(PotionError):
+    """A static model cannot be adapted as asked (no text, a name already taken, dims the teacher lacks)."""
+
+
+class AdaptExtraMissingError(AdaptError):
+    """Adapting needs torch and transformers, which the app's requirements leave out on purpose."""
+
+
+class AdaptCancelledError(AdaptError):
+    """The user stopped an adaptation; nothing was written."""

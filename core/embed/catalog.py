@@ -81,3 +81,34 @@ def bundled_model(name: str, models_dir: Path | None = None) -> BundledModel | N
         if model.name.lower() == name.strip().lower():
             return model
     return None
+
+
+@dataclass(frozen=True)
+class AdaptedModel:
+    """A static model made here from a library (core.adapt), with the card that says how."""
+
+    name: str
+    path: Path
+    dim: int
+    card: dict
+
+
+def adapted_models(folder: Path | None = None) -> list[AdaptedModel]:
+    """Every model made here: folders of POTION_ADAPTED_DIR with an adapted model's CARD.json."""
+    from core.adapt.card import read_card
+
+    root = folder or settings_or_environment(None).adapted_dir
+    found = []
+    for card_path in sorted(root.glob("*/CARD.json")):
+        card = read_card(card_path.parent)
+        if card is not None:
+            found.append(AdaptedModel(card_path.parent.name, card_path.parent, int(card["dim"]), card))
+    return found
+
+
+def adapted_model(name: str, folder: Path | None = None) -> AdaptedModel | None:
+    key = name.strip()
+    for model in adapted_models(folder):
+        if model.name == key:
+            return model
+    return None

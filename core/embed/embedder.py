@@ -27,6 +27,7 @@ class ModelSource(StrEnum):
     BUNDLED = "bundled"
     LOCAL = "local"
     HUB = "hub"
+    ADAPTED = "adapted"  # made here by `python -m core adapt`, under POTION_ADAPTED_DIR
 
 
 @dataclass(frozen=True)

