@@ -49,9 +49,16 @@ class ProgressBar:
         self.bar.update(done - self.bar.n)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
+        bar, self.bar = self.bar, None
+        if bar is None:
+            return
+        try:
+            bar.close()
+        except BaseException:
+            # A stop signal inside tqdm's close lands after it marked itself closed and before its newline; the
+            # error line that follows must still start a line of its own.
+            sys.stderr.write("\n")
+            raise
 
 
 def _emit(args: argparse.Namespace, payload: object, text: str) -> None:

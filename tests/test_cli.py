@@ -248,3 +248,31 @@ def test_search_explain_says_why_each_hit_matched_as_the_search_page_does(corpus
     assert main(["search", "Maida Vale", "--mode", "keyword", *base]) == EXIT_OK  # no model loaded for it
     out = capsys.readouterr().out
     assert "doc2.md #0" in out and "terms: maida" in out and "words:" not in out
+
+
+def test_a_stop_inside_a_closing_progress_bar_still_leaves_the_error_on_a_line_of_its_own(monkeypatch, capsys):
+    """A signal raised inside tqdm's close, after it marked itself closed and before its newline, used to leave the
+    one error line glued to the end of the progress bar."""
+    import tqdm
+
+    from core.cli import ProgressBar
+    from core.lifetime import Stopped
+
+    real_close = tqdm.tqdm.close
+
+    def stopped_mid_close(self):
+        if self.disable:
+            return  # as tqdm does: a second close is a no-op
+        self.disable = True  # what tqdm does first; the signal lands before its newline
+        raise Stopped(15)
+
+    bar = ProgressBar()
+    bar("index", 3, 10)
+    monkeypatch.setattr(tqdm.tqdm, "close", stopped_mid_close)
+    with pytest.raises(Stopped):
+        bar("flush", 0, 1)  # a new stage closes the last one
+    bar.close()  # the command's `finally`
+    monkeypatch.setattr(tqdm.tqdm, "close", real_close)
+    print("error: stopped by SIGTERM", file=sys.stderr)
+    lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
+    assert "error: stopped by SIGTERM" in lines

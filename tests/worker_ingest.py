@@ -3,9 +3,15 @@ text, in small batches: a small ingest then has the process tree of a large one 
 multiprocessing's resource tracker, the Milvus Lite engine) and goes through many batches in a few seconds."""
 
 import functools
+import os
 import runpy
+import sys
 
 BATCH_CHARS = 40_000
+WORKER_MARK = "worker_ingest: a spawned worker started"
+
+if __name__ == "__mp_main__":  # how a spawned worker imports this module: it says so, for tests to know it ran
+    print(f"{WORKER_MARK} (pid {os.getpid()})", file=sys.stderr, flush=True)
 
 if __name__ == "__main__":  # a spawned worker imports this module too, under another name
     import core.ingest.workers as workers
