@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from core.adapt.options import AdaptOptions
 from core.config import Settings, load_settings
 from core.errors import PotionError
 
@@ -180,7 +181,6 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_adapt(args: argparse.Namespace, settings: Settings) -> int:
     from core.adapt.extra import require_extra
     from core.adapt.library import adapt_library
-    from core.adapt.options import AdaptOptions
 
     require_extra()  # before the store is opened: without the extra, one sentence and nothing else
     bar = ProgressBar(enabled=not args.quiet)
@@ -568,8 +568,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--name", required=True, help="the new model's name, then usable as --model NAME")
     p.add_argument("--model", help="the library's index whose chunks are read (default: its only one)")
     p.add_argument("--teacher", help="a sentence-transformers folder or hub id (default: packaged all-MiniLM-L6-v2)")
-    p.add_argument("--dims", type=int, default=256)
-    p.add_argument("--epochs", type=int, default=30, help="at most; the best held-out epoch is kept")
+    p.add_argument("--dims", type=int, default=AdaptOptions.dims)
+    p.add_argument("--epochs", type=int, default=AdaptOptions.epochs, help="at most; the best held-out epoch is kept")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     command("doctor", cmd_doctor, "check versions, the engine, the database, offline models and limits, in plain words")

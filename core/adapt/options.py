@@ -37,7 +37,9 @@ class AdaptOptions:
 
     teacher: str | None = None  # a sentence-transformers folder or hub id; None: the packaged all-MiniLM-L6-v2
     dims: int = 256
-    epochs: int = 30  # the most; the best held-out epoch is kept and fitting stops after `patience` worse ones
+    # The most. The best held-out epoch is kept and fitting stops after `patience` worse ones, so a large library
+    # stops early (SciFact's best: 24); a small one needs many epochs of few steps (Cranfield's best: 86).
+    epochs: int = 100
     seed: int = 0
     max_sentences: int = 40_000
     min_words: int = 4
