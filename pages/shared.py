@@ -30,7 +30,7 @@ APP_FILE = ROOT / "app.py"
 PAGES = ROOT / "pages"
 HOME_PAGE, LIBRARY_PAGE, SEARCH_PAGE = PAGES / "home.py", PAGES / "library.py", PAGES / "search.py"
 COMPARE_PAGE, EVALUATE_PAGE, JUDGMENTS_PAGE = PAGES / "compare.py", PAGES / "evaluate.py", PAGES / "judgments.py"
-MAP_PAGE, COSTS_PAGE = PAGES / "map.py", PAGES / "costs.py"
+MAP_PAGE, COSTS_PAGE, ADAPT_PAGE = PAGES / "map.py", PAGES / "costs.py", PAGES / "adapt.py"
 
 
 def frame_settings() -> Settings:

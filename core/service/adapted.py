@@ -12,9 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.config import Settings, settings_or_environment
-from core.embed.loading import load_embedder
+from core.embed.loading import MADE_HERE, load_embedder
 from core.errors import AdaptError
-from core.evaluate.judgments import evaluate_judgments, judged_collection
+from core.evaluate.judgments import JudgmentError, evaluate_judgments, judged_collection
 from core.evaluate.metrics import MEASURE_LABELS, difference_interval_text, interval_text
 from core.evaluate.report import EvaluationRun, Table, run_evaluation
 from core.evaluate.results import EvaluationReport, RunKey, run_key
@@ -24,7 +24,6 @@ from core.ingest.reindex import index_like
 from core.storage import Store
 from core.types import ProgressCallback, SearchMode
 
-MADE_HERE = "made here"
 BM25 = "BM25"  # how the keyword run is named: every index of a library ranks alike by keywords
 # The made model dense and hybrid, the base model dense and hybrid, and BM25 (the base index's keyword run).
 MODES = (SearchMode.DENSE, SearchMode.HYBRID, SearchMode.KEYWORD)
@@ -46,6 +45,11 @@ def compare_made(
     other runs, paired over the same queries."""
     if made == base:
         raise AdaptError(f"Compare {made} with another model: it cannot be its own base.")
+    if collection is None and not judged_collection(store.judgments.list(library)).queries:
+        raise JudgmentError(
+            f"Library '{library}' has no query with a hit judged relevant yet: mark some hits on the Search page, "
+            "or compare on a labelled collection."
+        )
     made_embedder = load_embedder(made, settings=settings)  # offline only: both are on this machine
 
     def tagged(stage: str, done: int, total: int) -> None:
