@@ -191,9 +191,9 @@ def verdict(library: str, found: EvaluationRun) -> None:
     st.text(f"{report.dataset}: {report.queries:,} judged queries")  # a folder name: inert
     st.dataframe(verdict_table(report).records(), hide_index=True, width="stretch", key="adapt_verdict")
     st.caption(
-        'Each cell is the mean over the judged queries [95% bootstrap interval]. "minus it" is the model made here, '
-        "dense, minus that run, paired over the same queries, with its 95% interval and a sign-flip p-value; "
-        '"better" names a winner only where that interval leaves out zero. BM25 ranks by keywords alone.'
+        '"better" names the winner of the model made here (dense) and each run only where the 95% interval of '
+        "their difference, paired over the same queries, leaves out zero. Each mean is over the judged queries "
+        "[95% bootstrap interval]; p is from a paired sign-flip test. BM25 ranks by keywords alone."
     )
     for indexed in report.indexing[:1]:
         if indexed.library == library and indexed.failures:
@@ -210,8 +210,8 @@ store, library = shared.begin(":material/experiment: Make your own potion")
 runner = shared.jobs()
 st.caption(
     "A static model fitted to this library's own text: a transformer (the teacher) embeds the library's sentences, "
-    "and the static model's token vectors are fitted to match. Be clear about the trade: embedding the library with "
-    "the teacher costs about as much as fitting, and the teacher's own vectors rank better. What the potion gives "
+    "and the static model's token vectors are fitted to match. The trade, plainly: embedding the library with the "
+    "teacher costs about as much as fitting, and the teacher's own vectors rank better. What the potion gives "
     "is queries in microseconds with no transformer, cheap indexing of every later document, and a small model "
     "that runs anywhere."
 )

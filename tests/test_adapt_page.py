@@ -244,10 +244,10 @@ def test_compare_at_once_indexes_the_library_and_shows_one_table_from_a_real_eva
     made_scores = list(expected[(MADE, "dense")].per_query["ndcg@10"].values())
     for row, key in zip(rows[1:], keys[1:] + [(BUNDLED_LARGE, "keyword")], strict=True):
         other = list(expected[key].per_query["ndcg@10"].values())
-        assert float(row[f"{MADE} dense minus it (nDCG@10)"]) == pytest.approx(
+        assert float(row["made here minus it (nDCG@10)"]) == pytest.approx(
             paired_difference(other, made_scores).diff, abs=1e-4
         )
-    assert rows[0]["better"] == "(the model made here)"
+    assert rows[0]["better (nDCG@10)"] == "(the model made here)"
     downloads = at.main.get("download_button")
     assert [d.proto.label for d in downloads] == ["Report (JSON)", "Results (CSV)", "Per-query scores (CSV)"]
     dense = {model: expected[(model, SearchMode.DENSE)].metrics["ndcg@10"].mean for model in embedders}
@@ -269,14 +269,14 @@ def test_the_verdict_names_a_winner_only_where_the_paired_interval_leaves_out_ze
     results = [made, worse, better, mixed]
     comparisons = compare_runs(results, RunKey(MADE, SearchMode.DENSE))
     table = verdict_table(EvaluationReport("lib", 6, "", results, comparisons, []))
-    verdicts = [row[-1] for row in table.rows]
+    verdicts = [row[1] for row in table.rows]
     assert verdicts == [
         "(the model made here)",
         f"{MADE} dense, by 0.383",
         "BM25, by 0.150",
         "no clear difference",
     ]
-    assert table.rows[1][3] == "+0.3833"  # the made model minus the other run
+    assert table.rows[1][4] == "+0.3833"  # the made model minus the other run
 
 
 def test_compare_on_a_labelled_collection_evaluates_both_models_there_as_evaluate_does(app_store, tmp_path):
@@ -322,7 +322,7 @@ def test_the_command_compares_a_made_model_with_the_librarys_only_other_index(ap
     assert main(["compare-made", "--library", LIBRARY, "--model", MADE, "--quiet"]) == EXIT_OK
     out = capsys.readouterr().out
     assert out.startswith(f"{LIBRARY} (judgments): {len(JUDGED)} judged queries")
-    assert f"{MADE} (made here) · dense" in out and "\nBM25 " in out and "mine dense minus it (nDCG@10)" in out
+    assert f"{MADE} (made here) · dense" in out and "\nBM25 " in out and "made here minus it (nDCG@10)" in out
     assert main(["compare-made", "--library", LIBRARY, "--model", MADE, "--quiet", "--json"]) == EXIT_OK
     payload = json.loads(capsys.readouterr().out)
     assert [(r["model"], r["mode"]) for r in payload["results"]][-1] == (BUNDLED_LARGE, "keyword")

@@ -103,22 +103,22 @@ def run_name(model: str, mode: SearchMode, made: str) -> str:
 
 
 def verdict_table(report: EvaluationReport) -> Table:
-    """One row per run: its means with 95% intervals, then the made model dense minus it on nDCG@10 with the paired
-    interval and p-value, and which is better (only where the interval leaves out zero)."""
+    """One row per run: which is better, the made model dense or the run (named only where the paired interval leaves
+    out zero), the run's means with 95% intervals, then the made model dense minus it with that interval and p."""
     subject = report.comparisons[0].baseline if report.comparisons else report.results[0].key
     made = subject.model
     measure = VERDICT_MEASURES[0]
     against = {c.other: c.difference for c in report.comparisons if c.metric == measure}
     label = MEASURE_LABELS[measure]
-    columns = ["run", *(MEASURE_LABELS[m] for m in VERDICT_MEASURES), f"{made} dense minus it ({label})"]
-    columns += ["95% CI", "p-value", "better"]
+    columns = ["run", f"better ({label})", *(MEASURE_LABELS[m] for m in VERDICT_MEASURES)]
+    columns += [f"{MADE_HERE} minus it ({label})", "95% CI", "p-value"]
     rows = []
     for r in report.results:
         means = [interval_text(r.metrics[m].mean, r.metrics[m].low, r.metrics[m].high) for m in VERDICT_MEASURES]
         name = run_name(r.model, r.mode, made)
         difference = against.get(r.key)
         if difference is None:  # the made model dense itself
-            rows.append([name, *means, "", "", "", "(the model made here)"])
+            rows.append([name, "(the model made here)", *means, "", "", ""])
             continue
         # compare_runs gives the other run minus the made one; the table reads the other way round.
         diff, low, high = 0.0 - difference.diff, 0.0 - difference.high, 0.0 - difference.low  # no -0.0
@@ -129,7 +129,7 @@ def verdict_table(report: EvaluationReport) -> Table:
         else:
             better = "no clear difference"
         rows.append(
-            [name, *means, f"{diff:+.4f}", difference_interval_text(low, high), round(difference.p_value, 4), better]
+            [name, better, *means, f"{diff:+.4f}", difference_interval_text(low, high), round(difference.p_value, 4)]
         )
     return Table(columns, rows)
 
