@@ -15,6 +15,7 @@ from core.embed.loading import (
     variant_name,
 )
 from core.errors import PotionError
+from core.service.adapted import card_facts
 from core.service.libraries import library_choice
 from core.sizes import format_bytes
 from pages import keys, shared
@@ -29,8 +30,7 @@ def _label(name: str, by_name: dict[str, ModelListing]) -> str:
     m = by_name.get(name)
     if m is None:
         return name
-    where = "bundled" if m.bundled else ("cached" if m.available_offline else "download")
-    return f"{m.name} · {m.dim or '?'}d · {where}"
+    return f"{m.name} · {m.dim or '?'}d · {m.origin}"
 
 
 def model_picker() -> None:
@@ -128,6 +128,17 @@ def model_card(name: str) -> None:
         f"Source: {info.kind} · {shared.inert(info.name if info.kind == ModelSource.BUNDLED else info.source)} · "
         "available offline" + (variant if info.variant else "")
     )
+    if info.kind == ModelSource.ADAPTED:
+        made_card(info.source)
+
+
+def made_card(folder: str) -> None:
+    """How a model made here was made, from its CARD.json, folded away."""
+    card = next((m.card for m in shared.model_listings() if m.source == folder and m.card), None)
+    if card is None:
+        return
+    with st.expander(f"Made here from '{shared.inert(card.get('library', '?'))}'"):
+        st.caption("  \n".join(f"**{what}** {shared.inert(value)}" for what, value in card_facts(card)))
 
 
 def _create_library() -> None:
@@ -170,6 +181,7 @@ pages = [
     st.Page(shared.JUDGMENTS_PAGE, title="Judgments", icon=":material/fact_check:"),
     st.Page(shared.MAP_PAGE, title="Map", icon=":material/scatter_plot:"),
     st.Page(shared.COSTS_PAGE, title="Costs", icon=":material/payments:"),
+    st.Page(shared.ADAPT_PAGE, title="Make your own potion", icon=":material/experiment:"),
 ]
 shared.frame_settings()
 navigation = st.navigation(pages)

@@ -192,14 +192,50 @@ def cmd_adapt(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         bar.close()
     stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.stage_seconds.items())
-    _emit(
-        args,
-        result.as_dict(),
+    made = (
         f"Made {result.name} ({result.dims}d) from {result.chunks} chunks of '{args.library}' "
         f"in {result.seconds:.0f} s ({stages}); best epoch {result.best_epoch} of {result.epochs_run}. "
-        f"Use it as --model {result.name}.",
+        f"Use it as --model {result.name}."
     )
+    if not args.compare:
+        _emit(args, result.as_dict(), made)
+        return EXIT_OK
+    if not args.json:
+        print(made, file=sys.stderr)
+    # The store was let go while fitting (a Milvus Lite database opens in one process at a time): open it again.
+    found = _compare_made(args, settings, result.name, args.model)
+    _emit(args, result.as_dict() | {"compare": found.report.as_dict()}, _verdict_text(found.report))
     return EXIT_OK
+
+
+def cmd_compare_made(args: argparse.Namespace, settings: Settings) -> int:
+    found = _compare_made(args, settings, args.model, args.base)
+    _emit(args, found.report.as_dict(), _verdict_text(found.report))
+    return EXIT_OK
+
+
+def _compare_made(args: argparse.Namespace, settings: Settings, made: str, base: str | None):
+    """What the page's "Compare at once" runs: index the library with the made model, evaluate it against its
+    base and BM25 on the library's judgments or on --collection."""
+    from core.service.adapted import compare_made, default_base
+
+    store = _store(settings)
+    bar = ProgressBar(enabled=not args.quiet)
+    try:
+        base = base or default_base(store, args.library, made, settings)
+        return compare_made(store, args.library, made, base, args.collection, progress=bar, settings=settings)
+    finally:
+        bar.close()
+
+
+def _verdict_text(report: EvaluationReport) -> str:
+    from core.evaluate.report import table_text
+    from core.service.adapted import verdict_table
+
+    return (
+        f"{report.dataset}: {report.queries} judged queries; mean [95% bootstrap interval over queries]; the "
+        "difference is paired over queries, with p from a sign-flip test\n" + table_text(verdict_table(report))
+    )
 
 
 def _why_lines(why: dict) -> list[str]:
@@ -571,6 +607,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dims", type=int, default=AdaptOptions.dims)
     p.add_argument("--epochs", type=int, default=AdaptOptions.epochs, help="at most; the best held-out epoch is kept")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument(
+        "--compare",
+        action="store_true",
+        help="then index the library with it and evaluate it against the --model index and BM25 (its judgments, "
+        "or --collection)",
+    )
+    p.add_argument("--collection", metavar="DIR", help="with --compare: a labelled collection instead of judgments")
+    p = command("compare-made", cmd_compare_made, "evaluate a model made here against its base model and BM25, at once")
+    p.add_argument("--library", required=True)
+    p.add_argument("--model", required=True, help="the model made here")
+    p.add_argument("--base", help="the model to compare with (default: the library's only other index)")
+    p.add_argument("--collection", metavar="DIR", help="a labelled collection (BEIR layout) instead of judgments")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     command("doctor", cmd_doctor, "check versions, the engine, the database, offline models and limits, in plain words")
     command("libraries", cmd_libraries, "list libraries and their models")

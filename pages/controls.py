@@ -1,4 +1,5 @@
-"""The ranking controls (mode, fusion, dense share) as Search and Compare show them: written once, keyed per page."""
+"""Widgets more than one page shows, written once and keyed per page: the ranking controls (mode, fusion, dense
+share) of Search and Compare, and the downloads of an evaluation (Evaluate, Make your own potion)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from dataclasses import dataclass
 
 import streamlit as st
 
+from core.evaluate.report import EvaluationRun, per_query_table, report_json, results_csv_table, table_csv
+from core.search.export import CSV_NOTE
 from core.types import Fusion, HybridParams, SearchMode
 
 MODES = {
@@ -73,4 +76,34 @@ def component_scores(dense: float | None, keyword: float | None) -> str:
     """A hit's two component scores, a dash for the one it lacks."""
     return " · ".join(
         f"{name} {'—' if v is None else f'{v:.3f}'}" for name, v in (("cosine", dense), ("BM25", keyword))
+    )
+
+
+def evaluation_downloads(found: EvaluationRun, key: str = "eval") -> None:
+    """The report as the CLI's JSON, the results and the per-query scores as CSV."""
+    report = found.report
+    cols = st.columns(3)
+    cols[0].download_button(
+        "Report (JSON)",
+        report_json(report),
+        f"evaluation-{report.dataset}.json",
+        "application/json",
+        help="The same JSON as `python -m core evaluate --json`.",
+        key=f"{key}_report_json",
+    )
+    cols[1].download_button(
+        "Results (CSV)",
+        table_csv(results_csv_table(report)),
+        f"results-{report.dataset}.csv",
+        "text/csv",
+        help=CSV_NOTE,
+        key=f"{key}_results_csv",
+    )
+    cols[2].download_button(
+        "Per-query scores (CSV)",
+        table_csv(per_query_table(found)),
+        f"per-query-{report.dataset}.csv",
+        "text/csv",
+        help=CSV_NOTE,
+        key=f"{key}_per_query_csv",
     )

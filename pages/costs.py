@@ -5,7 +5,9 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from core.embed.loading import load_embedder
+from core.embed.embedder import ModelSource
+from core.embed.loading import MADE_HERE, load_embedder, resolve_model
+from core.errors import PotionError
 from core.insight.costs import (
     SAMPLE_CHUNKS,
     SAMPLE_QUERIES,
@@ -65,12 +67,22 @@ def measure(store: Store, library: str, job_key: str, collections: list) -> list
     return [c for c in kept if c is not None]
 
 
+def source(model: str) -> str:
+    """Where an indexed model comes from: bundled, made here, a local folder or the hub."""
+    try:
+        kind = resolve_model(model, shared.settings()).kind
+    except PotionError:
+        return ""
+    return MADE_HERE if kind == ModelSource.ADAPTED else str(kind)
+
+
 def table(library: str, costs: list) -> dict:
     """The costs table; returns the quality (nDCG@10 per model) it showed."""
     quality = (st.session_state.get(QUALITY_KEY) or {}).get(library, {})
     rows = [
         {
             "model": c.model,
+            "source": source(c.model),
             "dims": c.dim,
             "parameters": c.params,
             "weights": c.dtype,

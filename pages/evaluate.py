@@ -19,26 +19,22 @@ from core.evaluate.report import (
     disagreements,
     label_of,
     metric_points,
-    per_query_table,
     query_differences,
     relevance_of,
-    report_json,
-    results_csv_table,
     results_table,
     run_evaluation,
     run_label,
     save_collection,
-    table_csv,
 )
 from core.evaluate.runs import WHOLE_DOCUMENTS, evaluation_library
 from core.ingest.chunking import ChunkSettings
 from core.ingest.pipeline import default_chunking
-from core.search.export import CSV_NOTE
 from core.search.query import search_many
 from core.service.jobs import JobRunner, JobStatus, library_job_key
 from core.storage import Store
 from core.types import SearchMode
 from pages import keys, shared
+from pages.controls import evaluation_downloads
 
 EVALUATE = "evaluate"  # the kind of job this page starts, whose outcome it shows
 JOB_KEY, RESULT_KEY, ERROR_KEY = keys.EVALUATE_JOB, keys.EVALUATE_RESULT, keys.EVALUATE_ERROR
@@ -277,30 +273,8 @@ def disagreement(store: Store, found: EvaluationRun) -> None:
 
 
 def exports(found: EvaluationRun) -> None:
-    report = found.report
     st.subheader("Export")
-    cols = st.columns(3)
-    cols[0].download_button(
-        "Report (JSON)",
-        report_json(report),
-        f"evaluation-{report.dataset}.json",
-        "application/json",
-        help="The same JSON as `python -m core evaluate --json`.",
-    )
-    cols[1].download_button(
-        "Results (CSV)",
-        table_csv(results_csv_table(report)),
-        f"results-{report.dataset}.csv",
-        "text/csv",
-        help=CSV_NOTE,
-    )
-    cols[2].download_button(
-        "Per-query scores (CSV)",
-        table_csv(per_query_table(found)),
-        f"per-query-{report.dataset}.csv",
-        "text/csv",
-        help=CSV_NOTE,
-    )
+    evaluation_downloads(found)
 
 
 store, _ = shared.begin(":material/labs: Evaluate", needs_library=False)

@@ -36,6 +36,12 @@ EVALUATE_RESULT = "evaluate_result"  # the last finished EvaluationRun, kept aft
 EVALUATE_ERROR = "evaluate_error"  # why the last run stopped, kept the same way
 EVAL_MODELS = "eval_models"
 
+# Make your own potion
+ADAPT_MADE = "adapt_made"  # (job id, name) of the model this session last saw made, picked first for comparing
+ADAPT_COMPARE_JOB = "adapt_compare_job"  # (job key, job id) of the comparison this session started
+ADAPT_COMPARE_RESULT = "adapt_compare_result"  # the last finished comparison (EvaluationRun), kept after its job
+ADAPT_COMPARE_ERROR = "adapt_compare_error"
+
 # Judgments and Costs
 JUDGMENTS_REPORT = "judgments_report"
 JUDGMENTS_SWEEP = "judgments_sweep"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -16,7 +16,7 @@ from core.embed.embedder import Embedder
 from core.embed.loading import ModelListing, list_models, load_embedder, offline_model_names
 from core.errors import PotionError
 from core.search.answer import KeywordStatsCache
-from core.service.jobs import JobRunner, library_job_key
+from core.service.jobs import JobRunner, duration_text, library_job_key
 from core.storage import Store, open_store
 from pages import keys
 
@@ -30,7 +30,7 @@ APP_FILE = ROOT / "app.py"
 PAGES = ROOT / "pages"
 HOME_PAGE, LIBRARY_PAGE, SEARCH_PAGE = PAGES / "home.py", PAGES / "library.py", PAGES / "search.py"
 COMPARE_PAGE, EVALUATE_PAGE, JUDGMENTS_PAGE = PAGES / "compare.py", PAGES / "evaluate.py", PAGES / "judgments.py"
-MAP_PAGE, COSTS_PAGE = PAGES / "map.py", PAGES / "costs.py"
+MAP_PAGE, COSTS_PAGE, ADAPT_PAGE = PAGES / "map.py", PAGES / "costs.py", PAGES / "adapt.py"
 
 
 def frame_settings() -> Settings:
@@ -176,19 +176,25 @@ def job_progress(library: str) -> None:
 
 
 @st.fragment(run_every=0.5)
-def key_progress(key: str) -> None:
-    """The running job under `key` with its stage, done/total, rate and elapsed time; reruns the page once it ends."""
+def key_progress(key: str, stages: Sequence[str] = ()) -> None:
+    """The running job under `key` with its stage, done/total, rate, elapsed time and the stage's time left;
+    reruns the page once it ends. `stages`, in order, adds a line marking those done and the current one."""
     state = jobs().get(key)
     if state is None:
         return
     if state.running:
-        rate = state.rate()
+        rate, left = state.rate(), state.remaining()
         st.progress(
             state.fraction,
             text=f"**{inert(state.label)}** — {inert(state.stage)}: {state.done:,}/{state.total:,}"
             + (f" · {rate:,.0f}/s" if rate else "")
-            + f" · {state.elapsed():.0f} s",
+            + f" · {state.elapsed():.0f} s"
+            + (f" · about {duration_text(left)} left in this stage" if left is not None and state.done else ""),
         )
+        if state.stage in stages:
+            now = stages.index(state.stage)
+            marks = [f"✓ {s}" if i < now else f"**{s}**" if i == now else s for i, s in enumerate(stages)]
+            st.caption(" → ".join(marks))
     else:
         st.rerun()  # unlock the controls and show the outcome
 

@@ -219,3 +219,45 @@ def test_the_packaged_teacher_loads_offline_and_means_something():
     vectors = embed(teacher, texts, 8, lambda *a: None, lambda: False, "teacher")
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+
+
+def test_adapt_then_compare_at_once_indexes_the_library_and_judges_the_made_model(tiny_teacher, tmp_path, isolated_env):
+    """The whole of "make your own potion" from the command line: adapt, then (the store let go while fitting,
+    opened again) index the library with the made model and evaluate it against its base and BM25. Every step is a
+    process of its own, as a Milvus Lite database opens in one process at a time."""
+    from core.evaluate.judgment_files import judgments_jsonl
+    from core.types import Judgment
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i, text in enumerate(LIBRARY):
+        (docs / f"doc{i}.txt").write_text(text, encoding="utf-8")
+    assert run_cli("ingest", str(docs), "--library", "lib", "--model", BUNDLED_SMALL, "--json").returncode == 0
+    judged = [Judgment("lib", LIBRARY[i].split(".")[0], f"doc{i}.txt", 1) for i in (0, 17, 40, len(LIBRARY) - 1)]
+    (tmp_path / "judgments.jsonl").write_text(judgments_jsonl(judged), encoding="utf-8")
+    assert run_cli("import-judgments", str(tmp_path / "judgments.jsonl"), "--library", "lib").returncode == 0
+
+    made = run_cli(
+        "adapt", "--library", "lib", "--name", "mine", "--teacher", str(tiny_teacher), "--dims", "8", "--epochs", "2",
+        "--compare", "--json",
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    result = json.loads(made.stdout)
+    assert result["model"] == "mine" and result["chunks"] == len(LIBRARY)
+    report = result["compare"]
+    assert (report["dataset"], report["queries"]) == ("lib (judgments)", 4)
+    assert [(r["model"], r["mode"]) for r in report["results"]] == [
+        ("mine", "dense"),
+        ("mine", "hybrid"),
+        (BUNDLED_SMALL, "dense"),
+        (BUNDLED_SMALL, "hybrid"),
+        (BUNDLED_SMALL, "keyword"),
+    ]
+    assert all(0.0 <= r["metrics"]["ndcg@10"]["mean"] <= 1.0 for r in report["results"])
+    assert {c["baseline"]["model"] for c in report["comparisons"]} == {"mine"}
+    listed = run_cli("documents", "--library", "lib", "--model", "mine", "--json")
+    assert len(json.loads(listed.stdout)) == len(LIBRARY)  # the library indexed with it, from the stored chunks
+
+    again = run_cli("compare-made", "--library", "lib", "--model", "mine", "--quiet")  # later, for a made model
+    assert again.returncode == 0, again.stderr
+    assert "mine (made here) · dense" in again.stdout and "BM25" in again.stdout

@@ -266,6 +266,9 @@ def clear_model_cache() -> None:
         _cache.clear()
 
 
+MADE_HERE = "made here"
+
+
 class ListingKind(StrEnum):
     """Why a model is in the picker: bundled, made here, in the potion catalog, or found in the hub cache."""
 
@@ -286,6 +289,13 @@ class ModelListing:
     params: str = ""
     note: str = ""
     card: dict | None = None  # how a model made here was made (its CARD.json)
+
+    @property
+    def origin(self) -> str:
+        """Where the model comes from, as the picker and the Costs page say it."""
+        if self.kind == ListingKind.ADAPTED:
+            return MADE_HERE
+        return "bundled" if self.bundled else ("cached" if self.available_offline else "download")
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)

@@ -21,6 +21,16 @@ def library_job_key(library: str) -> str:
     return f"library|{library}"
 
 
+def duration_text(seconds: float) -> str:
+    """A wait as people read it: 40 s, 3 min, 1 h 20 min."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    hours, minutes = divmod(round(seconds / 60), 60)
+    return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+
+
 class JobStatus(StrEnum):
     RUNNING = "running"
     DONE = "done"
@@ -42,6 +52,7 @@ class JobState:
     finished: float | None = None
     result: Any = None
     error: str | None = None
+    cancel_requested: bool = False  # the user asked it to stop; work that can stop polls JobRunner.cancel_requested
 
     @property
     def running(self) -> bool:
@@ -58,6 +69,11 @@ class JobState:
 
     def elapsed(self, now: float | None = None) -> float:
         return (self.finished or now or time.time()) - self.started
+
+    def remaining(self, now: float | None = None) -> float | None:
+        """Seconds left in the current stage at its rate so far; None until the stage has a rate."""
+        rate = self.rate(now)
+        return max(0.0, (self.total - self.done) / rate) if rate > 0 and self.total else None
 
 
 class JobRunner:
@@ -121,6 +137,18 @@ class JobRunner:
     def get(self, key: str) -> JobState | None:
         with self._lock:
             return self._jobs.get(key)
+
+    def cancel(self, key: str) -> None:
+        """Ask the job running under this key to stop; the work itself decides when it can (cancel_requested)."""
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and job.running:
+                self._jobs[key] = replace(job, cancel_requested=True)
+
+    def cancel_requested(self, key: str) -> bool:
+        with self._lock:
+            job = self._jobs.get(key)
+            return job is not None and job.running and job.cancel_requested
 
     def busy(self, key: str) -> JobState | None:
         """The job running under this key, if any."""
