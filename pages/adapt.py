@@ -84,8 +84,8 @@ def make_form(store: Store, runner: JobRunner, library: str, indexed: list[str],
             help="A sentence-transformers folder or hub id; empty: the packaged all-MiniLM-L6-v2.",
         ).strip()
         cols = st.columns(2)
-        dims = cols[0].number_input("Dimensions", 8, 1024, 256, step=8, key="adapt_dims")
-        epochs = cols[1].number_input("Epochs (at most)", 1, 200, 30, key="adapt_epochs")
+        dims = cols[0].number_input("Dimensions", 8, 1024, AdaptOptions.dims, step=8, key="adapt_dims")
+        epochs = cols[1].number_input("Epochs (at most)", 1, 1000, AdaptOptions.epochs, key="adapt_epochs")
         submitted = st.form_submit_button("Make the model", type="primary", disabled=busy)
     if not submitted:
         return

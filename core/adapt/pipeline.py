@@ -48,6 +48,7 @@ def adapt(
 
     with repeatable(options.seed, options.threads):
         with stage(AdaptStage.DISTIL):
+            options.progress(AdaptStage.DISTIL, 0, 1)  # loading the teacher takes seconds: say which stage it is
             teacher = load_teacher(options.teacher, settings)
             if options.dims > teacher.dim:
                 raise AdaptError(f"{options.dims} dimensions cannot be kept from a teacher of {teacher.dim}.")
