@@ -64,7 +64,7 @@ def run_of(report: dict, model: str, mode: str, fusion: str | None = None) -> di
     raise KeyError(f"no {model} {mode} {fusion} run in the report")
 
 
-def measure(folder: Path, work: Path, epochs: int | None) -> dict:
+def measure(folder: Path, work: Path, epochs: int | None, sentences: int | None) -> dict:
     name = folder.name
     env = {
         **os.environ,
@@ -82,6 +82,7 @@ def measure(folder: Path, work: Path, epochs: int | None) -> dict:
     adapted = f"adapted-{name}"
     print(f"[{name}] adapting to {library}", file=sys.stderr, flush=True)
     extra = ["--epochs", str(epochs)] if epochs else []
+    extra += ["--sentences", str(sentences)] if sentences is not None else []
     made, adapt_seconds = core(["adapt", "--library", library, "--model", BUNDLED, "--name", adapted, *extra], env)
     print(f"[{name}] evaluating", file=sys.stderr, flush=True)
     report, evaluate_seconds = core(
@@ -141,11 +142,12 @@ def main() -> None:
     shared = os.environ.get("POTION_SHARED_DATASETS", str(ROOT.parent / "shared" / "datasets"))
     parser.add_argument("--root", type=Path, default=Path(shared), help="folder of the collections")
     parser.add_argument("--epochs", type=int, help="at most this many epochs (default: the command's)")
+    parser.add_argument("--sentences", type=int, help="sentences besides chunks, at most (default: the command's)")
     args = parser.parse_args()
     results = {}
     for name in args.datasets:
         with tempfile.TemporaryDirectory(prefix=f"bench-adapt-{name}-") as work:
-            results[name] = measure(args.root / name, Path(work), args.epochs)
+            results[name] = measure(args.root / name, Path(work), args.epochs, args.sentences)
     print(
         json.dumps(
             {

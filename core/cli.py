@@ -184,7 +184,14 @@ def cmd_adapt(args: argparse.Namespace, settings: Settings) -> int:
 
     require_extra()  # before the store is opened: without the extra, one sentence and nothing else
     bar = ProgressBar(enabled=not args.quiet)
-    options = AdaptOptions(teacher=args.teacher, dims=args.dims, epochs=args.epochs, seed=args.seed, progress=bar)
+    options = AdaptOptions(
+        teacher=args.teacher,
+        dims=args.dims,
+        epochs=args.epochs,
+        seed=args.seed,
+        max_sentences=args.sentences,
+        progress=bar,
+    )
     try:
         result = adapt_library(
             _store(settings), args.library, args.name, options, args.model, release_store=True, settings=settings
@@ -607,6 +614,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dims", type=int, default=AdaptOptions.dims)
     p.add_argument("--epochs", type=int, default=AdaptOptions.epochs, help="at most; the best held-out epoch is kept")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--sentences",
+        type=int,
+        default=AdaptOptions.max_sentences,
+        help="at most this many of the library's sentences are fitted on besides its chunks (0: chunks only)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
         "--compare",

@@ -187,11 +187,12 @@ def test_the_command_adapts_a_library_and_the_name_then_works_as_a_model(tiny_te
 
     made = run_cli(
         "adapt", "--library", "lib", "--name", "mine", "--teacher", str(tiny_teacher), "--dims", "8", "--epochs", "2",
-        "--json",
+        "--sentences", "0", "--json",
     )  # fmt: skip
     assert made.returncode == 0, made.stderr
     result = json.loads(made.stdout)
     assert result["model"] == "mine" and result["seconds"] > 0 and result["chunks"] == len(LIBRARY)
+    assert result["targets"] == len(set(LIBRARY))  # --sentences 0: the chunks alone, no sentence sample
     assert Path(result["path"]) == isolated_env / "adapted" / "mine"  # POTION_ADAPTED_DIR defaults under data
     assert "fit" in made.stderr and "teacher" in made.stderr  # progress by stage on stderr
 
