@@ -209,7 +209,7 @@ def verdict(library: str, found: EvaluationRun) -> None:
 store, library = shared.begin(":material/experiment: Make your own potion")
 runner = shared.jobs()
 st.caption(
-    "A static model fitted to this library's own text: a transformer (the teacher) embeds the library's sentences, "
+    "A static model fitted to this library's own text: a transformer (the teacher) embeds the library's chunks, "
     "and the static model's token vectors are fitted to match. The trade, plainly: embedding the library with the "
     "teacher costs about as much as fitting, and the teacher's own vectors rank better. What the potion gives "
     "is queries in microseconds with no transformer, cheap indexing of every later document, and a small model "

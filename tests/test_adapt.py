@@ -120,8 +120,16 @@ def test_the_card_says_how_the_model_was_made(options, tiny_teacher, tmp_path):
     assert set(card["stage_seconds"]) == {s.value for s in AdaptStage}
     assert all(card["versions"][p] for p in ("torch", "transformers", "model2vec"))
     assert card["size_bytes"] == sum(card["files"].values()) > 0
+    # By default the chunks alone are the targets.
+    assert card["targets"]["chunks"] == len(set(LIBRARY)) and card["targets"]["sentences"] == 0
+
+
+def test_sentences_are_added_to_the_chunks_when_asked(options, tmp_path):
+    made = _adapt("mine", replace(options, max_sentences=1000), tmp_path)
+    card = json.loads((made.path / "CARD.json").read_text())
     # Every distinct sentence of >= 4 words is a target here (fewer than the cap), plus every chunk.
     assert card["targets"]["chunks"] == len(set(LIBRARY)) and card["targets"]["sentences"] > len(LIBRARY)
+    assert "1000 seeded distinct sentences" in card["recipe"]["targets"]
 
 
 def test_progress_goes_through_every_stage_in_order(options, tmp_path):

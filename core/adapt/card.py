@@ -80,8 +80,7 @@ def make_card(
         "recipe": {
             "distil": f"raw teacher token vectors ({teacher.dim}-d float32), no PCA, no SIF",
             "weights": f"centred, then model2vec's rank-based SIF weights ({options.sif_coefficient:g})",
-            "targets": f"up to {options.max_sentences} seeded distinct sentences of >= {options.min_words} words "
-            "plus every chunk cut to what the teacher sees; teacher mean-pooled, normalised, then centred",
+            "targets": _targets_recipe(options),
             "fit": f"EmbeddingBag(mode=mean), 1 - cosine, Adam lr {options.learning_rate:g}, batch "
             f"{options.batch_size}, {options.held_out:.0%} held out, best epoch, patience {options.patience}",
             "reduce": f"projection on the top {options.dims} eigenvectors of the fitted vectors, not re-centred",
@@ -106,3 +105,12 @@ def read_card(folder: Path) -> dict | None:
     except (OSError, ValueError):
         return None
     return card if isinstance(card, dict) and card.get("kind") == KIND else None
+
+
+def _targets_recipe(options: AdaptOptions) -> str:
+    sentences = (
+        f"up to {options.max_sentences} seeded distinct sentences of >= {options.min_words} words plus "
+        if options.max_sentences
+        else ""
+    )
+    return f"{sentences}every chunk cut to what the teacher sees; teacher mean-pooled, normalised, then centred"

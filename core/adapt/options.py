@@ -33,7 +33,7 @@ def _never() -> bool:
 
 @dataclass(frozen=True)
 class AdaptOptions:
-    """Defaults are the issue's recipe: 256 dims, ~40k sentences, batch 256, Adam 1e-3, 5% held out, patience 2."""
+    """Defaults are the issue's recipe (256 dims, batch 256, Adam 1e-3, 5% held out, patience 2), on chunks only."""
 
     teacher: str | None = None  # a sentence-transformers folder or hub id; None: the packaged all-MiniLM-L6-v2
     dims: int = 256
@@ -41,7 +41,9 @@ class AdaptOptions:
     # stops early (SciFact's best: 24); a small one needs many epochs of few steps (Cranfield's best: 86).
     epochs: int = 100
     seed: int = 0
-    max_sentences: int = 40_000
+    # Sentences sampled besides the chunks. 0 by default: on SciFact the chunks alone gave the same dense nDCG@10
+    # (0.629 against 0.626 with 40k sentences) for under a third of the teacher's time (376 s against 1221 s).
+    max_sentences: int = 0
     min_words: int = 4
     batch_size: int = 256
     learning_rate: float = 1e-3
