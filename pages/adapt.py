@@ -102,7 +102,9 @@ def make_form(store: Store, runner: JobRunner, library: str, indexed: list[str],
 
     def work(progress):
         # The store stays open: the app's other sessions use it while the model is fitted.
-        return adapt_library(store, library, name, replace(options, progress=progress), base, False, settings, actor)
+        return adapt_library(
+            store, library, name, replace(options, progress=progress), base, settings=settings, actor=actor
+        )
 
     try:
         runner.start(ADAPT_KEY, f"Making {name} from {library}", work, kind=ADAPT, join=False)
