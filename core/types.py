@@ -191,7 +191,7 @@ class AuditEntry:
     library: str
     what: str = ""  # the action's object in words: a document, a model, a weight
     counts: dict[str, int] = field(default_factory=dict)
-    id: str = ""
+    id: str = ""  # nanoseconds since the epoch then a random tail: unique, and orders entries of one millisecond
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ once they are done; a refused or failed change leaves no entry."""
 
 from __future__ import annotations
 
+import threading
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict
@@ -26,6 +28,19 @@ class AuditAction(StrEnum):
     HYBRID_DEFAULT = "set hybrid default"
 
 
+_clock = threading.Lock()
+_last_ns = 0
+
+
+def _now_ns() -> int:
+    """Nanoseconds since the epoch, strictly increasing in this process: entries made in one millisecond (a drop
+    right after a rebuild) still list in the order they were made."""
+    global _last_ns
+    with _clock:
+        _last_ns = max(time.time_ns(), _last_ns + 1)
+        return _last_ns
+
+
 def record(
     store: Store,
     actor: Actor,
@@ -35,15 +50,16 @@ def record(
     counts: Mapping[str, int] | None = None,
 ) -> AuditEntry:
     """Add one entry, stamped now (UTC), to the store's log; returns it."""
+    ns = _now_ns()
     entry = AuditEntry(
-        at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        at=datetime.fromtimestamp(ns / 1e9, UTC).isoformat(timespec="milliseconds"),
         who=actor.name,
         identity=str(actor.identity),
         action=str(action),
         library=library,
         what=what,
         counts={k: int(v) for k, v in (counts or {}).items()},
-        id=uuid.uuid4().hex,
+        id=f"{ns:020d}-{uuid.uuid4().hex[:12]}",  # sorts in time order; unique across processes
     )
     store.audit.add(entry)
     return entry
