@@ -95,17 +95,29 @@ def test_a_refused_or_failed_change_leaves_no_entry(any_store, tmp_path, tiny_em
     assert entries(store) == []
 
 
-def test_the_log_is_kept_in_the_database_and_made_on_the_first_entry(store, tmp_path, tiny_embedder):
+def test_the_log_is_kept_in_the_database_made_on_the_first_entry_and_a_drop_loads_nothing(
+    store, tmp_path, tiny_embedder, monkeypatch
+):
     from core.storage.milvus import MilvusStore
 
     indexed(store, tmp_path / "docs", tiny_embedder)
-    assert AUDIT not in store.client.list_collections() and entries(store) == []  # nothing changed: no log
-    drop_library(store, JobRunner(), "Papers")  # as the OS user, as a script would
+    chunks = store.index("Papers", tiny_embedder.info.name).count()
     store.close()
+    fresh = MilvusStore()  # as the CLI opens it: every index released
+    try:
+        assert AUDIT not in fresh.client.list_collections() and entries(fresh) == []  # nothing changed: no log
+        asked: list[str] = []
+        real_load = fresh.state.ensure_loaded
+        monkeypatch.setattr(fresh.state, "ensure_loaded", lambda name: (asked.append(name), real_load(name)))
+        drop_library(fresh, JobRunner(), "Papers")  # as the OS user, as a script would
+        assert asked == [AUDIT]  # chunks counted from the engine's statistics: the index was never loaded
+    finally:
+        fresh.close()
     reopened = MilvusStore()
     try:
         (entry,) = entries(reopened)
         assert (entry.who, entry.identity, entry.action) == (os_user(), "OS user", "drop library")
+        assert entry.counts == {"indexes": 1, "chunks": chunks, "judgments": 0}
     finally:
         reopened.close()
 

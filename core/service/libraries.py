@@ -61,7 +61,7 @@ def drop_library(store: Store, runner: JobRunner, library: str, actor: Actor | N
     """Drop the library and every index of it, unless a job is writing to it; returns the indexes dropped."""
     actor = require_write(actor, f"drop library '{library}'")
     with exclusive(store, runner, library, f"drop library {library}"):
-        chunks = sum(stats.chunks for stats in store.library_stats(library))
+        chunks = sum(store.index(library, model).row_count() for model in store.catalog.models(library))
         judged = len(store.judgments.list(library))
         dropped = store.catalog.drop(library)
     record(

@@ -54,21 +54,21 @@ class MilvusAudit(Audit):
 
     def __init__(self, state: StoreState) -> None:
         self.state = state
-        self._ready = False
+        self._made = False  # seen or made once: asked of the engine no more
         self._lock = threading.Lock()
 
     def _exists(self, create: bool) -> bool:
-        if self._ready:
-            return True
-        with self._lock:
-            client = self.state.client
-            if not client.has_collection(AUDIT):
-                if not create:
-                    return False
-                schema, index = audit_schema(client)
-                client.create_collection(AUDIT, schema=schema, index_params=index)
-            client.load_collection(AUDIT)
-            self._ready = True
+        """Whether the log's collection is there (made now if `create`), loaded for reading and writing."""
+        if not self._made:
+            with self._lock:
+                client = self.state.client
+                if not client.has_collection(AUDIT):
+                    if not create:
+                        return False
+                    schema, index = audit_schema(client)
+                    client.create_collection(AUDIT, schema=schema, index_params=index)
+                self._made = True
+        self.state.ensure_loaded(AUDIT)  # the store's own record of what is loaded, which a restart resets
         return True
 
     @engine_call("record the change in the audit log")
