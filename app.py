@@ -16,7 +16,7 @@ from core.embed.loading import (
 )
 from core.errors import PotionError
 from core.service.adapted import card_facts
-from core.service.libraries import library_choice
+from core.service.libraries import create_library, library_choice
 from core.sizes import format_bytes
 from pages import keys, shared
 
@@ -145,7 +145,7 @@ def _create_library() -> None:
     name = st.session_state.get(keys.NEW_LIBRARY_NAME, "").strip()
     if name:
         try:
-            shared.store().catalog.create(name)  # recorded in the database: it survives a reload
+            create_library(shared.store(), name, shared.actor())  # recorded in the database: it survives a reload
         except PotionError as exc:
             st.session_state[keys.LIBRARY_ERROR] = str(exc)
             return
@@ -157,7 +157,8 @@ def library_picker() -> None:
     if error := st.session_state.pop(keys.LIBRARY_ERROR, None):
         st.error(shared.inert(error))
     try:
-        choice = library_choice(store, shared.settings())  # an empty database gets its default library here
+        # An empty database gets its default library here, unless this session may only read.
+        choice = library_choice(store, shared.settings(), shared.actor())
     except PotionError as exc:
         st.error(shared.inert(exc))
         return
@@ -167,6 +168,9 @@ def library_picker() -> None:
             st.session_state[keys.LIBRARY_CHOICE] = choice.start
         st.selectbox("Library", known, key=keys.LIBRARY_CHOICE)
     st.session_state[keys.LIBRARY] = st.session_state.get(keys.LIBRARY_CHOICE)
+    if not shared.may_write():
+        shared.read_only_note("New libraries")
+        return
     with st.expander("New library", expanded=not known), st.form("new-library", clear_on_submit=True, border=False):
         st.text_input("Name", key=keys.NEW_LIBRARY_NAME, placeholder="e.g. Aerodynamics papers")
         st.form_submit_button("Create", on_click=_create_library)
@@ -182,6 +186,7 @@ pages = [
     st.Page(shared.MAP_PAGE, title="Map", icon=":material/scatter_plot:"),
     st.Page(shared.COSTS_PAGE, title="Costs", icon=":material/payments:"),
     st.Page(shared.ADAPT_PAGE, title="Make your own potion", icon=":material/experiment:"),
+    st.Page(shared.AUDIT_PAGE, title="Audit log", icon=":material/history:"),
 ]
 shared.frame_settings()
 navigation = st.navigation(pages)

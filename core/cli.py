@@ -1,4 +1,7 @@
-"""Command line: `python -m core models|ingest|search|evaluate|doctor|libraries|export-judgments|…`.
+"""Command line: `python -m core models|ingest|search|evaluate|doctor|libraries|export-judgments|audit|…`.
+
+Every change is made as the OS user running the command (core.access.os_actor): refused in one line under
+POTION_READ_ONLY, and recorded under that name in the audit log.
 
 Exit codes: 0 success; 1 an error stopped the run; 2 bad usage; 3 ingest finished but some files failed;
 128 + the signal when one stopped it (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP), after one line on stderr.
@@ -19,6 +22,7 @@ from core.config import Settings, load_settings
 from core.errors import PotionError
 
 if TYPE_CHECKING:
+    from core.access import Actor
     from core.evaluate.results import EvaluationReport, RunKey
     from core.storage import Store
 
@@ -96,10 +100,19 @@ def _store(settings: Settings) -> Store:
     return open_store(settings)
 
 
-def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
-    from core.embed.loading import load_embedder
-    from core.ingest.pipeline import ingest, requested_chunking
+def _actor(settings: Settings) -> Actor:
+    """Who the command acts as: the OS user, a reader under POTION_READ_ONLY."""
+    from core.access import os_actor
 
+    return os_actor(settings)
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    from core.access import require_write
+    from core.embed.loading import load_embedder
+    from core.ingest.pipeline import ingest, ingest_action, requested_chunking
+
+    actor = require_write(_actor(settings), ingest_action(args.library))  # before a model is fetched
     store = _store(settings)
     # The library's chunking unless options ask otherwise, refused where its first index fixed it (as the app does).
     chunking = requested_chunking(
@@ -109,7 +122,9 @@ def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
     embedder = load_embedder(args.model, download=True, settings=settings)
     bar = ProgressBar(enabled=not args.quiet)
     try:
-        result = ingest(args.paths, args.library, embedder, store, chunking, progress=bar, settings=settings)
+        result = ingest(
+            args.paths, args.library, embedder, store, chunking, progress=bar, settings=settings, actor=actor
+        )
     finally:
         bar.close()
     summary = result.summary()
@@ -180,8 +195,10 @@ def cmd_search(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_adapt(args: argparse.Namespace, settings: Settings) -> int:
     from core.adapt.extra import require_extra
-    from core.adapt.library import adapt_library
+    from core.adapt.library import adapt_library, may_adapt
 
+    actor = _actor(settings)
+    may_adapt(actor, args.library, settings)  # a reader is told so first, whatever is installed
     require_extra()  # before the store is opened: without the extra, one sentence and nothing else
     bar = ProgressBar(enabled=not args.quiet)
     options = AdaptOptions(
@@ -193,9 +210,7 @@ def cmd_adapt(args: argparse.Namespace, settings: Settings) -> int:
         progress=bar,
     )
     try:
-        result = adapt_library(
-            _store(settings), args.library, args.name, options, args.model, release_store=True, settings=settings
-        )
+        result = adapt_library(_store(settings), args.library, args.name, options, args.model, True, settings, actor)
     finally:
         bar.close()
     stages = ", ".join(f"{stage} {seconds:.0f} s" for stage, seconds in result.stage_seconds.items())
@@ -230,7 +245,7 @@ def _compare_made(args: argparse.Namespace, settings: Settings, made: str, base:
     bar = ProgressBar(enabled=not args.quiet)
     try:
         base = base or default_base(store, args.library, made, settings)
-        return compare_made(store, args.library, made, base, args.collection, progress=bar, settings=settings)
+        return compare_made(store, args.library, made, base, args.collection, bar, settings, actor=_actor(settings))
     finally:
         bar.close()
 
@@ -349,6 +364,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
             weights=args.weight or (),
             tune=args.tune_weight,
             settings=settings,
+            actor=_actor(settings),
         )
     finally:
         bar.close()
@@ -425,7 +441,9 @@ def cmd_libraries(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_create_library(args: argparse.Namespace, settings: Settings) -> int:
-    _store(settings).catalog.create(args.library)
+    from core.service.libraries import create_library
+
+    create_library(_store(settings), args.library, _actor(settings))
     _emit(args, {"library": args.library}, f"Library '{args.library}' is ready.")
     return EXIT_OK
 
@@ -435,7 +453,7 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 
     bar = ProgressBar(enabled=not args.json)
     try:
-        meta = rebuild_index(_store(settings), _runner(), args.library, args.model, bar)
+        meta = rebuild_index(_store(settings), _runner(), args.library, args.model, bar, _actor(settings))
     finally:
         bar.close()
     _emit(
@@ -450,14 +468,25 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     from pathlib import Path
 
-    from core.storage.serve import serve
+    from core.storage.serve import exposure_warning, is_loopback, serve
 
     path = Path(args.db or settings.lite_path)
 
     def ready(uri: str) -> None:
         print(f"listening on {uri}: set MILVUS_URI={uri} for the app and the CLI (Ctrl-C stops)", flush=True)
 
-    return serve(path, args.port, args.host, ready)
+    if args.expose and not is_loopback(args.host):
+        print(exposure_warning(f"{args.host}:{args.port}"), file=sys.stderr, flush=True)
+    return serve(path, args.port, args.host, ready, expose=args.expose)
+
+
+def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
+    from core.service.audit import entries, entry_dict, entry_line
+
+    found = entries(_store(settings), args.limit)
+    lines = [entry_line(e) for e in found] or ["The audit log is empty: no library was dropped or changed yet."]
+    _emit(args, {"entries": [entry_dict(e) for e in found]}, "\n".join(lines))
+    return EXIT_OK
 
 
 def cmd_documents(args: argparse.Namespace, settings: Settings) -> int:
@@ -477,7 +506,7 @@ def _runner():
 def cmd_delete_library(args: argparse.Namespace, settings: Settings) -> int:
     from core.service.libraries import drop_library
 
-    dropped = drop_library(_store(settings), _runner(), args.library)
+    dropped = drop_library(_store(settings), _runner(), args.library, _actor(settings))
     _emit(args, {"library": args.library, "collections_dropped": dropped}, f"Dropped library '{args.library}'.")
     return EXIT_OK
 
@@ -485,7 +514,7 @@ def cmd_delete_library(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_delete_document(args: argparse.Namespace, settings: Settings) -> int:
     from core.service.libraries import delete_document
 
-    models = delete_document(_store(settings), _runner(), args.library, args.document, args.model)
+    models = delete_document(_store(settings), _runner(), args.library, args.document, args.model, _actor(settings))
     _emit(
         args,
         {"library": args.library, "document": args.document, "models": models},
@@ -521,14 +550,18 @@ def cmd_import_judgments(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import asdict
     from pathlib import Path
 
-    from core.evaluate.judgment_files import import_judgments, read_judgments_jsonl
+    from core.access import require_write
+    from core.evaluate.judgment_files import read_judgments_jsonl
     from core.evaluate.judgments import JudgmentError
+    from core.service.judgments import import_judgments
+
+    actor = require_write(_actor(settings), f"import judgments into library '{args.library}'")
 
     try:
         data = Path(args.file).read_bytes()
     except OSError as exc:
         raise JudgmentError(f"Cannot read {args.file} ({exc.strerror or exc}): check the path.") from exc
-    done = import_judgments(_store(settings), args.library, read_judgments_jsonl(data, args.file))
+    done = import_judgments(_store(settings), args.library, read_judgments_jsonl(data, args.file), actor)
     _emit(
         args,
         asdict(done),
@@ -643,8 +676,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True)
     p = command("serve", cmd_serve, "serve the Milvus Lite database over gRPC so several processes can share it")
     p.add_argument("--port", type=int, default=19530)
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="loopback unless --expose")
+    p.add_argument(
+        "--expose",
+        action="store_true",
+        help="allow a --host beyond loopback (0.0.0.0, a LAN address): the engine has no authentication",
+    )
     p.add_argument("--db", help="database path (default: POTION_DB_PATH)")
+    p = command("audit", cmd_audit, "list who dropped, deleted, rebuilt, imported or changed what, newest first")
+    p.add_argument("--limit", type=int, help="only the newest N entries")
     p = command("documents", cmd_documents, "list the documents of a library for a model")
     p.add_argument("--library", required=True)
     p.add_argument("--model", required=True)

@@ -33,6 +33,7 @@ class Settings:
     model_roots: tuple[Path, ...] = ()  # local model folders allowed; () allows any
     allow_hub_ids: bool = True  # any owner/name of the hub; off, only the potion catalog loads from the hub
     adapted_dir: Path = PROJECT_ROOT / "data" / "adapted"  # static models made here by `python -m core adapt`
+    read_only: bool = False  # a demo: search, compare, map, costs and evaluation of existing indexes, no writes
 
     @property
     def max_upload_bytes(self) -> int:
@@ -86,6 +87,7 @@ def load_settings() -> Settings:
         model_roots=_paths(os.environ.get("POTION_MODEL_ROOTS", "")),
         allow_hub_ids=_env("POTION_ALLOW_HUB_IDS", "1").lower() not in ("0", "false", "no", "off"),
         adapted_dir=Path(_env("POTION_ADAPTED_DIR", str(data_dir / "adapted"))),
+        read_only=_env("POTION_READ_ONLY", "0").lower() in ("1", "true", "yes", "on"),
     )
 
 

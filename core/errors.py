@@ -71,6 +71,10 @@ class LibraryBusyError(PotionError):
     """A change to a library was refused because a job (or another change) is writing to it."""
 
 
+class ReadOnlyError(PotionError):
+    """A change refused because whoever asked may only read here (POTION_READ_ONLY, or not among the editors)."""
+
+
 class AdaptError(PotionError):
     """A static model cannot be adapted as asked (no text, a name already taken, dims the teacher lacks)."""
 

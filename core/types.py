@@ -181,6 +181,20 @@ class Judgment:
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """One destructive or shared-state change, as the audit log keeps it: who, when, what and how much."""
+
+    at: str  # UTC, ISO 8601 to the millisecond: sorts as text in time order
+    who: str
+    identity: str  # how `who` was learnt (core.access.Identity): signed in, OS user, anonymous
+    action: str
+    library: str
+    what: str = ""  # the action's object in words: a document, a model, a weight
+    counts: dict[str, int] = field(default_factory=dict)
+    id: str = ""  # nanoseconds since the epoch then a random tail: unique, and orders entries of one millisecond
+
+
+@dataclass(frozen=True)
 class Hit:
     """One ranked chunk. `score` orders the hits of its mode; each component the hit has is kept beside it."""
 

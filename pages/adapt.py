@@ -98,12 +98,12 @@ def make_form(store: Store, runner: JobRunner, library: str, indexed: list[str],
         epochs=int(epochs),
         cancelled=partial(runner.cancel_requested, ADAPT_KEY),
     )
-    settings = shared.settings()
+    settings, actor = shared.settings(), shared.actor()
 
     def work(progress):
         # The store stays open: the app's other sessions use it while the model is fitted.
         return adapt_library(
-            store, library, name, replace(options, progress=progress), base, release_store=False, settings=settings
+            store, library, name, replace(options, progress=progress), base, settings=settings, actor=actor
         )
 
     try:
@@ -167,13 +167,13 @@ def compare_form(store: Store, runner: JobRunner, library: str, indexed: list[st
     label = f"Compare {shared.inert(model)} with {shared.inert(base)} and BM25"
     if not st.button(label, type="primary", disabled=busy or not ready, key="adapt_compare"):
         return
-    settings = shared.settings()
+    settings, actor = shared.settings(), shared.actor()
     collection = folder or None
     try:
         job = runner.start(
             library_job_key(library),  # it writes the made model's index into the library
             f"Comparing {model} with {base} and BM25",
-            lambda progress: compare_made(store, library, model, base, collection, progress, settings),
+            lambda progress: compare_made(store, library, model, base, collection, progress, settings, actor),
             kind=COMPARE,
             join=False,
         )
@@ -219,6 +219,9 @@ adapting = adapt_panel(runner)
 indexed = store.catalog.models(library)
 if not indexed:
     st.info(f"**{shared.inert(library)}** has no documents yet: add some on the Library page, then make a model here.")
+    st.stop()
+if not shared.may_write():  # making a model writes it to disk; comparing one indexes the library with it
+    shared.read_only_note("Making and comparing models")
     st.stop()
 make_form(store, runner, library, indexed, adapting)
 comparing = compare_panel(runner, library)

@@ -55,14 +55,18 @@ def show_hits(result: SearchResult, ranking: Ranking) -> None:
 def offer_indexing(store: Store, runner: JobRunner, library: str, embedder: Embedder, busy: bool) -> None:
     """A model with no index of the library: one click indexes it from the stored chunks, in the background."""
     st.info(f"Not indexed for {shared.inert(library)} yet.")
+    if not shared.may_write():
+        shared.read_only_note("Indexing")
+        return
     name = embedder.info.name
     if not st.button(f"Index {shared.inert(library)} with {shared.inert(name)}", key=f"index-{name}", disabled=busy):
         return
+    actor = shared.actor()
     try:
         runner.start(
             library_job_key(library),
             f"Indexing {library} with {name} (Compare)",
-            lambda p: index_like(library, embedder, store, progress=p),
+            lambda p: index_like(library, embedder, store, progress=p, actor=actor),
             kind=REINDEX,
             join=False,  # a job started meanwhile (maybe on the Library page): say so, start nothing
         )

@@ -77,7 +77,11 @@ def job_panel(runner: JobRunner) -> bool:
 
 
 def inputs(busy: bool) -> Request:
-    source = st.radio("Collection", [UPLOAD, FOLDER], key="eval_source", horizontal=True, disabled=busy)
+    # A reader evaluates collections on this machine that are indexed already: an upload would be saved and indexed.
+    sources = [UPLOAD, FOLDER] if shared.may_write() else [FOLDER]
+    source = st.radio("Collection", sources, key="eval_source", horizontal=True, disabled=busy)
+    if not shared.may_write():
+        shared.read_only_note("Uploading a collection, and indexing one not indexed yet")
     uploads, dataset, folder = (), "", ""
     if source == UPLOAD:
         cols = st.columns(3)
@@ -150,15 +154,17 @@ def start(store: Store, runner: JobRunner, asked: Request) -> None:
     try:
         if asked.source == UPLOAD:
             corpus, queries, qrels = (f.getvalue() for f in asked.uploads)
-            folder = save_collection(shared.settings().data_dir, asked.dataset, corpus, queries, qrels)
+            data_dir = shared.settings().data_dir
+            folder = save_collection(data_dir, asked.dataset, corpus, queries, qrels, shared.actor())
         else:
             folder = asked.folder
         library = evaluation_library(collection_name(folder), asked.chunking)
+        actor = shared.actor()
         runner.start(
             library_job_key(library),  # it writes to the eval library: one job per library, as everywhere
             f"Evaluating {', '.join(asked.models)} on {collection_name(folder)}",
             lambda progress: run_evaluation(
-                folder, asked.models, asked.modes, store, asked.chunking, asked.baseline, progress
+                folder, asked.models, asked.modes, store, asked.chunking, asked.baseline, progress, actor=actor
             ),
             kind=EVALUATE,
             join=False,

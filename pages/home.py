@@ -23,7 +23,11 @@ cols = st.columns(3)
 cols[0].metric("Libraries", len(libraries))
 cols[1].metric("Indexed chunks", sum(c.chunks for lib in libraries for c in lib.collections))
 cols[2].metric("Bundled models", len(bundled_models(settings.models_dir)))
-if library:
+if not shared.may_write():  # a read-only demo: what there is to see, and nothing to add
+    shared.read_only_note("Adding documents and libraries")
+    if library:
+        st.page_link(shared.SEARCH_PAGE, label=f"Search {shared.inert(library)}", icon=":material/search:")
+elif library:
     current = next((lib for lib in libraries if lib.name == library), None)
     if current is None or not current.collections:
         st.info(f"**{shared.inert(library)}** is empty: upload documents or load the samples on the Library page.")

@@ -9,7 +9,6 @@ import streamlit as st
 
 from core.errors import PotionError
 from core.evaluate.judgment_files import (
-    import_judgments,
     judgments_jsonl,
     qrels_tsv,
     queries_jsonl,
@@ -20,22 +19,24 @@ from core.evaluate.judgments import (
     RELEVANT,
     HybridSweep,
     JudgedCollection,
-    adopt_hybrid_default,
     evaluate_judgments,
     hybrid_default,
     judged_collection,
-    revise_judgments,
     sweep_hybrid_weight,
 )
 from core.evaluate.metrics import measure_label
 from core.evaluate.report import SPREAD_MEASURE, comparison_table, results_table
 from core.insight.costs import quality_from_report
+from core.service.judgments import adopt_hybrid_default, import_judgments, revise_judgments
 from core.storage import Store
 from core.types import SearchMode
 from pages import keys, shared
 
 
 def import_panel(store: Store, library: str) -> None:
+    if not shared.may_write():
+        shared.read_only_note("Importing, editing and deleting judgments")
+        return
     with st.expander("Import judgments", expanded=not store.judgments.list(library)):
         st.caption(
             "A judgments.jsonl downloaded from this page, from any library or database: the verdicts join this "
@@ -46,7 +47,8 @@ def import_panel(store: Store, library: str) -> None:
         if upload is None or not st.button("Import", key="judgments_import"):
             return
         try:
-            done = import_judgments(store, library, read_judgments_jsonl(upload.getvalue(), upload.name))
+            judgments = read_judgments_jsonl(upload.getvalue(), upload.name)
+            done = import_judgments(store, library, judgments, shared.actor())
         except PotionError as exc:
             st.error(shared.inert(exc))
         else:
@@ -60,6 +62,10 @@ def editor(store: Store, library: str, judgments: list) -> None:
         | {"judged": j.judged_at}
         for j in judgments
     ]
+    if not shared.may_write():  # the verdicts as they are, with nothing to edit
+        shown = [{k: v for k, v in r.items() if k != "delete"} for r in rows]
+        st.dataframe(shown, hide_index=True, key="judgments_table")
+        return
     edited = st.data_editor(
         rows,
         key="judgments_table",
@@ -73,7 +79,8 @@ def editor(store: Store, library: str, judgments: list) -> None:
     if not st.button("Save changes", key="judgments_save"):
         return
     try:
-        revise_judgments(store, library, judgments, [r["relevant"] for r in edited], [r["delete"] for r in edited])
+        relevant, delete = [r["relevant"] for r in edited], [r["delete"] for r in edited]
+        revise_judgments(store, library, judgments, relevant, delete, shared.actor())
     except PotionError as exc:
         st.error(shared.inert(exc))
     else:
@@ -195,14 +202,15 @@ def sweep_result(store: Store, library: str, sweep: HybridSweep) -> None:
         f"[{best.ndcg.low:.3f}, {best.ndcg.high:.3f}]) on {sweep.queries} judged queries; set it as the dense share "
         "of a weighted hybrid on the Search page."
     )
-    st.button(
-        f"Make {best.weight:.1f} this library's hybrid default",
-        key="judgments_adopt",
-        on_click=adopt_hybrid_default,
-        args=(store, library, sweep),
-        help="Search then opens weighted hybrid at this weight for the library; the choice is recorded with the "
-        "number of judged queries it came from.",
-    )
+    if shared.may_write():
+        st.button(
+            f"Make {best.weight:.1f} this library's hybrid default",
+            key="judgments_adopt",
+            on_click=adopt_hybrid_default,
+            args=(store, library, sweep, shared.actor()),
+            help="Search then opens weighted hybrid at this weight for the library; the choice is recorded with the "
+            "number of judged queries it came from.",
+        )
     current = hybrid_default(store, library)
     if current is not None:
         st.caption(

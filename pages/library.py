@@ -98,13 +98,16 @@ def indexes(store: Store, runner: JobRunner, library: str, collections: list, bu
         hide_index=True,
         width="stretch",
     )
+    if not shared.may_write():
+        return  # a rebuild replaces the index: nothing to offer a reader
     for c in (c for c in collections if not c.meta.has_keyword):
         model = c.meta.model_name
         st.caption(f"{shared.inert(model)} was indexed before keyword search existed; rebuilding copies its chunks.")
         label = f"Rebuild {shared.inert(model)} with keyword search"
         if st.button(label, key=f"rebuild-{model}", disabled=busy):
             try:
-                start_rebuild(store, runner, library, model)  # in the background, with progress, like indexing
+                # In the background, with progress, like indexing.
+                start_rebuild(store, runner, library, model, shared.actor())
             except PotionError as exc:
                 st.error(shared.inert(exc))
             else:
@@ -112,6 +115,9 @@ def indexes(store: Store, runner: JobRunner, library: str, collections: list, bu
 
 
 def empty_library(runner: JobRunner, store: Store, library: str, job_key: str, busy: bool) -> None:
+    if not shared.may_write():
+        st.info("This library is empty.")
+        return
     samples = shared.settings().samples_dir
     model = shared.current_model()
     can_load_samples = samples.is_dir() and bool(model)
@@ -121,7 +127,7 @@ def empty_library(runner: JobRunner, store: Store, library: str, job_key: str, b
     )
     clicked = can_load_samples and st.button("Load sample documents", type="primary", disabled=busy)
     work = partial(
-        ingest_with_models, [samples], library, [model], store, None, settings=shared.settings()
+        ingest_with_models, [samples], library, [model], store, None, settings=shared.settings(), actor=shared.actor()
     )  # called with the progress
     if clicked and start(runner, job_key, f"Loading samples with {model}", work):
         st.rerun()
@@ -129,6 +135,9 @@ def empty_library(runner: JobRunner, store: Store, library: str, job_key: str, b
 
 def add_documents(store: Store, runner: JobRunner, library: str, job_key: str, collections: list, busy: bool) -> None:
     st.subheader("Add documents")
+    if not shared.may_write():
+        shared.read_only_note("Uploading and indexing")
+        return
     settings = shared.settings()
     uploads = st.file_uploader(
         "Files",
@@ -166,7 +175,7 @@ def add_documents(store: Store, runner: JobRunner, library: str, job_key: str, c
         return
     sources = [(f.name, f.getvalue()) for f in uploads]
     work = partial(
-        ingest_with_models, sources, library, models, store, chunking, settings=settings
+        ingest_with_models, sources, library, models, store, chunking, settings=settings, actor=shared.actor()
     )  # called with the progress
     if start(runner, job_key, f"Indexing {len(sources)} file(s) with {', '.join(models)}", work):
         st.session_state[keys.UPLOAD_ROUND] = st.session_state.get(keys.UPLOAD_ROUND, 0) + 1
@@ -183,11 +192,14 @@ def documents(store: Store, runner: JobRunner, library: str, collections: list, 
         hide_index=True,
         width="stretch",
     )
+    if not shared.may_write():
+        return
     cols = st.columns([3, 1])
     doomed = cols[0].selectbox("Delete a document", [d.name for d in docs], index=None, disabled=busy)
     if cols[1].button("Delete", disabled=busy or doomed is None):
         try:
-            delete_document(store, runner, library, doomed)  # every index; refused while a job writes to the library
+            # Every index; refused while a job writes to the library.
+            delete_document(store, runner, library, doomed, actor=shared.actor())
         except PotionError as exc:
             st.error(shared.inert(exc))
         else:
@@ -196,6 +208,9 @@ def documents(store: Store, runner: JobRunner, library: str, collections: list, 
 
 
 def drop(store: Store, runner: JobRunner, library: str, has_documents: bool, busy: bool) -> None:
+    if not shared.may_write():
+        shared.read_only_note("Deleting documents and dropping the library")
+        return
     with st.expander("Drop this library"):
         st.caption(
             "Removes the library and every index of it" + (", with all its documents." if has_documents else ".")
@@ -203,7 +218,7 @@ def drop(store: Store, runner: JobRunner, library: str, has_documents: bool, bus
         typed = st.text_input("Type the library name to confirm", key="drop-confirm")
         if st.button("Drop library", type="secondary", disabled=busy or typed != library):
             try:
-                drop_library(store, runner, library)  # refused while a job writes to the library
+                drop_library(store, runner, library, shared.actor())  # refused while a job writes to the library
             except PotionError as exc:
                 st.error(shared.inert(exc))
             else:

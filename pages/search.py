@@ -56,11 +56,16 @@ def controls(store: Store, library: str) -> Ranking:
 
 
 def on_judge(asked: tuple, found: Answer, store: Store, library: str, hit: ExplainedHit, verdict: int) -> None:
-    judge(store, library, found.result.query, hit.hit.document, verdict, hit.hit.chunk, found.result.model)
+    result = found.result
+    judge(store, library, result.query, hit.hit.document, verdict, hit.hit.chunk, result.model, shared.actor())
     shared.keep(keys.SEARCH_ANSWER, asked, found.judged(hit.hit.document, verdict))  # shown at once, not searched
 
 
 def verdict_buttons(asked: tuple, found: Answer, store: Store, library: str, hit: ExplainedHit) -> None:
+    if not shared.may_write():  # a reader sees the verdicts kept, and cannot add one
+        if hit.verdict is not None:
+            st.caption(f"Judged {'relevant' if hit.verdict == RELEVANT else 'not relevant'} for this query.")
+        return
     marks = st.columns([1, 1, 4])
     for column, (verdict, (label, icon)) in zip(marks, VERDICTS.items()):
         column.button(

@@ -11,6 +11,7 @@ from typing import TypeVar
 
 import streamlit as st
 
+from core.access import Actor, session_actor
 from core.config import Settings, load_settings
 from core.embed.embedder import Embedder
 from core.embed.loading import ModelListing, list_models, load_embedder, offline_model_names
@@ -31,6 +32,7 @@ PAGES = ROOT / "pages"
 HOME_PAGE, LIBRARY_PAGE, SEARCH_PAGE = PAGES / "home.py", PAGES / "library.py", PAGES / "search.py"
 COMPARE_PAGE, EVALUATE_PAGE, JUDGMENTS_PAGE = PAGES / "compare.py", PAGES / "evaluate.py", PAGES / "judgments.py"
 MAP_PAGE, COSTS_PAGE, ADAPT_PAGE = PAGES / "map.py", PAGES / "costs.py", PAGES / "adapt.py"
+AUDIT_PAGE = PAGES / "audit.py"
 
 
 def frame_settings() -> Settings:
@@ -211,7 +213,10 @@ def need_library() -> str:
     """The current library, or an empty state that points to where one is made."""
     library = current_library()
     if not library:
-        st.info("No library yet: create one in the sidebar (**Library → New library**), then add documents.")
+        if actor().may_write:
+            st.info("No library yet: create one in the sidebar (**Library → New library**), then add documents.")
+        else:
+            st.info("No library yet, and this session may only read: there is nothing to show.")
         st.stop()
     return library
 
@@ -252,3 +257,19 @@ def highlighted_html(text: str, spans: list[tuple[int, int, float]]) -> str:
         '<div class="chunk-text" style="white-space: pre-wrap; font-family: ui-sans-serif, system-ui, sans-serif; '
         f'font-size: 0.95rem; line-height: 1.5">{"".join(parts)}</div>'
     )
+
+
+def actor() -> Actor:
+    """Who this browser session acts as; core checks it before every write and logs it (core.access). Sign-in
+    passes the session's email here (st.user), and nothing else in the pages changes."""
+    return session_actor(settings())
+
+
+def may_write() -> bool:
+    """Whether this session may change anything: the pages hide what it may not do."""
+    return actor().may_write
+
+
+def read_only_note(what: str) -> None:
+    """One line in place of hidden controls, saying what is off and why."""
+    st.caption(f":material/lock: {what}: off, as {inert(actor().why_read_only)}.")

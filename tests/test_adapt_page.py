@@ -117,7 +117,7 @@ class FakeAdapt:
         self.reached, self.release = threading.Event(), threading.Event()
         self.calls: list[dict] = []
 
-    def __call__(self, store, library, name, options, model=None, release_store=False, settings=None):
+    def __call__(self, store, library, name, options, model=None, release_store=False, settings=None, actor=None):
         self.calls.append({"library": library, "name": name, "base": model, "release_store": release_store})
         options.progress(AdaptStage.DISTIL, 5, 5)
         options.progress(AdaptStage.TARGETS, 1, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+from core.access import Actor, require_write
 from core.adapt.options import AdaptOptions, AdaptResult
 from core.config import Settings, settings_or_environment
 from core.errors import AdaptError, LibraryNotFoundError
@@ -29,6 +30,11 @@ def base_index(store, library: str, model: str | None, settings: Settings | None
     raise AdaptError(f"Library '{library}' has indexes for {', '.join(models)}: say which to read with --model.")
 
 
+def may_adapt(actor: Actor | None, library: str, settings: Settings | None = None) -> None:
+    """Refuse (ReadOnlyError) an actor who may only read: asked first, before the extra or the store."""
+    require_write(actor, f"make a model from library '{library}'", settings)
+
+
 def library_texts(store, library: str, model: str) -> list[str]:
     """The library's chunk texts, in a fixed order so the same library gives the same model."""
     rows = store.index(library, model).chunk_rows()
@@ -44,10 +50,14 @@ def adapt_library(
     model: str | None = None,
     release_store: bool = False,
     settings: Settings | None = None,
+    actor: Actor | None = None,
 ) -> AdaptResult:
     """Make the model `name` from the library's stored chunks. With `release_store` the store is closed once they
-    are read: a Milvus Lite database opens in one process at a time, and fitting takes minutes."""
+    are read: a Milvus Lite database opens in one process at a time, and fitting takes minutes. Refused to an actor
+    who may only read (it writes a model on the server's disk)."""
     from core.adapt.pipeline import adapt
+
+    may_adapt(actor, library, settings)
 
     try:
         chunks = library_texts(store, library, base_index(store, library, model, settings))

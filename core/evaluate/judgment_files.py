@@ -7,6 +7,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 
+from core.access import Actor, require_write
 from core.errors import LibraryNotFoundError
 from core.evaluate.judgments import NOT_RELEVANT, RELEVANT, JudgmentError
 from core.storage import Store
@@ -94,8 +95,11 @@ class ImportSummary:
     unchanged: int
 
 
-def import_judgments(store: Store, library: str, judgments: Sequence[Judgment]) -> ImportSummary:
+def import_judgments(
+    store: Store, library: str, judgments: Sequence[Judgment], actor: Actor | None = None
+) -> ImportSummary:
     """Put `judgments` into `library` (whatever library they came from); importing the same file twice adds nothing."""
+    require_write(actor, f"import judgments into library '{library}'")
     if library not in store.catalog.names():
         raise LibraryNotFoundError(
             f"There is no library named '{library}' to import judgments into: create it or index its documents first."

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 
+from core.access import Actor, require_write
 from core.embed.embedder import Embedder
 from core.errors import PotionError
 from core.evaluate.datasets import Qrels
@@ -32,9 +33,17 @@ class JudgmentError(PotionError):
 
 
 def judge(
-    store: Store, library: str, query: str, document: str, relevance: int, chunk: int = -1, model: str = ""
+    store: Store,
+    library: str,
+    query: str,
+    document: str,
+    relevance: int,
+    chunk: int = -1,
+    model: str = "",
+    actor: Actor | None = None,
 ) -> Judgment:
     """Record that `document` does (1) or does not (0) answer `query` in this library; a later verdict replaces it."""
+    require_write(actor, f"record a judgment in library '{library}'")
     judgment = Judgment(
         library=library,
         query=" ".join(query.split()),
@@ -155,8 +164,9 @@ class HybridDefault:
         return HybridParams(fusion=Fusion.WEIGHTED, weight=self.weight)
 
 
-def adopt_hybrid_default(store: Store, library: str, sweep: HybridSweep) -> HybridDefault:
+def adopt_hybrid_default(store: Store, library: str, sweep: HybridSweep, actor: Actor | None = None) -> HybridDefault:
     """Record the sweep's best weight as the library's hybrid default, with what it was chosen on."""
+    require_write(actor, f"set the hybrid default of library '{library}'")
     best = sweep.best
     chosen = HybridDefault(
         weight=best.weight,
@@ -189,19 +199,34 @@ def _collection(store: Store, library: str) -> JudgedCollection:
     return collection
 
 
+@dataclass(frozen=True)
+class Revision:
+    deleted: int
+    flipped: int
+
+    @property
+    def changed(self) -> int:
+        return self.deleted + self.flipped
+
+
 def revise_judgments(
-    store: Store, library: str, judgments: Sequence[Judgment], relevant: Sequence[bool], delete: Sequence[bool]
-) -> int:
+    store: Store,
+    library: str,
+    judgments: Sequence[Judgment],
+    relevant: Sequence[bool],
+    delete: Sequence[bool],
+    actor: Actor | None = None,
+) -> Revision:
     """Apply an edited list of verdicts (the Judgments page's table): each judgment is deleted, flipped to the
-    verdict given, or left as it is; returns how many changed."""
-    changed = 0
+    verdict given, or left as it is; returns how many were deleted and flipped."""
+    actor = require_write(actor, f"change the judgments of library '{library}'")
+    deleted = flipped = 0
     for judgment, keep_relevant, doomed in zip(judgments, relevant, delete, strict=True):
         if doomed:
             store.judgments.delete(judgment)
+            deleted += 1
         elif keep_relevant != (judgment.relevance >= RELEVANT):
             verdict = RELEVANT if keep_relevant else NOT_RELEVANT
-            judge(store, library, judgment.query, judgment.document, verdict, judgment.chunk, judgment.model)
-        else:
-            continue
-        changed += 1
-    return changed
+            judge(store, library, judgment.query, judgment.document, verdict, judgment.chunk, judgment.model, actor)
+            flipped += 1
+    return Revision(deleted, flipped)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path
 
+from core.access import Actor, may_write, require_write
 from core.config import Settings
 from core.embed.embedder import Embedder
 from core.evaluate.datasets import BeirDataset, EvaluationError
@@ -16,7 +17,8 @@ from core.ingest.pipeline import IngestResult, ingest_documents, no_progress
 from core.read.documents import ReadLimits, ReadResult, read_path
 from core.search.query import search_many
 from core.storage import Store
-from core.types import HybridParams, ProgressCallback, SearchMode
+from core.storage.base import check_compatible
+from core.types import DocumentOutcome, DocumentStatus, HybridParams, ProgressCallback, SearchMode
 
 DEPTH = 100  # documents ranked per query: the deepest cutoff of core.evaluate.metrics.MEASURES
 ENGINE_MAX_TOP_K = 16_384  # Milvus refuses a larger limit
@@ -60,9 +62,13 @@ def index_corpus(
     chunking: ChunkSettings,
     progress: ProgressCallback = no_progress,
     settings: Settings | None = None,
+    actor: Actor | None = None,
 ) -> IngestResult:
     """Index the corpus for this model, reusing what is stored: unchanged documents are skipped, and
-    documents the corpus no longer holds are removed, so the index is exactly this corpus."""
+    documents the corpus no longer holds are removed, so the index is exactly this corpus. An actor who may only
+    read evaluates an index that is exactly this corpus already, and is refused any other."""
+    if not may_write(actor, settings):
+        return indexed_already(read, library, embedder, store, actor, settings)
     if store.catalog.find(library, embedder.info.name) is not None:
         index = store.index(library, embedder.info.name)
         wanted = {doc.name for doc in read.documents}
@@ -70,7 +76,33 @@ def index_corpus(
         if stale:
             index.delete_documents(stale)
             index.flush()
-    return ingest_documents(read, library, embedder, store, chunking, progress, settings=settings)
+    return ingest_documents(read, library, embedder, store, chunking, progress, settings=settings, actor=actor)
+
+
+def indexed_already(
+    read: ReadResult,
+    library: str,
+    embedder: Embedder,
+    store: Store,
+    actor: Actor | None = None,
+    settings: Settings | None = None,
+) -> IngestResult:
+    """The stored index as an ingest that changed nothing, when it holds exactly the corpus (every document, with
+    the same text, and no other) in this model's vectors; otherwise ReadOnlyError: evaluating it would need writing."""
+    name = embedder.info.name
+    meta = store.catalog.find(library, name)
+    stored = {d.name: d for d in store.index(library, name).documents()} if meta is not None else {}
+    wanted = {doc.name: doc.content_hash for doc in read.documents}
+    if meta is None or {n: d.doc_hash for n, d in stored.items()} != wanted:
+        require_write(actor, f"index {library} with {name} for this evaluation (it is not indexed as it is)", settings)
+    check_compatible(meta, embedder.info)  # the same name with other weights must not be scored as this model
+    result = IngestResult(library=library, model=name)
+    result.outcomes += [DocumentOutcome(n, DocumentStatus.UNCHANGED, d.chunks) for n, d in sorted(stored.items())]
+    result.outcomes += [DocumentOutcome(f.name, DocumentStatus.FAILED, message=f.message) for f in read.failures]
+    result.chunks_unchanged = sum(d.chunks for d in stored.values())
+    result.chunks_total = store.index(library, name).count()
+    result.files_ok = len(stored)
+    return result
 
 
 def rank_documents(

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.access import Actor, require_write
 from core.config import Settings
 from core.embed.loading import load_embedder
 from core.evaluate.datasets import EvaluationError, Qrels, read_qrels, read_queries
@@ -98,9 +99,12 @@ def collection_name(folder: str | Path) -> str:
     return path.resolve().name
 
 
-def save_collection(data_dir: str | Path, name: str, corpus: bytes, queries: bytes, qrels: bytes) -> Path:
+def save_collection(
+    data_dir: str | Path, name: str, corpus: bytes, queries: bytes, qrels: bytes, actor: Actor | None = None
+) -> Path:
     """Write uploaded files as a collection folder under the data dir; the same name reuses its folder, and so
-    its index (changed documents are replaced, removed ones dropped)."""
+    its index (changed documents are replaced, removed ones dropped). Refused to an actor who may only read."""
+    require_write(actor, f"save the uploaded collection '{name}'")
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", name.strip()).strip("-.") or "uploaded"
     folder = Path(data_dir) / UPLOADS_FOLDER / safe
     try:
@@ -121,13 +125,16 @@ def run_evaluation(
     baseline: tuple[str, SearchMode] | None = None,
     progress: ProgressCallback = no_progress,
     settings: Settings | None = None,
+    actor: Actor | None = None,
 ) -> EvaluationRun:
     """evaluate_collection with models named as the app names them, kept with the judged queries' texts."""
     if not models or not modes:
         raise EvaluationError("Pick at least one model and one mode to evaluate.")
     # Offline only: never downloads.
     embedders = {name: load_embedder(name, settings=settings) for name in dict.fromkeys(models)}
-    report = evaluate_collection(folder, embedders, modes, store, chunking, baseline, progress, settings=settings)
+    report = evaluate_collection(
+        folder, embedders, modes, store, chunking, baseline, progress, settings=settings, actor=actor
+    )
     path = Path(folder)
     judged = read_qrels(path / "qrels.tsv")
     queries = {qid: text for qid, text in read_queries(path / "queries.jsonl").items() if judged.get(qid)}

@@ -13,6 +13,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from core.access import Actor
 from core.config import Settings
 from core.embed.embedder import Embedder
 from core.evaluate.datasets import EvaluationError, Qrels, load_beir
@@ -53,9 +54,11 @@ def evaluate_collection(
     weights: Sequence[float] = (),
     tune: bool = False,
     settings: Settings | None = None,
+    actor: Actor | None = None,
 ) -> EvaluationReport:
     """Every model (named as given) in every mode over the collection's judged queries; comparisons
     are paired over queries, every other run against `baseline` (default: the first model and mode).
+    An actor who may only read evaluates indexes that hold the collection already (core.evaluate.ranking).
 
     `weights` adds a weighted hybrid run per model and weight; `tune` adds the hybrid at a weight
     cross-validated over the queries (core.evaluate.tuning)."""
@@ -74,7 +77,7 @@ def evaluate_collection(
         def tagged(stage: str, done: int, total: int, model: str = model) -> None:
             progress(f"{model}: {stage}", done, total)
 
-        indexing.append(index_corpus(read, library, embedder, store, chunking, tagged, settings))
+        indexing.append(index_corpus(read, library, embedder, store, chunking, tagged, settings, actor))
         model_keys = run_keys(model, modes, weights, tune)
         results += evaluate_runs(model_keys, queries, qrels, library, embedder, store, label, progress, resamples, seed)
     return EvaluationReport(

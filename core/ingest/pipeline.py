@@ -11,6 +11,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.access import Actor, require_write
 from core.config import Settings, settings_or_environment
 from core.embed.embedder import Embedder
 from core.errors import ChunkingError
@@ -111,16 +112,20 @@ def ingest(
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
     settings: Settings | None = None,
+    actor: Actor | None = None,
 ) -> IngestResult:
     """Index files into the library's collection for this model; re-running converges and adds nothing new.
 
     The library's lease is held throughout (shared: other ingests may write beside this one), so no other process
-    drops, deletes from or rebuilds it meanwhile."""
+    drops, deletes from or rebuilds it meanwhile. Refused (ReadOnlyError) to an actor who may only read."""
     started = time.perf_counter()
     settings = settings_or_environment(settings)
+    actor = require_write(actor, ingest_action(library), settings)
     with store.catalog.lease(library, ingest_label(library), shared=True):
         read = read_sources(sources, progress, settings=settings)
-        return ingest_documents(read, library, embedder, store, chunking, progress, started, settings, held=True)
+        return ingest_documents(
+            read, library, embedder, store, chunking, progress, started, settings, held=True, actor=actor
+        )
 
 
 def ingest_label(library: str) -> str:
@@ -128,13 +133,27 @@ def ingest_label(library: str) -> str:
     return f"ingest into {library}"
 
 
+def ingest_action(library: str) -> str:
+    """What an ingest is called when it is refused to a reader."""
+    return f"index documents into library '{library}'"
+
+
 def _holding_the_lease(write: Callable[..., IngestResult]) -> Callable[..., IngestResult]:
-    """Hold the library's lease while `write` runs, unless its caller says (`held=True`) that it holds it."""
+    """Hold the library's lease while `write` runs, unless its caller says (`held=True`) that it holds it; refuse
+    first an actor who may only read (every path that writes chunks comes through here)."""
 
     @functools.wraps(write)
     def held_while(
-        read: ReadResult, library: str, embedder: Embedder, store: Store, *args, held: bool = False, **kwargs
+        read: ReadResult,
+        library: str,
+        embedder: Embedder,
+        store: Store,
+        *args,
+        held: bool = False,
+        actor: Actor | None = None,
+        **kwargs,
     ) -> IngestResult:
+        require_write(actor, ingest_action(library), kwargs.get("settings"))
         with nullcontext() if held else store.catalog.lease(library, ingest_label(library), shared=True):
             return write(read, library, embedder, store, *args, **kwargs)
 
@@ -297,11 +316,13 @@ def ingest_with_models(
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
     settings: Settings | None = None,
+    actor: Actor | None = None,
 ) -> list[IngestResult]:
     """Index the same files with several models, one after another; stages are prefixed by the model."""
     from core.embed.loading import load_embedder
 
     settings = settings_or_environment(settings)
+    actor = require_write(actor, ingest_action(library), settings)
     results = []
     with store.catalog.lease(library, ingest_label(library), shared=True):
         read = read_sources(sources, progress, settings=settings)
@@ -312,6 +333,8 @@ def ingest_with_models(
                 progress(f"{model}: {stage}", done, total)
 
             results.append(
-                ingest_documents(read, library, embedder, store, chunking, tagged, settings=settings, held=True)
+                ingest_documents(
+                    read, library, embedder, store, chunking, tagged, settings=settings, held=True, actor=actor
+                )
             )
     return results

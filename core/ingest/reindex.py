@@ -13,11 +13,12 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from core.access import Actor, require_write
 from core.config import Settings
 from core.embed.embedder import Embedder
 from core.errors import LibraryNotFoundError
 from core.ingest.chunking import ChunkSettings
-from core.ingest.pipeline import IngestResult, ingest_documents, no_progress
+from core.ingest.pipeline import IngestResult, ingest_action, ingest_documents, no_progress
 from core.read.documents import Document, FailureKind, ReadFailure, ReadResult, content_hash
 from core.storage import Store
 from core.types import ProgressCallback
@@ -114,10 +115,12 @@ def index_like(
     chunking: ChunkSettings | None = None,
     progress: ProgressCallback = no_progress,
     settings: Settings | None = None,
+    actor: Actor | None = None,
 ) -> IngestResult:
     """Index the library's documents with `embedder`, taking them from any model already indexed.
 
     Documents that cannot be rebuilt exactly are listed as failed, each saying to add its file again."""
+    actor = require_write(actor, ingest_action(library), settings)
     sources = [meta for meta in store.catalog.collections() if meta.library == library]
     source = next((m for m in sources if m.model_name != embedder.info.name), None)
     if source is None:
@@ -126,4 +129,4 @@ def index_like(
     total = len(rebuilt.documents) + len(rebuilt.missing)
     progress("read", total, total)
     read = ReadResult(documents=rebuilt.documents, failures=rebuilt.missing)
-    return ingest_documents(read, library, embedder, store, chunking, progress, settings=settings)
+    return ingest_documents(read, library, embedder, store, chunking, progress, settings=settings, actor=actor)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from core.access import Actor, require_write
 from core.config import Settings, settings_or_environment
 from core.embed.loading import MADE_HERE, load_embedder
 from core.errors import AdaptError
@@ -38,11 +39,14 @@ def compare_made(
     collection: str | Path | None = None,
     progress: ProgressCallback = no_progress,
     settings: Settings | None = None,
+    actor: Actor | None = None,
 ) -> EvaluationRun:
     """Index `library` with the made model from its stored chunks, then evaluate it against `base` and BM25 on the
     library's judgments (no `collection`) or on the labelled collection folder (indexed with both models at the
     default chunking, as `python -m core evaluate` does). Every comparison is the made model dense against the
-    other runs, paired over the same queries."""
+    other runs, paired over the same queries. Refused to an actor who may only read: it writes the made model's
+    index into the library."""
+    actor = require_write(actor, f"index library '{library}' with {made} to compare it", settings)
     if made == base:
         raise AdaptError(f"Compare {made} with another model: it cannot be its own base.")
     if collection is None and not judged_collection(store.judgments.list(library)).queries:
@@ -55,7 +59,7 @@ def compare_made(
     def tagged(stage: str, done: int, total: int) -> None:
         progress(f"{made}: {stage}", done, total)
 
-    indexing = index_like(library, made_embedder, store, progress=tagged, settings=settings)
+    indexing = index_like(library, made_embedder, store, progress=tagged, settings=settings, actor=actor)
     subject = run_key(made, SearchMode.DENSE)
     if collection is None:
         embedders = {made: made_embedder, base: load_embedder(base, settings=settings)}
@@ -65,7 +69,7 @@ def compare_made(
     else:
         chunking = default_chunking(settings)
         found = run_evaluation(
-            collection, [made, base], MODES, store, chunking, (made, SearchMode.DENSE), progress, settings
+            collection, [made, base], MODES, store, chunking, (made, SearchMode.DENSE), progress, settings, actor
         )
         found = replace(found, report=replace(found.report, indexing=[indexing, *found.report.indexing]))
     return replace(found, report=_without_second_bm25(found.report, made, subject))

@@ -76,13 +76,15 @@ def database(settings: Settings) -> Check:
         return Check("database", False, str(exc))
     try:
         libraries = store.catalog.names()
-        probe = f"{PROBE_LIBRARY}-{uuid.uuid4().hex[:8]}"
-        store.catalog.create(probe)
-        store.catalog.drop(probe)
+        if not settings.read_only:  # a read-only deployment is not written to, not even by a probe
+            probe = f"{PROBE_LIBRARY}-{uuid.uuid4().hex[:8]}"
+            store.catalog.create(probe)
+            store.catalog.drop(probe)
         profile = store.profile
         server = f", server {profile.version}" if profile.engine == "server" and profile.version != "lite" else ""
         count = f"{len(libraries)} {'library' if len(libraries) == 1 else 'libraries'}"
-        return Check("database", True, f"reachable and writable{server}; {count}")
+        access = "read-only (POTION_READ_ONLY)" if settings.read_only else "writable"
+        return Check("database", True, f"reachable and {access}{server}; {count}")
     except PotionError as exc:
         return Check("database", False, str(exc))
     finally:

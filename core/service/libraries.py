@@ -2,7 +2,8 @@
 
 Drops, deletes and rebuilds hold the library's job key (core.service.jobs.library_job_key) and its lease in the
 database while they run, so they are refused while an indexing job writes to the library, in this process or
-another, and no job can start on it half-way through them."""
+another, and no job can start on it half-way through them. Each is refused to an actor who may only read
+(core.access) and, once done, recorded in the audit log (core.service.audit) with who did it and what it touched."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from core.access import Actor, may_write, require_write
 from core.config import Settings
 from core.errors import LibraryNotFoundError
+from core.service.audit import AuditAction, record
 from core.service.jobs import JobRunner, JobState, library_job_key
 from core.storage import Store
 from core.types import CollectionMeta, ProgressCallback
@@ -26,12 +29,13 @@ class LibraryChoice:
     created: bool  # this call created the default library
 
 
-def library_choice(store: Store, settings: Settings) -> LibraryChoice:
+def library_choice(store: Store, settings: Settings, actor: Actor | None = None) -> LibraryChoice:
     """Every library, creating the default one (POTION_DEFAULT_LIBRARY) on a database with none, so a first visit
-    can upload at once; a session starts in the default library when there is one, else in the first."""
+    can upload at once (unless the actor may only read); a session starts in the default library when there is one,
+    else in the first."""
     names = store.catalog.names()
     created = False
-    if not names:
+    if not names and may_write(actor, settings):
         # Recorded in the registry like any library: it persists, and creating it twice is harmless.
         store.catalog.create(settings.default_library)
         names, created = store.catalog.names(), True
@@ -47,17 +51,40 @@ def exclusive(store: Store, runner: JobRunner, library: str, what: str) -> Itera
         yield
 
 
-def drop_library(store: Store, runner: JobRunner, library: str) -> int:
+def create_library(store: Store, library: str, actor: Actor | None = None) -> None:
+    """Record a library with no documents yet (creating it twice is harmless)."""
+    require_write(actor, f"create library '{library}'")
+    store.catalog.create(library)
+
+
+def drop_library(store: Store, runner: JobRunner, library: str, actor: Actor | None = None) -> int:
     """Drop the library and every index of it, unless a job is writing to it; returns the indexes dropped."""
+    actor = require_write(actor, f"drop library '{library}'")
     with exclusive(store, runner, library, f"drop library {library}"):
-        return store.catalog.drop(library)
+        chunks = sum(store.index(library, model).row_count() for model in store.catalog.models(library))
+        judged = len(store.judgments.list(library))
+        dropped = store.catalog.drop(library)
+    record(
+        store,
+        actor,
+        AuditAction.DROP_LIBRARY,
+        library,
+        counts={"indexes": dropped, "chunks": chunks, "judgments": judged},
+    )
+    return dropped
 
 
 def delete_document(
-    store: Store, runner: JobRunner, library: str, document: str, models: Sequence[str] | None = None
+    store: Store,
+    runner: JobRunner,
+    library: str,
+    document: str,
+    models: Sequence[str] | None = None,
+    actor: Actor | None = None,
 ) -> list[str]:
     """Delete a document from every index of the library, or from the indexes of `models` only when given (each
     must exist), unless a job is writing to the library; returns the models it was deleted from."""
+    actor = require_write(actor, f"delete {document} from library '{library}'")
     with exclusive(store, runner, library, f"delete {document} from {library}"):
         indexed = [meta.model_name for meta in store.catalog.collections() if meta.library == library]
         if models is not None:
@@ -68,28 +95,51 @@ def delete_document(
                     f"{', '.join(indexed) or 'none'}."
                 )
             indexed = [m for m in indexed if m in models]
+        chunks = 0
         for model in indexed:
-            store.index(library, model).delete_document(document)
-        return indexed
+            index = store.index(library, model)
+            chunks += next((d.chunks for d in index.documents() if d.name == document), 0)
+            index.delete_document(document)
+    counts = {"indexes": len(indexed), "chunks": chunks}
+    record(store, actor, AuditAction.DELETE_DOCUMENT, library, document, counts)
+    return indexed
 
 
 def rebuild_index(
-    store: Store, runner: JobRunner, library: str, model_name: str, progress: ProgressCallback | None = None
+    store: Store,
+    runner: JobRunner,
+    library: str,
+    model_name: str,
+    progress: ProgressCallback | None = None,
+    actor: Actor | None = None,
 ) -> CollectionMeta:
     """Bring one index to the current schema, unless a job is writing to the library (rebuilding replaces it)."""
+    actor = require_write(actor, f"rebuild {model_name} in library '{library}'")
     with exclusive(store, runner, library, f"rebuild {model_name} in {library}"):
-        return store.index(library, model_name).rebuild(progress)
+        return _rebuilt(store, actor, library, model_name, progress)
 
 
-def start_rebuild(store: Store, runner: JobRunner, library: str, model_name: str) -> JobState:
+def _rebuilt(
+    store: Store, actor: Actor, library: str, model_name: str, progress: ProgressCallback | None
+) -> CollectionMeta:
+    meta = store.index(library, model_name).rebuild(progress)
+    chunks = store.index(library, model_name).count()
+    record(store, actor, AuditAction.REBUILD_INDEX, library, model_name, {"chunks": chunks})
+    return meta
+
+
+def start_rebuild(
+    store: Store, runner: JobRunner, library: str, model_name: str, actor: Actor | None = None
+) -> JobState:
     """`rebuild_index` as a background job with progress: the job holds the library's job key in this process and
     its lease in the database while it copies, so no drop, delete or other job overlaps it, here or elsewhere;
     refused (LibraryBusyError) while another job or change holds the key (a lease held elsewhere fails the job)."""
+    actor = require_write(actor, f"rebuild {model_name} in library '{library}'")
     what = f"rebuild {model_name} in {library}"
 
     def rebuild(progress: ProgressCallback) -> CollectionMeta:
         with store.catalog.lease(library, what):
-            return store.index(library, model_name).rebuild(progress)
+            return _rebuilt(store, actor, library, model_name, progress)
 
     return runner.start(
         library_job_key(library),

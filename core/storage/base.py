@@ -3,6 +3,7 @@
 store.catalog                 libraries, provenance of each (library, model) index, settings, leases
 store.index(library, model)   the rows and search of one index (core.storage.index)
 store.judgments               relevance judgments, per library
+store.audit                   the log of destructive and shared-state changes (core.storage.audit)
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from core.errors import ModelMismatchError
+from core.storage.audit import Audit
 from core.storage.index import Index, not_indexed
 from core.storage.leases import Lease, LeaseBook
 from core.storage.profile import EngineProfile
@@ -102,6 +104,7 @@ class Store(ABC):
 
     catalog: Catalog
     judgments: Judgments
+    audit: Audit  # who dropped, deleted, rebuilt, imported or changed what (core.service.audit)
     profile: EngineProfile
 
     @abstractmethod

@@ -13,6 +13,7 @@ import numpy as np
 
 from core.errors import LibraryNotFoundError
 from core.storage import bm25
+from core.storage.audit import MemoryAudit
 from core.storage.base import Catalog, Judgments, Store, check_compatible, ordered_for_write
 from core.storage.index import Index
 from core.storage.leases import MemoryLeases
@@ -60,6 +61,7 @@ class MemoryStore(Store):
         self.catalog = MemoryCatalog()
         self.judgments = MemoryJudgments()
         self.catalog.judgments = self.judgments
+        self.audit = MemoryAudit()
 
     def index(self, library: str, model_name: str) -> MemoryIndex:
         return MemoryIndex(self.catalog, library, model_name)

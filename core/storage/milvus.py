@@ -10,6 +10,7 @@ import threading
 
 from core.config import Settings, settings_or_environment
 from core.storage import legacy
+from core.storage.audit import MilvusAudit
 from core.storage.base import Store
 from core.storage.connection import connect
 from core.storage.judgments import MilvusJudgments
@@ -37,6 +38,7 @@ class MilvusStore(Store):
         self.state = StoreState(self.settings, self.client, profile, Registry(self.client))
         self.judgments = MilvusJudgments(self.state)
         self.catalog = MilvusCatalog(self.state, self.judgments)
+        self.audit = MilvusAudit(self.state)
         self.state.generation = self.registry.generation() if profile.shared else ""
         self.state.reload()
         for meta in legacy.adopt_schema_1(self.client, self.registry, self.state.view, profile):

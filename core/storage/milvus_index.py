@@ -156,6 +156,12 @@ class MilvusIndex(Index):
         return self._cached(self.state.counts, (meta.collection, what), meta.collection, read)
 
     @engine_call("count chunks")
+    def row_count(self) -> int:
+        # The engine's statistics, which need no load: exact on Milvus Lite (measured on 2.5.1 after upserts and
+        # deletes); a server may count deleted rows until it compacts.
+        return int(self.client.get_collection_stats(self.meta.collection)["row_count"])
+
+    @engine_call("count chunks")
     def count(self) -> int:
         return self._count("chunks", "")
 

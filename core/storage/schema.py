@@ -70,6 +70,19 @@ def judgments_schema(client: Any) -> tuple[Any, Any]:
     return schema, index
 
 
+def audit_schema(client: Any) -> tuple[Any, Any]:
+    """One row per audit entry; the entry is JSON in `meta`, read whole (the log is small and listed newest first)."""
+    from pymilvus import DataType
+
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
+    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
+    index = client.prepare_index_params()
+    index.add_index("placeholder", index_type="FLAT", metric_type="L2")
+    return schema, index
+
+
 def registry_schema(client: Any) -> tuple[Any, Any]:
     """One row per library (model "") and per library x model; `meta` is the provenance as JSON."""
     from pymilvus import DataType

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import shutil
 import subprocess
 import sys
@@ -13,11 +14,46 @@ from core.lifetime import children_keep_interrupts_blocked, die_with_parent
 from core.storage.connection import lite_version, silence_engine_logs
 
 READY_TIMEOUT_S = 60
+LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
 
 
-def serve(db_path: Path, port: int, host: str = "127.0.0.1", on_ready: Callable[[str], None] | None = None) -> int:
-    """Run the installed Milvus Lite engine on `db_path` at host:port until it stops; returns its exit code."""
+def is_loopback(host: str) -> bool:
+    """Whether binding to `host` keeps the engine on this machine: a loopback address (127.0.0.0/8, ::1) or
+    localhost. Any other name or address, 0.0.0.0 and :: above all, reaches other machines."""
+    if host.strip().lower() in LOCAL_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to a public address, so it counts as exposed
+
+
+def exposure_warning(address: str) -> str:
+    """What `serve --expose` says before it listens beyond loopback."""
+    return (
+        f"warning: serving on {address} with no authentication: anyone who can reach this port can read, change and "
+        "drop every library; for a shared deployment use a Milvus server with a token (MILVUS_URI and MILVUS_TOKEN, "
+        "see the README)."
+    )
+
+
+def serve(
+    db_path: Path,
+    port: int,
+    host: str = "127.0.0.1",
+    on_ready: Callable[[str], None] | None = None,
+    expose: bool = False,
+) -> int:
+    """Run the installed Milvus Lite engine on `db_path` at host:port until it stops; returns its exit code.
+
+    The engine has no authentication, so a host beyond loopback is refused unless `expose` says it is meant."""
     address = f"{host}:{port}"
+    if not expose and not is_loopback(host):
+        raise StoreConfigError(
+            f"Refusing to serve {db_path} on {address}: the engine has no authentication, so anyone who can reach "
+            "that address could read, change and drop every library; bind to 127.0.0.1, add --expose if it is "
+            "meant, or use a Milvus server with a token (see the README)."
+        )
     silence_engine_logs()  # Milvus Lite 2.5's import warns about pkg_resources on stderr
     # Stop signals must unwind this process (core.lifetime.stop_on_signals, as the CLI sets) for the `finally`
     # below to stop the engine; the engine also ends by itself should this process die without unwinding.
