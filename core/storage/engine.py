@@ -60,9 +60,11 @@ class EngineClient:
     def __init__(self, settings: Settings, open_client: Callable[[], Any]) -> None:
         self.settings = settings
         self._open_client = open_client
-        self._client = open_client()
         self.restartable = settings.is_lite and _lite_major() < 3
         self.path = str(Path(settings.milvus_uri).absolute().resolve()) if settings.is_lite else ""
+        if self.restartable and self.path in _ENGINES:
+            _revive_known(self.path)  # milvus_lite would hand a new store the dead engine this process started
+        self._client = open_client()
         self._socket = _engine_socket(self.path) if self.restartable else ""
         if self._socket:
             _ENGINES[self.path] = self._socket
@@ -83,22 +85,25 @@ class EngineClient:
     def _call(self, name: str, args: tuple, kwargs: dict) -> Any:
         self.revive()  # a socket probe: microseconds, where a call on a dead engine costs a failed reconnect first
         self.check_generation()
+        generation = self.generation
         try:
             return getattr(self._client, name)(*args, **kwargs)
         except Exception as exc:
-            if self.revive():
+            # Restarted here, or by another thread that noticed first while this call failed on the dead engine.
+            if self.revive() or self.generation != generation:
                 raise EngineInterrupted(name) from exc
             raise
 
     # --- the running operation ---------------------------------------------------------------------
 
     @contextmanager
-    def operation(self) -> Iterator[int]:
-        """Mark the calls of one store operation: a call made after the engine was restarted meanwhile interrupts
-        it, so a write never carries on silently over rows the dead engine may not have kept."""
-        token = _STARTED_ON.set(self.generation)
+    def operation(self, started: int) -> Iterator[None]:
+        """Mark the calls of one store operation, begun on engine generation `started`: a call made after the engine
+        was restarted meanwhile interrupts it, so a write never carries on silently over rows the dead engine may not
+        have kept."""
+        token = _STARTED_ON.set(started)
         try:
-            yield self.generation
+            yield
         finally:
             _STARTED_ON.reset(token)
 
@@ -168,6 +173,12 @@ def _answers(uri: str) -> bool:
             # A full backlog or a slow accept is a busy engine, not a dead one.
             return exc.errno not in (errno.ECONNREFUSED, errno.ENOENT)
     return True
+
+
+def _revive_known(path: str) -> None:
+    with _RESTARTING:
+        if not _answers(_ENGINES[path]):
+            _restart_engine(path)
 
 
 def _restart_engine(path: str) -> str:

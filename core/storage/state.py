@@ -172,8 +172,9 @@ def engine_call(operation: str, read: bool = False) -> Callable[[Callable[..., T
             if engine.inside_operation():  # the outermost operation retries and reports, for all it called
                 return method(self, *args, **kwargs)
             for attempt in (1, 2):
+                started = engine.generation
                 try:
-                    with engine.operation() as started:
+                    with engine.operation(started):
                         result = method(self, *args, **kwargs)
                     if read or engine.generation == started:
                         return result
@@ -185,7 +186,7 @@ def engine_call(operation: str, read: bool = False) -> Callable[[Callable[..., T
                 except Exception as exc:
                     if not is_engine_error(exc):
                         raise
-                    if engine.revive():  # the engine died under this call
+                    if engine.revive() or engine.generation != started:  # the engine died under this call
                         if read and attempt == 1:
                             continue
                         raise engine_restarted(operation) from exc
