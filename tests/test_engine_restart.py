@@ -77,6 +77,19 @@ def test_search_works_after_the_engine_is_killed_and_the_engine_runs_again_on_th
     assert store.revive() is False and store.engine_restarts == 1  # alive now: nothing more to do
 
 
+def test_a_search_whose_index_was_never_loaded_gets_it_loaded_on_the_new_engine(db, tmp_path):
+    first = MilvusStore()
+    index_texts(first, tmp_path / "docs", "Papers", BUNDLED_SMALL, SEED)
+    first.close()
+    store = MilvusStore()  # a reopened store has loaded nothing yet: the first call after the kill is a load
+    try:
+        kill_engine(db)
+        assert search(QUERY, "Papers", load_embedder(BUNDLED_SMALL), store).hits
+        assert store.engine_restarts == 1
+    finally:
+        store.close()
+
+
 def test_a_new_store_in_the_same_process_works_after_the_engine_died(store, db, tmp_path):
     index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, SEED)
     kill_engine(db)

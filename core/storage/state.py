@@ -144,9 +144,9 @@ class StoreState:
         """After the embedded engine was started again: forget what the dead one had loaded and load it again in the
         background (the retried read loads its own collection first), and re-read the registry, since rows the dead
         engine had not yet persisted are gone."""
-        with self._load_lock:
-            reload = sorted(self.loaded)
-            self.loaded.clear()
+        # Not under the load lock: the call that found the engine dead may be a load holding it.
+        reload = sorted(self.loaded)
+        self.loaded.clear()
         self.reload()
 
         def load_again() -> None:
