@@ -85,3 +85,19 @@ class AdaptExtraMissingError(AdaptError):
 
 class AdaptCancelledError(AdaptError):
     """The user stopped an adaptation; nothing was written."""
+
+
+class EngineRestartedError(StoreError):
+    """The embedded engine died during a write and was started again: the job stopped, and re-running it converges."""
+
+
+class EngineRestartFailedError(StoreError):
+    """The embedded engine died and could not be started again; `reason` is "disk full", "locked" or "other"."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ServerUnavailableError(StoreError):
+    """The Milvus server does not answer; the store reconnects by itself once it does."""

@@ -2,6 +2,7 @@
 stays beside it). A page script run on its own shows nothing: this module holds names only."""
 
 SETTINGS = "settings"  # this run's Settings, read once by the frame (shared.frame_settings)
+ENGINE_RESTARTS_SEEN = "engine_restarts_seen"  # the store's engine restarts this session was told of
 
 # The sidebar's choices, which every page reads
 MODEL = "model"  # the model name the sidebar resolved, variant included

@@ -82,13 +82,26 @@ def jobs() -> JobRunner:
     return JobRunner()
 
 
+RESTARTED_NOTICE = (
+    "The database restarted after its engine stopped: searches work again, and a job that was writing says whether "
+    "to run it again."
+)
+
+
 def shared_store() -> Store:
-    """The shared store, or a one-line error and a stopped page."""
+    """The shared store, or a one-line error and a stopped page. An engine that died is started again here, before
+    the page reads, and each session is told so once."""
     try:
-        return store()
+        opened = store()
+        seen = st.session_state.setdefault(keys.ENGINE_RESTARTS_SEEN, opened.engine_restarts)
+        opened.revive()
     except PotionError as exc:
         st.error(inert(exc))
         st.stop()
+    if opened.engine_restarts > seen:
+        st.session_state[keys.ENGINE_RESTARTS_SEEN] = opened.engine_restarts
+        st.toast(RESTARTED_NOTICE)
+    return opened
 
 
 def try_embedder(name: str, download: bool = False) -> Embedder | None:

@@ -81,7 +81,7 @@ class MilvusAudit(Audit):
         }
         self.state.client.upsert(AUDIT, [row])
 
-    @engine_call("read the audit log")
+    @engine_call("read the audit log", read=True)
     def list(self, limit: int | None = None) -> list[AuditEntry]:
         if not self._exists(create=False):
             return []

@@ -118,6 +118,16 @@ class Store(ABC):
     def close(self) -> None:  # noqa: B027 - nothing to release by default
         """Release the engine; the store is unusable afterwards."""
 
+    def revive(self) -> bool:
+        """Start the embedded engine again if it died; True if it was restarted. Any store call does this by itself;
+        a page asks first, so it can say so before its first search."""
+        return False
+
+    @property
+    def engine_restarts(self) -> int:
+        """How many times the embedded engine was started again since this store opened."""
+        return 0
+
     def libraries(self) -> list[LibraryInfo]:
         """Every library with per-model counts, empty libraries included."""
         by_name: dict[str, list[CollectionStats]] = {name: [] for name in self.catalog.names()}

@@ -12,6 +12,7 @@ from typing import Any
 from core.config import Settings
 from core.errors import StoreConfigError, StoreLockedError
 from core.lifetime import children_keep_interrupts_blocked
+from core.storage.engine import GRPC_OPTIONS, EngineClient
 
 LITE2_DB_NAME = re.compile(r"^[a-zA-Z0-9.\-_]{1,33}\.db$")  # Milvus Lite 2.x: at most 36 characters in all
 
@@ -68,13 +69,20 @@ def silence_engine_logs() -> None:
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 
-def connect(settings: Settings) -> Any:
-    """A MilvusClient for the configured URI, or one StoreError saying what is wrong and what to set."""
+def connect(settings: Settings) -> EngineClient:
+    """A client for the configured URI, which comes back by itself after the engine dies (core.storage.engine),
+    or one StoreError saying what is wrong and what to set."""
     import_pymilvus()
     silence_engine_logs()
     if settings.is_lite:
-        return _connect_lite(settings)
-    return _connect_server(settings)
+        return EngineClient(settings, lambda: _connect_lite(settings))
+    return EngineClient(settings, lambda: _connect_server(settings))
+
+
+# Each store has its own connection (not pymilvus' one per address, shared by every client in the process), so
+# a store that replaces it after the engine restarted closes a channel no one else uses.
+def _client_options() -> dict[str, Any]:
+    return {"dedicated": True, "grpc_options": dict(GRPC_OPTIONS)}
 
 
 # --- Milvus Lite: a local database file (2.5) or folder (3.x) ------------------------------------------------------
@@ -92,20 +100,20 @@ def _connect_lite(settings: Settings) -> Any:
     # Asked before pymilvus tries: on Lite 2.5 a refused attempt deletes the lock file the other process holds,
     # after which a third process would open the same database unhindered. Only when this process has not opened
     # the path itself: closing a probe of a POSIX lock this process holds would release that lock.
-    if key not in _OPENED and _lite_lock_held(path):
+    if key not in _OPENED and lite_lock_held(path):
         raise _locked(settings)
     try:
         # The engine starts here; it ends by itself once this process dies (it watches the lock this process
         # holds), and a Ctrl-C sent to the whole terminal group is left to this process to handle.
         with children_keep_interrupts_blocked():
-            client = MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token)
+            client = MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token, **_client_options())
     except OSError as exc:  # Lite 2.5 creates its lock file without a guard
         raise StoreConfigError(
             f"Cannot write the database {path} ({exc.strerror or exc}): set {_folder_variable(settings)} "
             "to a path in a writable folder."
         ) from exc
     except MilvusException as exc:  # pymilvus says "Open local milvus failed" whatever the reason
-        if _lite_lock_held(path):  # it took the lock between our look and its own
+        if lite_lock_held(path):  # it took the lock between our look and its own
             raise _locked(settings) from exc
         raise StoreConfigError(
             f"Milvus Lite could not open the database {path} ({exc.message}): check that it is a Milvus Lite "
@@ -122,7 +130,7 @@ def _locked(settings: Settings) -> StoreLockedError:
     )
 
 
-def _lite_lock_held(path: Path) -> bool:
+def lite_lock_held(path: Path) -> bool:
     """Whether another process holds the installed Milvus Lite engine's lock on the database at `path`."""
     import fcntl  # Milvus Lite runs on Linux and macOS only
 
@@ -227,7 +235,9 @@ def _connect_server(settings: Settings) -> Any:
     from pymilvus.exceptions import MilvusException
 
     try:
-        return MilvusClient(uri=settings.milvus_uri, token=settings.milvus_token, timeout=SERVER_CONNECT_TIMEOUT_S)
+        return MilvusClient(
+            uri=settings.milvus_uri, token=settings.milvus_token, timeout=SERVER_CONNECT_TIMEOUT_S, **_client_options()
+        )
     except ValueError as exc:  # urllib's parse of the address, a port that is not a number say
         raise StoreConfigError(
             f"MILVUS_URI {settings.milvus_uri} is not a server address ({exc}): set it to http://host:port "
@@ -263,6 +273,20 @@ def server_error(settings: Settings, exc: BaseException) -> StoreConfigError:
         )
     message = (getattr(exc, "message", "") or str(exc)).rstrip(". ")
     return StoreConfigError(f"Cannot connect to Milvus at {uri}: {message}. Check MILVUS_URI and MILVUS_TOKEN.")
+
+
+CONNECT_FAILED = 2  # pymilvus' code for "Fail connecting to server" (its reconnect found nothing answering)
+
+
+def server_unreachable(uri: str, exc: BaseException) -> bool:
+    """Whether a failed call means the server is gone (stopped, restarting), rather than refusing the request."""
+    from pymilvus.exceptions import MilvusException
+
+    if _grpc_codes(exc) & {"UNAVAILABLE", "DEADLINE_EXCEEDED"}:
+        return True
+    if any(isinstance(error, MilvusException) and error.code == CONNECT_FAILED for error in _chain(exc)):
+        return True
+    return _reach(uri) != "answers"
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -72,7 +72,7 @@ class MilvusJudgments(Judgments):
         self.state.judged_changed(judgment.library)
         self.state.bump()
 
-    @engine_call("read judgments")
+    @engine_call("read judgments", read=True)
     def list(self, library: str) -> list[Judgment]:
         self.state.revalidate()
         with self.state.lock:

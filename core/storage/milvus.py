@@ -33,7 +33,7 @@ class MilvusStore(Store):
         self.client = connect(self.settings)
         self._open(profile_for(self.settings, self.client))
 
-    @engine_call("open the provenance registry")
+    @engine_call("open the provenance registry", read=True)
     def _open(self, profile: EngineProfile) -> None:
         self.state = StoreState(self.settings, self.client, profile, Registry(self.client))
         self.judgments = MilvusJudgments(self.state)
@@ -82,6 +82,13 @@ class MilvusStore(Store):
         thread = threading.Thread(target=load_all, name="milvus-warm-up", daemon=True)
         thread.start()
         return thread
+
+    def revive(self) -> bool:
+        return self.client.revive()
+
+    @property
+    def engine_restarts(self) -> int:
+        return self.client.restarts
 
     def close(self) -> None:
         self.client.close()

@@ -35,7 +35,7 @@ class MilvusLeases(LeaseBook):
     def write(self, row: LeaseRow) -> None:
         self.state.registry.put_lease(row)
 
-    @engine_call("read who is changing the library")
+    @engine_call("read who is changing the library", read=True)
     def rows(self, library: str) -> list[LeaseRow]:
         return self.state.registry.leases(library)
 

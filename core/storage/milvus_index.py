@@ -113,7 +113,7 @@ class MilvusIndex(Index):
         self.state.publish(cache, key, token, collection, value)
         return value
 
-    @engine_call("list documents")
+    @engine_call("list documents", read=True)
     def documents(self) -> list[StoredDocument]:
         meta = self.meta
 
@@ -126,12 +126,12 @@ class MilvusIndex(Index):
 
         return list(self._cached(self.state.documents, meta.collection, meta.collection, read))
 
-    @engine_call("read chunks")
+    @engine_call("read chunks", read=True)
     def chunk_rows(self) -> list[dict]:
         fields = ["document", "doc_hash", "chunk", "start", "end", "text", "title", "doc_type", "page"]
         return [{k: r[k] for k in fields} for r in scan(self.state, self.meta, "chunk >= 0", fields)]
 
-    @engine_call("read vectors")
+    @engine_call("read vectors", read=True)
     def chunk_vectors(self, key_prefixes: Sequence[str] | None = None) -> list[dict]:
         meta = self.meta
         flt = "chunk >= 0"
@@ -155,17 +155,17 @@ class MilvusIndex(Index):
 
         return self._cached(self.state.counts, (meta.collection, what), meta.collection, read)
 
-    @engine_call("count chunks")
+    @engine_call("count chunks", read=True)
     def row_count(self) -> int:
         # The engine's statistics, which need no load: exact on Milvus Lite (measured on 2.5.1 after upserts and
         # deletes); a server may count deleted rows until it compacts.
         return int(self.client.get_collection_stats(self.meta.collection)["row_count"])
 
-    @engine_call("count chunks")
+    @engine_call("count chunks", read=True)
     def count(self) -> int:
         return self._count("chunks", "")
 
-    @engine_call("count documents")
+    @engine_call("count documents", read=True)
     def count_documents(self) -> int:
         return self._count("documents", "chunk == 0")
 
@@ -186,7 +186,7 @@ class MilvusIndex(Index):
             consistency_level=SEARCH,
         )
 
-    @engine_call("search")
+    @engine_call("search", read=True)
     def dense(self, vectors: np.ndarray, top_k: int, document: str | None = None) -> list[list[Hit]]:
         meta = self.meta
         queries = np.asarray(vectors, dtype=np.float32)
@@ -195,7 +195,7 @@ class MilvusIndex(Index):
         found = self._search(meta, queries, "vector", meta.metric, top_k, document)
         return [to_hits(per_query, "dense_score") for per_query in found]
 
-    @engine_call("run a keyword search")
+    @engine_call("run a keyword search", read=True)
     def keyword(self, texts: Sequence[str], top_k: int, document: str | None = None) -> list[list[Hit]]:
         meta = self.meta
         if not meta.has_keyword:

@@ -14,7 +14,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from core.config import Settings
-from core.errors import SchemaVersionError, StoreError
+from core.errors import EngineRestartedError, SchemaVersionError, ServerUnavailableError, StoreError
+from core.storage.connection import server_unreachable
+from core.storage.engine import EngineClient, EngineInterrupted
 from core.storage.profile import EngineProfile
 from core.storage.registry import Registry, RegistryView
 from core.types import SCHEMA_VERSION, CollectionMeta
@@ -27,11 +29,6 @@ class StoreState:
     def __init__(self, settings: Settings, client: Any, profile: EngineProfile, registry: Registry) -> None:
         self.settings, self.client, self.profile, self.registry = settings, client, profile, registry
         self.uri = settings.milvus_uri
-        self.advice = (
-            f"Check that the Milvus server at {self.uri} is running, then try again."
-            if profile.shared
-            else "Try again; writes are idempotent, so a re-run converges."
-        )
         self.lock = threading.Lock()  # the caches below; never held across an engine call
         self.view = RegistryView()
         self.documents: dict[str, list] = {}  # collection -> its document list; pages ask on every rerun
@@ -46,6 +43,7 @@ class StoreState:
         self._looking = threading.Lock()  # one revalidation at a time; the others use the caches as they are
         self.loaded: set[str] = set()
         self._load_lock = threading.Lock()
+        client.on_restart.append(self._engine_restarted)
 
     # --- caches ----------------------------------------------------------------------------------
 
@@ -103,7 +101,12 @@ class StoreState:
         if not self._looking.acquire(blocking=now or force):
             return  # another thread is looking right now: answer from the caches as they are
         try:
-            current = self.registry.generation()
+            try:
+                current = self.registry.generation()
+            except Exception as exc:  # outside any store method: a server gone away is still named in one sentence
+                if is_engine_error(exc):
+                    raise engine_error(self, "read the registry", exc) from exc
+                raise
             self.checked_at = time.monotonic()
             if force or current != self.generation:
                 self.generation = current
@@ -137,26 +140,96 @@ class StoreState:
                     self.client.load_collection(name)
                     self.loaded.add(name)
 
+    def _engine_restarted(self) -> None:
+        """After the embedded engine was started again: forget what the dead one had loaded and load it again in the
+        background (the retried read loads its own collection first), and re-read the registry, since rows the dead
+        engine had not yet persisted are gone."""
+        # Not under the load lock: the call that found the engine dead may be a load holding it.
+        reload = sorted(self.loaded)
+        self.loaded.clear()
+        self.reload()
 
-def engine_call(operation: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Turn any engine exception of a store method into a StoreError naming the operation and what to do."""
+        def load_again() -> None:
+            for name in reload:
+                try:
+                    self.ensure_loaded(name)
+                except Exception:  # dropped meanwhile, or the engine died again: the next read says so
+                    return
+
+        threading.Thread(target=load_again, name="milvus-reload", daemon=True).start()
+
+
+def engine_call(operation: str, read: bool = False) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """The one place a store method meets a failing engine: any engine exception becomes a StoreError naming the
+    operation and what to do. After the embedded engine died and was started again (core.storage.engine), a `read`
+    runs once more; a write raises EngineRestartedError, since the dead engine may have lost part of it and only the
+    job that wrote it can write it again (idempotently)."""
 
     def decorate(method: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(method)
         def wrapper(self: Any, *args: Any, **kwargs: Any) -> T:
-            from pymilvus.exceptions import MilvusException
-
-            try:
+            engine = _engine_of(self)
+            if engine.inside_operation():  # the outermost operation retries and reports, for all it called
                 return method(self, *args, **kwargs)
-            except MilvusException as exc:
-                raise StoreError(f"The database could not {operation}: {exc.message}. {self.state.advice}") from exc
-            except Exception as exc:
-                if type(exc).__module__.startswith("grpc"):
-                    raise StoreError(
-                        f"The database could not {operation}: it stopped answering. {self.state.advice}"
-                    ) from exc
-                raise
+            for attempt in (1, 2):
+                started = engine.generation
+                try:
+                    with engine.operation(started):
+                        result = method(self, *args, **kwargs)
+                    if read or engine.generation == started:
+                        return result
+                    raise EngineInterrupted(operation)  # restarted by another thread under this write
+                except EngineInterrupted as exc:
+                    if read and attempt == 1:
+                        continue
+                    raise engine_restarted(operation) from exc
+                except Exception as exc:
+                    if not is_engine_error(exc):
+                        raise
+                    if engine.revive() or engine.generation != started:  # the engine died under this call
+                        if read and attempt == 1:
+                            continue
+                        raise engine_restarted(operation) from exc
+                    raise engine_error(self, operation, exc) from exc
+            raise AssertionError("unreachable: the second attempt returns or raises")
 
         return wrapper
 
     return decorate
+
+
+def _engine_of(owner: Any) -> EngineClient:
+    state = getattr(owner, "state", None)  # MilvusStore._open runs before its state exists
+    return state.client if state is not None else owner.client
+
+
+def is_engine_error(exc: BaseException) -> bool:
+    from pymilvus.exceptions import MilvusException
+
+    return isinstance(exc, MilvusException) or type(exc).__module__.startswith("grpc")
+
+
+def engine_restarted(operation: str) -> EngineRestartedError:
+    return EngineRestartedError(
+        f"The database engine stopped while it was asked to {operation} and has been started again: run this again; "
+        "writes are idempotent, so a re-run converges."
+    )
+
+
+def advice(uri: str, shared: bool) -> str:
+    if shared:
+        return f"Check that the Milvus server at {uri} is running, then try again."
+    return "Try again; writes are idempotent, so a re-run converges."
+
+
+def engine_error(owner: Any, operation: str, exc: BaseException) -> StoreError:
+    """The one sentence for an engine exception; `owner` is a store part, or the store itself while it opens."""
+    state = getattr(owner, "state", None)
+    uri, shared = (state.uri, state.profile.shared) if state is not None else (owner.uri, not owner.settings.is_lite)
+    if shared and server_unreachable(uri, exc):
+        return ServerUnavailableError(
+            f"The Milvus server at {uri} is not answering, so the database could not {operation}: start it "
+            "again or fix MILVUS_URI; this reconnects by itself once it answers."
+        )
+    message = getattr(exc, "message", "") or "it stopped answering"
+    return StoreError(f"The database could not {operation}: {message}. {advice(uri, shared)}")
