@@ -18,7 +18,7 @@ from core.errors import PotionError
 from core.service.adapted import card_facts
 from core.service.libraries import create_library, library_choice
 from core.sizes import format_bytes
-from pages import keys, shared
+from pages import account, keys, shared
 
 st.set_page_config(page_title="Potion Search", page_icon=":material/science:", layout="wide")
 
@@ -189,8 +189,14 @@ pages = [
     st.Page(shared.AUDIT_PAGE, title="Audit log", icon=":material/history:"),
 ]
 shared.frame_settings()
+if account.shut_out():
+    # POTION_REQUIRE_SIGN_IN: nothing but the sign-in view, as the only (hidden) page, whatever URL was asked for. It
+    # still goes through st.navigation, which keeps Streamlit from listing the pages/ folder on its own.
+    st.navigation([st.Page(account.sign_in_view, title="Sign in", url_path="sign-in")], position="hidden").run()
+    st.stop()
 navigation = st.navigation(pages)
 with st.sidebar:
+    account.sidebar_account()
     st.subheader("Model")
     model_picker()
     st.subheader("Library")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,10 @@ class Settings:
     allow_hub_ids: bool = True  # any owner/name of the hub; off, only the potion catalog loads from the hub
     adapted_dir: Path = PROJECT_ROOT / "data" / "adapted"  # static models made here by `python -m core adapt`
     read_only: bool = False  # a demo: search, compare, map, costs and evaluation of existing indexes, no writes
+    # Who may write once sign-in is on: emails ("alice@example.org") and domains ("@example.org"), lowercased.
+    # Empty: sign-in names the actor but restricts nobody (core.access.editor_rule says it in full).
+    editors: tuple[str, ...] = ()
+    require_sign_in: bool = False  # signed out, the app shows a sign-in button and nothing else
 
     @property
     def max_upload_bytes(self) -> int:
@@ -57,6 +62,16 @@ def _env(name: str, default: str) -> str:
 def _paths(joined: str) -> tuple[Path, ...]:
     """Folders joined by the OS path separator (: here), resolved, so a link cannot point a check astray."""
     return tuple(Path(part.strip()).expanduser().resolve() for part in joined.split(os.pathsep) if part.strip())
+
+
+def _editors(joined: str) -> tuple[str, ...]:
+    """POTION_EDITORS: entries split by commas, semicolons or whitespace, trimmed and lowercased (emails compare
+    case-insensitively in practice: providers lowercase them, and people type them either way)."""
+    return tuple(part.strip().lower() for part in re.split(r"[,;\s]+", joined) if part.strip())
+
+
+def _flag(name: str, default: str) -> bool:
+    return _env(name, default).lower() in ("1", "true", "yes", "on")
 
 
 def load_settings() -> Settings:
@@ -87,7 +102,9 @@ def load_settings() -> Settings:
         model_roots=_paths(os.environ.get("POTION_MODEL_ROOTS", "")),
         allow_hub_ids=_env("POTION_ALLOW_HUB_IDS", "1").lower() not in ("0", "false", "no", "off"),
         adapted_dir=Path(_env("POTION_ADAPTED_DIR", str(data_dir / "adapted"))),
-        read_only=_env("POTION_READ_ONLY", "0").lower() in ("1", "true", "yes", "on"),
+        read_only=_flag("POTION_READ_ONLY", "0"),
+        editors=_editors(os.environ.get("POTION_EDITORS", "")),
+        require_sign_in=_flag("POTION_REQUIRE_SIGN_IN", "0"),
     )
 
 

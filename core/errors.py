@@ -75,6 +75,10 @@ class ReadOnlyError(PotionError):
     """A change refused because whoever asked may only read here (POTION_READ_ONLY, or not among the editors)."""
 
 
+class SignInUnavailableError(PotionError):
+    """A setting relies on sign-in (POTION_REQUIRE_SIGN_IN, POTION_EDITORS) but no identity provider is configured."""
+
+
 class AdaptError(PotionError):
     """A static model cannot be adapted as asked (no text, a name already taken, dims the teacher lacks)."""
 

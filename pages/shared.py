@@ -273,9 +273,14 @@ def highlighted_html(text: str, spans: list[tuple[int, int, float]]) -> str:
 
 
 def actor() -> Actor:
-    """Who this browser session acts as; core checks it before every write and logs it (core.access). Sign-in
-    passes the session's email here (st.user), and nothing else in the pages changes."""
-    return session_actor(settings())
+    """Who this browser session acts as; core checks it before every write and logs it (core.access): the email
+    st.user holds once the session has signed in (st.login), else anonymous."""
+    user = st.user  # identity claims from the provider's id_token; is_logged_in exists only where sign-in is set up
+    if user.get("is_logged_in") is not True:
+        return session_actor(settings())
+    verified = user.get("email_verified")  # a provider that sends it false has not checked the address
+    name = str(user.get("email") or user.get("sub") or "") or None  # no email scope: the subject, never an editor
+    return session_actor(settings(), name, verified if isinstance(verified, bool) else None)
 
 
 def may_write() -> bool:

@@ -53,6 +53,8 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("POTION_DB_PATH", str(data / "test.db"))
     monkeypatch.delenv("MILVUS_URI", raising=False)
     monkeypatch.delenv("MILVUS_TOKEN", raising=False)
+    for name in ("POTION_EDITORS", "POTION_REQUIRE_SIGN_IN"):  # a deployment's sign-in settings are not a test's
+        monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return data
