@@ -141,10 +141,10 @@ def compare_form(store: Store, runner: JobRunner, library: str, indexed: list[st
             "was made from and BM25."
         )
         return
-    if st.session_state.get("adapt_compare_model") not in made:
+    if st.session_state.get(keys.ADAPT_COMPARE_MODEL) not in made:
         just_made = (st.session_state.get(keys.ADAPT_MADE) or ("", ""))[1]
-        st.session_state["adapt_compare_model"] = just_made if just_made in made else made[0]
-    model = st.selectbox("Model made here", made, key="adapt_compare_model")
+        st.session_state[keys.ADAPT_COMPARE_MODEL] = just_made if just_made in made else made[0]
+    model = st.selectbox("Model made here", made, key=keys.ADAPT_COMPARE_MODEL)
     bases = [m for m in indexed if m not in made]
     if not bases:
         st.info("This library has no index by a model not made here to compare with: index it with one first.")
