@@ -134,7 +134,7 @@ def compare_panel(runner: JobRunner, library: str) -> bool:
 
 def compare_form(store: Store, runner: JobRunner, library: str, indexed: list[str], busy: bool) -> None:
     st.subheader("Compare at once")
-    made = [m.name for m in shared.model_listings() if m.kind == ListingKind.ADAPTED]
+    made = [m.name for m in shared.model_listings(shared.settings()) if m.kind == ListingKind.ADAPTED]
     if not made:
         st.caption(
             "Once a model is made here, one click indexes this library with it and measures it against the model it "
