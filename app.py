@@ -34,7 +34,7 @@ def _label(name: str, by_name: dict[str, ModelListing]) -> str:
 
 
 def model_picker() -> None:
-    listings = shared.model_listings()
+    listings = shared.model_listings(shared.settings())
     by_name = {m.name: m for m in listings}
     settings = shared.settings()
     # A shared deployment may turn arbitrary hub ids off (POTION_ALLOW_HUB_IDS=0): then none is asked for.
@@ -59,13 +59,13 @@ def model_picker() -> None:
 def variant_picker(base: str) -> str:
     """Fewer dimensions and/or int8 weights of the picked model: a model of its own, named base@128d+int8."""
     try:
-        if resolve_model(base).variant is not None:
+        if resolve_model(base, shared.settings()).variant is not None:
             return base  # typed as a variant already (NAME@128d)
     except PotionError:
         return base  # model_card says what is wrong with the name
     # The listing knows the width of every listed model; reading the file header is for typed names only.
-    listed = next((m for m in shared.model_listings() if m.name == base and m.available_offline), None)
-    dim = listed.dim if listed is not None and listed.dim else model_dim(base)
+    listed = next((m for m in shared.model_listings(shared.settings()) if m.name == base and m.available_offline), None)
+    dim = listed.dim if listed is not None and listed.dim else model_dim(base, shared.settings())
     if dim is None:
         return base  # not on disk yet: the variant is offered once the model is loaded
     widths = [dim, *variant_dims(dim)]
@@ -102,11 +102,11 @@ def _seed_choice(default: str, options: list[str]) -> None:
 
 def model_card(name: str) -> None:
     try:
-        ref = resolve_model(name)
+        ref = resolve_model(name, shared.settings())
     except PotionError as exc:
         st.error(shared.inert(exc))
         return
-    cached = is_available_offline(ref)
+    cached = is_available_offline(ref, shared.settings())
     if not cached:
         # Never download behind the user's back: a hub model is fetched only on an explicit click.
         st.caption(f"{shared.inert(ref.source)} is not cached yet: loading it needs the Hugging Face hub.")
@@ -134,7 +134,7 @@ def model_card(name: str) -> None:
 
 def made_card(folder: str) -> None:
     """How a model made here was made, from its CARD.json, folded away."""
-    card = next((m.card for m in shared.model_listings() if m.source == folder and m.card), None)
+    card = next((m.card for m in shared.model_listings(shared.settings()) if m.source == folder and m.card), None)
     if card is None:
         return
     with st.expander(f"Made here from '{shared.inert(card.get('library', '?'))}'"):
@@ -145,7 +145,9 @@ def _create_library() -> None:
     name = st.session_state.get(keys.NEW_LIBRARY_NAME, "").strip()
     if name:
         try:
-            create_library(shared.store(), name, shared.actor())  # recorded in the database: it survives a reload
+            create_library(
+                shared.store(shared.settings()), name, shared.actor()
+            )  # recorded in the database: it survives a reload
         except PotionError as exc:
             st.session_state[keys.LIBRARY_ERROR] = str(exc)
             return

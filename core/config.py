@@ -110,5 +110,6 @@ def load_settings() -> Settings:
 
 def settings_or_environment(settings: Settings | None) -> Settings:
     """The settings a caller passed in; a caller that passes none (a script, a test) gets the environment's,
-    read now. The app and the CLI load settings once at their edge and pass them down."""
+    read now. The app and the CLI load settings once at their edge and pass them down; only core's public entry
+    points call this (tests/test_settings_passed_in.py lists them), every other function takes settings as given."""
     return settings if settings is not None else load_settings()

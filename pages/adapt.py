@@ -134,17 +134,17 @@ def compare_panel(runner: JobRunner, library: str) -> bool:
 
 def compare_form(store: Store, runner: JobRunner, library: str, indexed: list[str], busy: bool) -> None:
     st.subheader("Compare at once")
-    made = [m.name for m in shared.model_listings() if m.kind == ListingKind.ADAPTED]
+    made = [m.name for m in shared.model_listings(shared.settings()) if m.kind == ListingKind.ADAPTED]
     if not made:
         st.caption(
             "Once a model is made here, one click indexes this library with it and measures it against the model it "
             "was made from and BM25."
         )
         return
-    if st.session_state.get("adapt_compare_model") not in made:
+    if st.session_state.get(keys.ADAPT_COMPARE_MODEL) not in made:
         just_made = (st.session_state.get(keys.ADAPT_MADE) or ("", ""))[1]
-        st.session_state["adapt_compare_model"] = just_made if just_made in made else made[0]
-    model = st.selectbox("Model made here", made, key="adapt_compare_model")
+        st.session_state[keys.ADAPT_COMPARE_MODEL] = just_made if just_made in made else made[0]
+    model = st.selectbox("Model made here", made, key=keys.ADAPT_COMPARE_MODEL)
     bases = [m for m in indexed if m not in made]
     if not bases:
         st.info("This library has no index by a model not made here to compare with: index it with one first.")

@@ -61,12 +61,12 @@ def offer_indexing(store: Store, runner: JobRunner, library: str, embedder: Embe
     name = embedder.info.name
     if not st.button(f"Index {shared.inert(library)} with {shared.inert(name)}", key=f"index-{name}", disabled=busy):
         return
-    actor = shared.actor()
+    settings, actor = shared.settings(), shared.actor()
     try:
         runner.start(
             library_job_key(library),
             f"Indexing {library} with {name} (Compare)",
-            lambda p: index_like(library, embedder, store, progress=p, actor=actor),
+            lambda p: index_like(library, embedder, store, progress=p, settings=settings, actor=actor),
             kind=REINDEX,
             join=False,  # a job started meanwhile (maybe on the Library page): say so, start nothing
         )
@@ -146,7 +146,7 @@ if not indexed:
         f"**{shared.inert(library)}** has no documents yet: add some on the Library page, then compare models here."
     )
     st.stop()
-offline = [m.name for m in shared.model_listings() if m.available_offline]
+offline = [m.name for m in shared.model_listings(shared.settings()) if m.available_offline]
 st.session_state.setdefault(keys.COMPARE_MODELS, (indexed + [m for m in offline if m not in indexed])[:2])
 models = st.multiselect(
     "Models (2 to 4)", sorted(set(offline) | set(indexed)), key=keys.COMPARE_MODELS, max_selections=4

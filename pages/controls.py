@@ -10,6 +10,7 @@ import streamlit as st
 from core.evaluate.report import EvaluationRun, per_query_table, report_json, results_csv_table, table_csv
 from core.search.export import CSV_NOTE
 from core.types import Fusion, HybridParams, SearchMode
+from pages import keys
 
 MODES = {
     SearchMode.DENSE: "Dense (meaning)",
@@ -33,27 +34,28 @@ class Ranking:
 
 def seed_weighted(prefix: str, weight: float) -> None:
     """Open the controls at a weighted hybrid with this dense share (a library's tuned default)."""
-    st.session_state[f"{prefix}_fusion"] = str(Fusion.WEIGHTED)
-    st.session_state[f"{prefix}_weight"] = weight
+    st.session_state[keys.RANKING_FUSION.format(prefix=prefix)] = str(Fusion.WEIGHTED)
+    st.session_state[keys.RANKING_WEIGHT.format(prefix=prefix)] = weight
 
 
 def ranking_controls(prefix: str, label: str = "Mode", weight_note: str | None = None) -> Ranking:
-    """Mode radio, then (hybrid) the fusion radio and (weighted) the dense share slider, keyed `{prefix}_mode`,
-    `{prefix}_fusion` and `{prefix}_weight`. Outside any form: the fusion and the weight appear as soon as the
-    mode asks for them."""
+    """Mode radio, then (hybrid) the fusion radio and (weighted) the dense share slider, keyed per page
+    (keys.RANKING_MODE, RANKING_FUSION, RANKING_WEIGHT). Outside any form: the fusion and the weight appear as soon
+    as the mode asks for them."""
+    mode_key, fusion_key, weight_key = (k.format(prefix=prefix) for k in keys.RANKING)
     mode = SearchMode(
-        st.radio(label, [str(m) for m in MODES], format_func=lambda m: MODES[m], key=f"{prefix}_mode", horizontal=True)
+        st.radio(label, [str(m) for m in MODES], format_func=lambda m: MODES[m], key=mode_key, horizontal=True)
     )
     if mode != SearchMode.HYBRID:
         return Ranking(mode, None)
-    st.session_state.setdefault(f"{prefix}_weight", DEFAULT_WEIGHT)
+    st.session_state.setdefault(weight_key, DEFAULT_WEIGHT)
     left, right = st.columns(2)
     fusion = Fusion(
         left.radio(
             "Fusion",
             [str(f) for f in FUSIONS],
             format_func=lambda f: FUSIONS[f],
-            key=f"{prefix}_fusion",
+            key=fusion_key,
             horizontal=True,
         )
     )
@@ -64,7 +66,7 @@ def ranking_controls(prefix: str, label: str = "Mode", weight_note: str | None =
             0.0,
             1.0,
             step=0.05,
-            key=f"{prefix}_weight",
+            key=weight_key,
             help="1 ranks by meaning only, 0 by keywords only",
         )
         if weight_note:

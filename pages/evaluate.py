@@ -159,12 +159,20 @@ def start(store: Store, runner: JobRunner, asked: Request) -> None:
         else:
             folder = asked.folder
         library = evaluation_library(collection_name(folder), asked.chunking)
-        actor = shared.actor()
+        settings, actor = shared.settings(), shared.actor()
         runner.start(
             library_job_key(library),  # it writes to the eval library: one job per library, as everywhere
             f"Evaluating {', '.join(asked.models)} on {collection_name(folder)}",
             lambda progress: run_evaluation(
-                folder, asked.models, asked.modes, store, asked.chunking, asked.baseline, progress, actor=actor
+                folder,
+                asked.models,
+                asked.modes,
+                store,
+                asked.chunking,
+                asked.baseline,
+                progress,
+                settings=settings,
+                actor=actor,
             ),
             kind=EVALUATE,
             join=False,

@@ -137,7 +137,7 @@ def evaluation(store: Store, library: str, collection: JudgedCollection) -> None
         run = st.form_submit_button("Evaluate", type="primary")
     if run and models and modes:
         try:
-            embedders = {m: shared.embedder(m) for m in models}
+            embedders = {m: shared.embedder(m, shared.settings()) for m in models}
             report = evaluate_judgments(
                 store, library, embedders, [SearchMode(m) for m in modes], progress=bar_progress("Evaluating")
             )
@@ -179,7 +179,9 @@ def tuning(store: Store, library: str) -> None:
         sweep_run = st.form_submit_button("Sweep the weight")
     if sweep_run:
         try:
-            sweep = sweep_hybrid_weight(store, library, shared.embedder(model), progress=bar_progress("Sweeping"))
+            sweep = sweep_hybrid_weight(
+                store, library, shared.embedder(model, shared.settings()), progress=bar_progress("Sweeping")
+            )
         except PotionError as exc:
             st.error(shared.inert(exc))
         else:

@@ -16,6 +16,12 @@ LIBRARY_CHOICE = "library_choice"  # the library picker's widget
 NEW_LIBRARY_NAME = "new_library_name"
 LIBRARY_ERROR = "library_error"  # why creating a library failed, shown on the next run
 
+# The ranking controls of Search and Compare (pages/controls.py), one set per page prefix
+RANKING_MODE = "{prefix}_mode"
+RANKING_FUSION = "{prefix}_fusion"
+RANKING_WEIGHT = "{prefix}_weight"
+RANKING = (RANKING_MODE, RANKING_FUSION, RANKING_WEIGHT)
+
 # Search
 SEARCH_ANSWER = "search_answer"  # the memo of the last submitted question and its answer
 SEARCH_DEFAULTS_FOR = "search_defaults_for"  # the library whose recorded hybrid default was applied
@@ -39,6 +45,7 @@ EVAL_MODELS = "eval_models"
 
 # Make your own potion
 ADAPT_MADE = "adapt_made"  # (job id, name) of the model this session last saw made, picked first for comparing
+ADAPT_COMPARE_MODEL = "adapt_compare_model"  # the made model to compare, seeded with the one just made
 ADAPT_COMPARE_JOB = "adapt_compare_job"  # (job key, job id) of the comparison this session started
 ADAPT_COMPARE_RESULT = "adapt_compare_result"  # the last finished comparison (EvaluationRun), kept after its job
 ADAPT_COMPARE_ERROR = "adapt_compare_error"

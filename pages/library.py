@@ -152,13 +152,13 @@ def add_documents(store: Store, runner: JobRunner, library: str, job_key: str, c
         f"{settings.max_upload_mb:g} MB per upload (POTION_MAX_UPLOAD_MB); files over "
         f"{settings.max_file_mb:g} MB are refused (POTION_MAX_FILE_MB)."
     )
-    offline = [m.name for m in shared.model_listings() if m.available_offline]
+    offline = [m.name for m in shared.model_listings(shared.settings()) if m.available_offline]
     current = shared.current_model()
     choices = sorted(set(offline) | {c.meta.model_name for c in collections} | ({current} if current else set()))
     models = st.multiselect("Index with models", choices, default=[current] if current else [], disabled=busy)
     recorded = bool(collections)  # the library's chunking is fixed by its first index
     with st.expander("Chunking", expanded=False):
-        base = library_chunking(store, library)
+        base = library_chunking(store, library, settings=settings)
         if recorded:
             st.caption("This library's chunking is fixed by its first index; new models use the same settings.")
         cols = st.columns(3)

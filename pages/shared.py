@@ -48,27 +48,31 @@ def settings() -> Settings:
 
 
 @st.cache_resource(show_spinner="Opening the database…")
-def store() -> Store:
-    opened = open_store()
+def store(_settings: Settings) -> Store:
+    """The one store of this server process, opened with the settings of the run that first asks (the frame's).
+    The settings are no part of the cache key (the leading underscore): a second store on the same Lite file would
+    find it locked by the first."""
+    opened = open_store(_settings)
     opened.warm_up()  # collections load in the background while the first page renders
     return opened
 
 
 @st.cache_resource(show_spinner="Loading the model…")
-def embedder(name: str, download: bool = False) -> Embedder:
-    """The model, loaded once; a hub model not cached is fetched only with `download` (the sidebar's Load button)."""
-    return load_embedder(name, download=download)
+def embedder(name: str, settings: Settings, download: bool = False) -> Embedder:
+    """The model, loaded once per name and settings (where models are looked for); a hub model not cached is fetched
+    only with `download` (the sidebar's Load button)."""
+    return load_embedder(name, download=download, settings=settings)
 
 
 @st.cache_data(ttl=30, show_spinner=False)
-def model_listings() -> list[ModelListing]:
+def model_listings(settings: Settings) -> list[ModelListing]:
     """Bundled, catalog and cached models; scanning the HF cache on every rerun of every page adds up."""
-    return list_models()
+    return list_models(settings)
 
 
 def offline_models() -> list[str]:
     """Models that load with no network, the sidebar's variant included."""
-    return offline_model_names(model_listings(), current_model())
+    return offline_model_names(model_listings(settings()), current_model(), settings())
 
 
 @st.cache_resource
@@ -92,7 +96,7 @@ def shared_store() -> Store:
     """The shared store, or a one-line error and a stopped page. An engine that died is started again here, before
     the page reads, and each session is told so once."""
     try:
-        opened = store()
+        opened = store(settings())
         seen = st.session_state.setdefault(keys.ENGINE_RESTARTS_SEEN, opened.engine_restarts)
         opened.revive()
     except PotionError as exc:
@@ -106,7 +110,7 @@ def shared_store() -> Store:
 
 def try_embedder(name: str, download: bool = False) -> Embedder | None:
     try:
-        return embedder(name, download)
+        return embedder(name, settings(), download)
     except PotionError as exc:
         st.error(inert(exc))
         return None
@@ -174,7 +178,7 @@ def offline_or_stop(name: str) -> None:
     from core.embed.loading import is_available_offline, resolve_model
 
     try:
-        ready = is_available_offline(resolve_model(name))
+        ready = is_available_offline(resolve_model(name, settings()), settings())
     except PotionError as exc:
         st.error(inert(exc))
         st.stop()

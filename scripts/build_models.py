@@ -260,6 +260,7 @@ def build_fitted(out: Path, wordnet: Path) -> dict[str, Any]:
 
     from core.adapt.options import AdaptOptions
     from core.adapt.pipeline import adapt
+    from core.config import load_settings
 
     texts = glosses(wordnet)
     log(f"fitting {FITTED_NAME} to {len(texts)} WordNet glosses (teacher, then fit: about 15 minutes) ...")
@@ -274,7 +275,7 @@ def build_fitted(out: Path, wordnet: Path) -> dict[str, Any]:
     options = AdaptOptions(
         dims=FITTED_DIMS, max_sentences=0, seed=SEED, threads=os.cpu_count(), library="WordNet 3.0", progress=progress
     )
-    result = adapt(texts, FITTED_NAME, out, options)
+    result = adapt(texts, FITTED_NAME, out, options, load_settings())
     folder = result.path
     card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
     card |= {

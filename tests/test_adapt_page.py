@@ -317,7 +317,7 @@ def test_compare_refuses_a_model_as_its_own_base_and_a_library_without_judgments
 def test_the_command_compares_a_made_model_with_the_librarys_only_other_index(app_store, tmp_path, capsys):
     indexed_library(app_store, tmp_path)
     make_here()
-    assert default_base(app_store, LIBRARY, MADE) == BUNDLED_LARGE
+    assert default_base(app_store, LIBRARY, MADE, load_settings()) == BUNDLED_LARGE
     app_store.close()  # the command opens the database itself
     assert main(["compare-made", "--library", LIBRARY, "--model", MADE, "--quiet"]) == EXIT_OK
     out = capsys.readouterr().out

@@ -17,6 +17,7 @@ from core.adapt.distil import centre_and_weight, sif_weights
 from core.adapt.reduce import project
 from core.adapt.targets import build_targets, pick_sentences
 from core.cli import EXIT_ERROR, main
+from core.config import load_settings
 from core.errors import AdaptError
 
 
@@ -46,7 +47,7 @@ def test_a_model_made_here_is_named_like_any_model_and_listed_with_its_card(tiny
     embedder = load_embedder("mine")
     assert embedder.info.kind == "adapted" and embedder.info.dim == 8
     assert load_embedder("mine@4d").info.dim == 4  # variants work on it as on any model
-    listed = {m.name: m for m in list_models()}
+    listed = {m.name: m for m in list_models(load_settings())}
     assert listed["mine"].kind == ListingKind.ADAPTED and listed["mine"].card["library"] == "notes"
     assert listed["mine"].available_offline and "not-made-here" not in listed
 
@@ -67,14 +68,14 @@ def test_the_adapted_folder_is_a_setting(tiny_model_dir, tmp_path, monkeypatch):
 @pytest.mark.parametrize("bad", ["", "owner/name", "mine@128d", "../up", ".hidden", "a" * 65, "ends-"])
 def test_a_name_that_cannot_be_a_model_name_is_refused(bad):
     with pytest.raises(AdaptError, match="cannot name a model"):
-        check_name(bad)
+        check_name(bad, load_settings().models_dir)
 
 
 @pytest.mark.parametrize("taken", ["minilm-static-256", "potion-base-8M"])
 def test_a_name_a_bundled_or_catalog_model_has_is_refused(taken):
     with pytest.raises(AdaptError, match="already the name"):
-        check_name(taken)
-    assert check_name("minilm-static-256-scifact") == "minilm-static-256-scifact"
+        check_name(taken, load_settings().models_dir)
+    assert check_name("minilm-static-256-scifact", load_settings().models_dir) == "minilm-static-256-scifact"
 
 
 CHUNKS = [

@@ -85,7 +85,7 @@ def test_home_counts_libraries_and_chunks_across_models(app_store, tmp_path, mon
 
 def restart(monkeypatch: pytest.MonkeyPatch) -> AppTest:
     """A server restart: the shared store is closed and opened again from the database, then a new session."""
-    shared.store().close()
+    shared.store(load_settings()).close()
     st.cache_resource.clear()
     st.cache_data.clear()
     at = new_app().run()
@@ -115,7 +115,7 @@ def test_a_first_visit_uploads_into_the_default_library_with_nothing_to_create(a
         assert again.sidebar.selectbox(key=LIBRARY_PICKER).options == ["My library"]
         assert {m.label: m.value for m in again.main.metric}["Indexed chunks"] == "1"
     finally:
-        shared.store().close()
+        shared.store(load_settings()).close()
 
 
 def test_the_default_library_is_named_by_its_setting(app_store, monkeypatch):
@@ -143,9 +143,12 @@ def test_libraries_created_and_dropped_in_the_ui_persist_across_restarts(at, app
             assert name not in at.sidebar.selectbox(key=LIBRARY_PICKER).options
         at = restart(monkeypatch)
         assert at.sidebar.selectbox(key=LIBRARY_PICKER).options == ["My library"]
-        assert shared.store().libraries()[0].name == "My library" and len(shared.store().libraries()) == 1
+        assert (
+            shared.store(load_settings()).libraries()[0].name == "My library"
+            and len(shared.store(load_settings()).libraries()) == 1
+        )
     finally:
-        shared.store().close()
+        shared.store(load_settings()).close()
 
 
 # --- Sidebar ---------------------------------------------------------------------------------------
@@ -270,7 +273,7 @@ def test_a_library_made_in_the_sidebar_survives_a_reload_and_a_restart(at, app_s
     st.cache_resource.clear()  # a restart: the store is opened again from the database
     restarted = new_app().run()
     assert restarted.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Kept", "My library"]
-    shared.store().close()
+    shared.store(load_settings()).close()
 
 
 def test_a_database_error_in_a_page_is_one_line_not_a_traceback(app_store, tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ import pytest
 from model2vec import StaticModel
 
 from core import Model2VecEmbeddingFunction
-from core.config import PROJECT_ROOT
+from core.config import PROJECT_ROOT, load_settings
 from core.embed.catalog import bundled_model
 from core.embed.loading import clear_model_cache, load_embedder
 from core.errors import ModelNotFoundError, ModelUnavailableError
@@ -62,7 +62,7 @@ def fresh_model_cache():
 
 
 def _bundled_dir(name: str) -> Path:
-    return bundled_model(name).path
+    return bundled_model(name, load_settings().models_dir).path
 
 
 def _reference(folder: Path, texts: list[str], **options) -> np.ndarray:

@@ -149,7 +149,7 @@ def test_a_running_evaluation_shows_its_progress_and_locks_the_controls(app_stor
     folder = write_tiny_collection(tmp_path / "tiny")
     reported, release = threading.Event(), threading.Event()
 
-    def held(folder, models, modes, app_store, chunking, baseline, progress, actor=None):
+    def held(folder, models, modes, app_store, chunking, baseline, progress, settings=None, actor=None):
         progress(f"{BUNDLED_SMALL} dense: search", 3, 4)
         reported.set()
         release.wait(timeout=60)  # the test lets go at once after looking; never waited out when things work

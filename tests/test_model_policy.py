@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from core.config import load_settings
 from core.embed.loading import list_models, load_embedder, resolve_model
 from core.errors import ModelNotAllowedError
 from tests.conftest import BUNDLED_SMALL, lay_out_hub_cache
@@ -40,12 +41,12 @@ def test_only_folders_under_the_allowed_roots_load(two_folders, monkeypatch):
 
 def test_arbitrary_hub_ids_can_be_turned_off_leaving_the_catalog(isolated_env, tiny_model_dir, monkeypatch):
     lay_out_hub_cache(isolated_env.parent / "hf-cache", "someone/static-model", tiny_model_dir)
-    assert "someone/static-model" in [m.name for m in list_models()]
+    assert "someone/static-model" in [m.name for m in list_models(load_settings())]
     monkeypatch.setenv("POTION_ALLOW_HUB_IDS", "0")
     with pytest.raises(ModelNotAllowedError, match="POTION_ALLOW_HUB_IDS=0"):
         resolve_model("someone/static-model")
     assert resolve_model("potion-base-8M").source == "minishlab/potion-base-8M"  # the catalog stays
-    assert "someone/static-model" not in [m.name for m in list_models()]  # nor offered from the cache
+    assert "someone/static-model" not in [m.name for m in list_models(load_settings())]  # nor offered from the cache
 
 
 def test_the_picker_asks_for_no_hub_id_where_they_are_off(store, monkeypatch):

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.config import load_settings
 from core.embed import catalog
 from core.embed import loading as models
 from core.errors import ModelNotFoundError, ModelUnavailableError
@@ -23,7 +24,7 @@ def test_catalog_lists_the_potion_family_with_dims_and_notes():
 
 
 def test_bundled_models_have_different_dims_and_cards():
-    bundled = {m.name: m for m in catalog.bundled_models()}
+    bundled = {m.name: m for m in catalog.bundled_models(load_settings().models_dir)}
     assert bundled[BUNDLED_SMALL].dim == 64
     assert bundled[BUNDLED_LARGE].dim == 256
     for m in bundled.values():
@@ -36,7 +37,7 @@ def test_bundled_model_loads_and_encodes_float32_of_its_dim(name):
     embedder = models.load_embedder(name)
     vectors = embedder.encode(["a sentence about wings", "another about turbulence"])
     assert vectors.dtype == np.float32
-    assert vectors.shape == (2, catalog.bundled_model(name).dim)
+    assert vectors.shape == (2, catalog.bundled_model(name, load_settings().models_dir).dim)
     assert embedder.info.kind == "bundled" and embedder.info.vocab_size > 10_000
 
 
@@ -72,18 +73,18 @@ def test_hub_model_loads_offline_from_a_cache_laid_out_like_the_hub_client(tiny_
     lay_out_hub_cache(cache, "minishlab/potion-base-2M", tiny_model_dir)
     models.clear_model_cache()
     ref = models.resolve_model("potion-base-2M")
-    assert models.is_available_offline(ref)
+    assert models.is_available_offline(ref, load_settings())
     embedder = models.load_embedder("potion-base-2M")
     assert embedder.info.kind == "hub" and embedder.info.source == "minishlab/potion-base-2M"
     assert embedder.encode(["alan turing"]).shape == (1, TINY_DIM)
-    listed = {m.name: m for m in models.list_models()}
+    listed = {m.name: m for m in models.list_models(load_settings())}
     assert listed["potion-base-2M"].available_offline
     assert not listed["potion-base-8M"].available_offline
 
 
 def test_other_cached_hub_models_are_listed(tiny_model_dir, isolated_env):
     lay_out_hub_cache(isolated_env.parent / "hf-cache", "someone/static-model", tiny_model_dir)
-    listed = {m.name: m for m in models.list_models()}
+    listed = {m.name: m for m in models.list_models(load_settings())}
     assert listed["someone/static-model"].kind == "cached"
     assert listed["someone/static-model"].dim == TINY_DIM
 
@@ -150,5 +151,5 @@ def test_where_a_model_loads_from_and_why_it_is_listed_are_two_vocabularies():
 
     assert resolve_model(BUNDLED_SMALL).kind is ModelSource.BUNDLED
     assert resolve_model("minishlab/potion-base-8M").kind is ModelSource.HUB
-    assert {type(m.kind) for m in list_models()} == {ListingKind}
-    assert {m.kind for m in list_models()} >= {ListingKind.BUNDLED, ListingKind.CATALOG}
+    assert {type(m.kind) for m in list_models(load_settings())} == {ListingKind}
+    assert {m.kind for m in list_models(load_settings())} >= {ListingKind.BUNDLED, ListingKind.CATALOG}

@@ -18,7 +18,7 @@ KIND = "adapted"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
-def check_name(name: str) -> str:
+def check_name(name: str, models_dir: Path) -> str:
     """A name that is a safe folder name and reads as a model name everywhere (no / or @, which mean a hub id
     or a variant), and that no bundled or catalog model has (those names resolve first)."""
     from core.embed.catalog import bundled_model, catalog_entry
@@ -28,7 +28,7 @@ def check_name(name: str) -> str:
             f"'{name}' cannot name a model: use 1 to 64 letters, digits, '.', '-' or '_', starting with a letter "
             "or digit."
         )
-    if bundled_model(name) is not None or catalog_entry(name) is not None:
+    if bundled_model(name, models_dir) is not None or catalog_entry(name) is not None:
         raise AdaptError(f"'{name}' is already the name of a bundled or catalog model: pick another name.")
     return name
 

@@ -11,7 +11,7 @@ from core.config import Settings, settings_or_environment
 from core.errors import AdaptError, LibraryNotFoundError
 
 
-def base_index(store, library: str, model: str | None, settings: Settings | None = None) -> str:
+def base_index(store, library: str, model: str | None, settings: Settings) -> str:
     """The index whose chunks are read: the one named, else the library's only one, else the default model's."""
     models = sorted(meta.model_name for meta in store.catalog.collections() if meta.library == library)
     if model:
@@ -24,7 +24,7 @@ def base_index(store, library: str, model: str | None, settings: Settings | None
         raise LibraryNotFoundError(f"Library '{library}' has no indexed documents to adapt to: index some first.")
     if len(models) == 1:
         return models[0]
-    default = settings_or_environment(settings).default_model
+    default = settings.default_model
     if default in models:
         return default
     raise AdaptError(f"Library '{library}' has indexes for {', '.join(models)}: say which to read with --model.")
@@ -57,6 +57,7 @@ def adapt_library(
     who may only read (it writes a model on the server's disk)."""
     from core.adapt.pipeline import adapt
 
+    settings = settings_or_environment(settings)  # a script's call; the CLI and the app pass theirs
     may_adapt(actor, library, settings)
 
     try:
@@ -64,6 +65,4 @@ def adapt_library(
     finally:
         if release_store:
             store.close()
-    return adapt(
-        chunks, name, settings_or_environment(settings).adapted_dir, replace(options, library=library), settings
-    )
+    return adapt(chunks, name, settings.adapted_dir, replace(options, library=library), settings)

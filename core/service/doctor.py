@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
 
-from core.config import Settings, settings_or_environment
+from core.config import Settings
 from core.errors import PotionError
 from core.sizes import format_bytes
 
@@ -91,10 +91,10 @@ def database(settings: Settings) -> Check:
         store.close()
 
 
-def models() -> Check:
+def models(settings: Settings) -> Check:
     from core.embed.loading import list_models
 
-    offline = [m.name for m in list_models() if m.available_offline]
+    offline = [m.name for m in list_models(settings) if m.available_offline]
     if not offline:
         detail = "no model loads offline: restore data/models or set POTION_MODELS_DIR to the bundled models"
         return Check("models", False, detail)
@@ -127,14 +127,13 @@ def limits(settings: Settings) -> Check:
     return Check("limits", True, "; ".join(parts))
 
 
-def diagnose(settings: Settings | None = None) -> Diagnosis:
+def diagnose(settings: Settings) -> Diagnosis:
     """Every check, each run whatever the others found."""
-    settings = settings_or_environment(settings)
     steps: list[Callable[[], Check]] = [
         versions,
         lambda: engine(settings),
         lambda: database(settings),
-        models,
+        lambda: models(settings),
         lambda: limits(settings),
     ]
     return Diagnosis([step() for step in steps])

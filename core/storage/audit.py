@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict
 
 from core.storage.consistency import EXACT, settle
-from core.storage.schema import REGISTRY_DIM, audit_schema
+from core.storage.schema import REGISTRY_DIM, audit_schema, own_collection
 from core.storage.state import StoreState, engine_call
 from core.types import AuditEntry
 
@@ -61,12 +61,8 @@ class MilvusAudit(Audit):
         """Whether the log's collection is there (made now if `create`), loaded for reading and writing."""
         if not self._made:
             with self._lock:
-                client = self.state.client
-                if not client.has_collection(AUDIT):
-                    if not create:
-                        return False
-                    schema, index = audit_schema(client)
-                    client.create_collection(AUDIT, schema=schema, index_params=index)
+                if not own_collection(self.state.client, AUDIT, audit_schema, create, load=False):
+                    return False
                 self._made = True
         self.state.ensure_loaded(AUDIT)  # the store's own record of what is loaded, which a restart resets
         return True

@@ -9,7 +9,7 @@ from typing import Any
 from core.storage.base import Judgments
 from core.storage.consistency import EXACT, settle
 from core.storage.filters import quote
-from core.storage.schema import REGISTRY_DIM, judgments_schema
+from core.storage.schema import REGISTRY_DIM, judgments_schema, own_collection
 from core.storage.state import StoreState, engine_call
 from core.types import Judgment, document_key
 
@@ -21,10 +21,7 @@ class JudgmentTable:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        if not client.has_collection(JUDGMENTS):
-            schema, index = judgments_schema(client)
-            client.create_collection(JUDGMENTS, schema=schema, index_params=index)
-        client.load_collection(JUDGMENTS)
+        own_collection(client, JUDGMENTS, judgments_schema)
 
     def rows(self, library: str) -> list[Judgment]:
         found = []

@@ -18,7 +18,7 @@ from typing import Any
 
 from core.storage.consistency import EXACT
 from core.storage.filters import field_in
-from core.storage.schema import REGISTRY_DIM, registry_schema
+from core.storage.schema import REGISTRY_DIM, own_collection, registry_schema
 from core.types import SCHEMA_VERSION, CollectionMeta
 
 REGISTRY = "potion__registry"
@@ -62,10 +62,7 @@ class Registry:
 
     def __init__(self, client: Any) -> None:
         self.client = client
-        if not client.has_collection(REGISTRY):
-            schema, index = registry_schema(client)
-            client.create_collection(REGISTRY, schema=schema, index_params=index)
-        client.load_collection(REGISTRY)
+        own_collection(client, REGISTRY, registry_schema)
 
     def _query(self, flt: str) -> list[dict]:
         return self.client.query(REGISTRY, filter=flt, output_fields=FIELDS, limit=16_384, consistency_level=EXACT)

@@ -1,7 +1,9 @@
-"""The Milvus schemas of Potion Search: chunk collections (dense + BM25) and the provenance registry."""
+"""The Milvus schemas of Potion Search: chunk collections (dense + BM25), the store's own small collections (registry,
+judgments, audit log) and the one rule that makes those when missing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 # Analyzers in order of preference, chosen by BM25 nDCG@10 on ../shared/datasets (bench/engines.py):
@@ -97,3 +99,19 @@ def registry_schema(client: Any) -> tuple[Any, Any]:
     index = client.prepare_index_params()
     index.add_index("placeholder", index_type="FLAT", metric_type="L2")
     return schema, index
+
+
+def own_collection(
+    client: Any, name: str, schema: Callable[[Any], tuple[Any, Any]], create: bool = True, load: bool = True
+) -> bool:
+    """Whether one of the store's own small collections (registry, judgments, audit log) is there, made now from
+    `schema` if it is missing and `create`, and loaded if `load`: the one place that makes them, so each is made
+    the same way. (The audit log loads through the store's state, which remembers what a restart unloaded.)"""
+    if not client.has_collection(name):
+        if not create:
+            return False
+        made, index = schema(client)
+        client.create_collection(name, schema=made, index_params=index)
+    if load:
+        client.load_collection(name)
+    return True

@@ -1,9 +1,11 @@
 """What a Milvus store shares between its catalog, indexes and judgments: the client, the engine profile, and the
 caches, with how they learn that another process wrote.
 
-The lock here guards the caches only and is never held across an engine call: a listing, count or registry read
-runs unlocked and publishes its answer under the lock only if nothing changed meanwhile (`token`, `publish`), so one
-session's scan, flush or rebuild never makes another session's search wait."""
+The cache lock (`lock`) guards the caches only and is never held across an engine call: a listing, count or registry
+read runs unlocked and publishes its answer under the lock only if nothing changed meanwhile (`token`, `publish`), so
+one session's scan, flush or rebuild never makes another session's search wait. Two narrower locks do span one engine
+call each: `_load_lock` a collection's load (once per collection after an open or a restart, so it is never loaded
+twice at once) and `_looking` a served database's generation read (only a `now`/`force` caller waits for it)."""
 
 from __future__ import annotations
 
@@ -42,7 +44,7 @@ class StoreState:
         self.generation, self.checked_at = "", 0.0
         self._looking = threading.Lock()  # one revalidation at a time; the others use the caches as they are
         self.loaded: set[str] = set()
-        self._load_lock = threading.Lock()
+        self._load_lock = threading.Lock()  # spans load_collection: a collection is loaded once, not by each asker
         client.on_restart.append(self._engine_restarted)
 
     # --- caches ----------------------------------------------------------------------------------
