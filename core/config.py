@@ -86,7 +86,7 @@ def load_settings() -> Settings:
         milvus_uri=_env("MILVUS_URI", str(lite_path)),
         lite_path=lite_path,
         milvus_token=os.environ.get("MILVUS_TOKEN", ""),
-        default_model=_env("POTION_DEFAULT_MODEL", "minilm-static-256"),
+        default_model=_env("POTION_DEFAULT_MODEL", "minilm-wordnet-256"),
         max_file_mb=float(_env("POTION_MAX_FILE_MB", "50")),
         chunk_size=int(_env("POTION_CHUNK_SIZE", "128")),
         chunk_overlap=int(_env("POTION_CHUNK_OVERLAP", "26")),

@@ -276,21 +276,37 @@ def build_fitted(out: Path, wordnet: Path) -> dict[str, Any]:
         dims=FITTED_DIMS, max_sentences=0, seed=SEED, threads=os.cpu_count(), library="WordNet 3.0", progress=progress
     )
     result = adapt(texts, FITTED_NAME, out, options, load_settings())
-    folder = result.path
+    card = finish_fitted(result.path, len(texts), SOURCE, LICENCE)
+    log(f"saved {result.path} in {result.seconds:.0f} s ({card['size_bytes'] / 1e6:.2f} MB)")
+    return card
+
+
+def finish_fitted(folder: Path, texts: int, source: str, licence: str) -> dict[str, Any]:
+    """Make an adapted model a bundled one: its card and README name the fitting corpus and its licence, which
+    the WordNet licence requires on every copy."""
+    from core.adapt.card import default_licence, folder_files, readme_text
+
     card = json.loads((folder / CARD_FILE).read_text(encoding="utf-8"))
+    teacher = card["teacher"]["name"]
+    both = f"{default_licence(teacher)} They were fitted to {source}, under this licence: {licence}"
+    (folder / "README.md").write_text(
+        readme_text(FITTED_NAME, teacher, source, texts, card["dims"], both), encoding="utf-8"
+    )
+    files = folder_files(folder)
     card |= {
         "kind": "bundled",
-        "corpus": {"source": SOURCE, "texts": len(texts), "licence": LICENCE},
+        "files": files,
+        "size_bytes": sum(files.values()),
+        "corpus": {"source": source, "texts": texts, "licence": licence},
         "base_license": "Apache-2.0 (teacher); WordNet 3.0 licence (fitting text)",
         "note": (
-            f"all-MiniLM-L6-v2's token vectors fitted to {len(texts)} WordNet 3.0 glosses (scripts/build_models.py "
+            f"all-MiniLM-L6-v2's token vectors fitted to {texts} WordNet 3.0 glosses (scripts/build_models.py "
             "--fitted): Potion Search's offline default."
         ),
     }
     (folder / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     for path in folder.iterdir():
         path.chmod(0o644)  # safetensors writes 0600
-    log(f"saved {folder} in {result.seconds:.0f} s ({card['size_bytes'] / 1e6:.2f} MB)")
     return card
 
 

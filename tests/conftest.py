@@ -198,6 +198,8 @@ def shared_dataset(name: str) -> Path:
 
 BUNDLED_SMALL = "minilm-static-64"
 BUNDLED_LARGE = "minilm-static-256"
+BUNDLED_DEFAULT = "minilm-wordnet-256"  # POTION_DEFAULT_MODEL's default
+BUNDLED_COUNT = 3
 
 SEED_DOCS = [
     "Artificial intelligence was founded as an academic discipline in 1956.",

@@ -121,6 +121,8 @@ def test_the_card_says_how_the_model_was_made(options, tiny_teacher, tmp_path):
     assert set(card["stage_seconds"]) == {s.value for s in AdaptStage}
     assert all(card["versions"][p] for p in ("torch", "transformers", "model2vec"))
     assert card["size_bytes"] == sum(card["files"].values()) > 0
+    readme = (made.path / "README.md").read_text()  # not model2vec's template: its MIT and its temporary folder name
+    assert "model_name: mine" in readme and "license: other" in readme and "teacher's licence applies" in readme
     # By default the chunks alone are the targets.
     assert card["targets"]["chunks"] == len(set(LIBRARY)) and card["targets"]["sentences"] == 0
 

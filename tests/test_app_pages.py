@@ -42,7 +42,15 @@ from tests.apptest_helpers import (
     values,
     wait_for_job,
 )
-from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, index_texts, lay_out_hub_cache
+from tests.conftest import (
+    BUNDLED_COUNT,
+    BUNDLED_DEFAULT,
+    BUNDLED_LARGE,
+    BUNDLED_SMALL,
+    SEED_DOCS,
+    index_texts,
+    lay_out_hub_cache,
+)
 
 SEED = {f"doc{i}.txt": text for i, text in enumerate(SEED_DOCS)}
 HOSTILE = "<script>alert(1)</script> **bold** about Alan Turing born in London"
@@ -63,7 +71,11 @@ def at(app_store, monkeypatch):
 def test_home_with_an_empty_database_shows_the_title_metrics_and_where_to_start(at):
     assert [t.value for t in at.main.title] == [":material/science: Potion Search"]
     metrics = {m.label: m.value for m in at.main.metric}
-    assert metrics == {"Libraries": "1", "Indexed chunks": "0", "Bundled models": "2"}  # the default library
+    assert metrics == {
+        "Libraries": "1",
+        "Indexed chunks": "0",
+        "Bundled models": str(BUNDLED_COUNT),
+    }  # the default library
     assert values(at.main.info) == [
         "**My library** is empty: upload documents or load the samples on the Library page."
     ]
@@ -76,7 +88,7 @@ def test_home_counts_libraries_and_chunks_across_models(app_store, tmp_path, mon
     at = new_app().run()
     no_exception(at)
     metrics = {m.label: m.value for m in at.main.metric}
-    assert metrics == {"Libraries": "2", "Indexed chunks": "7", "Bundled models": "2"}
+    assert metrics == {"Libraries": "2", "Indexed chunks": "7", "Bundled models": str(BUNDLED_COUNT)}
     assert not any(v.startswith("No library yet") for v in values(at.main.info))
 
 
@@ -108,7 +120,7 @@ def test_a_first_visit_uploads_into_the_default_library_with_nothing_to_create(a
     by_label(at.main.button, "Index 1 file(s)").click().run()
     no_exception(at)
     assert wait_for_job(shared.jobs(), library_job_key("My library")).status == "done"
-    assert [d.name for d in app_store.index("My library", BUNDLED_LARGE).documents()] == ["turing.md"]
+    assert [d.name for d in app_store.index("My library", BUNDLED_DEFAULT).documents()] == ["turing.md"]
 
     again = restart(monkeypatch)  # the default library persists, documents and all, and is not made twice
     try:
@@ -156,8 +168,12 @@ def test_libraries_created_and_dropped_in_the_ui_persist_across_restarts(at, app
 
 def test_model_picker_lists_bundled_and_catalog_models_and_shows_the_chosen_models_card(at):
     picker = at.sidebar.selectbox(key=MODEL_PICKER)
-    assert picker.value == BUNDLED_LARGE  # POTION_DEFAULT_MODEL's default
-    assert picker.options[:2] == ["minilm-static-256 · 256d · bundled", "minilm-static-64 · 64d · bundled"]
+    assert picker.value == BUNDLED_DEFAULT  # POTION_DEFAULT_MODEL's default
+    assert picker.options[:3] == [
+        "minilm-static-256 · 256d · bundled",
+        "minilm-static-64 · 64d · bundled",
+        "minilm-wordnet-256 · 256d · bundled",
+    ]
     assert "potion-base-8M · 256d · download" in picker.options
     assert "potion-retrieval-32M · 512d · download" in picker.options
     assert picker.options[-2:] == ["Other hub id…", "Local directory…"]
@@ -465,7 +481,7 @@ def test_dropping_a_library_needs_its_name_typed(app_store, tmp_path, monkeypatc
 def test_search_in_the_empty_default_library_points_to_the_library_page(at):
     open_page(at, SEARCH)
     assert values(at.main.info) == [
-        "**My library** has no documents indexed with **minilm-static-256** yet: add some on the Library page."
+        f"**My library** has no documents indexed with **{BUNDLED_DEFAULT}** yet: add some on the Library page."
     ]
     assert not at.main.text_input
 
@@ -475,7 +491,7 @@ def test_search_in_a_library_not_indexed_with_the_current_model_says_so(app_stor
     at = new_app().run()  # the default model is the 256-dim one
     open_page(at, SEARCH)
     assert values(at.main.info) == [
-        "**Papers** has no documents indexed with **minilm-static-256** yet: add some on the Library page."
+        f"**Papers** has no documents indexed with **{BUNDLED_DEFAULT}** yet: add some on the Library page."
     ]
     (link,) = at.main.get("page_link")
     assert link.label == "Go to Library" and link.proto.page.endswith("library")
@@ -1005,7 +1021,7 @@ def test_a_job_started_on_library_is_shown_on_compare_which_starts_none(app_stor
     compare = new_app().run()
     open_page(compare, COMPARE)
     (text,) = progress_texts(compare)
-    assert "Indexing 1 file(s) with minilm-static-256" in text
+    assert f"Indexing 1 file(s) with {BUNDLED_DEFAULT}" in text
     assert by_label(compare.main.button, "Index Papers with minilm-static-64").disabled
     assert shared.jobs().get(library_job_key("Papers")).id == job.id  # still the one job
 
@@ -1103,10 +1119,10 @@ def test_every_run_goes_through_app_py_even_in_streamlits_legacy_pages_mode(app_
     at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT).run()
     assert at.sidebar.selectbox(key=MODEL_PICKER)
     at.run()  # the second run of a session, as after any click
-    assert at.sidebar.selectbox(key=MODEL_PICKER).value == BUNDLED_LARGE
+    assert at.sidebar.selectbox(key=MODEL_PICKER).value == BUNDLED_DEFAULT
     at.switch_page(SEARCH).run()  # a deep link to a page: Streamlit runs pages/search.py alone
     no_exception(at)
-    assert at.sidebar.selectbox(key=MODEL_PICKER).value == BUNDLED_LARGE  # with the frame around it
+    assert at.sidebar.selectbox(key=MODEL_PICKER).value == BUNDLED_DEFAULT  # with the frame around it
 
 
 def test_a_default_model_given_as_a_local_directory_is_the_starting_model(app_store, monkeypatch, tiny_model_dir):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import SEED_DOCS
+from tests.conftest import BUNDLED_DEFAULT, SEED_DOCS
 from tests.servers import free_port, serve
 
 pytestmark = pytest.mark.browser
@@ -135,7 +135,7 @@ def test_upload_index_search_and_compare(page, tmp_path):
     pg.screenshot(path=ARTIFACTS / "03-search.png", full_page=True)
 
     goto_page(pg, "Compare")
-    index_button = pg.get_by_role("button", name=re.compile("Index E2E library with minilm-static-64"))
+    index_button = pg.get_by_role("button", name=re.compile("Index E2E library with minilm-static-256"))
     index_button.click()
     index_button.wait_for(state="detached")  # gone once the job has finished and the page reran
     settle(pg)
@@ -145,8 +145,8 @@ def test_upload_index_search_and_compare(page, tmp_path):
     pg.locator("[data-testid=stMain] [data-testid=stTable]").wait_for()
     settle(pg)
     main = pg.locator("[data-testid=stMain]").inner_text()
-    assert "minilm-static-256" in main and "minilm-static-64" in main
-    assert "query 256d · docs 256d" in main and "query 64d · docs 64d" in main
+    assert BUNDLED_DEFAULT in main and "minilm-static-256" in main
+    assert main.count("query 256d · docs 256d") == 2
     assert "rank-biased overlap" in main
     pg.screenshot(path=ARTIFACTS / "04-compare.png", full_page=True)
 
@@ -192,7 +192,7 @@ def test_judge_hits_then_evaluate_on_the_judgments(page):
     main.locator("[data-testid=stTable]").first.wait_for()
     settle(pg)
     results = main.locator("[data-testid=stTable]").first.inner_text()
-    assert "nDCG@10" in results and "minilm-static-256" in results  # the labels of every evaluation table
+    assert "nDCG@10" in results and BUNDLED_DEFAULT in results  # the labels of every evaluation table
     assert re.search(r"dense\s+1\.0000 \[1\.000, 1\.000\]", results), results  # the relevant hit ranked first
     pg.screenshot(path=ARTIFACTS / "07-judgments.png", full_page=True)
 

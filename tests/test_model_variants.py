@@ -13,7 +13,7 @@ from core.embed.loading import ModelVariant, load_embedder, model_dim, parse_var
 from core.errors import ModelNotFoundError
 from core.insight.costs import CostCache, measure_costs
 from core.search.query import search
-from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, index_texts
+from tests.conftest import BUNDLED_DEFAULT, BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, index_texts
 
 TEXTS = ["the wing stalls at a high angle of attack", "protein folding in yeast cells", "bread and cheese"]
 
@@ -145,18 +145,18 @@ def test_the_sidebar_offers_a_variant_of_the_picked_model_as_a_model_of_its_own(
     no_exception(at)
     dims = at.sidebar.selectbox(key="variant_dims_256")
     assert dims.options == ["256 (all)", "first 128", "first 64", "first 32", "first 16"]
-    assert at.session_state[shared.MODEL_KEY] == BUNDLED_LARGE  # no variant until one is asked for
+    assert at.session_state[shared.MODEL_KEY] == BUNDLED_DEFAULT  # no variant until one is asked for
 
     dims.set_value(64).run()
     no_exception(at)
-    assert at.session_state[shared.MODEL_KEY] == f"{BUNDLED_LARGE}@64d"
+    assert at.session_state[shared.MODEL_KEY] == f"{BUNDLED_DEFAULT}@64d"
     assert {m.label: m.value for m in at.sidebar.metric}["Dimensions"] == "64"
     at.sidebar.checkbox(key="variant_int8").check().run()
     no_exception(at)
-    assert at.session_state[shared.MODEL_KEY] == f"{BUNDLED_LARGE}@64d+int8"
+    assert at.session_state[shared.MODEL_KEY] == f"{BUNDLED_DEFAULT}@64d+int8"
     card = " ".join(c.value for c in at.sidebar.caption)
     assert "int8" in card and "Variant 64d+int8" in card
-    assert load_embedder(f"{BUNDLED_LARGE}@64d+int8").info.fingerprint in card
+    assert load_embedder(f"{BUNDLED_DEFAULT}@64d+int8").info.fingerprint in card
 
     pick_model(at, BUNDLED_SMALL)  # a 64d model: its own widths, and int8 still asked for
     assert at.sidebar.selectbox(key="variant_dims_64").options == ["64 (all)", "first 32", "first 16"]

@@ -14,7 +14,7 @@ import core.cli
 from core.config import load_settings
 from core.ingest.pipeline import default_chunking, read_sources
 from core.read.documents import FailureKind, ReadLimits, read_bytes
-from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, index_texts
+from tests.conftest import BUNDLED_DEFAULT, BUNDLED_LARGE, BUNDLED_SMALL, index_texts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -178,7 +178,7 @@ def test_the_app_reads_the_environment_in_its_frame_only(app_store, tmp_path, mo
     from tests.test_evaluate_page import fill_in
 
     index_texts(
-        app_store, tmp_path / "docs", "Papers", BUNDLED_LARGE, {"turing.txt": "Alan Turing was born in London."}
+        app_store, tmp_path / "docs", "Papers", BUNDLED_DEFAULT, {"turing.txt": "Alan Turing was born in London."}
     )
     folder = write_tiny_collection(tmp_path / "tiny")
     reads: set[str] = set()
@@ -192,13 +192,13 @@ def test_the_app_reads_the_environment_in_its_frame_only(app_store, tmp_path, mo
     monkeypatch.setattr("core.config.load_settings", recorded)
     at = new_app().run()
     for page in sorted((ROOT / "pages").glob("*.py")):
-        if page.stem not in ("shared", "keys", "controls"):
+        if page.stem not in ("shared", "keys", "controls", "account"):  # account.py is the sidebar, not a page
             open_page(at, page)
     open_page(at, SEARCH)
     at.main.text_input(key="search_query").input("Where was Turing born?")
     at.main.button(key=SEARCH_SUBMIT).click().run()
     open_page(at, COMPARE)
-    by_label(at.main.button, f"Index Papers with {BUNDLED_SMALL}").click().run()
+    by_label(at.main.button, f"Index Papers with {BUNDLED_LARGE}").click().run()
     join_all_jobs()
     open_page(at, EVALUATE)
     fill_in(at, str(folder))
@@ -207,4 +207,4 @@ def test_the_app_reads_the_environment_in_its_frame_only(app_store, tmp_path, mo
     at.run()
     assert not reads, "\n".join(sorted(reads))
     assert not at.exception, [e.value for e in at.exception]
-    assert app_store.catalog.find("Papers", BUNDLED_SMALL) is not None  # Compare's job ran to its end
+    assert app_store.catalog.find("Papers", BUNDLED_LARGE) is not None  # Compare's job ran to its end

@@ -33,6 +33,40 @@ def check_name(name: str, models_dir: Path) -> str:
     return name
 
 
+def readme_text(name: str, teacher: str, library: str, texts: int, dims: int, licence: str) -> str:
+    """The model's README.md (model2vec's own template says MIT and names the temporary folder): what it is, what
+    it was fitted to, and under which licence its weights come."""
+    return f"""---
+base_model: {teacher}
+library_name: model2vec
+license: {"apache-2.0" if _default_teacher(teacher) else "other"}
+model_name: {name}
+tags:
+- embeddings
+- static-embeddings
+- model2vec
+---
+
+# {name}
+
+A [Model2Vec](https://github.com/MinishLab/model2vec) static embedding model ({dims} dimensions, float16) made
+by Potion Search's `adapt`: the token vectors of the teacher {teacher} were fitted so that a text's mean vector
+matches the teacher's embedding of it, on {texts} texts of {library}. See CARD.json beside this file for how.
+
+Licence: {licence}
+"""
+
+
+def _default_teacher(teacher: str) -> bool:
+    return teacher.startswith("sentence-transformers/all-MiniLM-L6-v2")  # the packaged default, Apache-2.0
+
+
+def default_licence(teacher: str) -> str:
+    if _default_teacher(teacher):
+        return "the weights derive from all-MiniLM-L6-v2, under the Apache License 2.0, which applies to them too."
+    return "the weights derive from the teacher's; the teacher's licence applies to them."
+
+
 def folder_files(folder: Path) -> dict[str, int]:
     return {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.is_file() and p.name != CARD_FILE}
 

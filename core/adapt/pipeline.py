@@ -87,6 +87,13 @@ def adapt(chunks: list[str], name: str, out_dir: Path, options: AdaptOptions, se
             base_model_name=teacher.name,
         )
         model.save_pretrained(partial)
+        (partial / "README.md").write_text(
+            cards.readme_text(
+                name, teacher.name, options.library or "a library", len(targets), options.dims,
+                cards.default_licence(teacher.name),
+            ),
+            encoding="utf-8",
+        )  # fmt: skip
         options.progress(AdaptStage.SAVE, 1, 1)
     try:
         cards.write_card(
