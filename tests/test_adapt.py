@@ -370,6 +370,23 @@ def test_a_library_indexed_with_the_teacher_is_searched_and_costed_as_a_transfor
     assert sum(seen) == cost.encoded_chunks + len(cost.query_ms) + 1
 
 
+def test_compare_indexes_a_library_with_the_teacher_from_stored_chunks_and_the_map_draws_it(
+    tiny_teacher, store, tmp_path
+):
+    from core.embed.loading import load_embedder
+    from core.ingest.reindex import index_like
+    from core.insight.projection import embedding_map
+    from tests.conftest import index_texts
+
+    index_texts(store, tmp_path / "docs", "lib", BUNDLED_SMALL, DOCS)
+    teacher = load_embedder(str(tiny_teacher))
+    result = index_like("lib", teacher, store)  # what Compare's "index with this model" runs
+    assert result.count("indexed") == len(DOCS) and not result.failures
+    assert store.index("lib", teacher.info.name).count() == store.index("lib", BUNDLED_SMALL).count()
+    drawn = embedding_map(store, "lib", teacher, query="apple bread", top_k=3)
+    assert len(drawn.points) == store.index("lib", teacher.info.name).count() and drawn.query is not None
+
+
 def test_the_teacher_is_listed_and_used_from_the_command_line_like_any_model(tiny_teacher, tmp_path, isolated_env):
     from tests.test_cli_evaluate import write_tiny_collection
 

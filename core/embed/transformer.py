@@ -111,7 +111,7 @@ class TransformerEmbedder(Embedder):
         self.teacher = teacher
         self.info = info
         self.batch_size = batch_size
-        # A transformers tokenizer call sets truncation and padding on its shared Rust tokenizer, which raises
+        # A transformers tokenizer call sets truncation and padding on its shared Rust tokenizer, which can raise
         # "Already borrowed" when another thread (a Streamlit session, a costs job) encodes at the same time:
         # one forward pass at a time, which costs nothing as each already uses every core.
         self._lock = threading.Lock()
