@@ -307,6 +307,14 @@ def test_a_transformer_has_no_variants(tiny_teacher):
         load_embedder("all-MiniLM-L6-v2@int8")
 
 
+def test_the_drop_in_model2vec_class_refuses_a_transformer(tiny_teacher):
+    from core.embed.drop_in import Model2VecEmbeddingFunction
+    from core.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="is a transformer, not a Model2Vec model"):
+        Model2VecEmbeddingFunction(str(tiny_teacher))
+
+
 def test_ingest_runs_a_transformer_in_this_process_even_where_workers_would_start(tiny_teacher, monkeypatch):
     import core.ingest.workers as workers
     from core.embed.loading import load_embedder
