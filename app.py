@@ -10,6 +10,7 @@ from core.embed.loading import (
     ModelVariant,
     is_available_offline,
     model_dim,
+    origin_label,
     resolve_model,
     variant_dims,
     variant_name,
@@ -59,8 +60,9 @@ def model_picker() -> None:
 def variant_picker(base: str) -> str:
     """Fewer dimensions and/or int8 weights of the picked model: a model of its own, named base@128d+int8."""
     try:
-        if resolve_model(base, shared.settings()).variant is not None:
-            return base  # typed as a variant already (NAME@128d)
+        ref = resolve_model(base, shared.settings())
+        if ref.variant is not None or ref.kind == ModelSource.TRANSFORMER:
+            return base  # typed as a variant already (NAME@128d), or a transformer, which has none
     except PotionError:
         return base  # model_card says what is wrong with the name
     # The listing knows the width of every listed model; reading the file header is for typed names only.
@@ -125,9 +127,16 @@ def model_card(name: str) -> None:
     variant = f"  \nVariant {info.variant}: its own index and provenance (fingerprint {info.fingerprint})"
     st.caption(
         f"Vocabulary {info.vocab_size:,} · {info.dtype} · {size}  \n"
-        f"Source: {info.kind} · {shared.inert(info.name if info.kind == ModelSource.BUNDLED else info.source)} · "
+        f"Source: {origin_label(info.kind)} · "
+        f"{shared.inert(info.name if info.kind == ModelSource.BUNDLED else info.source)} · "
         "available offline" + (variant if info.variant else "")
     )
+    if info.kind == ModelSource.TRANSFORMER:
+        st.caption(
+            "A transformer, not a static model: each text takes a forward pass through its layers (torch), at "
+            "indexing and at every query. Index a library with it as the reference a potion is measured against; "
+            "the Costs page shows what that costs here. Search gives no per-word shares for it."
+        )
     if info.kind == ModelSource.ADAPTED:
         made_card(info.source)
 

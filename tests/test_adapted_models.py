@@ -29,6 +29,42 @@ def test_without_the_extra_the_command_names_what_to_install_in_one_sentence(mon
     assert len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["search", "a query", "--library", "lib", "--model", "all-MiniLM-L6-v2"],
+        ["ingest", "DOCS", "--library", "lib", "--model", "all-MiniLM-L6-v2"],
+        ["evaluate", "DOCS", "--model", "minilm-static-64", "--model", "all-MiniLM-L6-v2"],
+    ],
+)
+def test_without_the_extra_the_teacher_as_a_model_names_what_to_install_in_one_sentence(
+    command, monkeypatch, capsys, tmp_path
+):
+    from core.embed.loading import list_models
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails, as when it is not installed
+    (tmp_path / "a.txt").write_text("apple bread", encoding="utf-8")
+    assert main([str(tmp_path) if part == "DOCS" else part for part in command]) == EXIT_ERROR
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: all-MiniLM-L6-v2 is a transformer") and "pip install -r requirements-adapt.txt" in err
+    assert len(err.splitlines()) == 1 and err.count(". ") == 0  # one sentence
+    offered = list_models(load_settings())
+    assert all(m.name != "all-MiniLM-L6-v2" and m.kind != "transformer" for m in offered)
+
+
+def test_a_sentence_transformers_folder_is_a_transformer_and_needs_the_extra(monkeypatch, tmp_path):
+    from core.embed.loading import load_embedder, model_dim, resolve_model
+    from core.errors import AdaptExtraMissingError
+
+    monkeypatch.setitem(sys.modules, "torch", None)
+    folder = tmp_path / "mini-bert"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "bert", "hidden_size": 48}), encoding="utf-8")
+    assert resolve_model(str(folder)).kind == "transformer" and model_dim(str(folder)) == 48
+    with pytest.raises(AdaptExtraMissingError, match=r"is a transformer.*pip install -r requirements-adapt\.txt"):
+        load_embedder(str(folder))
+
+
 def _made_here(tiny_model_dir: Path, adapted_dir: Path, name: str, card: dict) -> Path:
     folder = adapted_dir / name
     shutil.copytree(tiny_model_dir, folder)

@@ -236,6 +236,10 @@ def test_two_models_are_measured_in_the_background_then_shown_in_one_table_and_a
         assert row["encode rate (chunks/s)"] == round(cost.encode_rate, 1) and row["encode rate (chunks/s)"] > 0
         assert row["query p50 (ms)"] == round(cost.query_p50_ms, 2) and row["query p50 (ms)"] > 0
         assert row["weights"] == info.dtype and row["nDCG@10"] == "—"
+        assert (row["kind"], row["source"]) == (
+            "static",
+            "bundled",
+        )  # a transformer's row says so (tests/test_adapt.py)
         assert row["index time"] == f"{cost.index_seconds:.1f} s"  # recorded when the chunks were indexed
         assert row["index rate (chunks/s)"] == round(cost.index_rate, 1) > 0
     points = _points(at)

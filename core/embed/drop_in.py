@@ -80,6 +80,10 @@ def _load(model_source: str | Path, options: dict[str, Any]) -> Embedder:
         name = str(model_directory(resolve_model(name), download=True) / options["subfolder"])
     # naming a model here is an explicit request, as on the command line: a hub model not cached is fetched once
     embedder = load_embedder(name, download=True)
+    if not embedder.static:  # the adapt teacher or a sentence-transformers folder: not what this class stands in for
+        raise ModelNotFoundError(
+            f"{name} is a transformer, not a Model2Vec model: load it with core.embed.loading.load_embedder instead."
+        )
     shaping = {key: options[key] for key in _SHAPE_OPTIONS if options.get(key) is not None}
     return _reshaped(embedder, shaping) if shaping else embedder
 

@@ -10,6 +10,7 @@ from functools import cached_property
 
 import numpy as np
 from model2vec import StaticModel
+from tokenizers import Tokenizer
 
 from core.vectors import unit_rows
 
@@ -28,6 +29,7 @@ class ModelSource(StrEnum):
     LOCAL = "local"
     HUB = "hub"
     ADAPTED = "adapted"  # made here by `python -m core adapt`, under POTION_ADAPTED_DIR
+    TRANSFORMER = "transformer"  # a sentence-transformers model run with torch (core.embed.transformer), not static
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,11 @@ class ModelInfo:
 class Embedder:
     """Encodes texts to float32 vectors of the model's dim; batches large inputs."""
 
+    # A static vector is a mean of token vectors, so its cosine splits exactly over words (core.search.dense_explain).
+    static = True
+    # Spawned ingest workers pay off for a static model (core.ingest.workers); a transformer says otherwise.
+    runs_in_workers = True
+
     def __init__(self, model: StaticModel, info: ModelInfo, batch_size: int = ENCODE_BATCH) -> None:
         # encode(max_length=...) flips the shared tokenizer's truncation and back, which races when
         # Streamlit sessions share one model; with no limit set on the model, every call leaves it alone.
@@ -65,6 +72,15 @@ class Embedder:
     @property
     def dim(self) -> int:
         return self.info.dim
+
+    @property
+    def tokenizer(self) -> Tokenizer:
+        """The model's tokenizer, for reading which words it knows (vocabulary coverage)."""
+        return self.model.tokenizer
+
+    @property
+    def unk_token_id(self) -> int | None:
+        return self.model.unk_token_id
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """A (len(texts), dim) float32 matrix; texts with no known token give all-zero rows."""

