@@ -295,7 +295,9 @@ def test_a_teacher_folder_loads_as_a_transformer_that_embeds_as_adapting_does(ti
     texts = LIBRARY[:5] + [" ".join(["apple bread"] * 40)]  # the last one longer than the teacher reads
     vectors = embedder.encode(texts)
     assert vectors.dtype == np.float32 and vectors.shape == (len(texts), HIDDEN)
-    expected = embed(load_teacher(str(tiny_teacher)), texts, 8, lambda *a: None, lambda: False, "teacher")
+    expected = embed(
+        load_teacher(str(tiny_teacher), load_settings()), texts, 8, lambda *a: None, lambda: False, "teacher"
+    )
     np.testing.assert_allclose(vectors, expected, atol=1e-5)
     assert embedder.encode([]).shape == (0, HIDDEN)
     # Its fingerprint covers the weights and where texts are cut, so the store's per-index check holds.

@@ -236,7 +236,7 @@ def _load(ref: ModelRef, download: bool, settings: Settings) -> Embedder:
     from model2vec import StaticModel
 
     if ref.kind == ModelSource.TRANSFORMER:
-        return load_transformer(ref.name, Path(ref.source))
+        return load_transformer(ref.name, Path(ref.source), settings)
     folder = model_directory(ref, download, settings)
     variant = ref.variant or ModelVariant()
     stored = _stored_embedding(folder)

@@ -24,6 +24,7 @@ import numpy as np
 from tokenizers import Tokenizer
 
 from core.adapt.extra import INSTALL_COMMAND, extra_installed
+from core.config import Settings
 from core.embed.embedder import Embedder, ModelInfo, ModelSource
 from core.errors import AdaptExtraMissingError, ModelNotFoundError
 
@@ -157,13 +158,15 @@ def _never() -> bool:
     return False
 
 
-def load_transformer(name: str, folder: Path, kind: ModelSource = ModelSource.TRANSFORMER) -> TransformerEmbedder:
+def load_transformer(
+    name: str, folder: Path, settings: Settings, kind: ModelSource = ModelSource.TRANSFORMER
+) -> TransformerEmbedder:
     """Load a sentence-transformers folder as a model (needs the adapt extra)."""
     require_transformer_extra(name)
     from core.adapt.teacher import load_teacher
 
     try:
-        teacher = load_teacher(str(folder))
+        teacher = load_teacher(str(folder), settings)
     except (OSError, ValueError) as exc:
         raise ModelNotFoundError(f"{folder} does not hold a transformers model ({exc}).") from exc
     facts = _facts(teacher)
