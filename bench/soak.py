@@ -192,7 +192,7 @@ def app_host(events_path: Path, sessions: int, seed: int) -> int:
 
     from pages import shared
     from pages.shared import RESTARTED_NOTICE
-    from tests.apptest_helpers import COMPARE, COMPARE_SUBMIT, SEARCH, SEARCH_SUBMIT, hit_headers, new_app, open_page
+    from tests.apptest_helpers import COMPARE, COMPARE_SUBMIT, SEARCH, SEARCH_SUBMIT, hit_headers, new_app
 
     shared.store()  # opened once for every session, as the first request of a Streamlit server does
 
@@ -201,61 +201,65 @@ def app_host(events_path: Path, sessions: int, seed: int) -> int:
         at = None
         plan = ["search", "judge", "search", "compare"]
         step = 0
+        seen: dict[str, list[str]] = {}  # what the page runs of the current action showed
+
+        def ran(app) -> None:
+            """After every page run of an action (a comparison is three): a toast or an error shows in one run."""
+            seen["exceptions"] += [str(e.value)[:600] for e in app.exception]
+            seen["errors"] += [str(e.value) for e in app.error]
+            seen["toasts"] += [str(t.value) for t in app.toast]
 
         def act(kind: str, do) -> None:
             nonlocal at
             started = time.time()
-            errors, notices, exceptions = [], [], []
+            seen.update(errors=[], exceptions=[], toasts=[])
             with turn:
                 began = time.perf_counter()
                 try:
                     do()
                 except Exception as exc:  # the harness could not do the action: the page was not what it expects
-                    exceptions.append(f"{type(exc).__name__}: {exc}".strip()[:300])
-                    exceptions.append("".join(traceback.format_exception(exc))[-1200:])
+                    seen["exceptions"].append("".join(traceback.format_exception(exc))[-1200:])
                 seconds = time.perf_counter() - began
-                if at is not None:
-                    exceptions += [str(e.value)[:600] for e in at.exception]
-                    errors += [str(e.value) for e in at.error]
-                    notices += [str(t.value) for t in at.toast]
             emit(
                 {
                     "session": number,
                     "kind": kind,
                     "start": started,
                     "seconds": seconds,
-                    "errors": errors,
-                    "exceptions": exceptions,
-                    "notices": [n for n in notices if n == RESTARTED_NOTICE],
-                    "other_toasts": [n for n in notices if n != RESTARTED_NOTICE],
+                    "errors": seen["errors"],
+                    "exceptions": seen["exceptions"],
+                    "notices": [n for n in seen["toasts"] if n == RESTARTED_NOTICE],
+                    "other_toasts": [n for n in seen["toasts"] if n != RESTARTED_NOTICE],
                 }
             )
-            if exceptions:  # start the session again: a fresh browser tab
+            if seen["exceptions"]:  # start the session again: a fresh browser tab
                 at = None
+
+        def go(page: str) -> None:
+            ran(at.switch_page(str(ROOT / page)).run())
 
         def opened() -> None:
             nonlocal at
             at = new_app()
-            at.run()
-            open_page(at, SEARCH)
+            ran(at.run())
+            go(SEARCH)
 
         def search() -> None:
             at.main.text_input(key="search_query").input(f"{rng.choice(QUERIES)} {rng.randrange(10_000)}")
-            at.main.button(key=SEARCH_SUBMIT).click().run()
+            ran(at.main.button(key=SEARCH_SUBMIT).click().run())
             if not at.exception and not at.error and not hit_headers(at):
                 raise AssertionError("a search showed no hits")
 
         def judge() -> None:
-            key = rng.choice(["judge-yes-1", "judge-no-2"])
-            at.main.button(key=key).click().run()
+            ran(at.main.button(key=rng.choice(["judge-yes-1", "judge-no-2"])).click().run())
 
         def compare() -> None:
-            open_page(at, COMPARE)
+            go(COMPARE)
             at.main.text_input(key="compare_query").input(rng.choice(QUERIES))
-            at.main.button(key=COMPARE_SUBMIT).click().run()
+            ran(at.main.button(key=COMPARE_SUBMIT).click().run())
             if not at.exception and not at.error and not [c for c in at.main.columns if c.subheader]:
                 raise AssertionError("a comparison showed no columns")
-            open_page(at, SEARCH)
+            go(SEARCH)
 
         while not stop.is_set():
             if at is None:
@@ -464,10 +468,20 @@ def _run_tag(pid: int) -> str:
 
 
 def restart_serve(soak: Soak) -> dict:
+    """Stop `serve` and start it again on the same port and database, while a CLI ingest writes through it if one
+    can be caught writing within 60 s (so the restart interrupts a write, not an idle server)."""
+    deadline = time.monotonic() + 60
+    writing = False
+    while time.monotonic() < deadline and not soak.stopping.is_set() and not writing:
+        with soak.cli_lock:
+            process, err = soak.cli, soak.cli_stderr
+        writing = process is not None and process.poll() is None and "index:" in err.read_text(errors="replace")
+        if not writing:
+            time.sleep(POLL_S)  # a bench watching a child's progress file
     began = time.monotonic()
     stop_serve(soak)
     start_serve(soak)
-    return {"down_seconds": rnd(time.monotonic() - began, 2)}
+    return {"cli_was_writing": writing, "down_seconds": rnd(time.monotonic() - began, 2)}
 
 
 def percentile(values: list[float], q: float) -> float | None:
