@@ -15,7 +15,9 @@ What runs, all started here and all stopped here (Ctrl-C included):
 - `python -m core serve` on another Lite database, `served.db`;
 - a CLI ingest loop: `python -m core ingest` (through tests.worker_ingest, which forces the spawned embedding worker
   a large ingest uses, so a killed CLI has the process tree of a large one) of the next batch of a corpus into the
-  library `Ingest`, through serve's MILVUS_URI; a run that did not finish is run again until it does.
+  library `Ingest`, through serve's MILVUS_URI; a run that did not finish is run again until it does. The corpus is
+  SciFact from the shared collections (POTION_SHARED_DATASETS, or ../shared/datasets beside the clone, as the tests
+  look for it), 100 records a batch, or `--corpus synthetic` where it is not there.
 
 Why two databases: a Lite file is open in one process at a time and the product shares one through `serve`; but an
 engine under `serve` that dies takes `serve` with it, and the app's own recovery (the engine started again in
@@ -66,7 +68,9 @@ FAULTS = ("engine", "cli", "serve")
 LIBRARY, INGEST, REFERENCE = "Samples", "Ingest", "Reference"
 APP_MODELS = ("minilm-static-256", "minilm-static-64")
 CLI_MODEL = "minilm-static-64"
-SCIFACT = Path("/work/shared/datasets/scifact/corpus.jsonl")
+# Where the tests look for the shared collections (tests/conftest.py): beside the clone, or POTION_SHARED_DATASETS.
+SHARED = Path(os.environ.get("POTION_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
+SCIFACT = SHARED / "scifact" / "corpus.jsonl"
 GONE_WITHIN_S = 5.0  # issue 17: no descendant of a killed CLI left after this
 READY_TIMEOUT_S = 120.0
 POLL_S = 0.05
