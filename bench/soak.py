@@ -51,6 +51,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -164,7 +165,8 @@ def kill_and_wait(pid: int, sig: int = signal.SIGKILL, timeout: float = 30.0) ->
         os.close(handle)
 
 
-def die_with_us() -> object:
+def die_with_us() -> Callable[[], None] | None:
+    """Popen's preexec_fn: the child is SIGKILLed should the soak die without cleaning up (SIGKILL, OOM)."""
     from core.lifetime import die_with_parent
 
     return die_with_parent()
