@@ -57,7 +57,11 @@ def controls(store: Store, library: str) -> Ranking:
 
 def on_judge(asked: tuple, found: Answer, store: Store, library: str, hit: ExplainedHit, verdict: int) -> None:
     result = found.result
-    judge(store, library, result.query, hit.hit.document, verdict, hit.hit.chunk, result.model, shared.actor())
+    try:
+        judge(store, library, result.query, hit.hit.document, verdict, hit.hit.chunk, result.model, shared.actor())
+    except PotionError as exc:  # raised in a callback, it would show as a traceback: the page says it in one line
+        st.session_state[keys.SEARCH_VERDICT_FAILED] = str(exc)
+        return
     shared.keep(keys.SEARCH_ANSWER, asked, found.judged(hit.hit.document, verdict))  # shown at once, not searched
 
 
@@ -217,6 +221,9 @@ if query:
         st.error(shared.inert(exc))
         st.stop()
     summary(found, ranking.mode)
+    failed = st.session_state.pop(keys.SEARCH_VERDICT_FAILED, None)
+    if failed:
+        st.error(shared.inert(failed))
     for hit in found.hits:
         hit_card(asked, found, store, library, hit, ranking.digits)
     downloads(found)

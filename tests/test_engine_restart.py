@@ -227,3 +227,46 @@ def test_a_restart_on_a_full_disk_says_the_disk_is_full(small_disk: Path, tmp_pa
         assert search(QUERY, "Papers", load_embedder(BUNDLED_SMALL), store).hits
     finally:
         store.close()
+
+
+def test_a_verdict_interrupted_by_the_engine_restart_says_so_in_one_line_and_the_next_one_is_kept(
+    app_store, db, tmp_path
+):
+    # Found by bench/soak.py: the Search page's verdict buttons save in a callback, where a PotionError showed as a
+    # traceback (st.exception) instead of the one line every other action gives.
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, SEED)
+    at = new_app().run()
+    pick_model(at, BUNDLED_SMALL)
+    open_page(at, SEARCH)
+    at.main.text_input(key="search_query").input(QUERY)
+    at.main.button(key="FormSubmitter:search-Search").click().run()
+    no_exception(at)
+
+    # The engine dies, and comes back during the save: its write belongs to the engine that died.
+    app_store.judgments.put = interrupted_once(app_store.judgments.put, db)
+    at.main.button(key="judge-yes-1").click().run()
+    no_exception(at)
+    (message,) = values(at.error)
+    assert "started again" in message and "\n" not in message
+    assert app_store.judgments.list("Papers") == []
+
+    at.main.button(key="judge-yes-1").click().run()  # clicked again: kept, and the line is gone
+    no_exception(at)
+    assert not at.error
+    assert [j.document for j in app_store.judgments.list("Papers")] == [hit_documents(at)[0]]
+
+
+def interrupted_once(put, db: Path):
+    """`put`, with the engine killed just before its first call (the call then finds a restarted engine)."""
+    calls = []
+
+    def wrapper(judgment):
+        if not calls:
+            calls.append(kill_engine(db))
+        return put(judgment)
+
+    return wrapper
+
+
+def hit_documents(at) -> list[str]:
+    return [t.value for t in at.main.text]
