@@ -13,7 +13,7 @@ st.markdown(
     "database; set `MILVUS_URI` to use a Milvus server instead."
 )
 steps = st.columns(3)
-steps[0].markdown("**1. Pick a model** in the sidebar. Two small models are bundled and work offline.")
+steps[0].markdown("**1. Pick a model** in the sidebar. The bundled ones are small and work offline.")
 steps[1].markdown("**2. Add documents** on the Library page: upload files or load the sample set.")
 steps[2].markdown("**3. Search and compare**: see the hits, why they matched, and how models differ.")
 
