@@ -67,7 +67,7 @@ TAG = "POTION_SOAK_TAG"  # inherited by every descendant: finds them wherever th
 RUN_TAG = "POTION_SOAK_RUN"  # one per CLI run: what a killed run left behind
 FAULTS = ("engine", "cli", "serve")
 LIBRARY, INGEST, REFERENCE = "Samples", "Ingest", "Reference"
-APP_MODELS = ("minilm-static-256", "minilm-static-64")
+APP_MODELS = ("minilm-wordnet-256", "minilm-static-64")  # the first is the app's default: the Search page searches it
 CLI_MODEL = "minilm-static-64"
 # Where the tests look for the shared collections (tests/conftest.py): beside the clone, or POTION_SHARED_DATASETS.
 SHARED = Path(os.environ.get("POTION_SHARED_DATASETS", ROOT.parent / "shared" / "datasets"))
@@ -196,11 +196,12 @@ def app_host(events_path: Path, sessions: int, seed: int) -> int:
 
     threading.Thread(target=watch_stdin, daemon=True).start()
 
+    from core.config import load_settings
     from pages import shared
     from pages.shared import RESTARTED_NOTICE
     from tests.apptest_helpers import COMPARE, COMPARE_SUBMIT, SEARCH, SEARCH_SUBMIT, hit_headers, new_app
 
-    shared.store()  # opened once for every session, as the first request of a Streamlit server does
+    shared.store(load_settings())  # opened once for every session, as the first request of a Streamlit server does
 
     def session(number: int) -> None:
         rng = random.Random(seed * 100 + number)
@@ -288,7 +289,7 @@ def app_host(events_path: Path, sessions: int, seed: int) -> int:
     finally:
         out.close()
         with contextlib.suppress(Exception):
-            shared.store().close()
+            shared.store(load_settings()).close()
     return 0
 
 
@@ -577,7 +578,8 @@ def run_soak(args: argparse.Namespace, workdir: Path) -> dict:
         number = 0
         while time.monotonic() < end:
             if soak.app.poll() is not None:
-                raise RuntimeError(f"the app process exited with {soak.app.returncode}")
+                said = (workdir / "app.err").read_text(errors="replace")[-1500:]
+                raise RuntimeError(f"the app process exited with {soak.app.returncode}: {said}")
             if soak.since() >= 60 * (len(rss_by_minute) + 1):
                 rss_by_minute.append(rss_mb(soak.app.pid))
                 loads.append(loadavg())
