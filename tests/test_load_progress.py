@@ -97,13 +97,9 @@ def test_the_in_memory_store_has_nothing_to_load():
     assert store.loading() == [] and store.waits_for("Lib", "m") == [] and not store.load_blocks_engine
 
 
-def reopened_with_a_held_load(monkeypatch) -> tuple[MilvusStore, threading.Event, threading.Event]:
-    """A database of one small index, reopened (nothing loaded) with its load held open until `release` is set."""
-    first = MilvusStore()
-    first.catalog.ensure(meta(model="m"))
-    first.index("Lib", "m").write(rows("a.txt", 3))
-    first.close()
-    store = MilvusStore()
+def hold_loads(store: MilvusStore, monkeypatch) -> tuple[threading.Event, threading.Event]:
+    """Make the store's engine loads wait inside the call: `entered` is set as one starts, and it goes on once the
+    test sets `release`."""
     real = store.client.load_collection
     entered, release = threading.Event(), threading.Event()
 
@@ -113,7 +109,17 @@ def reopened_with_a_held_load(monkeypatch) -> tuple[MilvusStore, threading.Event
         return real(name, *args, **kwargs)
 
     monkeypatch.setattr(store.client, "load_collection", held, raising=False)
-    return store, entered, release
+    return entered, release
+
+
+def reopened_with_a_held_load(monkeypatch) -> tuple[MilvusStore, threading.Event, threading.Event]:
+    """A database of one small index, reopened (nothing loaded) with its load held open until `release` is set."""
+    first = MilvusStore()
+    first.catalog.ensure(meta(model="m"))
+    first.index("Lib", "m").write(rows("a.txt", 3))
+    first.close()
+    store = MilvusStore()
+    return store, *hold_loads(store, monkeypatch)
 
 
 def test_a_running_load_is_listed_with_its_rows_and_its_time_is_learned_when_it_ends(isolated_env, monkeypatch):

@@ -12,34 +12,31 @@ import pytest
 from pages import keys
 from tests.apptest_helpers import HOME, SEARCH, SEARCH_SUBMIT, hit_headers, new_app, no_exception, open_page, pick_model
 from tests.conftest import BUNDLED_SMALL, SEED_DOCS, index_texts
+from tests.test_load_progress import WAIT, hold_loads
 
-WAIT = 60  # seconds an Event may take before the test fails; never waited out when things work
 SEED = {f"doc{i}.txt": text for i, text in enumerate(SEED_DOCS)}
 
 
 @pytest.fixture
 def held_load(app_store, tmp_path, monkeypatch):
     """The shared store with library Papers indexed, released, and being loaded again (as warm_up does after a
-    restart) by a thread held inside the engine's load until the test sets `release`."""
+    restart) by a thread held inside the engine's load until the test calls the function it gives."""
     index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, SEED)
     collection = app_store.catalog.require("Papers", BUNDLED_SMALL).collection
     app_store.client.release_collection(collection)
     app_store.state.loaded.discard(collection)
-    real = app_store.client.load_collection
-    entered, release = threading.Event(), threading.Event()
-
-    def held(name, *args, **kwargs):
-        entered.set()
-        assert release.wait(WAIT), "the test never released the load"
-        return real(name, *args, **kwargs)
-
-    monkeypatch.setattr(app_store.client, "load_collection", held, raising=False)
+    entered, release = hold_loads(app_store, monkeypatch)
     loader = threading.Thread(target=app_store.state.ensure_loaded, args=(collection,), name="test-load")
     loader.start()
     assert entered.wait(WAIT)
-    yield release
-    release.set()
-    loader.join(WAIT)
+
+    def end_load() -> None:
+        release.set()
+        loader.join(WAIT)
+        assert not loader.is_alive()
+
+    yield end_load
+    end_load()
 
 
 def progress_texts(at) -> list[str]:
@@ -57,10 +54,7 @@ def test_a_page_that_needs_the_engine_shows_the_load_and_its_estimate_instead_of
     assert info.endswith("This page continues by itself when the load ends.")
     assert not at.main.metric  # the page stopped before its first engine call
 
-    held_load.set()
-    for thread in threading.enumerate():
-        if thread.name == "test-load":
-            thread.join(WAIT)
+    held_load()
     at.run()  # what the progress fragment does once the load has ended
     no_exception(at)
     assert not progress_texts(at) and {m.label for m in at.main.metric} >= {"Libraries", "Indexed chunks"}
@@ -78,10 +72,7 @@ def test_a_search_submitted_while_its_library_loads_is_queued_and_runs_when_the_
     assert not hit_headers(at) and at.session_state[keys.SEARCH_QUEUED]
     assert at.main.selectbox(key="search_doc").disabled  # the document list waits for the engine too
 
-    held_load.set()
-    for thread in threading.enumerate():
-        if thread.name == "test-load":
-            thread.join(WAIT)
+    held_load()
     at.run()  # the fragment's rerun once no load is left
     no_exception(at)
     assert hit_headers(at)  # the queued search ran, with no second click
