@@ -106,11 +106,11 @@ def _store(settings: Settings) -> Store:
 
 class LoadPrinter:
     """A collection's load on stderr, in the app's words (core.storage.loading): a line as it begins, then every
-    `every` seconds while it runs, and one when it ends. A load expected under `quiet_below` seconds prints only
-    if it outlasts that. Never stdout, which carries JSON."""
+    `every` seconds while it runs, and one when it ends. A load that is not noticeable (LoadProgress.noticeable)
+    prints only once it outlasts NOTICEABLE_SECONDS. Never stdout, which carries JSON."""
 
-    def __init__(self, every: float = 5.0, quiet_below: float = 1.0) -> None:
-        self.every, self.quiet_below = every, quiet_below
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
         self._stops: dict[str, threading.Event] = {}
         self._shown: set[str] = set()
 
@@ -119,7 +119,7 @@ class LoadPrinter:
         print(line, file=sys.stderr, flush=True)
 
     def __call__(self, progress: LoadProgress, running: bool) -> None:
-        from core.storage.loading import load_text, loaded_text
+        from core.storage.loading import NOTICEABLE_SECONDS, load_text, loaded_text
 
         name = progress.collection
         if not running:
@@ -131,12 +131,12 @@ class LoadPrinter:
                 self._say(name, loaded_text(progress))
                 self._shown.discard(name)
             return
-        if progress.expected_seconds >= self.quiet_below:
+        if progress.noticeable():
             self._say(name, load_text(progress))
         stop = self._stops[name] = threading.Event()
 
         def tick() -> None:
-            wait = self.every if name in self._shown else self.quiet_below
+            wait = self.every if name in self._shown else NOTICEABLE_SECONDS
             while not stop.wait(wait):  # stopped when the load ends; never outlives it
                 self._say(name, load_text(progress))
                 wait = self.every

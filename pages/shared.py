@@ -157,7 +157,7 @@ def begin(title: str | None, needs_library: bool = True, waits: bool = True) -> 
     library = need_library() if needs_library else (current_library() or "")
     if title:
         st.title(title)
-    loads = store.loading()
+    loads = [p for p in store.loading() if p.noticeable()]
     if loads:
         load_progress()
         if waits and store.load_blocks_engine:
@@ -170,10 +170,10 @@ def begin(title: str | None, needs_library: bool = True, waits: bool = True) -> 
 def load_progress() -> None:
     """Each index loading into the engine: a bar, its rows, time so far and left (an estimate); reruns the page
     once every load has ended, so what waited for it runs."""
-    loads = store(settings()).loading()
+    now = time.time()
+    loads = [p for p in store(settings()).loading() if p.noticeable(now)]
     if not loads:
         st.rerun()
-    now = time.time()
     for progress in loads:
         st.progress(progress.fraction(now), text=inert(load_text(progress, now)))
 

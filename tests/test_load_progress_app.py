@@ -9,6 +9,7 @@ import threading
 
 import pytest
 
+from core.storage.loading import setting_key
 from pages import keys
 from tests.apptest_helpers import HOME, SEARCH, SEARCH_SUBMIT, hit_headers, new_app, no_exception, open_page, pick_model
 from tests.conftest import BUNDLED_SMALL, SEED_DOCS, index_texts
@@ -22,6 +23,8 @@ def held_load(app_store, tmp_path, monkeypatch):
     """The shared store with library Papers indexed, released, and being loaded again (as warm_up does after a
     restart) by a thread held inside the engine's load until the test calls the function it gives."""
     index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, SEED)
+    # A load recorded as slow, so this small one is expected to take long enough to be shown and waited for.
+    app_store.catalog.set_setting("Papers", setting_key(BUNDLED_SMALL), {"rows": 1, "seconds": 100.0})
     collection = app_store.catalog.require("Papers", BUNDLED_SMALL).collection
     app_store.client.release_collection(collection)
     app_store.state.loaded.discard(collection)
@@ -48,7 +51,7 @@ def test_a_page_that_needs_the_engine_shows_the_load_and_its_estimate_instead_of
     open_page(at, HOME)
     (text,) = progress_texts(at)
     assert text.startswith(f"Loading library Papers ({BUNDLED_SMALL}) into the engine: 3 rows · ")
-    assert "estimate" in text and "from default, no load measured here yet" in text  # what the figure rests on
+    assert "estimate" in text and "from this index's last load: 1 rows in 100 s" in text  # what it rests on
     (info,) = [i.value for i in at.main.info]
     assert info.startswith(f"The database engine is loading library Papers ({BUNDLED_SMALL}) and answers nothing")
     assert info.endswith("This page continues by itself when the load ends.")

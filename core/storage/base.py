@@ -127,9 +127,9 @@ class Store(ABC):
         return False
 
     def waits_for(self, library: str, model_name: str) -> list[LoadProgress]:
-        """The running loads a search of (library, model) would wait for: every one where a load holds the whole
-        engine, else the index's own."""
-        loads = self.loading()
+        """The noticeable running loads (LoadProgress.noticeable) a search of (library, model) would wait for: every
+        one where a load holds the whole engine, else the index's own."""
+        loads = [p for p in self.loading() if p.noticeable()]
         if self.load_blocks_engine:
             return loads
         return [p for p in loads if (p.library, p.model) == (library, model_name)]

@@ -25,6 +25,10 @@ GROWTH = 1.3
 MIN_ROWS_TO_LEARN = 10_000  # below this a load is mostly fixed cost and says little about the rate
 SETTING = "load_time"
 SHOWN_AT_MOST = 0.99  # a bar never reads "done" before the engine says so
+# A load expected to take less than this is waited for as part of the call that asked, and shown only if it
+# outlasts it: a progress bar, or a queued search, for a load of milliseconds (an engine restart's reload of a
+# small library, say) would cost more than the wait.
+NOTICEABLE_SECONDS = 1.0
 
 
 def setting_key(model: str) -> str:
@@ -96,6 +100,10 @@ class LoadProgress:
 
     def left(self, now: float | None = None) -> float:
         return max(0.0, self.expected_seconds - self.elapsed(now))
+
+    def noticeable(self, now: float | None = None) -> bool:
+        """Whether the load is worth showing (and a search worth queueing behind it) rather than simply waited for."""
+        return max(self.expected_seconds, self.elapsed(now)) >= NOTICEABLE_SECONDS
 
     def fraction(self, now: float | None = None) -> float:
         if self.expected_seconds <= 0:
