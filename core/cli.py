@@ -14,6 +14,7 @@ import argparse
 import json
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from core.access import Actor
     from core.evaluate.results import EvaluationReport, RunKey
     from core.storage import Store
+    from core.storage.loading import LoadProgress
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
 STAGE_UNITS = {"read": "file", "index": "doc", "clean": "step", "flush": "step", "search": "query", "weights": "weight"}
@@ -97,7 +99,49 @@ def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
 def _store(settings: Settings) -> Store:
     from core.storage import open_store
 
-    return open_store(settings)
+    opened = open_store(settings)
+    opened.watch_loads(LoadPrinter())
+    return opened
+
+
+class LoadPrinter:
+    """A collection's load on stderr, in the app's words (core.storage.loading): a line as it begins, then every
+    `every` seconds while it runs, and one when it ends. A load that is not noticeable (LoadProgress.noticeable)
+    prints only once it outlasts NOTICEABLE_SECONDS. Never stdout, which carries JSON."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        self.every = every
+        self._stops: dict[str, threading.Event] = {}
+        self._shown: set[str] = set()
+
+    def _say(self, collection: str, line: str) -> None:
+        self._shown.add(collection)
+        print(line, file=sys.stderr, flush=True)
+
+    def __call__(self, progress: LoadProgress, running: bool) -> None:
+        from core.storage.loading import NOTICEABLE_SECONDS, load_text, loaded_text
+
+        name = progress.collection
+        if not running:
+            stop = self._stops.pop(name, None)
+            if stop is not None:
+                stop.set()
+            if name in self._shown:
+                self._shown.discard(name)
+                self._say(name, loaded_text(progress))
+                self._shown.discard(name)
+            return
+        if progress.noticeable():
+            self._say(name, load_text(progress))
+        stop = self._stops[name] = threading.Event()
+
+        def tick() -> None:
+            wait = self.every if name in self._shown else NOTICEABLE_SECONDS
+            while not stop.wait(wait):  # stopped when the load ends; never outlives it
+                self._say(name, load_text(progress))
+                wait = self.every
+
+        threading.Thread(target=tick, name=f"load-progress-{name}", daemon=True).start()
 
 
 def _actor(settings: Settings) -> Actor:

@@ -26,6 +26,7 @@ RANKING = (RANKING_MODE, RANKING_FUSION, RANKING_WEIGHT)
 SEARCH_ANSWER = "search_answer"  # the memo of the last submitted question and its answer
 SEARCH_DEFAULTS_FOR = "search_defaults_for"  # the library whose recorded hybrid default was applied
 SEARCH_VERDICT_FAILED = "search_verdict_failed"  # why the last verdict was not saved, shown once by the page
+SEARCH_QUEUED = "search_queued"  # the question submitted while its library loaded: it runs when the load ends
 SEARCH_PREFIX = "search"  # its ranking controls: search_mode, search_fusion, search_weight
 
 # Compare

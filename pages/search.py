@@ -12,6 +12,7 @@ from core.search.dense_explain import SPLIT_PIECES, Coverage
 from core.search.export import CSV_NOTE, hits_to_csv, hits_to_json
 from core.storage import Store
 from core.storage.bm25 import BM25_B, BM25_K1
+from core.storage.loading import waiting_text
 from core.types import SearchMode
 from pages import keys, shared
 from pages.controls import Ranking, component_scores, ranking_controls, seed_weighted
@@ -186,19 +187,37 @@ def downloads(found: Answer) -> None:
     cols[1].download_button("Download hits (JSON)", hits_to_json([found.result]), "hits.json", "application/json")
 
 
-store, library = shared.begin(":material/search: Search")
+store, library = shared.begin(":material/search: Search", waits=False)
 embedder = model_or_stop(store, library)
-documents = [d.name for d in store.index(library, embedder.info.name).documents()]
+# While the engine loads, asking it anything would hang the page: the form stays, and a search waits its turn.
+waiting = store.waits_for(library, embedder.info.name)
+documents = [] if waiting else [d.name for d in store.index(library, embedder.info.name).documents()]
 ranking = controls(store, library)
 with st.form("search"):
     query = st.text_input("Query", key="search_query", placeholder="Ask something about your documents").strip()
     cols = st.columns([1, 3])
     top_k = cols[0].slider("Top k", 1, 50, 5, key="search_top_k")
-    only = cols[1].selectbox("Only in document", documents, index=None, key="search_doc", placeholder="All documents")
+    only = cols[1].selectbox(
+        "Only in document",
+        documents,
+        index=None,
+        key="search_doc",
+        placeholder="Listed once the load ends" if waiting else "All documents",
+        disabled=bool(waiting),
+    )
     submitted = st.form_submit_button("Search", type="primary")
+if waiting:
+    st.caption(f"{shared.inert(waiting_text(waiting[0]))} A search submitted now runs when the load ends.")
 if query:
     info = embedder.info
     asked = (query, library, info.name, info.fingerprint, top_k, only, ranking)
+    if waiting:
+        if submitted:
+            st.session_state[keys.SEARCH_QUEUED] = asked
+        if st.session_state.get(keys.SEARCH_QUEUED) == asked:
+            st.info(f"Queued: “{shared.inert(query)}” runs when the load ends.")
+        st.stop()
+    queued = st.session_state.pop(keys.SEARCH_QUEUED, None) == asked
     try:
         found = shared.once(
             keys.SEARCH_ANSWER,
@@ -215,7 +234,7 @@ if query:
                 params=ranking.params,
                 keyword_stats=shared.keyword_stats(),
             ),
-            fresh=submitted,
+            fresh=submitted or queued,
         )
     except PotionError as exc:
         st.error(shared.inert(exc))

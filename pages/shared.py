@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -19,6 +20,7 @@ from core.errors import PotionError
 from core.search.answer import KeywordStatsCache
 from core.service.jobs import JobRunner, duration_text, library_job_key
 from core.storage import Store, open_store
+from core.storage.loading import load_text, waiting_text
 from pages import keys
 
 MODEL_KEY = keys.MODEL
@@ -86,6 +88,8 @@ def jobs() -> JobRunner:
     return JobRunner()
 
 
+LOAD_REFRESH_SECONDS = 1.0  # how often a load's progress bar moves
+
 RESTARTED_NOTICE = (
     "The database restarted after its engine stopped: searches work again, and a job that was writing says whether "
     "to run it again."
@@ -142,15 +146,36 @@ def ensure_frame() -> None:
         st.switch_page(APP_FILE)
 
 
-def begin(title: str | None, needs_library: bool = True) -> tuple[Store, str]:
+def begin(title: str | None, needs_library: bool = True, waits: bool = True) -> tuple[Store, str]:
     """What every page does first: through the frame, the shared store, the current library (or an empty state
-    pointing to where one is made; "" when the page needs none) and the page's title."""
+    pointing to where one is made; "" when the page needs none) and the page's title. Then any load running in
+    the engine, with its progress; while it holds the whole engine, a page that `waits` says so and stops (it
+    would hang in its first engine call) and continues by itself when the load ends. A page passing
+    waits=False handles the wait itself (Search queues the query)."""
     ensure_frame()
     store = shared_store()
     library = need_library() if needs_library else (current_library() or "")
     if title:
         st.title(title)
+    loads = [p for p in store.loading() if p.noticeable()]
+    if loads:
+        load_progress()
+        if waits and store.load_blocks_engine:
+            st.info(f"{inert(waiting_text(loads[0]))} This page continues by itself when the load ends.")
+            st.stop()
     return store, library
+
+
+@st.fragment(run_every=LOAD_REFRESH_SECONDS)
+def load_progress() -> None:
+    """Each index loading into the engine: a bar, its rows, time so far and left (an estimate); reruns the page
+    once every load has ended, so what waited for it runs."""
+    now = time.time()
+    loads = [p for p in store(settings()).loading() if p.noticeable(now)]
+    if not loads:
+        st.rerun()
+    for progress in loads:
+        st.progress(progress.fraction(now), text=inert(load_text(progress, now)))
 
 
 def once(key: str, asked: Hashable, compute: Callable[[], T], fresh: bool = False) -> T:

@@ -9,7 +9,7 @@ store.audit                   the log of destructive and shared-state changes (c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ from core.errors import ModelMismatchError
 from core.storage.audit import Audit
 from core.storage.index import Index, not_indexed
 from core.storage.leases import Lease, LeaseBook
+from core.storage.loading import LoadProgress
 from core.storage.profile import EngineProfile
 from core.types import ChunkRow, CollectionMeta, CollectionStats, Judgment, LibraryInfo
 
@@ -114,6 +115,27 @@ class Store(ABC):
     def warm_up(self) -> object:
         """Start making every index ready for search in the background; nothing to do by default."""
         return None
+
+    def loading(self) -> list[LoadProgress]:
+        """Indexes being loaded into the engine right now, each with its estimated progress (core.storage.loading);
+        nothing to load by default."""
+        return []
+
+    @property
+    def load_blocks_engine(self) -> bool:
+        """Whether a running load holds every other call to the engine (the embedded Milvus Lite 2.5.1)."""
+        return False
+
+    def waits_for(self, library: str, model_name: str) -> list[LoadProgress]:
+        """The noticeable running loads (LoadProgress.noticeable) a search of (library, model) would wait for: every
+        one where a load holds the whole engine, else the index's own."""
+        loads = [p for p in self.loading() if p.noticeable()]
+        if self.load_blocks_engine:
+            return loads
+        return [p for p in loads if (p.library, p.model) == (library, model_name)]
+
+    def watch_loads(self, watch: Callable[[LoadProgress, bool], None]) -> None:  # noqa: B027 - none to watch
+        """Call `watch(progress, True)` as each load begins and `watch(progress, False)` as it ends."""
 
     def close(self) -> None:  # noqa: B027 - nothing to release by default
         """Release the engine; the store is unusable afterwards."""

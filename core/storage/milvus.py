@@ -7,6 +7,7 @@ three parts: the catalog (core.storage.milvus_catalog), the indexes (core.storag
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from core.config import Settings, settings_or_environment
 from core.storage import legacy
@@ -14,6 +15,7 @@ from core.storage.audit import MilvusAudit
 from core.storage.base import Store
 from core.storage.connection import connect
 from core.storage.judgments import MilvusJudgments
+from core.storage.loading import LoadProgress, LoadRecord, LoadTracker, records_in, setting_key
 from core.storage.milvus_catalog import MilvusCatalog
 from core.storage.milvus_index import MilvusIndex
 from core.storage.profile import EngineProfile, profile_for
@@ -22,6 +24,9 @@ from core.storage.registry import Registry
 from core.storage.state import StoreState, engine_call
 
 __all__ = ["MilvusStore", "collection_name"]
+
+# How long warm_up waits for its first load to be listed: one row count, milliseconds unless the engine is busy.
+WARM_UP_LISTED_SECONDS = 10.0
 
 
 class MilvusStore(Store):
@@ -39,6 +44,7 @@ class MilvusStore(Store):
         self.judgments = MilvusJudgments(self.state)
         self.catalog = MilvusCatalog(self.state, self.judgments)
         self.audit = MilvusAudit(self.state)
+        self.state.loads = LoadTracker(self.state.owner, self._load_records, self._record_load)
         self.state.generation = self.registry.generation() if profile.shared else ""
         self.state.reload()
         for meta in legacy.adopt_schema_1(self.client, self.registry, self.state.view, profile):
@@ -70,18 +76,44 @@ class MilvusStore(Store):
 
     def warm_up(self) -> threading.Thread:
         """Load every collection in the background: Lite 2.5.1 takes ~17 s per 100k chunks to load one
-        after a restart, which the first search would otherwise wait for."""
+        after a restart, which the first search would otherwise wait for. Returns once the first load is
+        listed in `loading()` (or there is none), so a page rendered next shows it rather than hanging in it."""
+        listed = threading.Event()
 
         def load_all() -> None:
-            for meta in self.catalog.collections():
-                try:
-                    self.state.ensure_loaded(meta.collection)
-                except Exception:  # the search that needs this collection reports the error
-                    return
+            try:
+                for meta in self.catalog.collections():
+                    try:
+                        self.state.ensure_loaded(meta.collection, listed)
+                    except Exception:  # the search that needs this collection reports the error
+                        return
+            finally:
+                listed.set()
 
         thread = threading.Thread(target=load_all, name="milvus-warm-up", daemon=True)
         thread.start()
+        listed.wait(WARM_UP_LISTED_SECONDS)
         return thread
+
+    def watch_loads(self, watch: Callable[[LoadProgress, bool], None]) -> None:
+        self.state.loads.watchers.append(watch)
+
+    def loading(self) -> list[LoadProgress]:
+        return self.state.loads.loading()
+
+    @property
+    def load_blocks_engine(self) -> bool:
+        # Lite 2.5.1's engine (milvus_local.cpp) takes one mutex in LoadCollection, Search, Query, Insert and the
+        # stats calls: measured here, a search of a loaded collection waits for another's load to end. A server
+        # loads beside its searches; a served Lite is one engine too, but its loads are not seen from here.
+        return not self.profile.shared and self.profile.version.startswith("2.")
+
+    def _load_records(self) -> dict[tuple[str, str], LoadRecord]:
+        return records_in(self.catalog.settings, self.catalog.names())
+
+    def _record_load(self, library: str, model: str, record: LoadRecord) -> None:
+        if not self.settings.read_only:  # a read-only demo writes nothing; it learns for this process only
+            self.catalog.set_setting(library, setting_key(model), record.as_setting())
 
     def revive(self) -> bool:
         return self.client.revive()

@@ -19,6 +19,7 @@ from core.config import Settings
 from core.errors import EngineRestartedError, SchemaVersionError, ServerUnavailableError, StoreError
 from core.storage.connection import server_unreachable
 from core.storage.engine import EngineClient, EngineInterrupted
+from core.storage.loading import LoadTracker
 from core.storage.profile import EngineProfile
 from core.storage.registry import Registry, RegistryView
 from core.types import SCHEMA_VERSION, CollectionMeta
@@ -45,6 +46,8 @@ class StoreState:
         self._looking = threading.Lock()  # one revalidation at a time; the others use the caches as they are
         self.loaded: set[str] = set()
         self._load_lock = threading.Lock()  # spans load_collection: a collection is loaded once, not by each asker
+        # What is loading and how long it should take; tracks nothing until the store names its collections.
+        self.loads = LoadTracker(lambda name: None, dict, lambda library, model, record: None)
         client.on_restart.append(self._engine_restarted)
 
     # --- caches ----------------------------------------------------------------------------------
@@ -134,13 +137,25 @@ class StoreState:
         with self.lock:
             return self.view.metas.get((library, model_name))
 
-    def ensure_loaded(self, name: str) -> None:
-        # A reopened database has its collections released; searching them needs a load first.
+    def ensure_loaded(self, name: str, listed: threading.Event | None = None) -> None:
+        """Load the collection unless it is loaded. A reopened database has its collections released; searching
+        them needs a load first. `listed` is set once the load is in `loads` (warm_up waits for it)."""
         if name not in self.loaded:
             with self._load_lock:  # not the cache lock: a long load must not stall listings and writes
                 if name not in self.loaded:
-                    self.client.load_collection(name)
+                    # Rows are counted before the load: Lite 2.5.1 answers no other call until a load ends.
+                    rows = lambda: int(self.client.get_collection_stats(name)["row_count"])  # noqa: E731
+                    with self.loads.track(name, rows, listed):
+                        self.client.load_collection(name)
                     self.loaded.add(name)
+
+    def owner(self, collection: str) -> tuple[str, str] | None:
+        """The (library, model) whose index is `collection`; None for the store's own collections."""
+        with self.lock:
+            for meta in self.view.metas.values():
+                if meta.collection == collection:
+                    return meta.library, meta.model_name
+        return None
 
     def _engine_restarted(self) -> None:
         """After the embedded engine was started again: forget what the dead one had loaded and load it again in the
