@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from core.storage.loading import LoadProgress
 
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_PARTIAL = 0, 1, 2, 3
-STAGE_UNITS = {"read": "file", "index": "doc", "clean": "step", "flush": "step", "search": "query", "weights": "weight"}
+STAGE_UNITS = {"read": "file", "index": "doc", "flush": "step", "search": "query", "weights": "weight"}
+STAGE_UNITS |= {"ingest": "B"}  # an ingest reading its files as it indexes them: bytes of the files, shown as kB, MB
 STAGE_UNITS |= {"distil": "token", "teacher": "text", "fit": "batch"}  # adapt; its other stages are one step each
 STAGE_UNITS |= {"targets": "step", "reduce": "step", "save": "step"}
 
@@ -51,7 +52,15 @@ class ProgressBar:
             self.close()
             self.stage = stage
             unit = STAGE_UNITS.get(stage.rsplit(": ", 1)[-1], "chunk")
-            self.bar = tqdm(total=total, desc=f"{stage:>11}", unit=unit, file=sys.stderr, dynamic_ncols=True)
+            self.bar = tqdm(
+                total=total,
+                desc=f"{stage:>11}",
+                unit=unit,
+                unit_scale=unit == "B",
+                unit_divisor=1024,
+                file=sys.stderr,
+                dynamic_ncols=True,
+            )
         self.bar.total = total
         self.bar.update(done - self.bar.n)
 

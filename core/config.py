@@ -31,6 +31,9 @@ class Settings:
     zip_max_ratio: float = 100.0  # uncompressed over compressed size of one archive member
     zip_max_members: int = 10_000  # files in one archive
     max_chunks_per_file: int = 100_000  # a 50 MB text file makes ~85,000 chunks of 128 tokens
+    # A file given by path that must be parsed whole (every format but JSONL, which is streamed): the guard that
+    # keeps a 2 GB PDF from taking the machine's memory. POTION_MAX_FILE_MB is the limit of uploads, not of paths.
+    max_whole_file_mb: float = 256.0
     model_roots: tuple[Path, ...] = ()  # local model folders allowed; () allows any
     allow_hub_ids: bool = True  # any owner/name of the hub; off, only the potion catalog loads from the hub
     adapted_dir: Path = PROJECT_ROOT / "data" / "adapted"  # static models made here by `python -m core adapt`
@@ -47,6 +50,10 @@ class Settings:
     @property
     def max_file_bytes(self) -> int:
         return int(self.max_file_mb * 1024 * 1024)
+
+    @property
+    def max_whole_file_bytes(self) -> int:
+        return int(self.max_whole_file_mb * 1024 * 1024)
 
     @property
     def is_lite(self) -> bool:
@@ -99,6 +106,7 @@ def load_settings() -> Settings:
         zip_max_ratio=float(_env("POTION_ZIP_MAX_RATIO", "100")),
         zip_max_members=int(_env("POTION_ZIP_MAX_MEMBERS", "10000")),
         max_chunks_per_file=int(_env("POTION_MAX_CHUNKS_PER_FILE", "100000")),
+        max_whole_file_mb=float(_env("POTION_MAX_WHOLE_FILE_MB", "256")),
         model_roots=_paths(os.environ.get("POTION_MODEL_ROOTS", "")),
         allow_hub_ids=_env("POTION_ALLOW_HUB_IDS", "1").lower() not in ("0", "false", "no", "off"),
         adapted_dir=Path(_env("POTION_ADAPTED_DIR", str(data_dir / "adapted"))),

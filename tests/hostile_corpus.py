@@ -12,7 +12,8 @@ from pathlib import Path
 from tests.fixtures_docs import HTML_PAGE, make_docx, make_pdf, make_zip
 
 LIMITS = {
-    "POTION_MAX_FILE_MB": "8",
+    "POTION_MAX_FILE_MB": "8",  # uploads
+    "POTION_MAX_WHOLE_FILE_MB": "8",  # the same files given by path, as the corpus is
     "POTION_ZIP_MAX_RATIO": "100",
     "POTION_ZIP_MAX_MEMBERS": "500",
     "POTION_MAX_CHUNKS_PER_FILE": "60",

@@ -1,18 +1,19 @@
-"""`python -m core ingest ...`, paused inside the ingest until a line arrives on stdin: says "reading" first."""
+"""`python -m core ingest ...`, paused inside the ingest, holding the library's lease, until a line arrives on stdin:
+says "reading" first."""
 
 import sys
 
 import core.ingest.pipeline as pipeline
 from core.cli import main
 
-read_sources = pipeline.read_sources
+SourceBatch = pipeline.SourceBatch
 
 
 def paused(*args, **kwargs):
     print("reading", flush=True)
     sys.stdin.readline()
-    return read_sources(*args, **kwargs)
+    return SourceBatch(*args, **kwargs)
 
 
-pipeline.read_sources = paused
+pipeline.SourceBatch = paused
 sys.exit(main(sys.argv[1:]))

@@ -45,7 +45,8 @@ def kill_after_first_written_batch(folder: Path) -> str:
     command = [sys.executable, "-m", "core", "ingest", str(folder), "--library", "Crash", "--model", BUNDLED_SMALL]
     # Its own session, so the kill reaches the Milvus Lite engine it started as well: a whole crash.
     process = subprocess.Popen(command, cwd=ROOT, stderr=subprocess.PIPE, start_new_session=True)
-    seen, written = b"", re.compile(rb"index:[^\r\n]*?\|\s*([1-9]\d*)/\d+")
+    # The ingest bar counts bytes of the files written (tqdm scales them: "977k/2.63M"); anything but 0 will do.
+    seen, written = b"", re.compile(rb"ingest:[^\r\n]*?\|\s*(?!0(?:\.0+)?/)[\d.]+[kMGT]?/")
     selector = selectors.DefaultSelector()
     selector.register(process.stderr, selectors.EVENT_READ)
     deadline = time.monotonic() + KILL_DEADLINE

@@ -24,6 +24,8 @@ def doctor(capsys) -> tuple[int, dict[str, dict]]:
 
 def test_a_healthy_installation_passes_every_check_and_leaves_no_trace(monkeypatch, capsys):
     monkeypatch.setenv("POTION_MAX_UPLOAD_MB", "7")
+    monkeypatch.setenv("POTION_MAX_FILE_MB", "5")
+    monkeypatch.setenv("POTION_MAX_WHOLE_FILE_MB", "300")
     code, checks = doctor(capsys)
     assert code == EXIT_OK
     assert list(checks) == ["versions", "engine", "database", "models", "limits"]
@@ -33,6 +35,10 @@ def test_a_healthy_installation_passes_every_check_and_leaves_no_trace(monkeypat
     assert "reachable and writable" in checks["database"]["detail"]
     assert BUNDLED_SMALL in checks["models"]["detail"] and BUNDLED_LARGE in checks["models"]["detail"]
     assert "upload 7 MB (POTION_MAX_UPLOAD_MB)" in checks["limits"]["detail"]
+    # POTION_MAX_FILE_MB is the upload limit: files given by path have their own, and a JSONL collection none.
+    assert "uploaded file 5 MB (POTION_MAX_FILE_MB)" in checks["limits"]["detail"]
+    assert "file given by path and parsed whole 300 MB (POTION_MAX_WHOLE_FILE_MB" in checks["limits"]["detail"]
+    assert "JSONL collection given by path is streamed, with no limit" in checks["limits"]["detail"]
     assert main(["libraries", "--json"]) == EXIT_OK
     assert not [lib for lib in json.loads(capsys.readouterr().out) if lib["name"].startswith(PROBE_LIBRARY)]
 

@@ -121,7 +121,7 @@ def test_a_write_in_flight_says_the_engine_restarted_and_a_rerun_converges_exact
     killed: list[int] = []
 
     def kill_once_written(stage: str, done: int, total: int) -> None:
-        if stage == "index" and done > 0 and not killed:
+        if stage == "ingest" and done > 0 and not killed:
             killed.append(kill_engine(db))
 
     with pytest.raises(EngineRestartedError) as raised:

@@ -109,15 +109,15 @@ def _running(key: tuple[int, int]) -> bool:
 
 
 def _stage(stderr: str) -> str:
-    """The last progress stage on stderr (read, clean, index, flush), or "start" before the first."""
-    marks = {stage: stderr.rfind(f"{stage}:") for stage in ("read", "clean", "index", "flush")}
+    """The last progress stage on stderr (ingest, flush), or "start" before the first."""
+    marks = {stage: stderr.rfind(f"{stage}:") for stage in ("ingest", "flush")}
     last = max(marks, key=marks.get)
     return last if marks[last] >= 0 else "start"
 
 
 def run_cli(folder: Path, library: str, tmp: Path, stop: tuple[signal.Signals, str, float] | None = None, **kw) -> Run:
     """Run the ingest (through tests.worker_ingest, so it starts a worker), recording its process tree; with
-    `stop` (signal, anchor, delay), send the signal `delay` s after the anchor: "read" (the first progress line)
+    `stop` (signal, anchor, delay), send the signal `delay` s after the anchor: "ingest" (the first progress line)
     or "worker" (a spawned worker appears), then wait for every descendant to be gone."""
     tag = uuid.uuid4().hex
     err_path, out_path = tmp / f"{tag}.err", tmp / f"{tag}.out"
@@ -135,8 +135,8 @@ def run_cli(folder: Path, library: str, tmp: Path, stop: tuple[signal.Signals, s
         assert now < RUN_DEADLINE_S, f"the ingest did not end in {RUN_DEADLINE_S} s: {err_path.read_text()[-400:]}"
         run.seen.update({**_descendants(process.pid), **_tagged(tag)})
         stderr = err_path.read_text(errors="replace")
-        if "read" not in run.timeline and "read:" in stderr:
-            run.timeline["read"] = now
+        if "ingest" not in run.timeline and "ingest:" in stderr:
+            run.timeline["ingest"] = now
         if "worker" not in run.timeline and WORKER_MARK in stderr:  # the worker says so: no poll can miss it
             run.timeline["worker"] = now
         if stop is not None and stop[1] in run.timeline and now >= run.timeline[stop[1]] + stop[2]:
@@ -175,16 +175,16 @@ def kill_at_random_moments(tmp_path: Path, trials: int, seed: int) -> None:
     reference = run_cli(folder, "Reference", tmp_path, extra=["--json"])
     assert reference.returncode == 0, reference.stderr[-800:]
     assert WORKER_MARK in reference.stderr, reference.stderr[-2000:]
-    spans = {a: reference.timeline["exit"] - reference.timeline[a] for a in ("read", "worker")}
+    spans = {a: reference.timeline["exit"] - reference.timeline[a] for a in ("ingest", "worker")}
 
     rng = random.Random(seed)
     signals = [signal.SIGTERM, signal.SIGINT, signal.SIGKILL]
     expected = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGKILL: -signal.SIGKILL}
     report = []
     for trial in range(trials):
-        write_corpus(folder, version=trial + 1)  # every document changed: each trial cleans and writes them all
+        write_corpus(folder, version=trial + 1)  # every document changed: each trial replaces them all
         sig = signals[trial % 3]
-        anchor = rng.choice(["read", "worker", "worker"])
+        anchor = rng.choice(["ingest", "worker", "worker"])
         delay = rng.uniform(0, 0.9 * spans[anchor])
         run = run_cli(folder, "Killed", tmp_path, stop=(sig, anchor, delay))
         finished = "documents indexed" in run.stdout  # before the moment came; a signal may still end its exit

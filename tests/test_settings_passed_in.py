@@ -45,7 +45,7 @@ FALLBACKS = {
     "core/access.py": {"os_actor"},  # whoever runs a script, when no actor is passed
     "core/storage/milvus.py": {"__init__"},  # MilvusStore(): a store on the environment's database
     "core/ingest/pipeline.py": {"read_sources", "ingest", "ingest_documents", "default_chunking", "ingest_with_models"},
-    "core/read/documents.py": {"of"},  # ReadLimits.of(None): read_bytes and read_path without limits
+    "core/read/documents.py": {"of", "for_paths"},  # ReadLimits.of(None), .for_paths(None): read_bytes, read_path
     "core/adapt/library.py": {"adapt_library"},
     "core/embed/loading.py": {"resolve_model", "model_directory", "load_embedder"},
 }

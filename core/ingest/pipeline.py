@@ -1,15 +1,18 @@
-"""The ingest pipeline: read -> chunk -> embed -> upsert, with progress and a per-file account."""
+"""The ingest pipeline: read -> chunk -> embed -> upsert, with progress and a per-file account.
+
+Files are read as they are indexed: documents go on to be chunked, embedded and written a batch at a time, so the
+memory an ingest takes depends on its batches, not on the size of its files (a JSONL collection given by path is
+read a line at a time). What stays for the whole run is a name and a hash per document: the batch's names must stay
+unique (core.read.naming.Repeats) and unchanged documents are skipped by their hash.
+"""
 
 from __future__ import annotations
 
 import functools
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from core.access import Actor, require_write
 from core.config import Settings, settings_or_environment
@@ -17,52 +20,15 @@ from core.embed.embedder import Embedder
 from core.errors import ChunkingError
 from core.ingest.chunking import ChunkSettings
 from core.ingest.index_time import record_index_time
-from core.ingest.workers import embedded_batches
-from core.read.documents import Document, FailureKind, ReadFailure, ReadLimits, ReadResult, read_bytes, read_path
-from core.read.naming import SourceRead, unique_names
-from core.sizes import format_bytes
+from core.ingest.result import IngestResult
+from core.ingest.writing import Meter, write_stream
+from core.read.batch import Source, SourceBatch
+from core.read.documents import Item, ReadResult
 from core.storage import Store
-from core.types import CollectionMeta, DocumentOutcome, DocumentStatus, ProgressCallback
+from core.types import CollectionMeta, DocumentStatus, ProgressCallback
 
-Source = Path | str | tuple[str, bytes]  # a path, or an uploaded file's (name, bytes)
-# Two batches written at once: while one waits for the engine (GIL released), pymilvus packs the other.
-WRITERS = 2
-
-
-@dataclass
-class IngestResult:
-    library: str
-    model: str
-    outcomes: list[DocumentOutcome] = field(default_factory=list)
-    chunks_added: int = 0
-    chunks_unchanged: int = 0  # chunks of documents already stored with the same text
-    chunks_unreadable: int = 0  # chunks with no word the model knows, left out
-    chunks_total: int = 0
-    files_ok: int = 0
-    seconds: float = 0.0
-
-    @property
-    def failures(self) -> list[DocumentOutcome]:
-        return [o for o in self.outcomes if o.status == DocumentStatus.FAILED]
-
-    def count(self, status: DocumentStatus) -> int:
-        return sum(1 for o in self.outcomes if o.status == status)
-
-    def summary(self) -> dict:
-        """The JSON the CLI prints: counts plus every failure with its message."""
-        return {
-            "library": self.library,
-            "model": self.model,
-            "files_ok": self.files_ok,
-            "files_failed": [{"file": o.document, "error": o.message} for o in self.failures],
-            "documents_indexed": self.count(DocumentStatus.INDEXED),
-            "documents_unchanged": self.count(DocumentStatus.UNCHANGED),
-            "chunks_added": self.chunks_added,
-            "chunks_unchanged": self.chunks_unchanged,
-            "chunks_unreadable": self.chunks_unreadable,
-            "chunks_total": self.chunks_total,
-            "seconds": round(self.seconds, 3),
-        }
+# Progress stages: an ingest that reads as it indexes counts bytes of its files; one given documents counts them.
+INGEST_STAGE, INDEX_STAGE = "ingest", "index"
 
 
 def no_progress(stage: str, done: int, total: int) -> None:
@@ -75,33 +41,16 @@ def read_sources(
     max_bytes: int | None = None,
     settings: Settings | None = None,
 ) -> ReadResult:
-    """Read every source; documents get unique stored names across the batch (core.read.naming)."""
-    settings = settings_or_environment(settings)
-    limits = ReadLimits.of(settings)
-    reads: list[SourceRead] = []
-    upload_left = settings.max_upload_bytes
+    """Read every source and hold it all (to index one read with several models); documents get unique stored names
+    across the batch (core.read.naming). Progress counts the sources given."""
+    batch = SourceBatch(sources, settings_or_environment(settings), max_bytes)
+    items: list[Item] = []
     # Every stage reports 0/total as it starts, so rates are measured from the stage's real start.
     progress("read", 0, len(sources))
-    for i, source in enumerate(sources):
-        if isinstance(source, tuple):
-            name, data = source
-            if len(data) > upload_left:  # refused before it is parsed; later, smaller files may still fit
-                reads.append(SourceRead(None, _past_upload_limit(name, settings.max_upload_bytes)))
-            else:
-                upload_left -= len(data)
-                reads.append(SourceRead(None, read_bytes(name, data, max_bytes, limits)))
-        else:
-            reads.append(SourceRead(Path(source), read_path(source, max_bytes, limits)))
+    for i, source in enumerate(batch.by_source()):
+        items.extend(item for item, _ in source)
         progress("read", i + 1, len(sources))
-    return unique_names(reads)
-
-
-def _past_upload_limit(name: str, upload_bytes: int) -> ReadResult:
-    limit = format_bytes(upload_bytes, exact=True)
-    message = (
-        f"{name} would take this upload past {limit} in all: upload it in another batch, or raise POTION_MAX_UPLOAD_MB."
-    )
-    return ReadResult([], [ReadFailure(name, FailureKind.TOO_LARGE, message, source=name)])
+    return ReadResult.of(items)
 
 
 def ingest(
@@ -116,16 +65,16 @@ def ingest(
 ) -> IngestResult:
     """Index files into the library's collection for this model; re-running converges and adds nothing new.
 
-    The library's lease is held throughout (shared: other ingests may write beside this one), so no other process
-    drops, deletes from or rebuilds it meanwhile. Refused (ReadOnlyError) to an actor who may only read."""
+    The files are read as they are indexed (progress: stage "ingest", in bytes of the files). The library's lease
+    is held throughout (shared: other ingests may write beside this one), so no other process drops, deletes from or
+    rebuilds it meanwhile. Refused (ReadOnlyError) to an actor who may only read."""
     started = time.perf_counter()
     settings = settings_or_environment(settings)
     actor = require_write(actor, ingest_action(library), settings)
     with store.catalog.lease(library, ingest_label(library), shared=True):
-        read = read_sources(sources, progress, settings=settings)
-        return ingest_documents(
-            read, library, embedder, store, chunking, progress, started, settings, held=True, actor=actor
-        )
+        batch = SourceBatch(sources, settings)
+        stream = _Stream(batch, batch.total, INGEST_STAGE)
+        return _index_stream(stream, library, embedder, store, chunking, progress, started, settings)
 
 
 def ingest_label(library: str) -> str:
@@ -171,8 +120,40 @@ def ingest_documents(
     started: float | None = None,
     settings: Settings | None = None,
 ) -> IngestResult:
+    """Index documents already read (progress: stage "index", in documents)."""
+    stream = _Stream(_in_order(read), len(read.documents), INDEX_STAGE)
+    return _index_stream(
+        stream, library, embedder, store, chunking, progress, started, settings_or_environment(settings)
+    )
+
+
+@dataclass(frozen=True)
+class _Stream:
+    """What an ingest indexes: documents and failures in order, each with how far the stream is after it, of
+    `total`, in the unit of the progress `stage`."""
+
+    items: Iterable[tuple[Item, int]]
+    total: int
+    stage: str
+
+
+def _in_order(read: ReadResult) -> Iterator[tuple[Item, int]]:
+    """A read already made as a stream: its failures, then its documents, counted."""
+    yield from ((failure, 0) for failure in read.failures)
+    yield from ((doc, number) for number, doc in enumerate(read.documents, start=1))
+
+
+def _index_stream(
+    stream: _Stream,
+    library: str,
+    embedder: Embedder,
+    store: Store,
+    chunking: ChunkSettings | None,
+    progress: ProgressCallback,
+    started: float | None,
+    settings: Settings,
+) -> IngestResult:
     started = time.perf_counter() if started is None else started
-    settings = settings_or_environment(settings)
     info = embedder.info
     existing_meta = store.catalog.find(library, info.name)
     chunking = library_chunking(store, library, info.name, settings) if chunking is None else chunking
@@ -187,40 +168,23 @@ def ingest_documents(
         model_variant=info.variant,
     )
     store.catalog.ensure(meta)
+    index = store.index(library, info.name)
     result = IngestResult(library=library, model=info.name)
-    result.outcomes.extend(
-        DocumentOutcome(f.name, DocumentStatus.FAILED, message=f.message, source=f.source) for f in read.failures
-    )
-
-    stored = {d.name: d for d in store.index(library, info.name).documents()}
-    todo: list[Document] = []
-    for doc in read.documents:
-        previous = stored.get(doc.name)
-        if previous is not None and previous.doc_hash == doc.content_hash:
-            outcome = DocumentOutcome(doc.name, DocumentStatus.UNCHANGED, previous.chunks, source=doc.source)
-            result.outcomes.append(outcome)
-            result.chunks_unchanged += previous.chunks
-        else:
-            todo.append(doc)
+    stored = {d.name: d for d in index.documents()} if existing_meta is not None else None
+    meter = Meter(progress, stream.stage, stream.total)
 
     writing = time.perf_counter()
-    if existing_meta is not None and todo:
-        # Drop older or partly written versions once, up front: one delete per batch grew with the
-        # ingest on Lite 3.x (13-21% of a SciFact ingest). A crash after this leaves those documents
-        # absent, not half-present, and the next run writes them again.
-        progress("clean", 0, 1)
-        store.index(library, info.name).delete_documents([doc.name for doc in todo])
-        progress("clean", 1, 1)
-    _index(todo, library, embedder, store, chunking, result, progress, settings)
-    if todo:
+    write_stream(stream.items, index, embedder, chunking, stored, result, meter, settings)
+    meter.finish()
+    if meter.sent:
         progress("flush", 0, 1)
-        store.index(library, info.name).flush()
+        index.flush()
         progress("flush", 1, 1)
-    if result.chunks_added:
+    if result.chunks_added:  # reading is part of the time where it is interleaved with writing (ingest)
         record_index_time(store, library, info.name, time.perf_counter() - writing, result.chunks_added)
 
     result.files_ok = len({o.source or o.document for o in result.outcomes if o.status != DocumentStatus.FAILED})
-    result.chunks_total = store.index(library, info.name).count()
+    result.chunks_total = index.count()
     result.seconds = time.perf_counter() - started
     return result
 
@@ -266,46 +230,6 @@ def requested_chunking(
 def default_chunking(settings: Settings | None = None) -> ChunkSettings:
     s = settings_or_environment(settings)
     return ChunkSettings(size=s.chunk_size, overlap=s.chunk_overlap, unit=s.chunk_unit)
-
-
-def _index(
-    todo: list[Document],
-    library: str,
-    embedder: Embedder,
-    store: Store,
-    chunking: ChunkSettings,
-    result: IngestResult,
-    progress: ProgressCallback,
-    settings: Settings,
-) -> None:
-    """Chunk, embed and write the documents a batch at a time.
-
-    One writer thread writes batch n while batch n+1 is chunked and encoded (in a worker process for
-    large ingests, see core.ingest.workers), so the engine, the tokenizer and pymilvus work at once. Progress
-    counts documents whose chunks are written."""
-    progress("index", 0, len(todo))
-    with ThreadPoolExecutor(max_workers=WRITERS, thread_name_prefix="ingest-write") as writer:
-        pending: deque[tuple[Future, int]] = deque()
-        done = 0
-        for batch in embedded_batches(todo, embedder, chunking, settings.ingest_workers, settings.max_chunks_per_file):
-            result.outcomes.extend(batch.outcomes)
-            result.chunks_unreadable += batch.unreadable_chunks
-            if len(pending) == WRITERS:
-                done += _finish(pending.popleft(), result)
-                progress("index", done, len(todo))
-            # Every document here is absent from the store: new, or its old version deleted above.
-            write = writer.submit(store.index(library, embedder.info.name).write, batch.rows, new=True)
-            pending.append((write, batch.documents))
-        while pending:
-            done += _finish(pending.popleft(), result)
-            progress("index", done, len(todo))
-
-
-def _finish(pending: tuple[Future, int], result: IngestResult) -> int:
-    """Wait for a batch's write; returns how many documents the batch held."""
-    future, documents = pending
-    result.chunks_added += future.result()
-    return documents
 
 
 def ingest_with_models(

@@ -16,13 +16,14 @@ early and wants its workers gone now rather than after the batches already queue
 from __future__ import annotations
 
 import bisect
+import itertools
 import multiprocessing
 import os
 import signal
 import sys
 import threading
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -55,7 +56,7 @@ class EmbeddedBatch:
     documents: int = 0
 
 
-def batches(documents: Sequence[Document], max_chars: int = BATCH_CHARS) -> Iterator[list[Document]]:
+def batches(documents: Iterable[Document], max_chars: int = BATCH_CHARS) -> Iterator[list[Document]]:
     """Consecutive groups of documents, each closed once its text reaches max_chars."""
     batch: list[Document] = []
     size = 0
@@ -108,17 +109,21 @@ def embed_batch(
 
 
 def embedded_batches(
-    documents: Sequence[Document],
+    documents: Iterable[Document],
     embedder: Embedder,
     chunking: ChunkSettings,
     workers: int,
     max_chunks: int | None = None,
 ) -> Iterator[EmbeddedBatch]:
-    """Every batch embedded, in order; with workers > 0 and enough text, in that many spawned processes, unless
-    the model says it runs in this process (a transformer: see TransformerEmbedder.runs_in_workers)."""
-    groups = batches(documents)
+    """Every batch embedded, in order, taking documents from `documents` only as batches are needed (a stream read
+    as it is indexed stays a few batches ahead); with workers > 0 and enough text, in that many spawned processes,
+    unless the model says it runs in this process (a transformer: see TransformerEmbedder.runs_in_workers)."""
     in_process = workers < 1 or not embedder.runs_in_workers or not _main_is_importable()
-    if in_process or sum(len(d.text) for d in documents) < WORKER_MIN_CHARS:
+    documents = iter(documents)
+    # Read ahead up to the text that pays for a worker: a stream that ends before is embedded here.
+    ahead = [] if in_process else _read_ahead(documents, WORKER_MIN_CHARS)
+    groups = batches(itertools.chain(ahead, documents))
+    if in_process or sum(len(d.text) for d in ahead) < WORKER_MIN_CHARS:
         for group in groups:
             yield embed_batch(group, embedder, chunking, max_chunks)
         return
@@ -158,6 +163,15 @@ def embedded_batches(
         pool.shutdown(wait=True, cancel_futures=True)
         release.close()
         lifeline.close()
+
+
+def _read_ahead(documents: Iterator[Document], chars: int) -> list[Document]:
+    """Documents from the stream until their text reaches `chars`, or the stream ends."""
+    taken, size = [], 0
+    while size < chars and (doc := next(documents, None)) is not None:
+        taken.append(doc)
+        size += len(doc.text)
+    return taken
 
 
 def _main_is_importable() -> bool:

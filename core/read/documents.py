@@ -1,7 +1,9 @@
 """A document read from a file: bytes or paths in, Documents and per-file failures out.
 
 One bad file never stops the others: every parser error becomes a ReadFailure with a kind and a
-one-sentence message that names the file and says what to do.
+one-sentence message that names the file and says what to do. The iter_ functions give one document at a
+time, so a caller that indexes as it reads never holds a whole collection, and a JSONL file on disk is
+read a line at a time; read_bytes and read_path hold everything, for callers that want it all.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from core.config import Settings, settings_or_environment
 from core.errors import DocumentError
 from core.read import formats as readers
 from core.read import records
+from core.read.text_lines import TextLines
 from core.sizes import format_bytes
 
 MAX_ZIP_DEPTH = 3  # an archive inside an archive inside an archive, and no deeper
@@ -35,12 +38,26 @@ class ReadLimits:
     max_file_bytes: int
     zip_max_members: int
     zip_max_ratio: float
+    file_setting: str = "POTION_MAX_FILE_MB"  # what a refusal tells the user to raise
 
     @classmethod
     def of(cls, settings: Settings | None) -> ReadLimits:
-        """The limits the settings give; None: the environment's, read now."""
+        """The limits of uploads the settings give; None: the environment's, read now."""
         settings = settings_or_environment(settings)
         return cls(settings.max_file_bytes, settings.zip_max_members, settings.zip_max_ratio)
+
+    @classmethod
+    def for_paths(cls, settings: Settings | None) -> ReadLimits:
+        """The limits of files given by path: a JSONL collection is streamed, with no limit; a file parsed whole
+        is held to POTION_MAX_WHOLE_FILE_MB, not to the upload limit; archives as uploads otherwise."""
+        settings = settings_or_environment(settings)
+        return replace(
+            cls.of(settings), max_file_bytes=settings.max_whole_file_bytes, file_setting="POTION_MAX_WHOLE_FILE_MB"
+        )
+
+    def capped(self, max_bytes: int | None) -> ReadLimits:
+        """These limits with another per-file limit (None: as they are)."""
+        return self if max_bytes is None else replace(self, max_file_bytes=max_bytes)
 
 
 class FailureKind(StrEnum):
@@ -75,18 +92,21 @@ class ReadFailure:
     source: str = ""
 
 
+Item = Document | ReadFailure  # what reading gives, one file or record at a time
+
+
 @dataclass(frozen=True)
 class ReadResult:
     documents: list[Document]
     failures: list[ReadFailure]
 
     @classmethod
-    def merge(cls, results: Iterable[ReadResult]) -> ReadResult:
+    def of(cls, items: Iterable[Item]) -> ReadResult:
+        """Everything read, held: the documents and the failures, each in order."""
         documents: list[Document] = []
         failures: list[ReadFailure] = []
-        for result in results:
-            documents.extend(result.documents)
-            failures.extend(result.failures)
+        for item in items:
+            (documents if isinstance(item, Document) else failures).append(item)
         return cls(documents, failures)
 
 
@@ -104,6 +124,9 @@ _READERS: dict[str, tuple[str, Reader]] = {
     ".jsonl": ("jsonl", records.read_jsonl),
 }
 SUPPORTED_EXTENSIONS: tuple[str, ...] = (*_READERS, ".zip")
+# Formats read from disk a record at a time, from the file's lines, so a file of any size takes the memory of a few
+# records: a JSONL collection (a JSON file, a CSV or a text is one document, or one JSON value, and is read whole).
+_STREAMED: dict[str, Callable[[TextLines, str], Iterator[records.Part]]] = {".jsonl": records.jsonl_parts}
 # Where whitespace is all there is, the file is empty; in a PDF, Word or HTML file the text is
 # missing (scanned pages, images only), which is worth telling apart.
 _PLAIN_TYPES = frozenset({"txt", "md", "csv", "json", "jsonl"})
@@ -117,41 +140,52 @@ def read_bytes(name: str, data: bytes, max_bytes: int | None = None, limits: Rea
     """Read one file's bytes, dispatching on the extension of `name` (case-insensitive).
 
     `limits` default to the environment's settings; `max_bytes` overrides their per-file limit."""
-    limits = _limits(limits, max_bytes)
+    return ReadResult.of(iter_bytes(name, data, _limits(limits, max_bytes, ReadLimits.of)))
+
+
+def iter_bytes(name: str, data: bytes, limits: ReadLimits) -> Iterator[Item]:
+    """read_bytes one document at a time: an archive's members are parsed as they are reached."""
     budget = _Budget(name, limits.max_file_bytes * ZIP_TOTAL_FACTOR)
     return _from_source(_read(name, data, limits, budget, depth=0), name)
 
 
-def _from_source(result: ReadResult, source: str) -> ReadResult:
+def _from_source(items: Iterable[Item], source: str) -> Iterator[Item]:
     """Record on each document and failure the file it came from, which counts files without parsing names."""
-    return ReadResult(
-        [replace(d, source=source) for d in result.documents],
-        [replace(f, source=source) for f in result.failures],
-    )
+    return (replace(item, source=source) for item in items)
 
 
 def read_path(path: str | Path, max_bytes: int | None = None, limits: ReadLimits | None = None) -> ReadResult:
     """Read a file, or every file under a directory (sorted, hidden files and folders skipped).
 
     Files in a directory are named by their path inside it ("papers/a/x.pdf" read as "papers" is "a/x.pdf"),
-    so re-reading the folder from anywhere gives the same names, and a top-level file keeps its own name."""
-    path, limits = Path(path), _limits(limits, max_bytes)
+    so re-reading the folder from anywhere gives the same names, and a top-level file keeps its own name.
+    `limits` default to those of files given by path (ReadLimits.for_paths)."""
+    limits = _limits(limits, max_bytes, ReadLimits.for_paths)
+    return ReadResult.of(item for file in files_under(Path(path)) for item, _ in iter_file(file, limits))
+
+
+def _limits(
+    limits: ReadLimits | None, max_bytes: int | None, default: Callable[[Settings | None], ReadLimits]
+) -> ReadLimits:
+    return (limits if limits is not None else default(None)).capped(max_bytes)
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """A file found under a path given, by the name it takes; or the folder that could not be listed (`error`)."""
+
+    path: Path
+    name: str
+    error: OSError | None = None
+
+
+def files_under(path: Path) -> Iterator[FileEntry]:
+    """The path itself if it is not a folder; else every file under it, sorted, named by its path inside it."""
     if not path.is_dir():
-        return _read_file(path, path.name, limits)
-    results: list[ReadResult] = []
+        yield FileEntry(path, path.name)
+        return
     for file, error in _walk(path):
-        name = file.relative_to(path).as_posix()
-        results.append(
-            _from_source(_fail(name, FailureKind.CORRUPT, _unreadable(name, error)), name)
-            if error
-            else _read_file(file, name, limits)
-        )
-    return ReadResult.merge(results)
-
-
-def _limits(limits: ReadLimits | None, max_bytes: int | None) -> ReadLimits:
-    chosen = limits if limits is not None else ReadLimits.of(None)
-    return chosen if max_bytes is None else replace(chosen, max_file_bytes=max_bytes)
+        yield FileEntry(file, file.relative_to(path).as_posix(), error)
 
 
 def _walk(directory: Path) -> Iterator[tuple[Path, OSError | None]]:
@@ -170,57 +204,77 @@ def _walk(directory: Path) -> Iterator[tuple[Path, OSError | None]]:
             yield entry, None
 
 
-def _read_file(path: Path, name: str, limits: ReadLimits) -> ReadResult:
+def iter_file(entry: FileEntry, limits: ReadLimits) -> Iterator[tuple[Item, int]]:
+    """One file on disk under its name, each document or failure with how many bytes of the file are read after it:
+    a JSONL collection streamed a line at a time, whatever its size; any other format read whole, and refused from
+    its size alone above `limits.max_file_bytes`."""
+    name, size = entry.name, 0
+    if entry.error is not None:
+        yield ReadFailure(name, FailureKind.CORRUPT, _unreadable(name, entry.error), source=name), size
+        return
+    streamed = _STREAMED.get(_suffix(name))
     try:
-        refused = _precheck(name, path.stat().st_size, limits.max_file_bytes)
-        return (
-            _from_source(ReadResult([], [refused]), name)
-            if refused
-            else read_bytes(name, path.read_bytes(), None, limits)
-        )
-    except OSError as exc:
-        return _from_source(_fail(name, FailureKind.CORRUPT, _unreadable(name, exc)), name)
+        size = entry.path.stat().st_size
+        refused = _precheck(name, size, None if streamed else limits)
+        if refused:
+            yield replace(refused, source=name), size
+        elif streamed:
+            entry.path.open("rb").close()  # a file that cannot be opened is named so here, not as a parser failure
+            lines = TextLines(entry.path, name)
+            for item in _from_source(_guarded(name, "jsonl", lambda: streamed(lines, name)), name):
+                yield item, lines.position
+        else:
+            data = entry.path.read_bytes()
+            yield from ((item, size) for item in iter_bytes(name, data, limits))
+    except OSError as exc:  # gone or unreadable before it was read
+        yield ReadFailure(name, FailureKind.CORRUPT, _unreadable(name, exc), source=name), size
 
 
-def _read(name: str, data: bytes, limits: ReadLimits, budget: _Budget, depth: int) -> ReadResult:
-    refused = _precheck(name, len(data), limits.max_file_bytes)
+def _read(name: str, data: bytes, limits: ReadLimits, budget: _Budget, depth: int) -> Iterator[Item]:
+    refused = _precheck(name, len(data), limits)
     if refused:
-        return ReadResult([], [refused])
+        yield refused
+        return
     suffix = _suffix(name)
     if suffix == ".zip":
-        return _read_zip(name, data, limits, budget, depth)
+        yield from _read_zip(name, data, limits, budget, depth)
+        return
     doc_type, reader = _READERS[suffix]
+    yield from _guarded(name, doc_type, lambda: reader(data, name))
+
+
+def _guarded(
+    name: str, doc_type: str, parse: Callable[[], Iterable[records.Part] | readers.Extracted]
+) -> Iterator[Item]:
+    """The documents `parse` gives; whatever it raises, even part-way through a stream, ends in a failure that
+    names the file (the documents before it stand), so one bad file never stops the batch."""
     try:
-        return _collect(name, doc_type, reader(data, name))
+        output = parse()
+        yield from _documents(doc_type, [(name, output)] if isinstance(output, readers.Extracted) else output)
     except DocumentError as exc:
-        return _fail(name, FailureKind(exc.kind), str(exc))
+        yield from _fail(name, FailureKind(exc.kind), str(exc))
     except Exception as exc:  # a parser bug or input it never expected: keep the batch going
         detail = f"{type(exc).__name__}: {str(exc)[:120]}"
         message = f"{name} could not be read ({detail}): check that it opens and upload it again."
-        return _fail(name, FailureKind.CORRUPT, message)
+        yield from _fail(name, FailureKind.CORRUPT, message)
 
 
-def _collect(name: str, doc_type: str, output: readers.Extracted | list[records.Part]) -> ReadResult:
-    parts = output if isinstance(output, list) else [(name, output)]
-    documents, failures = [], []
+def _documents(doc_type: str, parts: Iterable[records.Part]) -> Iterator[Item]:
     for part_name, item in parts:
         if isinstance(item, DocumentError):
-            failures.append(ReadFailure(part_name, FailureKind(item.kind), str(item)))
+            yield ReadFailure(part_name, FailureKind(item.kind), str(item))
         elif not item.text.strip():
-            failures.append(_no_text(part_name, doc_type))
+            yield _no_text(part_name, doc_type)
         else:
-            documents.append(
-                Document(
-                    name=part_name,
-                    text=item.text,
-                    doc_type=doc_type,
-                    content_hash=content_hash(item.text),
-                    title=item.title,
-                    source_id=item.source_id,
-                    page_offsets=item.page_offsets,
-                )
+            yield Document(
+                name=part_name,
+                text=item.text,
+                doc_type=doc_type,
+                content_hash=content_hash(item.text),
+                title=item.title,
+                source_id=item.source_id,
+                page_offsets=item.page_offsets,
             )
-    return ReadResult(documents, failures)
 
 
 class _Budget:
@@ -230,15 +284,17 @@ class _Budget:
         self.archive, self.total, self.left = archive, total, total
 
 
-def _read_zip(name: str, data: bytes, limits: ReadLimits, budget: _Budget, depth: int) -> ReadResult:
+def _read_zip(name: str, data: bytes, limits: ReadLimits, budget: _Budget, depth: int) -> Iterator[Item]:
     if depth >= MAX_ZIP_DEPTH:
         message = f"{name} is nested more than {MAX_ZIP_DEPTH} archives deep: unzip it and upload its files."
-        return _fail(name, FailureKind.UNSUPPORTED, message)
+        yield from _fail(name, FailureKind.UNSUPPORTED, message)
+        return
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError) as exc:
         message = f"{name} is not a readable zip archive ({exc}): check that it opens and upload it again."
-        return _fail(name, FailureKind.CORRUPT, message)
+        yield from _fail(name, FailureKind.CORRUPT, message)
+        return
     with archive:
         members = [info for info in archive.infolist() if not info.is_dir() and not _junk(info.filename)]
         most = limits.zip_max_members
@@ -247,8 +303,10 @@ def _read_zip(name: str, data: bytes, limits: ReadLimits, budget: _Budget, depth
                 f"{name} holds {len(members):,} files, over the limit of {most:,}: "
                 "split the archive or raise POTION_ZIP_MAX_MEMBERS."
             )
-            return _fail(name, FailureKind.TOO_LARGE, message)
-        return ReadResult.merge(_read_member(archive, info, name, limits, budget, depth) for info in members)
+            yield from _fail(name, FailureKind.TOO_LARGE, message)
+            return
+        for info in members:
+            yield from _read_member(archive, info, name, limits, budget, depth)
 
 
 def _junk(member: str) -> bool:
@@ -259,18 +317,18 @@ def _junk(member: str) -> bool:
 
 def _read_member(
     archive: zipfile.ZipFile, info: zipfile.ZipInfo, outer: str, limits: ReadLimits, budget: _Budget, depth: int
-) -> ReadResult:
+) -> Iterator[Item]:
     name = f"{outer}/{member_path(info.filename)}"
-    refused = _precheck(name, info.file_size, limits.max_file_bytes) or _ratio_check(
+    refused = _precheck(name, info.file_size, limits) or _ratio_check(
         name, info.file_size, info.compress_size, limits.zip_max_ratio
     )
     if refused:
-        return ReadResult([], [refused])
+        return iter([refused])
     if info.flag_bits & 0x1:
         message = f"{name} is encrypted: extract it with its password and upload it directly."
         return _fail(name, FailureKind.ENCRYPTED, message)
     if info.file_size > budget.left:
-        return _fail(name, FailureKind.TOO_LARGE, _bomb_message(name, budget))
+        return _fail(name, FailureKind.TOO_LARGE, _bomb_message(name, budget, limits.file_setting))
     try:
         with archive.open(info) as member:
             data = member.read(limits.max_file_bytes + 1)  # never trust the declared size
@@ -283,11 +341,11 @@ def _read_member(
         message = f"{name} could not be unpacked ({exc}): check that the archive opens and upload it again."
         return _fail(name, FailureKind.CORRUPT, message)
     if len(data) > budget.left:
-        return _fail(name, FailureKind.TOO_LARGE, _bomb_message(name, budget))
+        return _fail(name, FailureKind.TOO_LARGE, _bomb_message(name, budget, limits.file_setting))
     # The header may have lied about the size: the bytes unpacked are checked too.
     refused = _ratio_check(name, len(data), info.compress_size, limits.zip_max_ratio)
     if refused:
-        return ReadResult([], [refused])
+        return iter([refused])
     budget.left -= len(data)
     return _read(name, data, limits, budget, depth + 1)
 
@@ -314,18 +372,18 @@ def _ratio_check(name: str, size: int, compressed: int, most: float) -> ReadFail
     return ReadFailure(name, FailureKind.TOO_LARGE, message)
 
 
-def _precheck(name: str, size: int, limit: int) -> ReadFailure | None:
-    """The refusals that need only the name and the size, checked before any parsing."""
+def _precheck(name: str, size: int, limits: ReadLimits | None) -> ReadFailure | None:
+    """The refusals that need only the name and the size, checked before any parsing (None: no size limit)."""
     if _suffix(name) not in SUPPORTED_EXTENSIONS:
         types = ", ".join(SUPPORTED_EXTENSIONS[:-1]) + f" or {SUPPORTED_EXTENSIONS[-1]}"
         return ReadFailure(name, FailureKind.UNSUPPORTED, f"{name} is not a supported file type: upload {types} files.")
     if size == 0:
         message = f"{name} is empty (0 bytes): check that it is the right file and upload it again."
         return ReadFailure(name, FailureKind.EMPTY, message)
-    if size > limit:
+    if limits is not None and size > limits.max_file_bytes:
         message = (
-            f"{name} is {format_bytes(size)}, over the {format_bytes(limit, exact=True)} limit: "
-            "split it or raise POTION_MAX_FILE_MB."
+            f"{name} is {format_bytes(size)}, over the {format_bytes(limits.max_file_bytes, exact=True)} limit: "
+            f"split it or raise {limits.file_setting}."
         )
         return ReadFailure(name, FailureKind.TOO_LARGE, message)
     return None
@@ -344,10 +402,10 @@ def _no_text(name: str, doc_type: str) -> ReadFailure:
     return ReadFailure(name, FailureKind.NO_TEXT, message)
 
 
-def _bomb_message(name: str, budget: _Budget) -> str:
+def _bomb_message(name: str, budget: _Budget, setting: str) -> str:
     return (
         f"{name} would unpack {budget.archive} past {format_bytes(budget.total, exact=True)} "
-        f"({ZIP_TOTAL_FACTOR} times the file limit): split the archive or raise POTION_MAX_FILE_MB."
+        f"({ZIP_TOTAL_FACTOR} times the file limit): split the archive or raise {setting}."
     )
 
 
@@ -355,5 +413,5 @@ def _unreadable(name: str, exc: OSError) -> str:
     return f"{name} could not be opened ({exc.strerror or exc}): check that it exists and is readable."
 
 
-def _fail(name: str, kind: FailureKind, message: str) -> ReadResult:
-    return ReadResult([], [ReadFailure(name, kind, message)])
+def _fail(name: str, kind: FailureKind, message: str) -> Iterator[ReadFailure]:
+    return iter([ReadFailure(name, kind, message)])

@@ -44,7 +44,7 @@ _UNPRINTABLE = re.compile("[\x00-\x08\x0e-\x1a\x1c-\x1f\x7f-\x9f\ufffd\ue000-\uf
 BINARY_SHARE, BINARY_SHARE_NO_FIT = 0.10, 0.01
 # In UTF-16 every ASCII or Latin-1 character, and every space, has a zero byte, on the odd side in
 # little-endian; text has almost no characters whose other byte is zero (U+0100, U+4E00...).
-_UTF16_ZEROS, _UTF16_STRAY_ZEROS, _UTF16_SAMPLE = 0.10, 0.02, 65536
+_UTF16_ZEROS, _UTF16_STRAY_ZEROS, HEAD_BYTES = 0.10, 0.02, 65536
 
 
 def clean_text(text: str) -> str:
@@ -67,7 +67,11 @@ def decode_text_file(data: bytes, name: str) -> str:
 
 
 def _refuse_binary(text: str, fits: bool, name: str) -> None:
-    share = unprintable_share(text)
+    refuse_binary_share(unprintable_share(text), fits, name)
+
+
+def refuse_binary_share(share: float, fits: bool, name: str) -> None:
+    """Raise if a text's share of unprintable characters says it is binary data (`fits`: an encoding fit its bytes)."""
     if share > BINARY_SHARE or (share > BINARY_SHARE_NO_FIT and not fits):
         raise DocumentError(
             "corrupt",
@@ -94,30 +98,39 @@ def _decode_html(data: bytes, name: str) -> str:
 
 def _decode(data: bytes) -> tuple[str, bool]:
     """The text, and whether an encoding fits the bytes (False where charset-normalizer found none)."""
-    for bom, encoding in _BOMS:
-        if data.startswith(bom):
-            return data.decode(encoding, errors="replace"), True
-    utf16 = _bomless_utf16(data)
-    if utf16:  # before UTF-8, which accepts the ASCII part of UTF-16 and keeps every zero byte
-        return data.decode(utf16, errors="replace"), True
+    announced = announced_encoding(data)
+    if announced:
+        return data.decode(announced, errors="replace"), True
     try:
         return data.decode("utf-8"), True
     except UnicodeDecodeError:
-        encoding, fits = _guess_encoding(data)
+        encoding, fits = guess_encoding(data)
         return data.decode(encoding, errors="replace"), fits
+
+
+def announced_encoding(head: bytes) -> str | None:
+    """The encoding a file's first bytes announce: a BOM, or UTF-16 told by the zero bytes of its first 64 KB.
+
+    Checked before UTF-8, which accepts the ASCII part of UTF-16 and keeps every zero byte."""
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            return encoding
+    return _bomless_utf16(head)
 
 
 def unprintable_share(text: str) -> float:
     """The share of characters in `text` that no text shows (see _UNPRINTABLE)."""
-    if not text:
-        return 0.0
+    return unprintable_count(text) / len(text) if text else 0.0
+
+
+def unprintable_count(text: str) -> int:
     # Counted match by match: sub("") built a second copy of the whole text (a 32 MB corpus read at once).
-    return sum(1 for _ in _UNPRINTABLE.finditer(text)) / len(text)
+    return sum(1 for _ in _UNPRINTABLE.finditer(text))
 
 
 def _bomless_utf16(data: bytes) -> str | None:
     """The UTF-16 codec to use when the zero bytes of the first 64 KB sit on one side of the byte pairs."""
-    sample = data[:_UTF16_SAMPLE]
+    sample = data[:HEAD_BYTES]
     pairs = len(sample) // 2
     if not pairs:
         return None
@@ -129,7 +142,7 @@ def _bomless_utf16(data: bytes) -> str | None:
     return None
 
 
-def _guess_encoding(data: bytes) -> tuple[str, bool]:
+def guess_encoding(data: bytes) -> tuple[str, bool]:
     """charset-normalizer's encoding and True; cp1252 or Latin-1 and False when it finds none."""
     from charset_normalizer import from_bytes
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from core.errors import DocumentError
@@ -34,13 +34,18 @@ def read_json(data: bytes, name: str) -> list[Part]:
 
 def read_jsonl(data: bytes, name: str) -> list[Part]:
     """One record per line (BEIR corpus.jsonl); a bad line is one failure named "file:line"."""
-    lines = [
-        (number, _parse_line(line))
-        for number, line in enumerate(decode_text_file(data, name).split("\n"), start=1)
-        if line.strip()
-    ]
-    as_records = any(isinstance(value, dict) and _has_text_field(value) for _, value in lines)
-    return [_jsonl_part(name, number, value, as_records) for number, value in lines]
+    return list(jsonl_parts(decode_text_file(data, name).split("\n"), name))
+
+
+def jsonl_parts(lines: Iterable[str], name: str) -> Iterator[Part]:
+    """The parts of a JSONL collection's lines (a list, or core.read.text_lines.TextLines streaming a file), read
+    twice: first until a record with a text field says the lines are records (the first line, in a BEIR corpus),
+    then for the parts, one at a time."""
+    values = (_parse_line(line) for line in lines if line.strip())
+    as_records = any(isinstance(value, dict) and _has_text_field(value) for value in values)
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield _jsonl_part(name, number, _parse_line(line), as_records)
 
 
 def _parse_line(line: str) -> Any:

@@ -102,10 +102,13 @@ def models(settings: Settings) -> Check:
 
 
 def limits(settings: Settings) -> Check:
+    """The limits in force; uploads and files given by path (the CLI's) are held to different ones."""
     mb = 1024 * 1024
     parts = [
-        f"file {format_bytes(settings.max_file_mb * mb, exact=True)} (POTION_MAX_FILE_MB)",
+        f"uploaded file {format_bytes(settings.max_file_mb * mb, exact=True)} (POTION_MAX_FILE_MB)",
         f"upload {format_bytes(settings.max_upload_mb * mb, exact=True)} (POTION_MAX_UPLOAD_MB)",
+        f"file given by path and parsed whole {format_bytes(settings.max_whole_file_mb * mb, exact=True)} "
+        "(POTION_MAX_WHOLE_FILE_MB; a JSONL collection given by path is streamed, with no limit)",
         f"zip ratio {settings.zip_max_ratio:g} to 1 (POTION_ZIP_MAX_RATIO)",
         f"zip members {settings.zip_max_members:,} (POTION_ZIP_MAX_MEMBERS)",
         f"chunks per file {settings.max_chunks_per_file:,} (POTION_MAX_CHUNKS_PER_FILE)",
@@ -115,6 +118,7 @@ def limits(settings: Settings) -> Check:
         for name, value in (
             ("POTION_MAX_FILE_MB", settings.max_file_mb),
             ("POTION_MAX_UPLOAD_MB", settings.max_upload_mb),
+            ("POTION_MAX_WHOLE_FILE_MB", settings.max_whole_file_mb),
             ("POTION_ZIP_MAX_RATIO", settings.zip_max_ratio),
             ("POTION_ZIP_MAX_MEMBERS", settings.zip_max_members),
             ("POTION_MAX_CHUNKS_PER_FILE", settings.max_chunks_per_file),
