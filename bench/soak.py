@@ -25,7 +25,7 @@ process, one notice per session) only exists for a database the app holds. So ea
 survive it:
 
 - engine: the app's `milvus` engine SIGKILLed (as the OOM killer would);
-- cli: the running CLI ingest SIGKILLed once it is writing (stage "index");
+- cli: the running CLI ingest SIGKILLed once it is writing (its progress shows stage "ingest");
 - serve: `serve` stopped (SIGTERM) and started again on the same port and database.
 
 Goals, as the issue states them: 0 errors other than the one-line restart notices; the ingest library exactly equal
@@ -62,6 +62,8 @@ sys.path.insert(0, str(ROOT))
 
 from machine import loadavg, machine_info  # noqa: E402
 from measure import log, rnd  # noqa: E402
+
+from core.ingest.pipeline import INGEST_STAGE  # noqa: E402
 
 TAG = "POTION_SOAK_TAG"  # inherited by every descendant: finds them wherever they were reparented to
 RUN_TAG = "POTION_SOAK_RUN"  # one per CLI run: what a killed run left behind
@@ -437,6 +439,12 @@ def kill_engine(soak: Soak) -> dict:
     return {"pid": engines[0], "ended": ended}
 
 
+def is_writing(stderr: Path) -> bool:
+    """Whether a CLI ingest has reached its writing stage: files given by path are read as they are indexed, under
+    the progress stage core.ingest.pipeline.INGEST_STAGE."""
+    return f"{INGEST_STAGE}:" in stderr.read_text(errors="replace")
+
+
 def kill_cli(soak: Soak) -> dict:
     """SIGKILL the running CLI as soon as it is writing (its progress shows the index stage); a run that ended
     before the signal landed does not count, and the next one is tried."""
@@ -444,7 +452,7 @@ def kill_cli(soak: Soak) -> dict:
     while time.monotonic() < deadline and not soak.stopping.is_set():
         with soak.cli_lock:
             process, err = soak.cli, soak.cli_stderr
-        if process is not None and process.poll() is None and "index:" in err.read_text(errors="replace"):
+        if process is not None and process.poll() is None and is_writing(err):
             tag = _run_tag(process.pid)
             soak.cli_killed.add(process.pid)
             kill_and_wait(process.pid)
@@ -482,7 +490,7 @@ def restart_serve(soak: Soak) -> dict:
     while time.monotonic() < deadline and not soak.stopping.is_set() and not writing:
         with soak.cli_lock:
             process, err = soak.cli, soak.cli_stderr
-        writing = process is not None and process.poll() is None and "index:" in err.read_text(errors="replace")
+        writing = process is not None and process.poll() is None and is_writing(err)
         if not writing:
             time.sleep(POLL_S)  # a bench watching a child's progress file
     began = time.monotonic()
