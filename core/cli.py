@@ -25,6 +25,7 @@ from core.errors import PotionError
 if TYPE_CHECKING:
     from core.access import Actor
     from core.evaluate.results import EvaluationReport, RunKey
+    from core.insight.index_quality import IndexQuality
     from core.storage import Store
     from core.storage.loading import LoadProgress
 
@@ -463,8 +464,18 @@ def _evaluation_table(report: EvaluationReport) -> str:
     return "\n".join(lines)
 
 
+def _quality_dict(store: Store, library: str, model: str) -> dict | None:
+    from core.insight.index_quality import index_quality
+
+    quality = index_quality(store, library, model)
+    return quality.as_dict() if quality else None
+
+
 def cmd_libraries(args: argparse.Namespace, settings: Settings) -> int:
-    libraries = _store(settings).libraries()
+    from core.storage.vector_index import VectorIndex
+
+    store = _store(settings)
+    libraries = store.libraries()
     payload = [
         {
             "name": lib.name,
@@ -478,6 +489,8 @@ def cmd_libraries(args: argparse.Namespace, settings: Settings) -> int:
                     "chunking": c.meta.chunking,
                     "analyzer": c.meta.analyzer,
                     "variant": c.meta.model_variant,
+                    "vector_index": VectorIndex.of(c.meta.vector_index).as_dict(),
+                    "index_quality": _quality_dict(store, lib.name, c.meta.model_name),
                 }
                 for c in lib.collections
             ],
@@ -486,7 +499,11 @@ def cmd_libraries(args: argparse.Namespace, settings: Settings) -> int:
     ]
     lines = [
         f"{lib['name']}: "
-        + "; ".join(f"{m['model']} {m['dim']}d {m['documents']} docs {m['chunks']} chunks" for m in lib["models"])
+        + "; ".join(
+            f"{m['model']} {m['dim']}d {m['documents']} docs {m['chunks']} chunks"
+            + ("" if m["vector_index"]["exact"] else f" ({m['vector_index']['kind']})")
+            for m in lib["models"]
+        )
         for lib in payload
     ] or ["No libraries yet: index documents with `python -m core ingest PATH --library NAME --model MODEL`."]
     _emit(args, payload, "\n".join(lines))
@@ -515,6 +532,44 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         f"Library '{args.library}' ({args.model}) is on schema {meta.schema_version}, keyword analyzer "
         f"'{meta.analyzer or 'none'}'.",
     )
+    return EXIT_OK
+
+
+def _quality_text(quality: IndexQuality | None) -> str:
+    if quality is None:
+        return "recall not measured"
+    return (
+        f"recall@10 {quality.recall_at_10:.3f} against exact, p50 {quality.p50_ms:.1f} ms "
+        f"({quality.queries} of its {quality.chunks:,} chunks as queries)"
+    )
+
+
+def cmd_vector_index(args: argparse.Namespace, settings: Settings) -> int:
+    from core.insight.index_quality import index_quality, measure_index_quality
+    from core.service.libraries import set_vector_index
+    from core.storage.vector_index import VectorIndex, parse
+
+    store = _store(settings)
+    bar = ProgressBar(enabled=not args.json)
+    try:
+        if args.index:
+            quality = set_vector_index(
+                store, _runner(), args.library, args.model, parse(args.index), bar, _actor(settings)
+            )
+        elif args.measure:
+            quality = measure_index_quality(store, args.library, args.model, progress=bar)
+        else:
+            quality = index_quality(store, args.library, args.model)
+    finally:
+        bar.close()
+    chosen = VectorIndex.of(store.index(args.library, args.model).meta.vector_index)
+    payload = {
+        "library": args.library,
+        "model": args.model,
+        "vector_index": chosen.as_dict(),
+        "quality": quality.as_dict() if quality else None,
+    }
+    _emit(args, payload, f"Library '{args.library}' ({args.model}): {chosen.label}, {_quality_text(quality)}.")
     return EXIT_OK
 
 
@@ -727,6 +782,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("rebuild", cmd_rebuild, "rebuild an index in the current schema (adds keyword search)")
     p.add_argument("--library", required=True)
     p.add_argument("--model", required=True)
+    p = command(
+        "vector-index",
+        cmd_vector_index,
+        "show or change the dense index of a library's model (flat: exact, the default; ivf_flat, hnsw where the "
+        "engine has them) with its recall@10 against exact",
+    )
+    p.add_argument("index", nargs="?", help="KIND[:key=value,...], e.g. flat, ivf_flat:nlist=1024,nprobe=32, hnsw")
+    p.add_argument("--library", required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--measure", action="store_true", help="measure recall and latency again without changing it")
     p = command("serve", cmd_serve, "serve the Milvus Lite database over gRPC so several processes can share it")
     p.add_argument("--port", type=int, default=19530)
     p.add_argument("--host", default="127.0.0.1", help="loopback unless --expose")

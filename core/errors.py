@@ -105,3 +105,11 @@ class EngineRestartFailedError(StoreError):
 
 class ServerUnavailableError(StoreError):
     """The Milvus server does not answer; the store reconnects by itself once it does."""
+
+
+class VectorIndexError(StoreError):
+    """A vector index that cannot be written down, or that the engine does not have."""
+
+
+class ApproximateIndexError(StoreError):
+    """Evaluation asked of an index whose dense ranking is approximate: its numbers would not be exact."""

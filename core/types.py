@@ -90,6 +90,9 @@ class CollectionMeta:
     schema_version: int = SCHEMA_VERSION
     metric: str = "COSINE"  # the engine's metric of the dense field; schema 3 stores unit vectors under "IP"
     model_variant: str = ""  # a variant of the model at model_source (128d, int8, ...); "" for the model itself
+    # The dense field's index (core.storage.vector_index.VectorIndex.as_dict); empty: exact FLAT, as every index
+    # made before the choice existed.
+    vector_index: dict = field(default_factory=dict)
 
     @property
     def has_keyword(self) -> bool:

@@ -18,9 +18,12 @@ from core.insight.costs import (
     indexed,
     measure_costs,
 )
-from core.service.jobs import JobStatus
+from core.insight.index_quality import NOT_MEASURED, index_summary
+from core.service.jobs import JobStatus, library_job_key
+from core.service.libraries import VECTOR_INDEX, start_vector_index
 from core.sizes import format_bytes
 from core.storage import Store
+from core.storage.vector_index import engine_kinds, parse
 from pages import keys, shared
 
 QUALITY_KEY = keys.COST_QUALITY  # {library: {model: nDCG@10}}, left by the Judgments page's evaluation (dense runs)
@@ -115,6 +118,57 @@ def table(library: str, costs: list) -> dict:
     return quality
 
 
+def vector_indexes(store: Store, library: str, collections: list) -> None:
+    """Each index's dense index with its recall@10 against exact ranking; an editor can change it (a job)."""
+    st.subheader("Vector index")
+    job_key = library_job_key(library)
+    job = shared.jobs().get(job_key)
+    if job is not None and job.kind == VECTOR_INDEX:
+        if job.running:
+            shared.key_progress(job_key)
+            st.stop()
+        if job.status == JobStatus.FAILED:
+            st.error(shared.inert(f"The vector index was not changed: {job.error}"))
+    summaries = [index_summary(store, library, c.meta) for c in collections]
+    st.dataframe(
+        [
+            {
+                "model": s.model,
+                "vector index": s.index.label,
+                "recall@10 vs exact": f"{s.quality.recall_at_10:.3f}" if s.quality else NOT_MEASURED,
+                "search p50 (ms)": round(s.quality.p50_ms, 2) if s.quality else None,
+                "numpy exact p50 (ms)": round(s.quality.exact_p50_ms, 2) if s.quality else None,
+                "queries": s.quality.queries if s.quality else None,
+            }
+            for s in summaries
+        ],
+        hide_index=True,
+        width="stretch",
+        key="costs_vector_index",
+    )
+    st.caption(
+        "FLAT ranks exactly and is what evaluation uses; an approximate index answers faster on large libraries "
+        "at the recall shown, measured on this library's own vectors (stored chunks as queries, each left out of "
+        "its own ranking). Evaluation refuses an approximate index."
+    )
+    if not shared.may_write():
+        return
+    kinds = engine_kinds(store.profile.engine, store.profile.version)
+    with st.form("vector_index_form"):
+        model = st.selectbox("Model", [s.model for s in summaries], key="vector_index_model")
+        kind = st.selectbox("Index", [k.lower() for k in kinds], key="vector_index_kind")
+        params = st.text_input("Parameters (optional)", placeholder="nlist=1024,nprobe=32", key="vector_index_params")
+        submitted = st.form_submit_button("Index and measure recall")
+    if submitted:
+        try:
+            choice = parse(f"{kind}:{params}" if params.strip() else kind)
+            start_vector_index(store, shared.jobs(), library, model, choice, shared.actor())
+        except PotionError as exc:
+            st.error(shared.inert(exc))
+        else:
+            st.rerun()
+
+
 def chart(costs: list, quality: dict) -> None:
     axis = CostAxis(st.selectbox("Cost on the x axis", [str(a) for a in CostAxis], key="costs_axis"))
     plotted = cost_chart(costs, axis, quality)
@@ -151,3 +205,4 @@ job_panel(job_key)
 costs = measure(store, library, job_key, collections)
 if costs:
     chart(costs, table(library, costs))
+vector_indexes(store, library, collections)

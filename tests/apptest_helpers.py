@@ -99,3 +99,8 @@ def arrow_frame(data: bytes):
     import pyarrow as pa
 
     return pa.ipc.open_stream(data).read_pandas()
+
+
+def costs_table(at: AppTest) -> list[dict]:
+    """The Costs page's table of measured costs, one dict per model (the vector index table follows it)."""
+    return at.main.dataframe[0].value.to_dict("records")

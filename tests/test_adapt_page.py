@@ -36,6 +36,7 @@ from tests.apptest_helpers import (
     MODEL_PICKER,
     ROOT,
     by_label,
+    costs_table,
     new_app,
     no_exception,
     open_page,
@@ -341,6 +342,5 @@ def test_a_made_model_shows_on_the_costs_page_as_made_here(app_store, tmp_path):
     assert wait_for_job(shared.jobs(), f"costs|{LIBRARY}").status == "done"
     at.run()
     no_exception(at)
-    (frame,) = [d.value for d in at.main.dataframe]
-    sources = dict(zip(frame["model"], frame["source"]))
+    sources = {row["model"]: row["source"] for row in costs_table(at)}
     assert sources == {BUNDLED_LARGE: "bundled", MADE: "made here"}

@@ -64,6 +64,8 @@ def test_ingest_search_libraries_and_delete_as_json(corpus):
                     "chunking": libraries[0]["models"][0]["chunking"],
                     "analyzer": libraries[0]["models"][0]["analyzer"],
                     "variant": "",  # the model as published
+                    "vector_index": {"kind": "FLAT", "build": {}, "search": {}, "exact": True},  # the default
+                    "index_quality": None,  # never measured
                 }
             ],
         }

@@ -173,13 +173,12 @@ def test_the_sidebar_offers_a_variant_of_the_picked_model_as_a_model_of_its_own(
     assert f"{BUNDLED_LARGE}@64d+int8" in at.main.multiselect(key="eval_models").options
     open_page(at, "pages/costs.py")
     at.main.button(key="costs_measure").click().run()
-    from tests.apptest_helpers import wait_for_job
+    from tests.apptest_helpers import costs_table, wait_for_job
 
     wait_for_job(shared.jobs(), "costs|My library")
     at.run()
     no_exception(at)
-    (frame,) = at.main.dataframe
-    rows = {r["model"]: r for r in frame.value.to_dict("records")}
+    rows = {r["model"]: r for r in costs_table(at)}
     assert (rows[f"{BUNDLED_LARGE}@64d+int8"]["dims"], rows[BUNDLED_LARGE]["dims"]) == (64, 256)
     assert (rows[f"{BUNDLED_LARGE}@64d+int8"]["weights"], rows[BUNDLED_LARGE]["weights"]) == ("int8", "float16")
     assert rows[f"{BUNDLED_LARGE}@64d+int8"]["bytes / vector"] == 256

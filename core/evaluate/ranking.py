@@ -11,6 +11,7 @@ from pathlib import Path
 from core.access import Actor, may_write, require_write
 from core.config import Settings
 from core.embed.embedder import Embedder
+from core.errors import ApproximateIndexError
 from core.evaluate.datasets import BeirDataset, EvaluationError
 from core.ingest.chunking import ChunkSettings
 from core.ingest.pipeline import IngestResult, ingest_documents, no_progress
@@ -18,6 +19,7 @@ from core.read.documents import ReadLimits, ReadResult, read_path
 from core.search.query import search_many
 from core.storage import Store
 from core.storage.base import check_compatible
+from core.storage.vector_index import VectorIndex
 from core.types import DocumentOutcome, DocumentStatus, HybridParams, ProgressCallback, SearchMode
 
 DEPTH = 100  # documents ranked per query: the deepest cutoff of core.evaluate.metrics.MEASURES
@@ -119,8 +121,16 @@ def rank_documents(
     """The top `depth` documents of every query, each scored by its best chunk.
 
     Enough chunks are asked for that `depth` distinct documents come back; a query whose chunks hold
-    fewer is asked again deeper, so its document ranking is the exact one (indexes are FLAT)."""
+    fewer is asked again deeper, so its document ranking is the exact one: an index searched approximately is
+    refused (ApproximateIndexError), since its numbers would not be the model's."""
     index = store.index(library, embedder.info.name)
+    chosen = VectorIndex.of(index.meta.vector_index)
+    if mode != SearchMode.KEYWORD and not chosen.exact:
+        raise ApproximateIndexError(
+            f"Library '{library}' searches {embedder.info.name} through an approximate index ({chosen.label}), so "
+            f"its numbers would not be exact: set it back with `python -m core vector-index flat --library "
+            f"{library} --model {embedder.info.name}` to evaluate it."
+        )
     chunks, documents = index.count(), index.count_documents()
     cap = max(1, min(chunks, ENGINE_MAX_TOP_K))
     first_k = min(cap, max(depth, math.ceil(2 * depth * chunks / max(documents, 1))))

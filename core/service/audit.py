@@ -26,6 +26,7 @@ class AuditAction(StrEnum):
     IMPORT_JUDGMENTS = "import judgments"
     EDIT_JUDGMENTS = "edit judgments"  # judgments deleted or their verdicts flipped on the Judgments page
     HYBRID_DEFAULT = "set hybrid default"
+    VECTOR_INDEX = "set vector index"
 
 
 _clock = threading.Lock()

@@ -11,6 +11,7 @@ import numpy as np
 
 from core.errors import KeywordUnavailableError, LibraryNotFoundError
 from core.storage.fusion import fuse
+from core.storage.vector_index import VectorIndex
 from core.types import ChunkRow, CollectionMeta, CollectionStats, Hit, HybridParams, SearchMode, StoredDocument
 
 
@@ -88,11 +89,16 @@ class Index(ABC):
         nothing to do where it is current."""
         return self.meta
 
+    @abstractmethod
+    def set_vector_index(self, choice: VectorIndex) -> CollectionMeta:
+        """Index the dense field anew with `choice` (its rows stay) and record it in the provenance;
+        VectorIndexError in one sentence when the engine has no such index."""
+
     # --- search --------------------------------------------------------------------------------
 
     @abstractmethod
     def dense(self, vectors: np.ndarray, top_k: int, document: str | None = None) -> list[list[Hit]]:
-        """Exact cosine top-k for each query vector, in one call."""
+        """Cosine top-k for each query vector, in one call: exact under FLAT, approximate under other indexes."""
 
     @abstractmethod
     def keyword(self, texts: Sequence[str], top_k: int, document: str | None = None) -> list[list[Hit]]:

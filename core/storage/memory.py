@@ -18,6 +18,7 @@ from core.storage.base import Catalog, Judgments, Store, check_compatible, order
 from core.storage.index import Index
 from core.storage.leases import MemoryLeases
 from core.storage.profile import MEMORY
+from core.storage.vector_index import VectorIndex, check_supported
 from core.types import ChunkRow, CollectionMeta, Hit, Judgment, StoredDocument, document_key
 from core.vectors import unit_rows
 
@@ -219,6 +220,10 @@ class MemoryIndex(Index):
 
     def count_documents(self) -> int:
         return len(self.documents())
+
+    def set_vector_index(self, choice: VectorIndex) -> CollectionMeta:
+        check_supported(choice, MEMORY.engine, MEMORY.version, "The in-memory store")
+        return self.meta  # FLAT, the one index it has, is what every index here already is
 
     def dense(self, vectors: np.ndarray, top_k: int, document: str | None = None) -> list[list[Hit]]:
         with self.catalog.lock:

@@ -15,6 +15,7 @@ from core.storage.records import collection_name
 from core.storage.registry import LeaseRow
 from core.storage.schema import DENSE_METRIC, chunk_schema
 from core.storage.state import StoreState, engine_call
+from core.storage.vector_index import VectorIndex
 from core.types import SCHEMA_VERSION, CollectionMeta
 
 # Two processes making one index on a server at once: an unregistered collection is waited for this long
@@ -186,7 +187,8 @@ class MilvusCatalog(Catalog):
         analyzers, known = self.state.profile.analyzers, meta.analyzer or self._analyzer
         candidates: list[str | None] = ([known] if known else list(analyzers)) if analyzers else [None]
         for i, analyzer in enumerate(candidates):
-            schema, index = chunk_schema(self.client, meta.dim, analyzer, meta.metric)
+            choice = VectorIndex.of(meta.vector_index)
+            schema, index = chunk_schema(self.client, meta.dim, analyzer, meta.metric, choice)
             try:
                 self.client.create_collection(meta.collection, schema=schema, index_params=index)
             except MilvusException:

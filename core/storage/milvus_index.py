@@ -7,6 +7,7 @@ changed is answered but not kept (core.storage.state)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from core.storage.consistency import EXACT, SEARCH, settle
 from core.storage.index import Index, not_indexed
 from core.storage.records import OUTPUT_FIELDS, to_hits, to_record
 from core.storage.state import StoreState, engine_call
+from core.storage.vector_index import FLAT, VectorIndex, check_supported, index_params, search_params
 from core.types import ChunkRow, CollectionMeta, Hit, StoredDocument
 from core.vectors import unit_rows
 
@@ -182,7 +184,7 @@ class MilvusIndex(Index):
             limit=limit,
             filter=legacy.document_filter(meta, [document]) if document else "",
             output_fields=OUTPUT_FIELDS,
-            search_params={"metric_type": metric},
+            search_params=search_params(VectorIndex.of(meta.vector_index) if field == "vector" else FLAT, metric),
             consistency_level=SEARCH,
         )
 
@@ -210,6 +212,22 @@ class MilvusIndex(Index):
                 "and hybrid search cannot run there; dense search works."
             )
         return super().no_keyword(meta)
+
+    @engine_call("change the vector index")
+    def set_vector_index(self, choice: VectorIndex) -> CollectionMeta:
+        meta, profile = self.meta, self.state.profile
+        check_supported(choice, profile.engine, profile.version, f"{profile.label} at {self.state.uri}")
+        if VectorIndex.of(meta.vector_index) == choice:
+            return meta
+        # An index is changed on a released collection; searches meanwhile wait on the reload, as after an open.
+        self.state.release(meta.collection)
+        self.client.drop_index(meta.collection, index_name="vector")
+        params = self.client.prepare_index_params()
+        params.add_index("vector", metric_type=meta.metric, **index_params(choice))
+        self.client.create_index(meta.collection, params)
+        changed = self.catalog.register(replace(meta, vector_index={} if choice.exact else choice.as_dict()))
+        self.state.ensure_loaded(meta.collection)
+        return changed
 
     # --- upgrade -------------------------------------------------------------------------------
 

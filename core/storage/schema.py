@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from core.storage.vector_index import FLAT, VectorIndex, index_params
+
 # Analyzers in order of preference, chosen by BM25 nDCG@10 on ../shared/datasets (bench/engines.py):
 # "english" (stemming, stop words) beats "standard" on SciFact and Cranfield; Milvus Lite 3.x only has "standard".
 ANALYZERS: tuple[str, ...] = ("english", "standard")
@@ -18,7 +20,9 @@ DENSE_METRIC = "IP"
 REGISTRY_DIM = 2  # Milvus wants a vector field in every collection; the registry's is a placeholder
 
 
-def chunk_schema(client: Any, dim: int, analyzer: str | None, metric: str = DENSE_METRIC) -> tuple[Any, Any]:
+def chunk_schema(
+    client: Any, dim: int, analyzer: str | None, metric: str = DENSE_METRIC, vector_index: VectorIndex = FLAT
+) -> tuple[Any, Any]:
     """Schema and index params of one (library, model) collection; `analyzer` None means no BM25 field."""
     from pymilvus import DataType, Function, FunctionType
 
@@ -51,7 +55,7 @@ def chunk_schema(client: Any, dim: int, analyzer: str | None, metric: str = DENS
     for name in INT_FIELDS:
         schema.add_field(name, DataType.INT64)
     index = client.prepare_index_params()
-    index.add_index("vector", index_type="FLAT", metric_type=metric)
+    index.add_index("vector", metric_type=metric, **index_params(vector_index))
     if analyzer:
         index.add_index("sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
     return schema, index

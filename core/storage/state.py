@@ -149,6 +149,12 @@ class StoreState:
                         self.client.load_collection(name)
                     self.loaded.add(name)
 
+    def release(self, name: str) -> None:
+        """Release the collection (an index is changed on a released one); the next reader loads it again."""
+        with self._load_lock:
+            self.client.release_collection(name)
+            self.loaded.discard(name)
+
     def owner(self, collection: str) -> tuple[str, str] | None:
         """The (library, model) whose index is `collection`; None for the store's own collections."""
         with self.lock:
