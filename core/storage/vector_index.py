@@ -3,7 +3,8 @@ approximate index where the engine has one. The choice is part of the index's pr
 
 Written as `KIND` or `KIND:key=value,...`, e.g. `ivf_flat:nlist=1024,nprobe=32` or `hnsw:M=16,ef=64`. Build
 parameters go to the engine's index, search parameters to every search. Which engine takes which kind (measured
-on this machine): Milvus Lite 2.5.1 takes FLAT and IVF_FLAT and refuses HNSW; a Milvus server takes all three.
+on this machine): Milvus Lite 2.5.1 takes FLAT and IVF_FLAT and refuses HNSW; Milvus Lite 3.2.2 (faiss) and a
+Milvus server take all three.
 Lite 2.5.1 keeps rows in one growing segment, whose interim IVF index ignores nprobe (recall 0.736 at 100k,
 bench/storage.py), which is why the recall shown beside an index is measured, never assumed."""
 
@@ -21,7 +22,7 @@ KINDS: dict[str, tuple[dict[str, int], dict[str, int]]] = {
     "IVF_FLAT": ({"nlist": 1024}, {"nprobe": 32}),
     "HNSW": ({"M": 16, "efConstruction": 200}, {"ef": 64}),
 }
-ENGINE_KINDS = {"lite2": ("FLAT", "IVF_FLAT"), "lite3": ("FLAT",), "server": tuple(KINDS), "memory": ("FLAT",)}
+ENGINE_KINDS = {"lite2": ("FLAT", "IVF_FLAT"), "lite3": tuple(KINDS), "server": tuple(KINDS), "memory": ("FLAT",)}
 
 
 @dataclass(frozen=True)
