@@ -234,6 +234,7 @@ def app_host(events_path: Path, sessions: int, seed: int) -> int:
                     "session": number,
                     "kind": kind,
                     "start": started,
+                    "end": time.time(),
                     "seconds": seconds,
                     "errors": seen["errors"],
                     "exceptions": seen["exceptions"],
@@ -529,11 +530,13 @@ def library_state(env: dict, library: str) -> dict:
 
 def explain_app_event(event: dict, windows: list[tuple[str, float, float]]) -> list[str]:
     """The unexplained errors of one page action: any exception, and any error message that is not the one line
-    an engine restart explains (a write interrupted by it) within an engine fault's window."""
+    an engine restart explains (a write interrupted by it) in an action that ran into an engine fault's window: one
+    begun just before the kill is the one whose save the kill interrupts."""
     unexplained = [f"session {event['session']} {event['kind']}: {e}" for e in event["exceptions"][:1]]
+    during = overlaps(event, windows, "engine")
     for message in event["errors"]:
         restart_line = "has been started again" in message and "\n" not in message
-        if not (restart_line and in_window(event["start"], windows, "engine")):
+        if not (restart_line and during):
             unexplained.append(f"session {event['session']} {event['kind']}: {message}")
     return unexplained
 
@@ -542,6 +545,12 @@ def is_unavailable_line(message: str, uri: str) -> bool:
     """The one line a client gets while serve is down: on opening ("nothing answers there") or once open
     ("is not answering"), both naming the URI."""
     return uri in message and ("is not answering" in message or "nothing answers there" in message)
+
+
+def overlaps(event: dict, windows: list[tuple[str, float, float]], kind: str) -> bool:
+    """Whether the action's span (from its start to its end, waits for the session's turn included) meets a window."""
+    end = event.get("end", event["start"] + event["seconds"])
+    return any(fault == kind and event["start"] <= stop and end >= start for fault, start, stop in windows)
 
 
 def in_window(moment: float, windows: list[tuple[str, float, float]], kind: str | None = None) -> str | None:
@@ -652,10 +661,7 @@ def summarise(soak: Soak, events_path: Path, window: float, got: dict, want: dic
             if fault:
                 searches[fault].append(event["seconds"])
     explained["engine_restart_lines"] = sum(
-        1
-        for e in events
-        for m in e["errors"]
-        if "has been started again" in m and in_window(e["start"], windows, "engine")
+        1 for e in events for m in e["errors"] if "has been started again" in m and overlaps(e, windows, "engine")
     )
     notices_by_session: dict[int, int] = {}
     for event in events:
