@@ -456,7 +456,7 @@ def test_listing_the_teacher_and_resolving_it_import_no_torch():
 
 def test_the_costs_page_and_the_picker_label_the_teacher_as_a_transformer(tiny_teacher, app_store, tmp_path):
     from pages import shared
-    from tests.apptest_helpers import MODEL_PICKER, new_app, no_exception, open_page, wait_for_job
+    from tests.apptest_helpers import MODEL_PICKER, costs_table, new_app, no_exception, open_page, wait_for_job
     from tests.conftest import index_texts
 
     folder = str(tiny_teacher)
@@ -473,8 +473,7 @@ def test_the_costs_page_and_the_picker_label_the_teacher_as_a_transformer(tiny_t
     assert job.error is None and job.result.measured == 2
     at.run()
     no_exception(at)
-    (frame,) = at.main.dataframe
-    rows = {r["model"]: r for r in frame.value.to_dict("records")}
+    rows = {r["model"]: r for r in costs_table(at)}
     assert (rows[folder]["kind"], rows[folder]["source"]) == ("transformer", "transformer, not static")
     assert (rows[BUNDLED_SMALL]["kind"], rows[BUNDLED_SMALL]["source"]) == ("static", "bundled")
     assert rows[folder]["dims"] == HIDDEN and rows[folder]["encode rate (chunks/s)"] > 0
