@@ -47,6 +47,7 @@ sys.path.insert(0, str(ROOT))
 import engines as eng  # noqa: E402  (shared helpers: timing, /proc memory)
 from machine import loadavg, machine_info  # noqa: E402
 
+from core.insight.index_quality import tie_aware_recall  # noqa: E402  (the rule the Costs page's recall uses)
 from core.vectors import unit_rows  # noqa: E402
 
 MODEL = "minilm-static-256"
@@ -179,10 +180,6 @@ def exact_topk(matrix: np.ndarray, query: np.ndarray, k: int = TOP_K) -> tuple[n
     scores = matrix @ unit_rows(query)
     top = np.argpartition(-scores, k)[:k]
     return scores, float(np.sort(scores[top])[0])
-
-
-def tie_aware_recall(found_scores: list[float], kth: float) -> float:
-    return sum(s >= kth - 1e-4 for s in found_scores[:TOP_K]) / TOP_K
 
 
 def bench_search(store, embedder, raw_model, matrix: np.ndarray, queries: list[str]) -> dict:
