@@ -545,8 +545,8 @@ def _quality_text(quality: IndexQuality | None) -> str:
 
 
 def cmd_vector_index(args: argparse.Namespace, settings: Settings) -> int:
-    from core.insight.index_quality import index_quality, measure_index_quality
-    from core.service.libraries import set_vector_index
+    from core.insight.index_quality import index_quality
+    from core.service.libraries import measure_vector_index, set_vector_index
     from core.storage.vector_index import VectorIndex, parse
 
     store = _store(settings)
@@ -557,7 +557,7 @@ def cmd_vector_index(args: argparse.Namespace, settings: Settings) -> int:
                 store, _runner(), args.library, args.model, parse(args.index), bar, _actor(settings)
             )
         elif args.measure:
-            quality = measure_index_quality(store, args.library, args.model, progress=bar)
+            quality = measure_vector_index(store, args.library, args.model, bar, _actor(settings))
         else:
             quality = index_quality(store, args.library, args.model)
     finally:

@@ -16,7 +16,7 @@ from core.evaluate.ranking import rank_documents
 from core.insight.index_quality import index_quality, measure_index_quality, tie_aware_recall
 from core.service.audit import AuditAction
 from core.service.jobs import JobRunner, library_job_key
-from core.service.libraries import set_vector_index
+from core.service.libraries import measure_vector_index, set_vector_index
 from core.storage.memory import MemoryIndex, MemoryStore
 from core.storage.milvus import MilvusStore
 from core.storage.vector_index import FLAT, VectorIndex, engine_kinds, parse
@@ -150,6 +150,9 @@ def test_a_reader_cannot_change_the_index(store, tmp_path, monkeypatch):
     monkeypatch.setenv("POTION_READ_ONLY", "1")
     with pytest.raises(ReadOnlyError):
         set_vector_index(store, JobRunner(), LIBRARY, BUNDLED_SMALL, parse("ivf_flat"))
+    with pytest.raises(ReadOnlyError):  # measuring records its result in the database
+        measure_vector_index(store, LIBRARY, BUNDLED_SMALL)
+    assert index_quality(store, LIBRARY, BUNDLED_SMALL) is None
     assert store.index(LIBRARY, BUNDLED_SMALL).meta.vector_index == {}
 
 

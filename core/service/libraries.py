@@ -156,6 +156,14 @@ def _changed_index(
     return measure_index_quality(store, library, model_name, progress=progress)
 
 
+def measure_vector_index(
+    store: Store, library: str, model_name: str, progress: ProgressCallback | None = None, actor: Actor | None = None
+) -> IndexQuality:
+    """Measure the index's recall and latency again; the result is recorded in the database, so it is a write."""
+    require_write(actor, f"record the recall of {model_name} in library '{library}'")
+    return measure_index_quality(store, library, model_name, progress=progress)
+
+
 def start_vector_index(
     store: Store, runner: JobRunner, library: str, model_name: str, choice: VectorIndex, actor: Actor | None = None
 ) -> JobState:
