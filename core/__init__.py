@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# The product version, in this one place: saved evaluation runs record it, and pyproject.toml reads it from here
+# (the app runs from a checkout, not an installed distribution, so there is no installed metadata to ask).
+__version__ = "0.20.0"
+
 if TYPE_CHECKING:
     from core.embed.drop_in import Model2VecEmbeddingFunction
 
-__all__ = ["Model2VecEmbeddingFunction"]
+__all__ = ["Model2VecEmbeddingFunction", "__version__"]
 
 
 def __getattr__(name: str) -> Any:

@@ -113,3 +113,15 @@ class VectorIndexError(StoreError):
 
 class ApproximateIndexError(StoreError):
     """Evaluation asked of an index whose dense ranking is approximate: its numbers would not be exact."""
+
+
+class RunNotFoundError(PotionError):
+    """No saved evaluation run has the id (or unique id prefix) given."""
+
+
+class RunFileError(PotionError):
+    """A file of saved runs (or a stored run) that cannot be read: not JSON, or not a run Potion Search wrote."""
+
+
+class RunDiffError(PotionError):
+    """Saved runs that cannot be compared: fewer than two, or no judged query in common."""

@@ -48,7 +48,8 @@ def test_evaluate_prints_hand_computed_scores_as_json(tmp_path, tiny_model_dir, 
     out, err = capsys.readouterr()
     assert code == EXIT_OK, err
     report = json.loads(out)  # stdout is exactly one JSON object
-    assert set(report) == {"dataset", "queries", "results", "comparisons"}
+    assert set(report) == {"dataset", "queries", "results", "comparisons", "runs"}
+    assert [len(run["id"]) for run in report["runs"]] == [32, 32]  # each run saved (tests/test_cli_runs.py)
     assert (report["dataset"], report["queries"]) == ("tiny", 4)
     assert [(r["model"], r["mode"], r["chunking"]) for r in report["results"]] == [
         (model, "dense", "whole"),
@@ -77,8 +78,10 @@ def test_evaluate_prints_hand_computed_scores_as_json(tmp_path, tiny_model_dir, 
 
 
 def untimed(table: str) -> str:
-    """The printed tables without the search seconds (the last column of the results table)."""
-    return re.sub(r"\s+\d+(\.\d+)?$", "", table, flags=re.MULTILINE)
+    """The printed tables without the search seconds (the last column of the results table), nor the lines naming
+    the runs each evaluation saved (new ids, named by the time)."""
+    kept = "\n".join(line for line in table.splitlines() if not line.startswith("saved as run "))
+    return re.sub(r"\s+\d+(\.\d+)?$", "", kept, flags=re.MULTILINE)
 
 
 def test_evaluate_reuses_its_index_and_prints_a_table(tmp_path, tiny_model_dir, capsys):
@@ -135,6 +138,10 @@ def test_a_named_baseline_is_compared_against_and_a_missing_one_is_refused(tmp_p
 
 @pytest.fixture
 def scifact_slice(tmp_path: Path) -> Path:
+    return write_scifact_slice(tmp_path)
+
+
+def write_scifact_slice(tmp_path: Path) -> Path:
     """The first 300 SciFact documents plus those judged for the first 40 queries, with the queries
     judged among them: ~340 documents, enough to rank 100 deep."""
     scifact = shared_dataset("scifact")

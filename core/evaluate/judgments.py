@@ -26,6 +26,7 @@ from core.types import Fusion, HybridParams, Judgment, ProgressCallback, SearchM
 
 RELEVANT, NOT_RELEVANT = 1, 0
 MIN_RELIABLE_QUERIES = 20  # below this a tuned weight mostly fits the few queries judged
+JUDGED_LIBRARY = "library:"  # what an evaluation of a library's own judgments names as evaluated, before the name
 
 
 class JudgmentError(PotionError):
@@ -104,7 +105,17 @@ def evaluate_judgments(
             keys, queries, qrels, library, embedder, store, label, progress or no_progress, resamples, seed
         )
     comparisons = compare_runs(results, baseline or rows[0], resamples, seed)
-    return EvaluationReport(f"{library} (judgments)", len(collection.queries), "", results, comparisons, [])
+    return EvaluationReport(
+        f"{library} (judgments)",
+        len(collection.queries),
+        "",
+        results,
+        comparisons,
+        [],
+        f"{JUDGED_LIBRARY}{library}",
+        collection.queries,
+        collection.qrels,
+    )
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,10 @@ paired comparisons; `EvaluationReport.as_dict` is the JSON `python -m core evalu
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from core.evaluate.datasets import Qrels
 from core.evaluate.ranking import DocumentRanking
 from core.evaluate.stats import Interval, PairedDifference
 from core.evaluate.tuning import CrossValidatedWeight
@@ -67,6 +68,8 @@ class RunResult:
     fusion: str | None = None  # as in RunKey
     weight: float | None = None  # weighted: the dense share; tuned: the one chosen on every query
     tuning: CrossValidatedWeight | None = None  # tuned only: how each query's held-out weight was chosen
+    fingerprint: str = ""  # of the weights of the model that ranked (its index's provenance has the same)
+    vector_index: str = ""  # the dense index searched, as VectorIndex.label names it ("FLAT (exact)")
 
     @property
     def key(self) -> RunKey:
@@ -95,6 +98,9 @@ class EvaluationReport:
     results: list[RunResult]
     comparisons: list[Comparison]
     indexing: list[IngestResult]
+    evaluated: str = ""  # a collection's dataset name, or "library:<name>" for a library's own judgments
+    judged: dict[str, str] = field(default_factory=dict)  # judged query id -> text, the queries every mean is over
+    qrels: Qrels = field(default_factory=dict)  # those queries' relevant documents with their grades
 
     def as_dict(self) -> dict:
         """The JSON `python -m core evaluate --json` prints."""

@@ -25,6 +25,7 @@ from core.evaluate.tuning import FOLDS, WEIGHTS, CrossValidatedWeight, cross_val
 from core.ingest.chunking import ChunkSettings, ChunkUnit
 from core.ingest.pipeline import no_progress
 from core.storage import Store
+from core.storage.vector_index import VectorIndex
 from core.types import Fusion, HybridParams, ProgressCallback, SearchMode
 
 # One chunk per document: no document reaches this many characters, so the chunker never cuts.
@@ -80,9 +81,8 @@ def evaluate_collection(
         indexing.append(index_corpus(read, library, embedder, store, chunking, tagged, settings, actor))
         model_keys = run_keys(model, modes, weights, tune)
         results += evaluate_runs(model_keys, queries, qrels, library, embedder, store, label, progress, resamples, seed)
-    return EvaluationReport(
-        data.name, len(queries), label, results, compare_runs(results, baseline, resamples, seed), indexing
-    )
+    comparisons = compare_runs(results, baseline, resamples, seed)
+    return EvaluationReport(data.name, len(queries), label, results, comparisons, indexing, data.name, queries, qrels)
 
 
 def evaluate_runs(
@@ -101,6 +101,7 @@ def evaluate_runs(
     and each measure's mean with its interval. Weighted runs' rankings are reused by a tuned run's sweep."""
     results = []
     by_weight: dict[float, DocumentRanking] = {}
+    searched = VectorIndex.of(store.index(library, embedder.info.name).meta.vector_index).label
     for key in keys:
         started = time.perf_counter()
         stage = f"{key.model} {key.label()}: " + ("weights" if key.fusion == TUNED else "search")
@@ -118,7 +119,19 @@ def evaluate_runs(
         weight = tuning.weight if tuning else key.weight
         results.append(
             RunResult(
-                key.model, key.mode, chunking, library, metrics, scores, ranking, seconds, key.fusion, weight, tuning
+                key.model,
+                key.mode,
+                chunking,
+                library,
+                metrics,
+                scores,
+                ranking,
+                seconds,
+                key.fusion,
+                weight,
+                tuning,
+                embedder.info.fingerprint,
+                searched,
             )
         )
     return results
