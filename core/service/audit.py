@@ -1,8 +1,8 @@
 """The audit log: every destructive or shared-state change recorded with who, when, what and the counts it touched,
 in the database (`store.audit`), so the app's Audit page and `python -m core audit` read one log whoever wrote it.
 
-The service functions that make those changes (core.service.libraries, core.service.judgments) record them here
-once they are done; a refused or failed change leaves no entry."""
+The service functions that make those changes (core.service.libraries, core.service.judgments, core.service.runs)
+record them here once they are done; a refused or failed change leaves no entry."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ class AuditAction(StrEnum):
     EDIT_JUDGMENTS = "edit judgments"  # judgments deleted or their verdicts flipped on the Judgments page
     HYBRID_DEFAULT = "set hybrid default"
     VECTOR_INDEX = "set vector index"
+    DELETE_RUN = "delete run"  # a saved evaluation run (core.service.runs)
+    IMPORT_RUNS = "import runs"
 
 
 _clock = threading.Lock()

@@ -1,8 +1,8 @@
 """Storage: chunk rows and provenance in, hits and listings out.
 
 `open_store()` gives a Store: `store.catalog` (libraries, provenance, settings, leases), `store.index(library,
-model)` (rows and search of one index) and `store.judgments`; Milvus (core.storage.milvus) and an exact in-memory
-reference (core.storage.memory) implement it."""
+model)` (rows and search of one index), `store.judgments`, `store.audit` and `store.runs`; Milvus
+(core.storage.milvus) and an exact in-memory reference (core.storage.memory) implement it."""
 
 from __future__ import annotations
 

@@ -1,8 +1,9 @@
 """The Milvus store: one collection per (library, model) on Milvus Lite or a Milvus server, provenance in a registry.
 
 It opens the engine, works out what the engine can do (core.storage.profile) and hands one shared state to its
-three parts: the catalog (core.storage.milvus_catalog), the indexes (core.storage.milvus_index) and the judgments
-(core.storage.judgments). Thread-safe: Streamlit sessions share one instance."""
+parts: the catalog (core.storage.milvus_catalog), the indexes (core.storage.milvus_index), the judgments
+(core.storage.judgments), the audit log (core.storage.audit) and the saved runs (core.storage.runs). Thread-safe:
+Streamlit sessions share one instance."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from core.storage.milvus_index import MilvusIndex
 from core.storage.profile import EngineProfile, profile_for
 from core.storage.records import collection_name
 from core.storage.registry import Registry
+from core.storage.runs import MilvusRuns
 from core.storage.state import StoreState, engine_call
 
 __all__ = ["MilvusStore", "collection_name"]
@@ -44,6 +46,7 @@ class MilvusStore(Store):
         self.judgments = MilvusJudgments(self.state)
         self.catalog = MilvusCatalog(self.state, self.judgments)
         self.audit = MilvusAudit(self.state)
+        self.runs = MilvusRuns(self.state)
         self.state.loads = LoadTracker(self.state.owner, self._load_records, self._record_load)
         self.state.generation = self.registry.generation() if profile.shared else ""
         self.state.reload()

@@ -1,5 +1,5 @@
 """The Milvus schemas of Potion Search: chunk collections (dense + BM25), the store's own small collections (registry,
-judgments, audit log) and the one rule that makes those when missing."""
+judgments, audit log, saved runs) and the one rule that makes those when missing."""
 
 from __future__ import annotations
 
@@ -82,6 +82,22 @@ def audit_schema(client: Any) -> tuple[Any, Any]:
 
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
+    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
+    index = client.prepare_index_params()
+    index.add_index("placeholder", index_type="FLAT", metric_type="L2")
+    return schema, index
+
+
+def runs_schema(client: Any) -> tuple[Any, Any]:
+    """Saved evaluation runs: per run, a summary row (part -1) and its payload in numbered parts (0, 1, ...), each
+    a slice of the compressed run small enough for one VARCHAR (core.storage.runs)."""
+    from pymilvus import DataType
+
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
+    schema.add_field("run", DataType.VARCHAR, max_length=64)
+    schema.add_field("part", DataType.INT64)
     schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
     schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
     index = client.prepare_index_params()
