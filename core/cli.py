@@ -1,4 +1,4 @@
-"""Command line: `python -m core models|ingest|search|evaluate|doctor|libraries|export-judgments|audit|…`.
+"""Command line: `python -m core models|ingest|search|evaluate|runs|doctor|libraries|export-judgments|audit|…`.
 
 Every change is made as the OS user running the command (core.access.os_actor): refused in one line under
 POTION_READ_ONLY, and recorded under that name in the audit log.
@@ -384,6 +384,7 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     from core.evaluate.runs import WHOLE_DOCUMENTS, evaluate_collection
     from core.ingest.chunking import ChunkSettings
     from core.ingest.pipeline import default_chunking
+    from core.service.runs import keep_evaluation
     from core.types import DocumentStatus, SearchMode
 
     chunk_options = (args.chunk_size, args.chunk_overlap, args.chunk_unit)
@@ -406,12 +407,13 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
     modes = [SearchMode(mode) for mode in dict.fromkeys(plain)]
     baseline = _baseline_key(*args.baseline) if args.baseline else None
     bar = ProgressBar(enabled=not args.quiet)
+    store = _store(settings)
     try:
         report = evaluate_collection(
             args.folder,
             models,
             modes,
-            _store(settings),
+            store,
             chunking,
             baseline,
             progress=bar,
@@ -430,7 +432,12 @@ def cmd_evaluate(args: argparse.Namespace, settings: Settings) -> int:
                 f"{indexed.chunks_total} chunks in library '{indexed.library}'",
                 file=sys.stderr,
             )
-    _emit(args, report.as_dict(), _evaluation_table(report))
+    saved = keep_evaluation(store, report, args.run_name, _actor(settings))
+    if saved.refused:  # a reader's evaluation is shown but kept nowhere
+        print(saved.message, file=sys.stderr)
+    runs = [{"id": run.id, "name": run.name} for run in saved.runs]
+    lines = [f"saved as run {run['id']}  {run['name']}" for run in runs]
+    _emit(args, report.as_dict() | {"runs": runs}, "\n".join([_evaluation_table(report), "", *lines]).rstrip())
     return EXIT_OK
 
 
@@ -678,6 +685,103 @@ def cmd_import_judgments(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_runs_list(args: argparse.Namespace, settings: Settings) -> int:
+    from core.evaluate.report import table_text
+    from core.evaluate.run_tables import run_record, runs_table
+    from core.service.runs import list_runs
+
+    found = list_runs(_store(settings), args.dataset, args.library)
+    text = table_text(runs_table(found)) if found else "No saved runs yet: every `evaluate` saves its runs."
+    _emit(args, {"runs": [run_record(s) for s in found]}, text)
+    return EXIT_OK
+
+
+def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+
+    from core.evaluate.report import table_text
+    from core.evaluate.run_tables import metrics_table, run_facts
+    from core.service.runs import get_run
+
+    run = get_run(_store(settings), args.run)
+    width = max(len(label) for label, _ in run_facts(run))
+    lines = [f"{label:<{width}}  {value}" for label, value in run_facts(run)]
+    lines += ["", table_text(metrics_table(run.metrics))]
+    payload = {
+        "summary": asdict(run.summary),
+        "metrics": {m: asdict(i) for m, i in run.metrics.items()},
+        "per_query": run.per_query,
+    }
+    _emit(args, payload, "\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_runs_diff(args: argparse.Namespace, settings: Settings) -> int:
+    from core.service.runs import diff, get_run
+
+    store = _store(settings)
+    found = diff(store, args.runs)
+    queries = get_run(store, args.runs[0]).queries
+    payload = found[0].as_dict() if len(found) == 1 else {"diffs": [d.as_dict() for d in found]}
+    _emit(args, payload, "\n\n".join(_diff_text(d, queries) for d in found))
+    return EXIT_OK
+
+
+def _diff_text(found, queries: dict[str, str]) -> str:
+    from core.evaluate.report import table_text
+    from core.evaluate.run_tables import changed_table, diff_metrics_table
+
+    alone = f"A alone {found.only_a}, B alone {found.only_b}"
+    same = "the same judgments" if found.same_judgments else "different judgments"
+    return "\n".join(
+        [
+            f"A {found.a.id[:12]}  {found.a.name}",
+            f"B {found.b.id[:12]}  {found.b.name}",
+            f"on the {found.shared} judged queries both have ({alone}; {same}); B minus A, its 95% paired bootstrap "
+            "interval, and p from a paired sign-flip test",
+            table_text(diff_metrics_table(found)),
+            f"nDCG@10 per query: B better on {found.wins}, equal on {found.ties}, worse on {found.losses}; rankings "
+            f"agree by overlap@10 {found.mean_overlap:.2f} and RBO {found.mean_rbo:.2f} (mean over queries)",
+            "the queries that changed most:",
+            table_text(changed_table(found, queries)),
+        ]
+    )
+
+
+def cmd_runs_export(args: argparse.Namespace, settings: Settings) -> int:
+    from core.service.runs import export_run
+
+    sys.stdout.write(export_run(_store(settings), args.run, args.format))
+    return EXIT_OK
+
+
+def cmd_runs_import(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from core.access import require_write
+    from core.errors import RunFileError
+    from core.evaluate.run_files import read_runs_jsonl
+    from core.service.runs import import_runs
+
+    actor = require_write(_actor(settings), f"import saved runs from {args.file}")
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise RunFileError(f"Cannot read {args.file} ({exc.strerror or exc}): check the path.") from exc
+    done = import_runs(_store(settings), read_runs_jsonl(data, args.file), actor)
+    _emit(args, asdict(done), f"From {args.file}: {done.added} runs added, {done.replaced} replaced.")
+    return EXIT_OK
+
+
+def cmd_runs_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from core.service.runs import delete_run
+
+    gone = delete_run(_store(settings), args.run, _actor(settings))
+    _emit(args, {"id": gone.id, "name": gone.name}, f"Deleted run {gone.id} ({gone.name}).")
+    return EXIT_OK
+
+
 def _share(raw: str) -> float:
     value = float(raw)
     if not 0.0 <= value <= 1.0:
@@ -745,6 +849,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=_run_name,
         help="MODEL:MODE the others are compared with, MODE dense, keyword, hybrid (RRF), hybrid@W or hybrid@tuned "
         "(default: the first run)",
+    )
+    p.add_argument(
+        "--run-name",
+        metavar="NAME",
+        help="name the runs this evaluation saves (several: NAME · model mode each); default: settings and time",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p = command("adapt", cmd_adapt, "make a static model fitted to a library's text (needs requirements-adapt.txt)")
@@ -814,6 +923,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("file", metavar="FILE")
     p.add_argument("--library", required=True)
+    runs = sub.add_parser("runs", help="saved evaluation runs: list, show, diff, export, import, delete")
+    runs_sub = runs.add_subparsers(dest="runs_command", required=True)
+
+    def run_command(name: str, func, help_text: str, json_flag: bool = True) -> argparse.ArgumentParser:
+        p = runs_sub.add_parser(name, help=help_text)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        p.set_defaults(func=func, json=False)
+        return p
+
+    p = run_command("list", cmd_runs_list, "saved runs, newest first")
+    p.add_argument("--dataset", help="only runs on this collection (its folder's name)")
+    p.add_argument("--library", help="only runs on this library's own judgments")
+    p = run_command("show", cmd_runs_show, "what made a run and its metrics with intervals")
+    p.add_argument("run", metavar="ID", help="a run's id, or a unique start of it")
+    p = run_command(
+        "diff", cmd_runs_diff, "compare runs on the queries they share: B (and any more) against A, query by query"
+    )
+    p.add_argument("runs", metavar="ID", nargs="+", help="two or more run ids (or unique starts); the first is A")
+    p = run_command("export", cmd_runs_export, "write a run to stdout: a TREC run file or JSON", json_flag=False)
+    p.add_argument("run", metavar="ID")
+    p.add_argument("--format", choices=["trec", "json"], default="trec")
+    p = run_command("import", cmd_runs_import, "add runs from a JSON export (importing twice adds nothing)")
+    p.add_argument("file", metavar="FILE")
+    p = run_command("delete", cmd_runs_delete, "delete a saved run")
+    p.add_argument("run", metavar="ID")
     p = command("delete-library", cmd_delete_library, "drop a library and all its indexes")
     p.add_argument("library")
     p = command("delete-document", cmd_delete_document, "remove one document from every index of a library")
