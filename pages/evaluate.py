@@ -31,6 +31,7 @@ from core.ingest.chunking import ChunkSettings
 from core.ingest.pipeline import default_chunking
 from core.search.query import search_many
 from core.service.jobs import JobRunner, JobStatus, library_job_key
+from core.service.runs import SaveOutcome, keep_evaluation
 from core.storage import Store
 from core.types import SearchMode
 from pages import keys, shared
@@ -38,6 +39,7 @@ from pages.controls import evaluation_downloads
 
 EVALUATE = "evaluate"  # the kind of job this page starts, whose outcome it shows
 JOB_KEY, RESULT_KEY, ERROR_KEY = keys.EVALUATE_JOB, keys.EVALUATE_RESULT, keys.EVALUATE_ERROR
+SAVED_KEY = keys.EVALUATE_SAVED
 UPLOAD, FOLDER = "Upload three files", "A folder on this machine"
 HITS_SHOWN = 5
 
@@ -67,7 +69,7 @@ def job_panel(runner: JobRunner) -> bool:
     if job is not None and job.kind == EVALUATE:
         # The outcome moves into the session, so every later rerun still shows it, not just the first.
         failed = job.status == JobStatus.FAILED
-        st.session_state[RESULT_KEY] = None if failed else job.result
+        st.session_state[RESULT_KEY], st.session_state[SAVED_KEY] = (None, None) if failed else job.result
         st.session_state[ERROR_KEY] = job.error if failed else None
         runner.forget(library_job_key(running_library))
         st.session_state.pop(JOB_KEY, None)
@@ -160,20 +162,17 @@ def start(store: Store, runner: JobRunner, asked: Request) -> None:
             folder = asked.folder
         library = evaluation_library(collection_name(folder), asked.chunking)
         settings, actor = shared.settings(), shared.actor()
+
+        def evaluate_and_keep(progress) -> tuple[EvaluationRun, SaveOutcome]:
+            found = run_evaluation(
+                folder, asked.models, asked.modes, store, asked.chunking, asked.baseline, progress, settings, actor
+            )
+            return found, keep_evaluation(store, found.report, actor=actor)  # every evaluation is a saved run
+
         runner.start(
             library_job_key(library),  # it writes to the eval library: one job per library, as everywhere
             f"Evaluating {', '.join(asked.models)} on {collection_name(folder)}",
-            lambda progress: run_evaluation(
-                folder,
-                asked.models,
-                asked.modes,
-                store,
-                asked.chunking,
-                asked.baseline,
-                progress,
-                settings=settings,
-                actor=actor,
-            ),
+            evaluate_and_keep,
             kind=EVALUATE,
             join=False,
         )
@@ -181,15 +180,16 @@ def start(store: Store, runner: JobRunner, asked: Request) -> None:
         st.error(shared.inert(exc))
     else:
         st.session_state[JOB_KEY] = library
-        for kept in (RESULT_KEY, ERROR_KEY):  # a new run's outcome must not be read as the last one's
+        for kept in (RESULT_KEY, ERROR_KEY, SAVED_KEY):  # a new run's outcome must not be read as the last one's
             st.session_state.pop(kept, None)
         st.rerun()
 
 
-def results(found: EvaluationRun) -> None:
+def results(found: EvaluationRun, saved: SaveOutcome | None) -> None:
     report = found.report
     st.subheader("Results")
     st.text(f"{report.dataset}: {report.queries:,} judged queries, chunking {report.chunking}")  # a folder name: inert
+    shared.saved_note(saved)
     st.caption(
         "Each cell is the mean over queries [95% bootstrap interval]; seconds is search and ranking, not indexing."
     )
@@ -306,7 +306,7 @@ if st.button("Evaluate", type="primary", disabled=busy or not asked.ready):
     start(store, runner, asked)
 found: EvaluationRun | None = st.session_state.get(RESULT_KEY)
 if found is not None:
-    results(found)
+    results(found, st.session_state.get(SAVED_KEY))
     comparisons(found)
     disagreement(store, found)
     exports(found)

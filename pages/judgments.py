@@ -28,6 +28,7 @@ from core.evaluate.metrics import measure_label
 from core.evaluate.report import SPREAD_MEASURE, comparison_table, results_table
 from core.insight.costs import quality_from_report
 from core.service.judgments import adopt_hybrid_default, import_judgments, revise_judgments
+from core.service.runs import keep_evaluation
 from core.storage import Store
 from core.types import SearchMode
 from pages import keys, shared
@@ -141,15 +142,18 @@ def evaluation(store: Store, library: str, collection: JudgedCollection) -> None
             report = evaluate_judgments(
                 store, library, embedders, [SearchMode(m) for m in modes], progress=bar_progress("Evaluating")
             )
+            saved = keep_evaluation(store, report, actor=shared.actor())  # every evaluation is a saved run
         except PotionError as exc:
             st.error(shared.inert(exc))
         else:
             st.session_state[keys.JUDGMENTS_REPORT] = report
+            st.session_state[keys.JUDGMENTS_SAVED] = saved
             # The Costs page plots quality against cost where an evaluation of the library exists.
             st.session_state.setdefault(keys.COST_QUALITY, {})[library] = quality_from_report(report)
     report = st.session_state.get(keys.JUDGMENTS_REPORT)
     if report is not None and report.dataset.startswith(library):
         evaluation_tables(report)
+        shared.saved_note(st.session_state.get(keys.JUDGMENTS_SAVED))
 
 
 def evaluation_tables(report) -> None:

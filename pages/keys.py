@@ -43,6 +43,7 @@ UPLOAD_ROUND = "upload_round"  # bumped after indexing: a new uploader key empti
 EVALUATE_JOB = "evaluate_job"  # the eval library whose job this session started
 EVALUATE_RESULT = "evaluate_result"  # the last finished EvaluationRun, kept after its job is forgotten
 EVALUATE_ERROR = "evaluate_error"  # why the last run stopped, kept the same way
+EVALUATE_SAVED = "evaluate_saved"  # the SaveOutcome of the last finished run: its saved runs, or why none was kept
 EVAL_MODELS = "eval_models"
 
 # Make your own potion
@@ -54,5 +55,6 @@ ADAPT_COMPARE_ERROR = "adapt_compare_error"
 
 # Judgments and Costs
 JUDGMENTS_REPORT = "judgments_report"
+JUDGMENTS_SAVED = "judgments_saved"  # the SaveOutcome of the last evaluation of the judgments
 JUDGMENTS_SWEEP = "judgments_sweep"
 COST_QUALITY = "cost_quality"  # {library: {model: nDCG@10}} left by the Judgments page for the Costs page

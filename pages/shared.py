@@ -8,7 +8,7 @@ from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import streamlit as st
 
@@ -22,6 +22,9 @@ from core.service.jobs import JobRunner, duration_text, library_job_key
 from core.storage import Store, open_store
 from core.storage.loading import load_text, waiting_text
 from pages import keys
+
+if TYPE_CHECKING:
+    from core.service.runs import SaveOutcome
 
 MODEL_KEY = keys.MODEL
 LIBRARY_KEY = keys.LIBRARY
@@ -315,6 +318,12 @@ def actor() -> Actor:
 def may_write() -> bool:
     """Whether this session may change anything: the pages hide what it may not do."""
     return actor().may_write
+
+
+def saved_note(saved: SaveOutcome | None) -> None:
+    """One line under an evaluation's results: the runs it was saved as, or why it was not saved (a reader)."""
+    if saved is not None:
+        (st.caption if saved.runs else st.info)(inert(saved.message))
 
 
 def read_only_note(what: str) -> None:

@@ -13,6 +13,7 @@ from core.embed.loading import load_embedder
 from core.evaluate.datasets import EvaluationError
 from core.evaluate.runs import WHOLE_DOCUMENTS, evaluate_collection, evaluation_library
 from core.search.query import search_many
+from core.service.runs import list_runs
 from core.types import SearchMode
 from pages import shared
 from tests.apptest_helpers import (
@@ -65,6 +66,11 @@ def test_a_run_shows_core_results_comparisons_disagreements_hits_and_exports(app
     assert not at.main.error, [e.value for e in at.main.error]
     library = evaluation_library("tiny", WHOLE_DOCUMENTS)
     assert all(app_store.catalog.find(library, m) is not None for m in (BUNDLED_SMALL, BUNDLED_LARGE))
+    saved = list_runs(app_store, dataset="tiny")  # every run of the evaluation, kept, and the page says so
+    asked = [(m, str(mode)) for m in (BUNDLED_SMALL, BUNDLED_LARGE) for mode in MODES]
+    assert sorted((s.model, s.mode) for s in saved) == sorted(asked)
+    (note,) = [c.value for c in at.main.caption if c.value.startswith("Saved as runs ")]
+    assert all(s.name in note for s in saved)
 
     expected = evaluate_collection(
         folder, {m: load_embedder(m) for m in (BUNDLED_SMALL, BUNDLED_LARGE)}, MODES, app_store, WHOLE_DOCUMENTS

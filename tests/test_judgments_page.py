@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from core.evaluate.judgment_files import qrels_tsv
 from core.evaluate.judgments import judge
+from core.service.runs import list_runs
 from tests.apptest_helpers import (
     SEARCH,
     SEARCH_SUBMIT,
@@ -73,6 +74,9 @@ def test_the_judgments_page_edits_exports_evaluates_and_sweeps(app_store, tmp_pa
     runs = at.session_state["judgments_report"].results
     dense = {r.model: r.metrics["ndcg@10"].mean for r in runs if r.mode == "dense"}
     assert at.session_state["cost_quality"]["Papers"] == dense  # the Costs page's quality column for this library
+    saved = list_runs(app_store, library="Papers")  # the evaluation was kept as four runs, and the page says so
+    assert sorted((s.model, s.mode) for s in saved) == sorted((r.model, str(r.mode)) for r in runs)
+    assert any(c.value.startswith("Saved as runs ") for c in at.main.caption)
 
     at.main.button(key="FormSubmitter:judgments-sweep-Sweep the weight").click().run()
     no_exception(at)

@@ -8,6 +8,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.evaluate.judgments import judge
+from core.service.runs import list_runs
 from tests.apptest_helpers import (
     COMPARE,
     LIBRARY,
@@ -143,10 +144,15 @@ def test_a_reader_evaluates_an_indexed_collection_and_is_told_in_one_sentence_wh
         no_exception(at)
 
     evaluate(indexed)  # indexed while writing is allowed
+    (saved,) = list_runs(app_store)  # and saved as a run
+    assert any(c.value.startswith(f"Saved as run {saved.name}") for c in at.main.caption)
     monkeypatch.setenv("POTION_READ_ONLY", "1")
     at.run()
     evaluate(indexed)
     assert at.main.dataframe and not at.main.error  # the results of a collection indexed already
+    (note,) = [i.value for i in at.main.info if "saved" in i.value]  # but kept nowhere, in one line saying why
+    assert note.startswith("Not saved as a run: Cannot save the runs") and "POTION_READ_ONLY" in note
+    assert list_runs(app_store) == [saved]
     evaluate(fresh)
     (error,) = [e.value for e in at.main.error]
     assert error.startswith("Evaluation stopped: Cannot index") and "POTION_READ_ONLY" in error
