@@ -3,16 +3,18 @@ that moves them to another database and back (as core.evaluate.judgment_files mo
 
 TREC run lines are `qid Q0 docid rank score tag`, split on whitespace. Ids holding whitespace or "%" have those
 characters percent-encoded (UTF-8, as in URLs), so every other id is written as it is. trec_eval and ranx order a
-query's documents by score alone (trec_eval breaks ties by document id, descending), so where a run holds equal
-scores each tied document after the first is written one float step (math.nextafter) below the one before it: the
-order they re-derive is the run's, and no score moves by more than a few ulps."""
+query's documents by score alone (trec_eval compares scores as single-precision floats and breaks ties by document
+id, descending), so scores are written at float32 precision, and a document whose score would tie the one above it
+there is written one float32 step (nextafter) below it: the order both re-derive is the run's, and a score moves
+by about 1e-7 of itself per tie."""
 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Sequence
+
+import numpy as np
 
 from core.errors import RunFileError
 from core.evaluate.saved import SavedRun, run_from_dict
@@ -34,14 +36,18 @@ def run_tag(name: str) -> str:
 
 
 def trec_run(run: SavedRun) -> str:
-    """The run's rankings as a TREC run file: ranks from 1, scores strictly descending within a query."""
+    """The run's rankings as a TREC run file: ranks from 1, scores strictly descending within a query at the single
+    precision trec_eval compares them in."""
     tag = run_tag(run.name)
     lines = []
     for query_id, docs in run.ranking.items():
-        qid, previous = trec_id(query_id), math.inf
+        qid, previous = trec_id(query_id), np.float32(np.inf)
         for rank, (doc, score) in enumerate(docs, start=1):
-            written = score if score < previous else math.nextafter(previous, -math.inf)
-            lines.append(f"{qid} Q0 {trec_id(doc)} {rank} {written!r} {tag}")
+            written = np.float32(score)
+            if written >= previous:  # a tie, or scores only a double tells apart
+                written = np.nextafter(previous, np.float32(-np.inf))
+            # The shortest text that reads back as this float32: doubles read from it keep the order too.
+            lines.append(f"{qid} Q0 {trec_id(doc)} {rank} {written} {tag}")
             previous = written
     return "".join(line + "\n" for line in lines)
 

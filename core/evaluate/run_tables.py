@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 
 from core.evaluate.metrics import MEASURES, difference_interval_text, interval_text, measure_label
 from core.evaluate.report import Table
+from core.evaluate.results import TUNED
 from core.evaluate.run_diff import RunDiff
 from core.evaluate.saved import HEADLINE, RunSummary, SavedRun
 
@@ -57,7 +58,7 @@ def run_facts(run: SavedRun) -> list[tuple[str, str]]:
         ("evaluated", f"{s.evaluated}, {s.queries} judged queries (judgments sha256 {s.qrels_hash[:16]})"),
         ("library", s.library),
         ("model", f"{s.model} (fingerprint {s.fingerprint or 'unknown'})"),
-        ("search", s.key.label() + (f", weight {s.weight:g}" if s.weight is not None else "")),
+        ("search", s.key.label() + (f", weight {s.weight:g} on all queries" if s.fusion == TUNED else "")),
         ("chunking", s.chunking or "the library's"),
         ("vector index", s.vector_index or "unknown"),
     ]
