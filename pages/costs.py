@@ -117,7 +117,7 @@ def table(library: str, states: list[CostState]) -> dict:
     rows = [
         {
             "model": c.model,
-            "measured (UTC)": s.record.measured_at.replace("T", " ").removesuffix("+00:00"),
+            "measured (UTC)": shared.utc_text(s.record.measured_at),
             "state": state_label(s),
             "source": source(c.model),
             "kind": c.family,
@@ -214,7 +214,7 @@ def chart(states: list[CostState], quality: dict) -> None:
     costs = [s.record.cost for s in states if s.current]
     if not costs:
         return
-    axis = CostAxis(st.selectbox("Cost on the x axis", [str(a) for a in CostAxis], key="costs_axis"))
+    axis = CostAxis(st.selectbox("Cost to chart", [str(a) for a in CostAxis], key="costs_axis"))
     cost, benefit = cost_bars(cost_chart(costs, axis, quality))
     left, right = st.columns(2)
     left.altair_chart(cost, width="stretch")

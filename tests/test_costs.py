@@ -6,6 +6,7 @@ import json
 import statistics
 import threading
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -331,7 +332,8 @@ def _measure_and_wait(at, label: str, key: str = "costs_measure"):
 
 
 def _when(record: CostRecord) -> str:
-    return record.measured_at.replace("T", " ").removesuffix("+00:00")
+    """When the record was measured, as the table's UTC column should show it."""
+    return datetime.fromisoformat(record.measured_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def test_an_empty_library_says_what_to_do(app_store, monkeypatch):
