@@ -479,6 +479,7 @@ def _quality_dict(store: Store, library: str, model: str) -> dict | None:
 
 
 def cmd_libraries(args: argparse.Namespace, settings: Settings) -> int:
+    from core.sizes import format_count
     from core.storage.vector_index import VectorIndex
 
     store = _store(settings)
@@ -507,7 +508,7 @@ def cmd_libraries(args: argparse.Namespace, settings: Settings) -> int:
     lines = [
         f"{lib['name']}: "
         + "; ".join(
-            f"{m['model']} {m['dim']}d {m['documents']} docs {m['chunks']} chunks"
+            f"{m['model']} {m['dim']}d {format_count(m['documents'])} docs {format_count(m['chunks'])} chunks"
             + ("" if m["vector_index"]["exact"] else f" ({m['vector_index']['kind']})")
             for m in lib["models"]
         )

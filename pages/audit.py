@@ -23,7 +23,7 @@ if not found:
 st.dataframe(
     [
         {
-            "when (UTC)": e.at.replace("T", " ").removesuffix("+00:00"),
+            "when (UTC)": shared.utc_text(e.at),
             "who": e.who,
             "how known": e.identity,
             "action": e.action,

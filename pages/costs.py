@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import altair as alt
 import streamlit as st
 
 from core.embed.loading import load_embedder, origin_label, resolve_model
@@ -11,28 +10,27 @@ from core.insight.costs import (
     SAMPLE_CHUNKS,
     SAMPLE_QUERIES,
     CostAxis,
-    CostCache,
     CostReport,
-    cached_costs,
+    CostState,
     cost_chart,
+    cost_states,
     indexed,
-    measure_costs,
 )
 from core.insight.index_quality import NOT_MEASURED, index_summary
+from core.service.costs import measure_library_costs
 from core.service.jobs import JobStatus, library_job_key
 from core.service.libraries import VECTOR_INDEX, start_vector_index
-from core.sizes import format_bytes
+from core.sizes import format_bytes, format_count
 from core.storage import Store
 from core.storage.vector_index import engine_kinds, parse
 from pages import keys, shared
+from pages.cost_chart import cost_bars
 
 QUALITY_KEY = keys.COST_QUALITY  # {library: {model: nDCG@10}}, left by the Judgments page's evaluation (dense runs)
 NOT_RECORDED = "not recorded"
-
-
-@st.cache_resource
-def cost_cache() -> CostCache:
-    return CostCache()
+CURRENT = "current"
+STALE = "stale: {why}"
+NOT_KEPT = "measured here, not kept"
 
 
 def job_panel(job_key: str) -> None:
@@ -44,29 +42,59 @@ def job_panel(job_key: str) -> None:
     if job is not None and job.status == JobStatus.FAILED:
         st.error(shared.inert(f"Measuring stopped: {job.error}"))
     elif job is not None and isinstance(job.result, CostReport):
+        if job.result.not_kept and job.result.measured:
+            st.info(shared.inert(f"Measured, but not kept in the database: {job.result.not_kept}"))
         for skipped in job.result.skipped:
             st.warning(shared.inert(f"{skipped.model} was not measured: {skipped.reason}"))
 
 
-def measure(store: Store, library: str, job_key: str, collections: list) -> list:
-    """The costs kept for each index, with a button that measures the missing ones in the background."""
-    cache = cost_cache()
-    kept = cached_costs(cache, library, collections)
-    missing = [c.meta.model_name for c, cost in zip(collections, kept, strict=True) if cost is None]
+def unkept(job_key: str) -> list:
+    """Measurements the last job made for a reader: shown by this process, not in the database."""
+    job = shared.jobs().get(job_key)
+    report = job.result if job is not None and isinstance(job.result, CostReport) else None
+    return [r for r in report.records if not r.kept] if report is not None else []
+
+
+def start_measuring(store: Store, library: str, job_key: str, again: bool) -> None:
+    actor = shared.actor()  # read here: the job thread has no session
+    shared.jobs().start(
+        job_key,
+        f"Measuring costs of {library}",
+        lambda progress: measure_library_costs(store, library, load_embedder, progress, actor, again=again),
+        kind="costs",
+    )
+    st.rerun()
+
+
+def measure(store: Store, library: str, job_key: str, collections: list) -> list[CostState]:
+    """Each index's latest measurement, with a button that measures the missing and stale ones in the background,
+    or all of them again."""
+    states = cost_states(store, library, collections, unkept(job_key))
+    missing = [s.model for s in states if s.record is None]
+    stale = [s.model for s in states if s.stale]
     if missing:
+        st.caption(f"Not measured yet: {shared.inert(', '.join(missing))}.")
+    if stale:
         st.caption(
-            f"Not measured yet: {shared.inert(', '.join(missing))}. Measuring reads the library and changes nothing."
+            f"Stale, measured on the index as it was before: {shared.inert(', '.join(stale))}. "
+            "Their rows say what changed; the chart leaves them out."
         )
-        label = f"Measure {len(missing)} model{'s' if len(missing) > 1 else ''}"
+    st.caption(
+        "Measuring reads the library and changes nothing in it; "
+        + (
+            "the results are kept beside it, so a restart shows them again."
+            if shared.may_write()
+            else "this session may only read, so the results are shown here but not kept in the database."
+        )
+    )
+    todo = len(missing) + len(stale)
+    if todo:
+        label = f"Measure {todo} model{'s' if todo > 1 else ''}"
         if st.button(label, type="primary", key="costs_measure"):
-            shared.jobs().start(
-                job_key,
-                f"Measuring costs of {library}",
-                lambda progress: measure_costs(store, library, cache, load_embedder, progress),
-                kind="costs",
-            )
-            st.rerun()
-    return [c for c in kept if c is not None]
+            start_measuring(store, library, job_key, again=False)
+    elif st.button("Measure again", key="costs_measure_again", help="Replaces each kept measurement"):
+        start_measuring(store, library, job_key, again=True)
+    return states
 
 
 def source(model: str) -> str:
@@ -77,20 +105,28 @@ def source(model: str) -> str:
         return ""
 
 
-def table(library: str, costs: list) -> dict:
-    """The costs table; returns the quality (nDCG@10 per model) it showed."""
+def state_label(state: CostState) -> str:
+    if state.stale:
+        return STALE.format(why=state.stale)
+    return CURRENT if state.record.kept else NOT_KEPT
+
+
+def table(library: str, states: list[CostState]) -> dict:
+    """The table of every measured index, current or stale; returns the quality (nDCG@10 per model) it showed."""
     quality = (st.session_state.get(QUALITY_KEY) or {}).get(library, {})
     rows = [
         {
             "model": c.model,
+            "measured (UTC)": shared.utc_text(s.record.measured_at),
+            "state": state_label(s),
             "source": source(c.model),
             "kind": c.family,
             "dims": c.dim,
-            "parameters": c.params,
+            "parameters": format_count(c.params),
             "weights": c.dtype,
             "model file": format_bytes(c.file_size_bytes),
             "bytes / vector": c.bytes_per_vector,
-            "chunks": c.chunks,
+            "chunks": format_count(c.chunks, exact=True),
             "index vectors": format_bytes(c.index_bytes),
             "index vectors (bytes)": c.index_bytes,
             "encode rate (chunks/s)": round(c.encode_rate, 1),
@@ -99,10 +135,14 @@ def table(library: str, costs: list) -> dict:
             "index rate (chunks/s)": round(c.index_rate, 1) if c.index_rate is not None else None,
             "nDCG@10": f"{quality[c.model]:.3f}" if c.model in quality else "—",
         }
-        for c in costs
+        for s in states
+        if s.record is not None
+        for c in [s.record.cost]
     ]
     st.dataframe(rows, hide_index=True, width="stretch", key="costs_table")
     st.caption(
+        "Each measurement is kept with the model's fingerprint and the chunk count it was taken at; when either "
+        "changes it is shown as stale until measured again. "
         "Encode rate: sampled chunks encoded / seconds spent encoding them. Query p50: the median of encode + search "
         "time per query. Index time: chunking, embedding and writing, as recorded when the chunks were indexed "
         "(summed over uploads; not recorded for indexes made by an older version or copied by a rebuild). "
@@ -169,21 +209,17 @@ def vector_indexes(store: Store, library: str, collections: list) -> None:
             st.rerun()
 
 
-def chart(costs: list, quality: dict) -> None:
-    axis = CostAxis(st.selectbox("Cost on the x axis", [str(a) for a in CostAxis], key="costs_axis"))
-    plotted = cost_chart(costs, axis, quality)
-    values = [{"model": p.model, "x": p.x, "y": p.y} for p in plotted.points]
-    base = alt.Chart(alt.Data(values=values)).encode(
-        x=alt.X("x:Q", title=plotted.x_title, scale=alt.Scale(zero=False)),
-        y=alt.Y("y:Q", title=plotted.y_title, scale=alt.Scale(zero=False)),
-        tooltip=[
-            alt.Tooltip("model:N", title="Model"),
-            alt.Tooltip("x:Q", title=plotted.x_title, format=",.2f"),
-            alt.Tooltip("y:Q", title=plotted.y_title, format=",.3f"),
-        ],
-    )
-    labelled = base.mark_circle(size=120) + base.mark_text(align="left", dx=8, dy=-8).encode(text="model:N")
-    st.altair_chart(labelled.properties(height=380), width="stretch")
+def chart(states: list[CostState], quality: dict) -> None:
+    """The current measurements only: a stale one would draw the index as it was."""
+    costs = [s.record.cost for s in states if s.current]
+    if not costs:
+        return
+    axis = CostAxis(st.selectbox("Cost to chart", [str(a) for a in CostAxis], key="costs_axis"))
+    cost, benefit = cost_bars(cost_chart(costs, axis, quality))
+    left, right = st.columns(2)
+    left.altair_chart(cost, width="stretch")
+    right.altair_chart(benefit, width="stretch")
+    st.caption("Every axis starts at zero, so bars compare as the numbers do.")
 
 
 store, library = shared.begin(":material/payments: Costs")
@@ -202,7 +238,7 @@ if not collections:
     )
     st.stop()
 job_panel(job_key)
-costs = measure(store, library, job_key, collections)
-if costs:
-    chart(costs, table(library, costs))
+states = measure(store, library, job_key, collections)
+if any(s.record is not None for s in states):
+    chart(states, table(library, states))
 vector_indexes(store, library, collections)

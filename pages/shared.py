@@ -282,6 +282,12 @@ def inert(value: object) -> str:
     return _LIST_NUMBER.sub(r"\1\\\2", _LINE_MARK.sub(r"\1\\\2", flat))
 
 
+def utc_text(at: str) -> str:
+    """A stored UTC time (ISO 8601, "2026-12-05T21:40:16+00:00") as a table cell shows it: "2026-12-05 21:40:16",
+    under a column saying UTC."""
+    return at.replace("T", " ").removesuffix("+00:00")
+
+
 def highlighted_html(text: str, spans: list[tuple[int, int, float]]) -> str:
     """The chunk as escaped text with <mark>s over the spans; nothing in the text is rendered as markup."""
     import html

@@ -101,6 +101,22 @@ def arrow_frame(data: bytes):
     return pa.ipc.open_stream(data).read_pandas()
 
 
+def restart() -> AppTest:
+    """A server restart: the shared store is closed and opened again from the database, then a new session (the
+    caller closes the store it opens: `shared.store(load_settings()).close()`)."""
+    import streamlit as st
+
+    from core.config import load_settings
+    from pages import shared
+
+    shared.store(load_settings()).close()
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    at = new_app().run()
+    no_exception(at)
+    return at
+
+
 def costs_table(at: AppTest) -> list[dict]:
     """The Costs page's table of measured costs, one dict per model (the vector index table follows it)."""
     return at.main.dataframe[0].value.to_dict("records")

@@ -347,7 +347,7 @@ def test_ingest_runs_a_transformer_in_this_process_even_where_workers_would_star
 
 def test_a_library_indexed_with_the_teacher_is_searched_and_costed_as_a_transformer(tiny_teacher, store, tmp_path):
     from core.embed.loading import load_embedder
-    from core.insight.costs import CostCache, measure_costs
+    from core.insight.costs import measure_costs
     from core.search.answer import answer
     from core.types import SearchMode
     from tests.conftest import index_texts
@@ -374,7 +374,7 @@ def test_a_library_indexed_with_the_teacher_is_searched_and_costed_as_a_transfor
 
     hook = embedder.teacher.model.register_forward_hook(count, with_kwargs=True)
     try:
-        report = measure_costs(store, "lib", CostCache(), load_embedder, sample_chunks=30, sample_queries=5)
+        report = measure_costs(store, "lib", load_embedder, sample_chunks=30, sample_queries=5)
     finally:
         hook.remove()
     assert not report.skipped and [c.model for c in report.costs] == [name]

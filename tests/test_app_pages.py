@@ -39,6 +39,7 @@ from tests.apptest_helpers import (
     no_exception,
     open_page,
     pick_model,
+    restart,
     values,
     wait_for_job,
 )
@@ -95,16 +96,6 @@ def test_home_counts_libraries_and_chunks_across_models(app_store, tmp_path, mon
 # --- First visit -----------------------------------------------------------------------------------
 
 
-def restart(monkeypatch: pytest.MonkeyPatch) -> AppTest:
-    """A server restart: the shared store is closed and opened again from the database, then a new session."""
-    shared.store(load_settings()).close()
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = new_app().run()
-    no_exception(at)
-    return at
-
-
 def test_a_first_visit_uploads_into_the_default_library_with_nothing_to_create(at, app_store, monkeypatch):
     assert at.sidebar.selectbox(key=LIBRARY_PICKER).value == "My library"
     assert app_store.catalog.names() == ["My library"]  # in the registry, not only in the session
@@ -122,7 +113,7 @@ def test_a_first_visit_uploads_into_the_default_library_with_nothing_to_create(a
     assert wait_for_job(shared.jobs(), library_job_key("My library")).status == "done"
     assert [d.name for d in app_store.index("My library", BUNDLED_DEFAULT).documents()] == ["turing.md"]
 
-    again = restart(monkeypatch)  # the default library persists, documents and all, and is not made twice
+    again = restart()  # the default library persists, documents and all, and is not made twice
     try:
         assert again.sidebar.selectbox(key=LIBRARY_PICKER).options == ["My library"]
         assert {m.label: m.value for m in again.main.metric}["Indexed chunks"] == "1"
@@ -142,7 +133,7 @@ def test_libraries_created_and_dropped_in_the_ui_persist_across_restarts(at, app
     create_library(at, "Empty one")
     create_library(at, "Full one")
     index_texts(app_store, tmp_path / "docs", "Full one", BUNDLED_SMALL, SEED)
-    at = restart(monkeypatch)
+    at = restart()
     try:
         assert at.sidebar.selectbox(key=LIBRARY_PICKER).options == ["Empty one", "Full one", "My library"]
         for name in ("Empty one", "Full one"):  # an empty library and one with documents, both from the UI
@@ -153,7 +144,7 @@ def test_libraries_created_and_dropped_in_the_ui_persist_across_restarts(at, app
             by_label(at.main.button, "Drop library").click().run()
             no_exception(at)
             assert name not in at.sidebar.selectbox(key=LIBRARY_PICKER).options
-        at = restart(monkeypatch)
+        at = restart()
         assert at.sidebar.selectbox(key=LIBRARY_PICKER).options == ["My library"]
         assert (
             shared.store(load_settings()).libraries()[0].name == "My library"

@@ -5,26 +5,38 @@ from __future__ import annotations
 import json
 import statistics
 import threading
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 import core.insight.costs
+from core.access import os_actor
+from core.config import load_settings
 from core.embed.loading import load_embedder
 from core.errors import ModelUnavailableError
 from core.ingest.index_time import index_time
 from core.insight.costs import (
+    ChartPoint,
     CostAxis,
-    CostCache,
+    CostChart,
+    CostRecord,
     ModelCost,
     cost_chart,
+    cost_states,
     first_sentence,
+    kept_cost,
     measure_costs,
     quality_from_report,
     sample_texts,
+    setting_key,
 )
+from core.service.costs import measure_library_costs
+from core.sizes import format_count
 from pages import shared
+from pages.cost_chart import LABEL_FONT_PX, cost_bars
 from tests.apptest_helpers import (
     JOB_TIMEOUT,
     arrow_frame,
@@ -32,6 +44,7 @@ from tests.apptest_helpers import (
     new_app,
     no_exception,
     open_page,
+    restart,
     wait_for_job,
 )
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, index_texts
@@ -66,7 +79,7 @@ def test_each_models_costs_are_its_own_numbers_measured_on_the_library(store, tm
     _index_both(store, tmp_path)
     searches = SearchSpy(monkeypatch)
     seen: list[tuple[str, int, int]] = []
-    report = measure_costs(store, "Papers", CostCache(), load_embedder, lambda *p: seen.append(p))
+    report = measure_costs(store, "Papers", load_embedder, lambda *p: seen.append(p))
     assert report.measured == 2 and not report.skipped
     assert [c.model for c in report.costs] == [BUNDLED_LARGE, BUNDLED_SMALL]
     for cost in report.costs:
@@ -94,8 +107,8 @@ def test_each_models_costs_are_its_own_numbers_measured_on_the_library(store, tm
         assert (f"querying with {cost.model}", chunks, chunks) in seen
 
 
-def test_a_kept_measurement_is_not_taken_again_until_the_index_changes(store, tmp_path, monkeypatch):
-    _index_both(store, tmp_path)
+def _counting_measurements(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The models measure_model is called for, in order."""
     measured: list[str] = []
     real = core.insight.costs.measure_model
 
@@ -104,16 +117,98 @@ def test_a_kept_measurement_is_not_taken_again_until_the_index_changes(store, tm
         return real(store, library, embedder, *args, **kwargs)
 
     monkeypatch.setattr(core.insight.costs, "measure_model", counting)
-    cache = CostCache()
-    first = measure_costs(store, "Papers", cache, load_embedder)
-    again = measure_costs(store, "Papers", cache, load_embedder)
+    return measured
+
+
+def test_a_kept_measurement_is_not_taken_again_until_the_index_changes(store, tmp_path, monkeypatch):
+    _index_both(store, tmp_path)
+    measured = _counting_measurements(monkeypatch)
+    first = measure_costs(store, "Papers", load_embedder)
+    again = measure_costs(store, "Papers", load_embedder)
     assert sorted(measured) == [BUNDLED_LARGE, BUNDLED_SMALL] and again.measured == 0
-    assert again.costs == first.costs
+    assert again.costs == first.costs and again.records == first.records
     index_texts(store, tmp_path / "more", "Papers", BUNDLED_SMALL, {"more.txt": "Turing was born in London."})
-    third = measure_costs(store, "Papers", cache, load_embedder)
+    third = measure_costs(store, "Papers", load_embedder)
     assert measured[2:] == [BUNDLED_SMALL] and third.measured == 1  # only the index that grew
     small = next(c for c in third.costs if c.model == BUNDLED_SMALL)
     assert small.chunks == store.index("Papers", BUNDLED_SMALL).count() == first.costs[1].chunks + 1
+
+
+def test_each_measurement_is_kept_in_the_database_with_what_it_was_measured_on(store, tmp_path):
+    _index_both(store, tmp_path)
+    report = measure_costs(store, "Papers", load_embedder)
+    store.close()  # a restart: nothing of the process that measured is left
+    from core.storage.milvus import MilvusStore
+
+    reopened = MilvusStore()
+    try:
+        for record in report.records:
+            meta = reopened.catalog.find("Papers", record.cost.model)
+            assert kept_cost(reopened, "Papers", record.cost.model) == record
+            assert record.kept and record.fingerprint == meta.fingerprint
+            assert record.chunks == reopened.index("Papers", record.cost.model).count()
+        states = cost_states(reopened, "Papers", reopened.library_stats("Papers"))
+        assert [(s.model, s.current, s.stale) for s in states] == [(BUNDLED_LARGE, True, ""), (BUNDLED_SMALL, True, "")]
+    finally:
+        reopened.close()
+
+
+def test_measuring_again_replaces_the_kept_measurement(store, tmp_path, monkeypatch):
+    _index_both(store, tmp_path)
+    first = measure_costs(store, "Papers", load_embedder)
+    real = core.insight.costs.measure_model
+
+    def marked(*args, **kwargs):  # the second measurement, told apart from the first whatever the timings
+        return replace(real(*args, **kwargs), query_ms=(42.0,))
+
+    monkeypatch.setattr(core.insight.costs, "measure_model", marked)
+    assert measure_costs(store, "Papers", load_embedder).measured == 0  # current: kept, not measured
+    again = measure_costs(store, "Papers", load_embedder, again=True)
+    assert again.measured == 2 and [r.cost.query_ms for r in again.records] == [(42.0,), (42.0,)]
+    for before, after in zip(first.records, again.records, strict=True):
+        assert after.measured_at >= before.measured_at
+        assert kept_cost(store, "Papers", after.cost.model) == after  # one record per model: the new one
+
+
+def test_a_measurement_is_stale_once_the_chunk_count_or_the_weights_change(store, tmp_path):
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
+    (record,) = measure_costs(store, "Papers", load_embedder).records
+    index_texts(store, tmp_path / "more", "Papers", BUNDLED_SMALL, {"more.txt": "Turing was born in London."})
+    (stats,) = store.library_stats("Papers")
+    (state,) = cost_states(store, "Papers", [stats])
+    assert state.record == record and not state.current  # shown, but not as current
+    assert state.stale == f"measured at {record.chunks} chunks, the index now holds {record.chunks + 1} chunks"
+    other_weights = replace(stats, meta=replace(stats.meta, fingerprint="0" * 16), chunks=record.chunks)
+    assert record.stale(other_weights) == "the model's weights changed since"
+    assert record.stale(replace(stats, chunks=record.chunks)) == ""
+    # Counts in the reason keep every digit: 2,595 and 2,600 chunks both read "2.6k" as a magnitude.
+    big = replace(record, chunks=2_595)
+    assert big.stale(replace(stats, chunks=2_600)) == "measured at 2,595 chunks, the index now holds 2,600 chunks"
+
+
+def test_a_kept_value_from_another_version_reads_as_not_measured(store, tmp_path):
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
+    for odd in ({"cost": {"model": BUNDLED_SMALL}}, {"recall": 0.9}, "7 ms", None):
+        store.catalog.set_setting("Papers", setting_key(BUNDLED_SMALL), odd)
+        assert kept_cost(store, "Papers", BUNDLED_SMALL) is None
+        (state,) = cost_states(store, "Papers", store.library_stats("Papers"))
+        assert state.record is None and not state.stale
+
+
+def test_a_reader_measures_but_keeps_nothing_and_is_told_why(store, tmp_path):
+    index_texts(store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
+    reader = os_actor(replace(load_settings(), read_only=True))
+    report = measure_library_costs(store, "Papers", load_embedder, actor=reader)
+    assert report.measured == 1 and not report.records[0].kept
+    assert "POTION_READ_ONLY" in report.not_kept and report.not_kept.startswith("Cannot keep cost measurements")
+    assert kept_cost(store, "Papers", BUNDLED_SMALL) is None
+    # What the reader measured is shown where it is newer than what is kept, and still says it was not kept.
+    (state,) = cost_states(store, "Papers", store.library_stats("Papers"), report.records)
+    assert state.current and state.record == report.records[0]
+    writer = os_actor(load_settings())
+    kept = measure_library_costs(store, "Papers", load_embedder, actor=writer)
+    assert kept.not_kept == "" and kept.records[0].kept
+    assert kept_cost(store, "Papers", BUNDLED_SMALL) == kept.records[0]
 
 
 def test_a_model_that_cannot_be_loaded_is_skipped_with_the_reason(store, tmp_path):
@@ -124,13 +219,13 @@ def test_a_model_that_cannot_be_loaded_is_skipped_with_the_reason(store, tmp_pat
             raise ModelUnavailableError(f"{name} is not in the local cache.")
         return load_embedder(name)
 
-    cache = CostCache()
-    report = measure_costs(store, "Papers", cache, load)
+    report = measure_costs(store, "Papers", load)
     assert [c.model for c in report.costs] == [BUNDLED_LARGE]
     assert [(s.model, s.reason) for s in report.skipped] == [
         (BUNDLED_SMALL, f"{BUNDLED_SMALL} is not in the local cache.")
     ]
-    assert measure_costs(store, "Papers", cache, load_embedder).measured == 1  # the skipped one is tried again
+    assert kept_cost(store, "Papers", BUNDLED_SMALL) is None  # nothing kept for what was not measured
+    assert measure_costs(store, "Papers", load_embedder).measured == 1  # the skipped one is tried again
 
 
 def test_samples_are_seeded_and_bounded_and_queries_are_first_sentences():
@@ -170,16 +265,75 @@ def test_quality_is_read_from_an_evaluation_reports_dense_runs():
     assert quality_from_report(report) == {"a": 0.4, "b": 0.5}
 
 
+# --- the chart ----------------------------------------------------------------------------------------------
+
+# A catalog id, a name cut at the right edge before ("minilm-static-25…") and capitals, the widest letters.
+LONG_NAMES = ["minilm-static-256", "minishlab/potion-multilingual-128M", "MY-WIDE-MODEL@128D+INT8"]
+
+
+def test_every_quantitative_axis_starts_at_zero_so_a_3_percent_difference_looks_like_3_percent():
+    # The 2,595-chunk library's numbers: latency 1.590 vs 1.642 ms was drawn from 1.590, rate from 5,000.
+    plotted = CostChart(
+        str(CostAxis.QUERY_P50),
+        "Encode rate (chunks/s)",
+        [ChartPoint(BUNDLED_LARGE, 1.642, 5_150.0), ChartPoint(BUNDLED_SMALL, 1.590, 5_310.0)],
+    )
+    cost, benefit = (chart.to_dict() for chart in cost_bars(plotted))
+    for spec, title in ((cost, plotted.x_title), (benefit, plotted.y_title)):
+        quantitative = [c for c in spec["encoding"].values() if isinstance(c, dict) and c["type"] == "quantitative"]
+        assert quantitative, spec["encoding"]
+        for channel in quantitative:
+            assert channel["scale"]["zero"] is True and channel["scale"].get("type", "linear") == "linear"
+        assert spec["encoding"]["x"]["title"] == title and spec["mark"]["type"] == "bar"
+    assert [(r["model"], r["value"]) for r in cost["data"]["values"]] == [(p.model, p.x) for p in plotted.points]
+    assert [(r["model"], r["value"]) for r in benefit["data"]["values"]] == [(p.model, p.y) for p in plotted.points]
+
+
+def test_every_model_name_is_an_axis_label_long_enough_to_show_it_whole():
+    from PIL import ImageFont
+
+    font = ImageFont.load_default(size=LABEL_FONT_PX)  # a proportional font at the size the axis sets
+    plotted = CostChart("cost", "benefit", [ChartPoint(name, 1.0, 2.0) for name in LONG_NAMES])
+    for chart in cost_bars(plotted):
+        spec = chart.to_dict()
+        # Names label the y axis, laid out inside the chart, instead of text placed beside points at its edge.
+        assert spec["mark"]["type"] == "bar" and spec["encoding"]["y"]["field"] == "model"
+        axis = spec["encoding"]["y"]["axis"]
+        assert axis["labelFontSize"] == LABEL_FONT_PX
+        assert axis["labelLimit"] >= max(font.getlength(name) for name in LONG_NAMES)
+        assert spec["encoding"]["y"]["sort"] == LONG_NAMES  # the table's order, not alphabetical
+
+
 # --- the page -----------------------------------------------------------------------------------------------
 
 
-def _points(at) -> list[dict]:
-    (chart,) = at.main.get("vega_lite_chart")
-    spec = json.loads(chart.proto.spec)
-    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["circle", "text"]  # points, each labelled
-    assert spec["layer"][1]["encoding"]["text"]["field"] == "model"
-    # Streamlit sends the chart's data beside the spec, as Arrow.
-    return arrow_frame(chart.proto.data.data).to_dict("records")
+def _bars(at) -> list[list[dict]]:
+    """Each bar chart's data, the cost first, then quality or encode rate: {model, value} per bar."""
+    found = []
+    for chart in at.main.get("vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        assert spec["mark"]["type"] == "bar" and spec["encoding"]["x"]["scale"]["zero"] is True
+        # Streamlit sends the chart's data beside the spec, as Arrow.
+        found.append(arrow_frame(chart.proto.data.data).to_dict("records"))
+    return found
+
+
+def _measure_and_wait(at, label: str, key: str = "costs_measure"):
+    """Click the page's measure button, wait for the job and show the page after it; the job's state."""
+    button = at.main.button(key=key)
+    assert button.label == label
+    button.click().run()
+    no_exception(at)
+    job = wait_for_job(shared.jobs(), "costs|Papers")
+    assert job.error is None, job.error
+    at.run()
+    no_exception(at)
+    return job
+
+
+def _when(record: CostRecord) -> str:
+    """When the record was measured, as the table's UTC column should show it."""
+    return datetime.fromisoformat(record.measured_at).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def test_an_empty_library_says_what_to_do(app_store, monkeypatch):
@@ -224,12 +378,15 @@ def test_two_models_are_measured_in_the_background_then_shown_in_one_table_and_a
     no_exception(at)
     rows = costs_table(at)
     assert [r["model"] for r in rows] == [BUNDLED_LARGE, BUNDLED_SMALL]
-    for row, cost in zip(rows, job.result.costs, strict=True):
-        info = load_embedder(row["model"]).info
-        assert (row["dims"], row["parameters"]) == (info.dim, info.params)
+    for row, record in zip(rows, job.result.records, strict=True):
+        cost, info = record.cost, load_embedder(row["model"]).info
+        assert (row["state"], row["measured (UTC)"]) == ("current", _when(record))
+        assert row["dims"] == info.dim
+        assert row["parameters"] == format_count(info.params) and row["parameters"][-1] in "kM"  # not 1886464
         assert row["bytes / vector"] == info.dim * 4
-        assert row["chunks"] == app_store.index("Papers", row["model"]).count()
-        assert row["index vectors (bytes)"] == row["chunks"] * info.dim * 4
+        chunks = app_store.index("Papers", row["model"]).count()
+        assert row["chunks"] == format_count(chunks, exact=True)
+        assert row["index vectors (bytes)"] == chunks * info.dim * 4
         assert row["encode rate (chunks/s)"] == round(cost.encode_rate, 1) and row["encode rate (chunks/s)"] > 0
         assert row["query p50 (ms)"] == round(cost.query_p50_ms, 2) and row["query p50 (ms)"] > 0
         assert row["weights"] == info.dtype and row["nDCG@10"] == "—"
@@ -239,10 +396,11 @@ def test_two_models_are_measured_in_the_background_then_shown_in_one_table_and_a
         )  # a transformer's row says so (tests/test_adapt.py)
         assert row["index time"] == f"{cost.index_seconds:.1f} s"  # recorded when the chunks were indexed
         assert row["index rate (chunks/s)"] == round(cost.index_rate, 1) > 0
-    points = _points(at)
-    assert [(p["model"], p["y"]) for p in points] == [(c.model, c.encode_rate) for c in job.result.costs]
-    assert [p["x"] for p in points] == [c.query_p50_ms for c in job.result.costs]
+    latency, rate = _bars(at)
+    assert [(b["model"], b["value"]) for b in latency] == [(c.model, c.query_p50_ms) for c in job.result.costs]
+    assert [(b["model"], b["value"]) for b in rate] == [(c.model, c.encode_rate) for c in job.result.costs]
     assert not [b for b in at.main.button if b.key == "costs_measure"]  # everything is measured: nothing to start
+    assert at.main.button(key="costs_measure_again").label == "Measure again"
 
     # A rerun, a bytes-per-vector axis and an evaluation's quality: the same measurements, no new job.
     at.session_state["cost_quality"] = {"Papers": {BUNDLED_SMALL: 0.31, BUNDLED_LARGE: 0.44}}
@@ -250,4 +408,58 @@ def test_two_models_are_measured_in_the_background_then_shown_in_one_table_and_a
     no_exception(at)
     assert runner.get("costs|Papers").id == job.id
     assert [r["nDCG@10"] for r in costs_table(at)] == ["0.440", "0.310"]
-    assert [(p["x"], p["y"]) for p in _points(at)] == [(1024.0, 0.44), (256.0, 0.31)]
+    (size, quality) = _bars(at)
+    assert [(b["value"], q["value"]) for b, q in zip(size, quality, strict=True)] == [(1024.0, 0.44), (256.0, 0.31)]
+
+
+def test_a_measurement_is_shown_after_a_restart_until_the_index_grows_then_as_stale(app_store, tmp_path):
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
+    at = new_app().run()
+    open_page(at, COSTS)
+    job = _measure_and_wait(at, "Measure 1 model")
+    (record,) = job.result.records
+    try:
+        at = restart()
+        open_page(at, COSTS)
+        assert shared.jobs().get("costs|Papers") is None  # a new process: no job, nothing measured in it
+        (row,) = costs_table(at)
+        assert (row["model"], row["state"], row["measured (UTC)"]) == (BUNDLED_SMALL, "current", _when(record))
+        assert row["query p50 (ms)"] == round(record.cost.query_p50_ms, 2)
+        assert not any("Not measured yet" in c.value for c in at.main.caption)
+        assert len(_bars(at)) == 2 and at.main.button(key="costs_measure_again")
+
+        store = shared.store(load_settings())
+        index_texts(store, tmp_path / "more", "Papers", BUNDLED_SMALL, {"more.txt": "Turing was born in London."})
+        at.run()
+        no_exception(at)
+        (row,) = costs_table(at)
+        assert row["measured (UTC)"] == _when(record)  # still shown, with when it was taken
+        grown = f"measured at {record.chunks} chunks, the index now holds {record.chunks + 1} chunks"
+        assert row["state"] == f"stale: {grown}"
+        assert not at.main.get("vega_lite_chart")  # a stale measurement is not drawn as the index's cost
+        again = _measure_and_wait(at, "Measure 1 model")
+        (row,) = costs_table(at)
+        assert (row["state"], row["chunks"]) == ("current", str(record.chunks + 1))
+        assert kept_cost(store, "Papers", BUNDLED_SMALL) == again.result.records[0]  # the new one replaced it
+    finally:
+        shared.store(load_settings()).close()
+
+
+def test_a_reader_measures_and_is_told_the_result_is_not_kept(app_store, tmp_path, monkeypatch):
+    index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
+    monkeypatch.setenv("POTION_READ_ONLY", "1")
+    at = new_app().run()
+    open_page(at, COSTS)
+    assert any("not kept in the database" in c.value for c in at.main.caption)
+    _measure_and_wait(at, "Measure 1 model")
+    assert any(i.value.startswith("Measured, but not kept in the database: Cannot keep") for i in at.main.info)
+    (row,) = costs_table(at)
+    assert row["state"] == "measured here, not kept"
+    assert kept_cost(app_store, "Papers", BUNDLED_SMALL) is None
+    try:
+        at = restart()
+        open_page(at, COSTS)
+        assert any(f"Not measured yet: {BUNDLED_SMALL}" in c.value for c in at.main.caption)
+        assert "vector index" in costs_table(at)[0]  # the only table left is the vector index's
+    finally:
+        shared.store(load_settings()).close()

@@ -278,7 +278,7 @@ def test_ingest_search_and_cost_measurement_refuse_other_weights_in_the_same_wor
     """One compatibility check: the three paths that meet an index with a model say the same thing."""
     from dataclasses import replace
 
-    from core.insight.costs import CostCache, measure_costs
+    from core.insight.costs import measure_costs
 
     memory = MemoryStore()
     embedder = load_embedder(BUNDLED_SMALL)
@@ -288,6 +288,6 @@ def test_ingest_search_and_cost_measurement_refuse_other_weights_in_the_same_wor
         ingest(seed_files[1:], "fp", redistilled, memory)
     with pytest.raises(ModelMismatchError) as at_search:
         search("turing", "fp", redistilled, memory)
-    skipped = measure_costs(memory, "fp", CostCache(), lambda name: redistilled).skipped
+    skipped = measure_costs(memory, "fp", lambda name: redistilled).skipped
     assert str(at_ingest.value) == str(at_search.value) == skipped[0].reason
     assert "different model weights" in skipped[0].reason and "re-index" in skipped[0].reason

@@ -11,7 +11,7 @@ import pytest
 from core.cli import EXIT_OK, main
 from core.embed.loading import ModelVariant, load_embedder, model_dim, parse_variant, resolve_model, variant_dims
 from core.errors import ModelNotFoundError
-from core.insight.costs import CostCache, measure_costs
+from core.insight.costs import measure_costs
 from core.search.query import search
 from tests.conftest import BUNDLED_DEFAULT, BUNDLED_LARGE, BUNDLED_SMALL, SEED_DOCS, index_texts
 
@@ -105,7 +105,7 @@ def test_a_variant_is_indexed_with_its_own_provenance_beside_its_model(store, tm
     found = search("wing stall", "Papers", load_embedder(variant), store, 3)
     assert found.hits and (found.query_dim, found.doc_dim) == (64, 64)
 
-    report = measure_costs(store, "Papers", CostCache(), load_embedder)
+    report = measure_costs(store, "Papers", load_embedder)
     by_model = {c.model: c for c in report.costs}
     assert set(by_model) == {BUNDLED_LARGE, variant}
     assert (by_model[variant].dim, by_model[variant].bytes_per_vector) == (64, 256)

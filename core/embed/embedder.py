@@ -12,6 +12,7 @@ import numpy as np
 from model2vec import StaticModel
 from tokenizers import Tokenizer
 
+from core.sizes import format_count
 from core.vectors import unit_rows
 
 ENCODE_BATCH = 1024
@@ -47,8 +48,8 @@ class ModelInfo:
 
     @property
     def params_label(self) -> str:
-        """Parameter count as people write it (7.5M)."""
-        return f"{self.params / 1e6:.1f}M" if self.params >= 1e5 else f"{self.params / 1e3:.1f}K"
+        """Parameter count as people write it (7.6M), as every count is shown (core.sizes)."""
+        return format_count(self.params)
 
 
 class Embedder:

@@ -1,22 +1,26 @@
 """What each model indexed in a library costs, measured on that library: size, storage, encode rate, query latency.
 
-Everything is read, nothing is written: the encode rate times the model over a sample of the library's own
-chunk texts (through the model's own `encode`, so a transformer's is its real forward passes), and query
-latency runs sample queries (first sentences of random chunks) through the same search the Search page uses.
-Index time is not measured here but read from what ingest recorded (core.ingest.index_time); an index made
-before that, or copied by a rebuild, shows it as not recorded. Measurements are kept per library, model,
-fingerprint and chunk count, so a page rerun shows them again without measuring, and a changed index is
-measured afresh.
+Measuring reads only: the encode rate times the model over a sample of the library's own chunk texts (through the
+model's own `encode`, so a transformer's is its real forward passes), and query latency runs sample queries (first
+sentences of random chunks) through the same search the Search page uses. Index time is not measured here but read
+from what ingest recorded (core.ingest.index_time); an index made before that, or copied by a rebuild, shows it as
+not recorded.
+
+Each measurement is kept beside the library (setting `costs:<model>`, as core.insight.index_quality keeps recall)
+with the model's fingerprint, the chunk count it was measured at and when, so a restart shows it again without
+measuring. A measurement whose fingerprint or chunk count no longer matches the index is stale: shown as such, never
+taken for current, and measured again. Keeping is a write, so the edges go through core.service.costs, which keeps
+nothing for a reader.
 """
 
 from __future__ import annotations
 
 import re
 import statistics
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -26,6 +30,7 @@ from core.embed.embedder import Embedder, ModelSource
 from core.errors import PotionError
 from core.ingest.index_time import index_time
 from core.search.query import search
+from core.sizes import format_count
 from core.storage import Store
 from core.storage.base import check_compatible
 from core.types import CollectionStats, ProgressCallback
@@ -37,16 +42,11 @@ SEED = 0
 ENCODE_STEP = 250  # chunks per timed encode call: small enough that the progress bar moves
 QUERY_CHARS = 200  # a first sentence can run long in extracted PDFs; a query rarely does
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+SETTING = "costs"
 
 
-@dataclass(frozen=True)
-class CostKey:
-    """What a measurement depends on: the index's weights and its size."""
-
-    library: str
-    model: str
-    fingerprint: str
-    chunks: int
+def setting_key(model: str) -> str:
+    return f"{SETTING}:{model}"
 
 
 @dataclass(frozen=True)
@@ -104,11 +104,94 @@ class Skipped:
 
 
 @dataclass(frozen=True)
+class CostRecord:
+    """One measurement with what it was measured on, as kept beside the library."""
+
+    cost: ModelCost
+    fingerprint: str  # of the model's weights when measured
+    chunks: int  # the index's chunks when measuring started: chunks written meanwhile belong to a later measurement
+    measured_at: str  # UTC, ISO 8601 to the second
+    kept: bool = True  # False: measured for a reader, shown by this process only, not in the database
+
+    def as_dict(self) -> dict:
+        record = asdict(self)
+        record.pop("kept")  # what is read back from the database was kept, by definition
+        return record
+
+    @classmethod
+    def from_dict(cls, record: object) -> CostRecord | None:
+        """The record as kept; None for anything else (a value written by another version reads as not measured)."""
+        if not isinstance(record, dict) or not isinstance(record.get("cost"), dict):
+            return None
+        try:
+            cost = ModelCost(**{**record["cost"], "query_ms": tuple(record["cost"]["query_ms"])})
+            return cls(cost, record["fingerprint"], int(record["chunks"]), str(record["measured_at"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def stale(self, stats: CollectionStats) -> str:
+        """Why this measurement no longer describes the index as it is; "" while it does."""
+        reasons = []
+        if self.fingerprint != stats.meta.fingerprint:
+            reasons.append("the model's weights changed since")
+        if self.chunks != stats.chunks:
+            reasons.append(f"measured at {_chunks(self.chunks)}, the index now holds {_chunks(stats.chunks)}")
+        return "; ".join(reasons)
+
+
+def _chunks(count: int) -> str:
+    return f"{format_count(count, exact=True)} chunk{'' if count == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class CostState:
+    """An index's latest measurement, if any, and whether it still holds."""
+
+    model: str
+    record: CostRecord | None
+    stale: str = ""  # why the record no longer describes the index; "" when current or when there is none
+
+    @property
+    def current(self) -> bool:
+        return self.record is not None and not self.stale
+
+
+@dataclass(frozen=True)
 class CostReport:
     library: str
-    costs: list[ModelCost] = field(default_factory=list)
+    records: list[CostRecord] = field(default_factory=list)  # every index's current measurement, this call's or kept
     skipped: list[Skipped] = field(default_factory=list)
-    measured: int = 0  # models measured by this call; the rest came from the cache
+    measured: int = 0  # models measured by this call; the rest were kept and current
+    not_kept: str = ""  # why this call's measurements were not kept in the database; "" when they were
+
+    @property
+    def costs(self) -> list[ModelCost]:
+        return [r.cost for r in self.records]
+
+
+def kept_cost(store: Store, library: str, model: str) -> CostRecord | None:
+    """The measurement kept in the database for the library's index of `model`, current or not."""
+    return CostRecord.from_dict(store.catalog.settings(library).get(setting_key(model)))
+
+
+def keep_cost(store: Store, library: str, record: CostRecord) -> None:
+    """Keep the measurement beside the library, replacing the model's previous one (a write: see core.service.costs)."""
+    store.catalog.set_setting(library, setting_key(record.cost.model), record.as_dict())
+
+
+def cost_states(
+    store: Store, library: str, collections: Sequence[CollectionStats], unkept: Sequence[CostRecord] = ()
+) -> list[CostState]:
+    """Each index's latest measurement: the kept one or a newer one measured for a reader (`unkept`), with why it
+    no longer holds where the index changed since."""
+    settings = store.catalog.settings(library)
+    states = []
+    for stats in collections:
+        model = stats.meta.model_name
+        found = [CostRecord.from_dict(settings.get(setting_key(model))), *(r for r in unkept if r.cost.model == model)]
+        latest = max((r for r in found if r is not None), key=lambda r: r.measured_at, default=None)
+        states.append(CostState(model, latest, latest.stale(stats) if latest else ""))
+    return states
 
 
 class CostAxis(StrEnum):
@@ -133,34 +216,9 @@ class CostChart:
     points: list[ChartPoint]
 
 
-class CostCache:
-    """Measurements by CostKey, shared between a page's runs and its job thread."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._costs: dict[CostKey, ModelCost] = {}
-
-    def get(self, key: CostKey) -> ModelCost | None:
-        with self._lock:
-            return self._costs.get(key)
-
-    def put(self, key: CostKey, cost: ModelCost) -> None:
-        with self._lock:
-            self._costs[key] = cost
-
-
-def cost_key(library: str, stats: CollectionStats) -> CostKey:
-    return CostKey(library, stats.meta.model_name, stats.meta.fingerprint, stats.chunks)
-
-
 def indexed(store: Store, library: str) -> list[CollectionStats]:
     """The library's indexes that hold chunks, by model name."""
     return [c for c in store.library_stats(library) if c.chunks > 0]
-
-
-def cached_costs(cache: CostCache, library: str, collections: Sequence[CollectionStats]) -> list[ModelCost | None]:
-    """The kept measurement of each index, None where it has none yet."""
-    return [cache.get(cost_key(library, c)) for c in collections]
 
 
 def first_sentence(text: str) -> str:
@@ -234,36 +292,45 @@ def measure_model(
 def measure_costs(
     store: Store,
     library: str,
-    cache: CostCache,
     load: Callable[[str], Embedder],
     progress: ProgressCallback | None = None,
     sample_chunks: int = SAMPLE_CHUNKS,
     sample_queries: int = SAMPLE_QUERIES,
+    again: bool = False,
+    keep: bool = True,
 ) -> CostReport:
-    """Every indexed model's costs on the library, measuring only those the cache does not hold.
+    """Every indexed model's costs on the library, measuring those with no current kept measurement (every one when
+    `again`) and keeping each as it is measured, replacing the one before, unless `keep` is False.
 
     A model that cannot be loaded, or whose weights changed since indexing, is skipped with the reason."""
-    costs: list[ModelCost] = []
+    records: list[CostRecord] = []
     skipped: list[Skipped] = []
     measured = 0
     for stats in indexed(store, library):
-        key = cost_key(library, stats)
-        kept = cache.get(key)
-        if kept is not None:
-            costs.append(kept)
+        model = stats.meta.model_name
+        kept = kept_cost(store, library, model)
+        if kept is not None and not kept.stale(stats) and not again:
+            records.append(kept)
             continue
         try:
-            embedder = load(key.model)
+            embedder = load(model)
             check_compatible(stats.meta, embedder.info)
             cost = measure_model(store, library, embedder, sample_chunks, sample_queries, progress=progress)
         except PotionError as exc:
-            skipped.append(Skipped(key.model, str(exc)))
+            skipped.append(Skipped(model, str(exc)))
             continue
-        # Counted when measuring started: chunks written meanwhile belong to a later measurement.
-        cache.put(key, cost)
-        costs.append(cost)
+        record = CostRecord(
+            cost,
+            fingerprint=stats.meta.fingerprint,
+            chunks=stats.chunks,
+            measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            kept=keep,
+        )
+        if keep:
+            keep_cost(store, library, record)
+        records.append(record)
         measured += 1
-    return CostReport(library, costs, skipped, measured)
+    return CostReport(library, records, skipped, measured)
 
 
 def quality_from_report(report: Any, metric: str = "ndcg@10", mode: str = "dense") -> dict[str, float]:
