@@ -113,3 +113,7 @@ class VectorIndexError(StoreError):
 
 class ApproximateIndexError(StoreError):
     """Evaluation asked of an index whose dense ranking is approximate: its numbers would not be exact."""
+
+
+class QuerySetError(PotionError):
+    """A query set that cannot be made, found or run as asked (no queries, a name taken, a malformed line)."""

@@ -27,6 +27,8 @@ class AuditAction(StrEnum):
     EDIT_JUDGMENTS = "edit judgments"  # judgments deleted or their verdicts flipped on the Judgments page
     HYBRID_DEFAULT = "set hybrid default"
     VECTOR_INDEX = "set vector index"
+    CREATE_QUERY_SET = "create query set"
+    DELETE_QUERY_SET = "delete query set"
 
 
 _clock = threading.Lock()

@@ -4,6 +4,7 @@ store.catalog                 libraries, provenance of each (library, model) ind
 store.index(library, model)   the rows and search of one index (core.storage.index)
 store.judgments               relevance judgments, per library
 store.audit                   the log of destructive and shared-state changes (core.storage.audit)
+store.query_sets              named sets of queries, per library (core.storage.query_sets)
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from core.storage.index import Index, not_indexed
 from core.storage.leases import Lease, LeaseBook
 from core.storage.loading import LoadProgress
 from core.storage.profile import EngineProfile
+from core.storage.query_sets import QuerySets
 from core.types import ChunkRow, CollectionMeta, CollectionStats, Judgment, LibraryInfo
 
 
@@ -106,6 +108,7 @@ class Store(ABC):
     catalog: Catalog
     judgments: Judgments
     audit: Audit  # who dropped, deleted, rebuilt, imported or changed what (core.service.audit)
+    query_sets: QuerySets  # named sets of queries per library, run over several models at once
     profile: EngineProfile
 
     @abstractmethod

@@ -19,6 +19,7 @@ from core.storage.loading import LoadProgress, LoadRecord, LoadTracker, records_
 from core.storage.milvus_catalog import MilvusCatalog
 from core.storage.milvus_index import MilvusIndex
 from core.storage.profile import EngineProfile, profile_for
+from core.storage.query_sets import MilvusQuerySets
 from core.storage.records import collection_name
 from core.storage.registry import Registry
 from core.storage.state import StoreState, engine_call
@@ -44,6 +45,7 @@ class MilvusStore(Store):
         self.judgments = MilvusJudgments(self.state)
         self.catalog = MilvusCatalog(self.state, self.judgments)
         self.audit = MilvusAudit(self.state)
+        self.query_sets = MilvusQuerySets(self.state)
         self.state.loads = LoadTracker(self.state.owner, self._load_records, self._record_load)
         self.state.generation = self.registry.generation() if profile.shared else ""
         self.state.reload()
