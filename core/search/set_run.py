@@ -73,10 +73,6 @@ class QueryRow:
         """The documents some column returned that hold no verdict for this query yet, in first-seen order."""
         return list(dict.fromkeys(h.document for column in self.hits for h in column if not h.judged))
 
-    def judged(self, document: str, verdict: int) -> QueryRow:
-        hits = tuple(tuple(replace(h, verdict=verdict) if h.document == document else h for h in c) for c in self.hits)
-        return replace(self, hits=hits)
-
 
 @dataclass(frozen=True)
 class SetRun:
@@ -105,11 +101,6 @@ class SetRun:
             PairAgreement(ps[0].model_a, ps[0].model_b, sum(p.overlap for p in ps) / n, sum(p.rbo for p in ps) / n)
             for ps in pairs
         ]
-
-    def judged(self, query: str, document: str, verdict: int) -> SetRun:
-        """The same run after `document` was judged for `query`: nothing searched again."""
-        rows = tuple(row.judged(document, verdict) if row.query.text == query else row for row in self.rows)
-        return replace(self, rows=rows)
 
     def with_verdicts(self, judgments: Sequence[Judgment]) -> SetRun:
         """The same hits with the library's verdicts as they are now (another session may have judged some)."""
