@@ -9,7 +9,7 @@ import pytest
 
 from core.access import READ_ONLY_REASON, Actor, Identity
 from core.embed.loading import load_embedder
-from core.errors import QuerySetError, ReadOnlyError
+from core.errors import LibraryNotFoundError, QuerySetError, ReadOnlyError
 from core.evaluate.judgments import NOT_RELEVANT, RELEVANT, judge
 from core.evaluate.query_sets import MAX_QUERY_CHARS, file_queries, judged_queries, typed_queries
 from core.evaluate.results import run_key
@@ -160,7 +160,7 @@ def test_a_reader_can_neither_make_nor_delete_a_set_and_nothing_is_logged(any_st
 
 
 def test_a_set_needs_an_existing_library_and_dropping_the_library_drops_its_sets(any_store):
-    with pytest.raises(Exception, match="There is no library named 'Nowhere'"):
+    with pytest.raises(LibraryNotFoundError, match="There is no library named .Nowhere."):
         create_query_set(any_store, "Nowhere", "Mine", typed_queries("a"), "typed")
     create_library(any_store, "L")
     create_query_set(any_store, "L", "Mine", typed_queries("a"), "typed")
