@@ -1,4 +1,4 @@
-"""Command line: `python -m core models|ingest|search|evaluate|runs|doctor|libraries|export-judgments|audit|…`.
+"""Command line: `python -m core models|ingest|search|evaluate|runs|query-sets|doctor|libraries|audit|…`.
 
 Every change is made as the OS user running the command (core.access.os_actor): refused in one line under
 POTION_READ_ONLY, and recorded under that name in the audit log.
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from core.access import Actor
     from core.evaluate.results import EvaluationReport, RunKey
     from core.insight.index_quality import IndexQuality
+    from core.search.set_run import SetRun
     from core.storage import Store
     from core.storage.loading import LoadProgress
 
@@ -783,6 +784,136 @@ def cmd_runs_delete(args: argparse.Namespace, settings: Settings) -> int:
     return EXIT_OK
 
 
+def cmd_query_sets_list(args: argparse.Namespace, settings: Settings) -> int:
+    from core.service.query_sets import query_sets
+
+    found = query_sets(_store(settings), args.library)
+    payload = [
+        {"name": s.name, "queries": len(s.queries), "source": s.source, "created_at": s.created_at, "by": s.created_by}
+        for s in found
+    ]
+    lines = [f"{s.name}: {len(s.queries)} queries from {s.source} ({s.created_at}, {s.created_by})" for s in found]
+    _emit(
+        args,
+        payload,
+        "\n".join(lines) or f"Library '{args.library}' has no query set yet: add one with `query-sets add`.",
+    )
+    return EXIT_OK
+
+
+def cmd_query_sets_add(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from core.access import require_write
+    from core.errors import QuerySetError
+    from core.evaluate.query_sets import JUDGMENTS, file_queries, judged_queries
+    from core.service.query_sets import create_query_set
+
+    actor = require_write(_actor(settings), f"make a query set in library '{args.library}'")
+    store = _store(settings)
+    if args.from_judgments:
+        queries, source = judged_queries(store.judgments.list(args.library), args.library), JUDGMENTS
+    else:
+        try:
+            data = Path(args.file).read_bytes()
+        except OSError as exc:
+            raise QuerySetError(f"Cannot read {args.file} ({exc.strerror or exc}): check the path.") from exc
+        queries, source = file_queries(data, args.file), Path(args.file).name
+    made = create_query_set(store, args.library, args.name, queries, source, actor)
+    _emit(
+        args,
+        {"library": made.library, "name": made.name, "queries": len(made.queries), "source": made.source},
+        f"Query set '{made.name}' of '{made.library}': {len(made.queries)} queries from {made.source}.",
+    )
+    return EXIT_OK
+
+
+def cmd_query_sets_run(args: argparse.Namespace, settings: Settings) -> int:
+    from core.embed.loading import load_embedder
+    from core.evaluate.results import run_key
+    from core.search.set_run import check_columns
+    from core.service.query_sets import run_query_set
+    from core.types import Fusion, HybridParams, SearchMode
+
+    params = HybridParams(fusion=Fusion.WEIGHTED, weight=args.weight) if args.weight is not None else None
+    modes = [SearchMode(m) for m in dict.fromkeys(args.mode or ["dense"])]
+    columns = [run_key(model, mode, params) for model in dict.fromkeys(args.model) for mode in modes]
+    check_columns(columns)  # before any model is loaded
+    # Keyword columns read the chunk text: only models searched densely are loaded (naming one asks for it).
+    needed = dict.fromkeys(c.model for c in columns if c.mode != SearchMode.KEYWORD)
+    embedders = {name: load_embedder(name, download=True, settings=settings) for name in needed}
+    bar = ProgressBar(enabled=not args.quiet)
+    try:
+        found = run_query_set(_store(settings), args.library, args.name, columns, embedders, args.top_k, bar)
+    finally:
+        bar.close()
+    _emit(args, found.as_dict(), _set_run_text(found))
+    return EXIT_OK
+
+
+def _set_run_text(found: SetRun) -> str:
+    from core.evaluate.judgments import RELEVANT
+
+    def mark(hit) -> str:
+        return "?" if hit.verdict is None else "+" if hit.verdict >= RELEVANT else "-"
+
+    lines = [
+        f"Query set '{found.set_name}' of '{found.library}': {len(found.rows)} queries, top {found.top_k}; "
+        f"{found.unjudged} shown documents unjudged (+ relevant, - not relevant, ? unjudged)"
+    ]
+    for pair in found.mean_agreement():
+        lines.append(
+            f"  {pair.model_a} vs {pair.model_b}: overlap@{found.top_k} {pair.overlap:.2f}, RBO {pair.rbo:.2f}"
+        )
+    for row in found.rows:
+        lines.append(f"\n{row.query.id}  {row.query.text}  ({len(row.unjudged)} unjudged)")
+        for label, hits in zip(found.labels, row.hits):
+            lines.append(f"  {label}: " + "  ".join(f"{h.rank}.{mark(h)} {h.document} #{h.chunk}" for h in hits))
+        lines += [f"  overlap {p.overlap:.2f}, RBO {p.rbo:.2f}: {p.model_a} vs {p.model_b}" for p in row.agreement]
+    return "\n".join(lines)
+
+
+def cmd_query_sets_delete(args: argparse.Namespace, settings: Settings) -> int:
+    from core.service.query_sets import delete_query_set
+
+    gone = delete_query_set(_store(settings), args.library, args.name, _actor(settings))
+    _emit(
+        args,
+        {"library": gone.library, "name": gone.name, "queries": len(gone.queries)},
+        f"Deleted query set '{gone.name}' ({len(gone.queries)} queries) of '{gone.library}'.",
+    )
+    return EXIT_OK
+
+
+def _query_sets_parser(sub) -> None:
+    """`query-sets list|add|run|delete`: each action takes --library and --json, as the other commands do."""
+    p = sub.add_parser("query-sets", help="named sets of queries of a library, run over 2-4 models or modes")
+    actions = p.add_subparsers(dest="action", required=True)
+
+    def action(name: str, func, help_text: str) -> argparse.ArgumentParser:
+        q = actions.add_parser(name, help=help_text)
+        q.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+        q.add_argument("--library", required=True)
+        q.set_defaults(func=func)
+        return q
+
+    action("list", cmd_query_sets_list, "list the library's query sets")
+    q = action("add", cmd_query_sets_add, "make a query set from a file or from the library's judged queries")
+    q.add_argument("name", metavar="NAME")
+    source = q.add_mutually_exclusive_group(required=True)
+    source.add_argument("--file", metavar="FILE", help="one query per line, or a BEIR queries.jsonl (.jsonl, .json)")
+    source.add_argument("--from-judgments", action="store_true", help="every query the library holds a verdict for")
+    q = action("run", cmd_query_sets_run, "search every query of a set in each model x mode, side by side")
+    q.add_argument("name", metavar="NAME")
+    q.add_argument("--model", required=True, action="append", help="a model indexed in the library; repeat for more")
+    q.add_argument("--mode", action="extend", type=_modes, help="dense, keyword or hybrid; repeat or join with commas")
+    q.add_argument("--weight", type=_share, help="hybrid columns blend scores with this dense share instead of RRF")
+    q.add_argument("--top-k", type=int, default=5)
+    q.add_argument("--quiet", action="store_true", help="no progress bar")
+    q = action("delete", cmd_query_sets_delete, "delete a query set")
+    q.add_argument("name", metavar="NAME")
+
+
 def _share(raw: str) -> float:
     value = float(raw)
     if not 0.0 <= value <= 1.0:
@@ -956,6 +1087,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("document")
     p.add_argument("--library", required=True)
     p.add_argument("--model", action="append", help="only from this model's index; repeat for more")
+    _query_sets_parser(sub)
     return parser
 
 

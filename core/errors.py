@@ -125,3 +125,7 @@ class RunFileError(PotionError):
 
 class RunDiffError(PotionError):
     """Saved runs that cannot be compared: fewer than two, or no judged query in common."""
+
+
+class QuerySetError(PotionError):
+    """A query set that cannot be made, found or run as asked (no queries, a name taken, a malformed line)."""

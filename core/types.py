@@ -216,3 +216,25 @@ class Hit:
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class SetQuery:
+    id: str  # the file's own id (BEIR's "_id"), else query_id(text)
+    text: str
+
+
+@dataclass(frozen=True)
+class QuerySet:
+    """A named list of queries kept with a library, to run over several models or modes at once and judge."""
+
+    library: str
+    name: str
+    queries: tuple[SetQuery, ...]
+    source: str = ""  # where the queries came from: "typed", a file's name, "judgments"
+    created_at: str = ""
+    created_by: str = ""
+
+    @property
+    def texts(self) -> list[str]:
+        return [q.text for q in self.queries]

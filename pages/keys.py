@@ -58,3 +58,11 @@ JUDGMENTS_REPORT = "judgments_report"
 JUDGMENTS_SAVED = "judgments_saved"  # the SaveOutcome of the last evaluation of the judgments
 JUDGMENTS_SWEEP = "judgments_sweep"
 COST_QUALITY = "cost_quality"  # {library: {model: nDCG@10}} left by the Judgments page for the Costs page
+
+# Query sets
+QSETS_CHOICE = "qsets_choice"  # the set picked
+QSETS_JOB = "qsets_job"  # the job key of the run this session started
+QSETS_RUN = "qsets_run"  # the last finished SetRun, kept after its job is forgotten
+QSETS_ERROR = "qsets_error"  # why the last run stopped, kept the same way
+QSETS_NOTICE = "qsets_notice"  # what the last making or deleting of a set did, or why it failed, shown once
+QSETS_SKIPPED = "qsets_skipped"  # (query, document) pairs passed over by "Skip" in the judging panel

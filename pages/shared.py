@@ -38,6 +38,7 @@ HOME_PAGE, LIBRARY_PAGE, SEARCH_PAGE = PAGES / "home.py", PAGES / "library.py", 
 COMPARE_PAGE, EVALUATE_PAGE, JUDGMENTS_PAGE = PAGES / "compare.py", PAGES / "evaluate.py", PAGES / "judgments.py"
 MAP_PAGE, COSTS_PAGE, ADAPT_PAGE = PAGES / "map.py", PAGES / "costs.py", PAGES / "adapt.py"
 AUDIT_PAGE = PAGES / "audit.py"
+QUERY_SETS_PAGE = PAGES / "query_sets.py"
 
 
 def frame_settings() -> Settings:

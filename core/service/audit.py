@@ -29,6 +29,8 @@ class AuditAction(StrEnum):
     VECTOR_INDEX = "set vector index"
     DELETE_RUN = "delete run"  # a saved evaluation run (core.service.runs)
     IMPORT_RUNS = "import runs"
+    CREATE_QUERY_SET = "create query set"
+    DELETE_QUERY_SET = "delete query set"
 
 
 _clock = threading.Lock()

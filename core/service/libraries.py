@@ -67,6 +67,7 @@ def drop_library(store: Store, runner: JobRunner, library: str, actor: Actor | N
         chunks = sum(store.index(library, model).row_count() for model in store.catalog.models(library))
         judged = len(store.judgments.list(library))
         dropped = store.catalog.drop(library)
+        store.query_sets.drop(library)  # kept beside the catalog, not in it: a new library of the name starts bare
     record(
         store,
         actor,

@@ -5,6 +5,7 @@ store.index(library, model)   the rows and search of one index (core.storage.ind
 store.judgments               relevance judgments, per library
 store.audit                   the log of destructive and shared-state changes (core.storage.audit)
 store.runs                    saved evaluation runs, each whole or not at all (core.storage.runs)
+store.query_sets              named sets of queries, per library (core.storage.query_sets)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from core.storage.index import Index, not_indexed
 from core.storage.leases import Lease, LeaseBook
 from core.storage.loading import LoadProgress
 from core.storage.profile import EngineProfile
+from core.storage.query_sets import QuerySets
 from core.storage.runs import Runs
 from core.types import ChunkRow, CollectionMeta, CollectionStats, Judgment, LibraryInfo
 
@@ -109,6 +111,7 @@ class Store(ABC):
     judgments: Judgments
     audit: Audit  # who dropped, deleted, rebuilt, imported or changed what (core.service.audit)
     runs: Runs  # every evaluation, kept (core.service.runs)
+    query_sets: QuerySets  # named sets of queries per library, run over several models at once
     profile: EngineProfile
 
     @abstractmethod

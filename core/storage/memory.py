@@ -18,6 +18,7 @@ from core.storage.base import Catalog, Judgments, Store, check_compatible, order
 from core.storage.index import Index
 from core.storage.leases import MemoryLeases
 from core.storage.profile import MEMORY
+from core.storage.query_sets import MemoryQuerySets
 from core.storage.runs import MemoryRuns
 from core.storage.vector_index import VectorIndex, check_supported
 from core.types import ChunkRow, CollectionMeta, Hit, Judgment, StoredDocument, document_key
@@ -65,6 +66,7 @@ class MemoryStore(Store):
         self.catalog.judgments = self.judgments
         self.audit = MemoryAudit()
         self.runs = MemoryRuns()
+        self.query_sets = MemoryQuerySets()
 
     def index(self, library: str, model_name: str) -> MemoryIndex:
         return MemoryIndex(self.catalog, library, model_name)

@@ -20,6 +20,7 @@ from core.storage.loading import LoadProgress, LoadRecord, LoadTracker, records_
 from core.storage.milvus_catalog import MilvusCatalog
 from core.storage.milvus_index import MilvusIndex
 from core.storage.profile import EngineProfile, profile_for
+from core.storage.query_sets import MilvusQuerySets
 from core.storage.records import collection_name
 from core.storage.registry import Registry
 from core.storage.runs import MilvusRuns
@@ -47,6 +48,7 @@ class MilvusStore(Store):
         self.catalog = MilvusCatalog(self.state, self.judgments)
         self.audit = MilvusAudit(self.state)
         self.runs = MilvusRuns(self.state)
+        self.query_sets = MilvusQuerySets(self.state)
         self.state.loads = LoadTracker(self.state.owner, self._load_records, self._record_load)
         self.state.generation = self.registry.generation() if profile.shared else ""
         self.state.reload()

@@ -1,5 +1,5 @@
 """The Milvus schemas of Potion Search: chunk collections (dense + BM25), the store's own small collections (registry,
-judgments, audit log, saved runs) and the one rule that makes those when missing."""
+judgments, audit log, saved runs, query sets) and the one rule that makes those when missing."""
 
 from __future__ import annotations
 
@@ -98,6 +98,24 @@ def runs_schema(client: Any) -> tuple[Any, Any]:
     schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
     schema.add_field("run", DataType.VARCHAR, max_length=64)
     schema.add_field("part", DataType.INT64)
+    schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
+    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
+    index = client.prepare_index_params()
+    index.add_index("placeholder", index_type="FLAT", metric_type="L2")
+    return schema, index
+
+
+def query_sets_schema(client: Any) -> tuple[Any, Any]:
+    """One row per query of a set, and one header row per set (position -1) holding its name, source and author;
+    each row's JSON stays far below the VARCHAR limit however many queries the set holds."""
+    from pymilvus import DataType
+
+    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
+    # Filtered by hex digests of the library and of (library, set name), never by the names (see chunk_schema).
+    schema.add_field("library_key", DataType.VARCHAR, max_length=DOC_KEY_LEN)
+    schema.add_field("set_key", DataType.VARCHAR, max_length=DOC_KEY_LEN)
+    schema.add_field("position", DataType.INT64)
     schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
     schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
     index = client.prepare_index_params()
