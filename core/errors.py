@@ -113,3 +113,7 @@ class VectorIndexError(StoreError):
 
 class ApproximateIndexError(StoreError):
     """Evaluation asked of an index whose dense ranking is approximate: its numbers would not be exact."""
+
+
+class UnknownLanguageError(PotionError):
+    """A language name or code that no analyzer is known for (core.storage.analyzers lists the choices)."""

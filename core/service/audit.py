@@ -27,6 +27,7 @@ class AuditAction(StrEnum):
     EDIT_JUDGMENTS = "edit judgments"  # judgments deleted or their verdicts flipped on the Judgments page
     HYBRID_DEFAULT = "set hybrid default"
     VECTOR_INDEX = "set vector index"
+    SET_LANGUAGE = "set language"  # the library's language, its keyword indexes analysed anew
 
 
 _clock = threading.Lock()
