@@ -10,11 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from core.access import Actor, require_write
+from core.embed.catalog import is_multilingual
+from core.embed.embedder import ModelInfo, ModelSource
 from core.service.audit import AuditAction, record
 from core.service.jobs import JobRunner, JobState, library_job_key
 from core.service.libraries import exclusive
 from core.storage import Store
-from core.storage.analyzers import Language, language_of_code
+from core.storage.analyzers import NONE, Language, language_of_code
 from core.storage.base import LANGUAGE_SETTING
 from core.types import CollectionMeta, ProgressCallback
 
@@ -48,6 +50,29 @@ class LanguageChange:
     after: Language
     indexes: list[CollectionMeta]  # each index of the library as it is now, with its analyzer
     chunks: int
+
+
+def model_multilingual(info: ModelInfo) -> bool | None:
+    """Whether the model reads many languages (core.embed.catalog.is_multilingual); None: not known."""
+    return is_multilingual(info.source if info.kind == ModelSource.HUB else info.name, info.kind == ModelSource.BUNDLED)
+
+
+def multilingual_text(multilingual: bool | None) -> str:
+    """What the model card says of the languages a model reads."""
+    if multilingual is None:
+        return "Languages: not known (not a catalog or bundled model)."
+    return "Languages: many (multilingual)." if multilingual else "Languages: English only."
+
+
+def language_mismatch(language: Language | None, multilingual: bool | None, model: str) -> str | None:
+    """One line when the library's documents are in a language the model was not made for: an English-only model
+    over a library in another language gives dense scores of little meaning (keyword search is unaffected)."""
+    if language is None or language is NONE or language.code == "en" or multilingual is not False:
+        return None
+    return (
+        f"This library is in {language.label}, but {model} was trained on English only: dense and hybrid results "
+        "will be poor; pick a multilingual model (potion-multilingual-128M) or use keyword search."
+    )
 
 
 def library_language(store: Store, library: str) -> LibraryLanguage:
