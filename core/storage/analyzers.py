@@ -7,11 +7,19 @@ this module, so the terms a chunk is indexed under and the terms an explanation 
 Measured on Milvus Lite 2.5.1 through MilvusClient (tests/test_language.py asks the engine for each language):
 - English stays the engine's built-in "english" analyzer (Porter2 stems, its own stop words), exactly as every
   library made before languages existed, so their BM25 scores do not change.
-- Every language Milvus' `stemmer` filter has gets the standard tokenizer, lowercase, our stop words (given to the
-  engine as a list, so Python removes exactly the same words) and the language's Snowball stemmer. Accents are
+- Every language Milvus' `stemmer` filter has gets the standard tokenizer, lowercase, our stop words where we keep a
+  list (Portuguese, Spanish, French, German, Italian, Dutch; given to the engine as a list, so Python removes
+  exactly the same words) and the language's Snowball stemmer. Accents are
   kept: Snowball's stemmers are written for accented text (Portuguese "ções", German "ä"), and folding them first
   would break their suffix rules. The engine's own `_xx_` stop lists are not used: Lite 2.5.1 cannot say what they
   hold (its `run_analyzer` is unimplemented), so the Python side could not follow them.
+- Arabic and Tamil get the plain analyzer although the engine lists stemmers for them: on Lite 2.5.1 an insert
+  into a collection with the Arabic stemmer kills the engine, and the engine splits Tamil words at their vowel
+  signs and viramas before any stemmer sees them, so its Tamil stems never join inflected forms (both measured).
+- Dutch: the engine's stemmer is Snowball's original Dutch (Porter's), which snowballstemmer 3 keeps as
+  "dutch_porter" beside its new "dutch"; Python uses that one. Swedish: snowballstemmer 3 also strips "-et"
+  ("huset" to "hus"), the engine's older Swedish does not, so an explanation may highlight such a word the engine
+  did not match; every other form tried agrees (tests/test_language.py).
 - Chinese uses the engine's `jieba` tokenizer (jieba-rs, search mode, HMM on); Python follows it with rjieba, the
   binding of the same jieba-rs and its dictionary.
 - Any other language gets the plain "standard" analyzer (words, lower case), the same as "none".
@@ -56,6 +64,12 @@ class Language:
     native: str = ""  # the name in the language itself, also accepted as input
     stemmed: bool = False  # Milvus' stemmer filter and Snowball have a stemmer for it
     stop_words: frozenset[str] = field(default_factory=frozenset)
+    snowball: str = ""  # snowballstemmer's name of the engine's algorithm, where it is not `name`
+
+    @property
+    def stemmer(self) -> str:
+        """The snowballstemmer algorithm that stems as the engine does."""
+        return self.snowball or self.name
 
     @property
     def label(self) -> str:
@@ -71,16 +85,15 @@ class Language:
         return self.name if self.stemmed else PLAIN_ANALYZER
 
 
-def _stemmed(code: str, name: str, native: str = "") -> Language:
-    return Language(code, name, native, stemmed=True, stop_words=frozenset(_STOP.get(code, "").split()))
+def _stemmed(code: str, name: str, native: str = "", snowball: str = "") -> Language:
+    return Language(code, name, native, True, frozenset(_STOP.get(code, "").split()), snowball)
 
 
 NONE = Language("none", "none")
 LANGUAGES: tuple[Language, ...] = (
     Language("en", "english", "english", stemmed=True),  # Milvus' built-in english analyzer, see `analyzer`
-    _stemmed("ar", "arabic", "العربية"),
     _stemmed("da", "danish", "dansk"),
-    _stemmed("nl", "dutch", "nederlands"),
+    _stemmed("nl", "dutch", "nederlands", snowball="dutch_porter"),
     _stemmed("fi", "finnish", "suomi"),
     _stemmed("fr", "french", "français"),
     _stemmed("de", "german", "deutsch"),
@@ -93,10 +106,11 @@ LANGUAGES: tuple[Language, ...] = (
     _stemmed("ru", "russian", "русский"),
     _stemmed("es", "spanish", "español"),
     _stemmed("sv", "swedish", "svenska"),
-    _stemmed("ta", "tamil", "தமிழ்"),
     _stemmed("tr", "turkish", "türkçe"),
     Language("zh", "chinese", "中文"),
-    # No stemmer in the engine: the plain analyzer, named so a library says what it is in.
+    # The plain analyzer, named so a library says what it is in: no stemmer in the engine, or none that works there.
+    Language("ar", "arabic", "العربية"),
+    Language("ta", "tamil", "தமிழ்"),
     Language("ca", "catalan", "català"),
     Language("cs", "czech", "čeština"),
     Language("pl", "polish", "polski"),

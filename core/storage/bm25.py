@@ -70,7 +70,7 @@ def term_of(word: str, analyzer: str) -> str | None:
     elif (language := stemmed_language(analyzer)) is not None:
         if token in language.stop_words:  # the engine's stop filter runs before its stemmer
             return None
-        token = stem(token, language.name)
+        token = stem(token, language.stemmer)
     return token
 
 
