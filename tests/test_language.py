@@ -182,7 +182,7 @@ def test_the_english_analyzer_does_not_join_the_portuguese_pair_on_the_engine(li
 
 
 def _keyword(store, library: str, query: str) -> list[str]:
-    return [hit.document for hit in search(query, library, BUNDLED_SMALL, store, mode=SearchMode.KEYWORD, top_k=5)]
+    return [hit.document for hit in search(query, library, BUNDLED_SMALL, store, mode=SearchMode.KEYWORD).hits]
 
 
 def test_a_portuguese_library_finds_the_inflected_form_an_english_one_does_not(any_store, tmp_path):
@@ -199,6 +199,17 @@ def test_a_portuguese_library_finds_the_inflected_form_an_english_one_does_not(a
     stats = corpus_stats([PT_DOC, OTHER_DOC], any_store.catalog.find("pt", BUNDLED_SMALL).analyzer)
     explained = explain_keyword("transformar", PT_DOC, stats)
     assert [PT_DOC[s:e] for s, e, _ in keyword_spans(explained)] == ["transformam"]
+
+
+def test_a_chinese_library_finds_a_word_inside_a_sentence_the_plain_analyzer_keeps_whole(any_store, tmp_path):
+    create_library(any_store, "zh", language=language_of("zh"))
+    create_library(any_store, "plain", language=language_of("none"))
+    docs = {"向量.txt": "研究人员把文档转换成向量。", "天气.txt": "今天天气很好。"}
+    index_texts(any_store, tmp_path / "zh", "zh", BUNDLED_SMALL, docs)
+    index_texts(any_store, tmp_path / "plain", "plain", BUNDLED_SMALL, docs)
+    assert any_store.catalog.find("zh", BUNDLED_SMALL).analyzer == "chinese"
+    assert _keyword(any_store, "zh", "文档") == ["向量.txt"]
+    assert _keyword(any_store, "plain", "文档") == []  # one run of characters is one word to the standard tokenizer
 
 
 def test_changing_the_language_makes_the_inflected_query_match_after_the_job(any_store, tmp_path):

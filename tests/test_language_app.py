@@ -57,7 +57,7 @@ def test_the_library_page_changes_the_language_as_a_job_and_keyword_search_follo
     no_exception(at)
     assert any("is in Portuguese now" in s for s in values(at.main.success))
     assert any(c.startswith("Language: Portuguese · keyword analyzer: portuguese") for c in values(at.main.caption))
-    hits = search("transformar", "Docs", BUNDLED_SMALL, app_store, mode=SearchMode.KEYWORD)
+    hits = search("transformar", "Docs", BUNDLED_SMALL, app_store, mode=SearchMode.KEYWORD).hits
     assert [h.document for h in hits] == ["vetores.txt"]
 
 
