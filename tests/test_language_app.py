@@ -48,7 +48,7 @@ def test_the_library_page_changes_the_language_as_a_job_and_keyword_search_follo
     at.run()
     _open(at, "Docs", LIBRARY)
     assert any(c.startswith("Language: not set") for c in values(at.main.caption))
-    at.main.selectbox(label="Language").set_value(language_of("pt")).run()
+    by_label(at.main.selectbox, "Language").set_value(language_of("pt")).run()
     by_label(at.main.button, "Change language").click().run()
     no_exception(at)
     state = wait_for_job(shared.jobs(), library_job_key("Docs"))
