@@ -8,10 +8,10 @@ actor who may only read, and is recorded in the audit log."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from core.access import Actor, require_write
 from core.embed.catalog import is_multilingual
-from core.embed.embedder import ModelInfo, ModelSource
 from core.service.audit import AuditAction, record
 from core.service.jobs import JobRunner, JobState, library_job_key
 from core.service.libraries import exclusive
@@ -19,6 +19,9 @@ from core.storage import Store
 from core.storage.analyzers import NONE, Language, language_of_code
 from core.storage.base import LANGUAGE_SETTING
 from core.types import CollectionMeta, ProgressCallback
+
+if TYPE_CHECKING:
+    from core.embed.embedder import ModelInfo
 
 SET_LANGUAGE = "set language"  # the kind of the job, so a page knows how to show its outcome
 
@@ -54,7 +57,8 @@ class LanguageChange:
 
 def model_multilingual(info: ModelInfo) -> bool | None:
     """Whether the model reads many languages (core.embed.catalog.is_multilingual); None: not known."""
-    return is_multilingual(info.source if info.kind == ModelSource.HUB else info.name, info.kind == ModelSource.BUNDLED)
+    # ModelSource is a StrEnum: compared by value, so listing libraries loads no model code
+    return is_multilingual(info.source if info.kind == "hub" else info.name, info.kind == "bundled")
 
 
 def multilingual_text(multilingual: bool | None) -> str:
