@@ -14,8 +14,9 @@ Measured on Milvus Lite 2.5.1 through MilvusClient (tests/test_language.py asks 
   would break their suffix rules. The engine's own `_xx_` stop lists are not used: Lite 2.5.1 cannot say what they
   hold (its `run_analyzer` is unimplemented), so the Python side could not follow them.
 - Arabic and Tamil get the plain analyzer although the engine lists stemmers for them: on Lite 2.5.1 an insert
-  into a collection with the Arabic stemmer kills the engine, and the engine splits Tamil words at their vowel
-  signs and viramas before any stemmer sees them, so its Tamil stems never join inflected forms (both measured).
+  into a collection with the Arabic stemmer kills the engine, and its Tamil stemmer joined none of the inflected
+  forms tried (both measured). Python's tokenizer also cuts words of scripts with combining vowel signs (Tamil,
+  Hindi) at those signs where the engine keeps them whole, so explanations in those scripts are approximate.
 - Dutch: the engine's stemmer is Snowball's original Dutch (Porter's), which snowballstemmer 3 keeps as
   "dutch_porter" beside its new "dutch"; Python uses that one. Swedish: snowballstemmer 3 also strips "-et"
   ("huset" to "hus"), the engine's older Swedish does not, so an explanation may highlight such a word the engine
