@@ -17,8 +17,10 @@ from core.embed.loading import (
 )
 from core.errors import PotionError
 from core.service.adapted import card_facts
+from core.service.language import model_multilingual, multilingual_text
 from core.service.libraries import create_library, library_choice
 from core.sizes import format_bytes
+from core.storage.analyzers import LANGUAGES, NONE
 from pages import account, keys, shared
 
 st.set_page_config(page_title="Potion Search", page_icon=":material/science:", layout="wide")
@@ -131,6 +133,7 @@ def model_card(name: str) -> None:
         f"{shared.inert(info.name if info.kind == ModelSource.BUNDLED else info.source)} · "
         "available offline" + (variant if info.variant else "")
     )
+    st.caption(multilingual_text(model_multilingual(info)))
     if info.kind == ModelSource.TRANSFORMER:
         st.caption(
             "A transformer, not a static model: each text takes a forward pass through its layers (torch), at "
@@ -154,8 +157,9 @@ def _create_library() -> None:
     name = st.session_state.get(keys.NEW_LIBRARY_NAME, "").strip()
     if name:
         try:
+            language = st.session_state.get(keys.NEW_LIBRARY_LANGUAGE)
             create_library(
-                shared.store(shared.settings()), name, shared.actor()
+                shared.store(shared.settings()), name, shared.actor(), language
             )  # recorded in the database: it survives a reload
         except PotionError as exc:
             st.session_state[keys.LIBRARY_ERROR] = str(exc)
@@ -184,6 +188,15 @@ def library_picker() -> None:
         return
     with st.expander("New library", expanded=not known), st.form("new-library", clear_on_submit=True, border=False):
         st.text_input("Name", key=keys.NEW_LIBRARY_NAME, placeholder="e.g. Aerodynamics papers")
+        st.selectbox(
+            "Language",
+            [*LANGUAGES, NONE],
+            index=None,
+            format_func=lambda language: language.label,
+            placeholder="Detected from the first documents",
+            key=keys.NEW_LIBRARY_LANGUAGE,
+            help="The documents' language: keyword search stems words and drops stop words in it.",
+        )
         st.form_submit_button("Create", on_click=_create_library)
 
 

@@ -480,14 +480,18 @@ def _quality_dict(store: Store, library: str, model: str) -> dict | None:
 
 
 def cmd_libraries(args: argparse.Namespace, settings: Settings) -> int:
+    from core.service.language import library_language
     from core.sizes import format_count
     from core.storage.vector_index import VectorIndex
 
     store = _store(settings)
     libraries = store.libraries()
+    languages = {lib.name: library_language(store, lib.name) for lib in libraries}
     payload = [
         {
             "name": lib.name,
+            "language": languages[lib.name].as_dict()["language"],
+            "language_name": languages[lib.name].as_dict()["language_name"],
             "models": [
                 {
                     "model": c.meta.model_name,
@@ -507,7 +511,7 @@ def cmd_libraries(args: argparse.Namespace, settings: Settings) -> int:
         for lib in libraries
     ]
     lines = [
-        f"{lib['name']}: "
+        f"{lib['name']} ({languages[lib['name']].label}): "
         + "; ".join(
             f"{m['model']} {m['dim']}d {format_count(m['documents'])} docs {format_count(m['chunks'])} chunks"
             + ("" if m["vector_index"]["exact"] else f" ({m['vector_index']['kind']})")
@@ -521,9 +525,41 @@ def cmd_libraries(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_create_library(args: argparse.Namespace, settings: Settings) -> int:
     from core.service.libraries import create_library
+    from core.storage.analyzers import language_of
 
-    create_library(_store(settings), args.library, _actor(settings))
-    _emit(args, {"library": args.library}, f"Library '{args.library}' is ready.")
+    language = language_of(args.language) if args.language else None  # refused before anything is written
+    create_library(_store(settings), args.library, _actor(settings), language)
+    said = f" in {language.label} (keyword analyzer '{language.analyzer}')" if language else ""
+    _emit(
+        args,
+        {"library": args.library, "language": language.code if language else ""},
+        f"Library '{args.library}' is ready{said}."
+        + ("" if language else " Its language is detected from the first documents indexed."),
+    )
+    return EXIT_OK
+
+
+def cmd_set_language(args: argparse.Namespace, settings: Settings) -> int:
+    from core.service.language import set_language
+    from core.storage.analyzers import language_of
+
+    language = language_of(args.language)
+    bar = ProgressBar(enabled=not args.json)
+    try:
+        change = set_language(_store(settings), _runner(), args.library, language, bar, _actor(settings))
+    finally:
+        bar.close()
+    analyzers = {meta.model_name: meta.analyzer for meta in change.indexes}
+    _emit(
+        args,
+        {"library": args.library, "language": language.code, "analyzers": analyzers, "chunks": change.chunks},
+        f"Library '{args.library}' is in {language.label} now: "
+        + (
+            ", ".join(f"{model} analyzed with '{analyzer or 'none'}'" for model, analyzer in analyzers.items())
+            or "its first index will be analyzed with '" + language.analyzer + "'"
+        )
+        + f" ({change.chunks:,} chunks).",
+    )
     return EXIT_OK
 
 
@@ -537,9 +573,15 @@ def cmd_rebuild(args: argparse.Namespace, settings: Settings) -> int:
         bar.close()
     _emit(
         args,
-        {"library": args.library, "model": args.model, "analyzer": meta.analyzer, "schema": meta.schema_version},
+        {
+            "library": args.library,
+            "model": args.model,
+            "analyzer": meta.analyzer,
+            "language": meta.language,
+            "schema": meta.schema_version,
+        },
         f"Library '{args.library}' ({args.model}) is on schema {meta.schema_version}, keyword analyzer "
-        f"'{meta.analyzer or 'none'}'.",
+        f"'{meta.analyzer or 'none'}'{f' (language {meta.language})' if meta.language else ''}.",
     )
     return EXIT_OK
 
@@ -1020,6 +1062,18 @@ def build_parser() -> argparse.ArgumentParser:
     command("libraries", cmd_libraries, "list libraries and their models")
     p = command("create-library", cmd_create_library, "create an empty library")
     p.add_argument("library")
+    p.add_argument(
+        "--language",
+        help="its documents' language, for keyword search: a name or ISO code (portuguese, pt, ...) or none "
+        "(default: detected from the first documents indexed)",
+    )
+    p = command(
+        "set-language",
+        cmd_set_language,
+        "set a library's language and analyze its keyword indexes anew from the stored text",
+    )
+    p.add_argument("library")
+    p.add_argument("language", help="a name or ISO code (portuguese, pt, zh, ...) or none")
     p = command("rebuild", cmd_rebuild, "rebuild an index in the current schema (adds keyword search)")
     p.add_argument("--library", required=True)
     p.add_argument("--model", required=True)

@@ -129,3 +129,7 @@ class RunDiffError(PotionError):
 
 class QuerySetError(PotionError):
     """A query set that cannot be made, found or run as asked (no queries, a name taken, a malformed line)."""
+
+
+class UnknownLanguageError(PotionError):
+    """A language name or code that no analyzer is known for (core.storage.analyzers lists the choices)."""

@@ -85,6 +85,9 @@ class CollectionMeta:
     dim: int
     chunking: dict
     analyzer: str = ""  # the BM25 analyzer of the text field; "" when the index has no keyword search
+    # The library's language its analyzer was made for (ISO 639-1 or "none", core.storage.analyzers); "" when none
+    # was chosen. Registries written before languages existed read it from the analyzer ("english" is "en").
+    language: str = ""
     collection: str = ""  # the engine's name for it; set by the store
     created_at: str = ""
     schema_version: int = SCHEMA_VERSION
@@ -105,6 +108,11 @@ class CollectionMeta:
     def from_json(cls, raw: str) -> CollectionMeta:
         data = json.loads(raw)
         data.setdefault("schema_version", 1)  # version 1 wrote no version of its own
+        if "language" not in data:
+            from core.storage.analyzers import language_of_analyzer
+
+            language = language_of_analyzer(data.get("analyzer", ""))
+            data["language"] = language.code if language else ""
         return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 

@@ -14,6 +14,7 @@ VARIANT_INT8 = "variant_int8"
 VARIANT_DIMS = "variant_dims_{dim}"  # per width, so a narrower model never keeps a wider choice
 LIBRARY_CHOICE = "library_choice"  # the library picker's widget
 NEW_LIBRARY_NAME = "new_library_name"
+NEW_LIBRARY_LANGUAGE = "new_library_language"  # its documents' language, None: detected at the first ingest
 LIBRARY_ERROR = "library_error"  # why creating a library failed, shown on the next run
 
 # The ranking controls of Search and Compare (pages/controls.py), one set per page prefix

@@ -12,9 +12,11 @@ from core.ingest.chunking import ChunkSettings, ChunkUnit
 from core.ingest.pipeline import ingest_with_models, library_chunking
 from core.read.documents import SUPPORTED_EXTENSIONS
 from core.service.jobs import JobRunner, JobState, JobStatus, library_job_key
+from core.service.language import SET_LANGUAGE, library_language, start_set_language
 from core.service.libraries import REBUILD, delete_document, drop_library, start_rebuild
 from core.sizes import format_bytes
 from core.storage import Store
+from core.storage.analyzers import LANGUAGES, NONE
 from core.types import DocumentStatus
 from pages import keys, shared
 
@@ -52,13 +54,22 @@ def ingest_outcome(state: JobState) -> None:
 
 def outcome_panel(runner: JobRunner, job_key: str) -> None:
     state = runner.get(job_key)
-    if state is None or state.running or state.kind not in (INGEST, REBUILD):
+    if state is None or state.running or state.kind not in (INGEST, REBUILD, SET_LANGUAGE):
         return
-    what = "Indexing" if state.kind == INGEST else "Rebuilding"
+    what = {INGEST: "Indexing", REBUILD: "Rebuilding", SET_LANGUAGE: "Changing the language"}[state.kind]
     if state.status == JobStatus.FAILED:
         st.error(shared.inert(f"{what} stopped: {state.error}"))
     elif state.kind == INGEST:
         ingest_outcome(state)
+    elif state.kind == SET_LANGUAGE:
+        change = state.result
+        analyzers = ", ".join(f"{m.model_name}: {m.analyzer or 'none'}" for m in change.indexes) or "no index yet"
+        st.success(
+            shared.inert(
+                f"{change.library} is in {change.after.label} now ({change.chunks:,} chunks analysed anew in "
+                f"{state.elapsed():.1f} s; keyword analyzer {analyzers})."
+            )
+        )
     else:
         meta = state.result
         st.success(
@@ -108,6 +119,30 @@ def indexes(store: Store, runner: JobRunner, library: str, collections: list, bu
             try:
                 # In the background, with progress, like indexing.
                 start_rebuild(store, runner, library, model, shared.actor())
+            except PotionError as exc:
+                st.error(shared.inert(exc))
+            else:
+                st.rerun()
+
+
+def language(store: Store, runner: JobRunner, library: str, busy: bool) -> None:
+    """The library's language and its keyword analyzer; writers may change it (a job analysing every index anew)."""
+    current = library_language(store, library)
+    analyzers = ", ".join(sorted(set(filter(None, current.analyzers.values())))) or "none yet"
+    st.caption(shared.inert(f"Language: {current.label} · keyword analyzer: {analyzers}"))
+    if not shared.may_write():
+        return
+    choices = [*LANGUAGES, NONE]
+    with st.expander("Language of the documents"):
+        st.caption(
+            "Keyword search stems words and drops stop words in this language, so 'transformar' finds "
+            "'transformam' in Portuguese. Changing it analyses the stored text of every index anew."
+        )
+        index = choices.index(current.language) if current.language in choices else None
+        chosen = st.selectbox("Language", choices, index=index, format_func=lambda lang: lang.label, disabled=busy)
+        if st.button("Change language", disabled=busy or chosen is None or chosen == current.language):
+            try:
+                start_set_language(store, runner, library, chosen, shared.actor())
             except PotionError as exc:
                 st.error(shared.inert(exc))
             else:
@@ -236,6 +271,7 @@ if busy:
     shared.job_progress(library)
 else:
     outcome_panel(runner, job_key)
+language(store, runner, library, busy)
 if collections:
     indexes(store, runner, library, collections, busy)
 else:

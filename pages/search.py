@@ -10,6 +10,7 @@ from core.evaluate.judgments import NOT_RELEVANT, RELEVANT, hybrid_default, judg
 from core.search.answer import Answer, ExplainedHit, answer
 from core.search.dense_explain import SPLIT_PIECES, Coverage
 from core.search.export import CSV_NOTE, hits_to_csv, hits_to_json
+from core.service.language import language_mismatch, library_language, model_multilingual
 from core.storage import Store
 from core.storage.bm25 import BM25_B, BM25_K1
 from core.storage.loading import waiting_text
@@ -189,6 +190,11 @@ def downloads(found: Answer) -> None:
 
 store, library = shared.begin(":material/search: Search", waits=False)
 embedder = model_or_stop(store, library)
+mismatch = language_mismatch(
+    library_language(store, library).language, model_multilingual(embedder.info), embedder.info.name
+)
+if mismatch:
+    st.warning(shared.inert(mismatch), icon=":material/translate:")
 # While the engine loads, asking it anything would hang the page: the form stays, and a search waits its turn.
 waiting = store.waits_for(library, embedder.info.name)
 documents = [] if waiting else [d.name for d in store.index(library, embedder.info.name).documents()]

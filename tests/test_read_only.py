@@ -212,6 +212,7 @@ def cli_writes(tmp: Path) -> dict[str, list[str]]:
         "delete-library": ["delete-library", "Papers"],
         "delete-document": ["delete-document", "ai.txt", "--library", "Papers"],
         "rebuild": ["rebuild", "--library", "Papers", *model],
+        "set-language": ["set-language", "Papers", "pt"],
         "import-judgments": ["import-judgments", str(tmp / "judgments.jsonl"), "--library", "Papers"],
         "adapt": ["adapt", "--library", "Papers", "--name", "mine", "--quiet"],
         "compare-made": ["compare-made", "--library", "Papers", "--model", "mine", "--base", BUNDLED_SMALL],

@@ -14,6 +14,7 @@ class CatalogEntry:
     dim: int
     params: str
     note: str
+    multilingual: bool = False  # trained on many languages; the rest of the family (and the bundled models): English
 
 
 POTION_FAMILY: tuple[CatalogEntry, ...] = (
@@ -32,7 +33,12 @@ POTION_FAMILY: tuple[CatalogEntry, ...] = (
     ),
     CatalogEntry("potion-science-32M", "minishlab/potion-science-32M", 256, "32M", "Tuned on scientific text."),
     CatalogEntry(
-        "potion-multilingual-128M", "minishlab/potion-multilingual-128M", 256, "128M", "Over 100 languages, one space."
+        "potion-multilingual-128M",
+        "minishlab/potion-multilingual-128M",
+        256,
+        "128M",
+        "Over 100 languages, one space.",
+        multilingual=True,
     ),
     CatalogEntry("potion-code-16M", "minishlab/potion-code-16M", 256, "16M", "Code and technical text."),
 )
@@ -45,6 +51,16 @@ class BundledModel:
     dim: int
     size_bytes: int
     note: str
+
+
+def is_multilingual(name: str, bundled: bool = False) -> bool | None:
+    """Whether a model reads many languages: True for the catalog's multilingual entries, False for the rest of the
+    catalog and for the bundled models (distilled from an English model), None for any other model (not known).
+    `name` is a catalog name or hub id, with or without a variant ("potion-multilingual-128M@128d")."""
+    if bundled:
+        return False
+    entry = catalog_entry(name.split("@")[0])
+    return entry.multilingual if entry else None
 
 
 def catalog_entry(name: str) -> CatalogEntry | None:

@@ -9,10 +9,11 @@ unique (core.read.naming.Repeats) and unchanged documents are skipped by their h
 from __future__ import annotations
 
 import functools
+import itertools
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from core.access import Actor, require_write
 from core.config import Settings, settings_or_environment
@@ -20,11 +21,13 @@ from core.embed.embedder import Embedder
 from core.errors import ChunkingError
 from core.ingest.chunking import ChunkSettings
 from core.ingest.index_time import record_index_time
+from core.ingest.language import DETECT_MAX_CHARS, new_library_language
 from core.ingest.result import IngestResult
 from core.ingest.writing import Meter, write_stream
 from core.read.batch import Source, SourceBatch
 from core.read.documents import Item, ReadResult
 from core.storage import Store
+from core.storage.base import LANGUAGE_SETTING
 from core.types import CollectionMeta, DocumentStatus, ProgressCallback
 
 # Progress stages: an ingest that reads as it indexes counts bytes of its files; one given documents counts them.
@@ -157,6 +160,8 @@ def _index_stream(
     info = embedder.info
     existing_meta = store.catalog.find(library, info.name)
     chunking = library_chunking(store, library, info.name, settings) if chunking is None else chunking
+    items, language = _with_language(store, library, stream.items)
+    stream = replace(stream, items=items)
     meta = CollectionMeta(
         library,
         info.name,
@@ -166,6 +171,7 @@ def _index_stream(
         info.dim,
         chunking.as_dict(),
         model_variant=info.variant,
+        language=language,
     )
     store.catalog.ensure(meta)
     index = store.index(library, info.name)
@@ -187,6 +193,28 @@ def _index_stream(
     result.chunks_total = index.count()
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _with_language(
+    store: Store, library: str, items: Iterable[tuple[Item, int]]
+) -> tuple[Iterable[tuple[Item, int]], str]:
+    """The library's language, detected from its first documents when it has none yet (and recorded, so its next
+    indexes follow), with the items to index: those read to detect it come first, none lost."""
+    language = store.catalog.language(library)
+    if language:
+        return items, language
+    stream = iter(items)
+    first: list[tuple[Item, int]] = []
+    size = 0
+    for item in stream:
+        first.append(item)
+        size += len(getattr(item[0], "text", ""))
+        if size >= DETECT_MAX_CHARS:
+            break
+    found = new_library_language(getattr(item, "text", "") for item, _ in first)
+    if found is not None:
+        store.catalog.set_setting(library, LANGUAGE_SETTING, found.code)
+    return itertools.chain(first, stream), found.code if found else ""
 
 
 def library_chunking(

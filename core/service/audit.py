@@ -31,6 +31,7 @@ class AuditAction(StrEnum):
     IMPORT_RUNS = "import runs"
     CREATE_QUERY_SET = "create query set"
     DELETE_QUERY_SET = "delete query set"
+    SET_LANGUAGE = "set language"  # the library's language, its keyword indexes analysed anew
 
 
 _clock = threading.Lock()

@@ -18,6 +18,8 @@ from core.insight.index_quality import IndexQuality, measure_index_quality
 from core.service.audit import AuditAction, record
 from core.service.jobs import JobRunner, JobState, library_job_key
 from core.storage import Store
+from core.storage.analyzers import Language
+from core.storage.base import LANGUAGE_SETTING
 from core.storage.vector_index import VectorIndex
 from core.types import CollectionMeta, ProgressCallback
 
@@ -54,10 +56,13 @@ def exclusive(store: Store, runner: JobRunner, library: str, what: str) -> Itera
         yield
 
 
-def create_library(store: Store, library: str, actor: Actor | None = None) -> None:
-    """Record a library with no documents yet (creating it twice is harmless)."""
+def create_library(store: Store, library: str, actor: Actor | None = None, language: Language | None = None) -> None:
+    """Record a library with no documents yet (creating it twice is harmless), in `language` when given (its
+    keyword analyzer, core.storage.analyzers); without one, its first ingest detects it."""
     require_write(actor, f"create library '{library}'")
     store.catalog.create(library)
+    if language is not None:
+        store.catalog.set_setting(library, LANGUAGE_SETTING, language.code)
 
 
 def drop_library(store: Store, runner: JobRunner, library: str, actor: Actor | None = None) -> int:

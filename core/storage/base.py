@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from typing import Any, Protocol
 
 from core.errors import ModelMismatchError
+from core.storage.analyzers import language_of_analyzer
 from core.storage.audit import Audit
 from core.storage.index import Index, not_indexed
 from core.storage.leases import Lease, LeaseBook
@@ -24,6 +25,8 @@ from core.storage.profile import EngineProfile
 from core.storage.query_sets import QuerySets
 from core.storage.runs import Runs
 from core.types import ChunkRow, CollectionMeta, CollectionStats, Judgment, LibraryInfo
+
+LANGUAGE_SETTING = "language"  # the library setting holding its language
 
 
 class Catalog(ABC):
@@ -67,6 +70,17 @@ class Catalog(ABC):
     def models(self, library: str) -> list[str]:
         """The models the library has an index for, by name: provenance only, so no count is queried."""
         return sorted(meta.model_name for meta in self.collections() if meta.library == library)
+
+    def language(self, library: str) -> str:
+        """The library's language (an ISO code or "none", core.storage.analyzers): the one chosen for it, else the
+        one its indexes were made for, else the one their analyzer is for (an "english" analyzer is English, a
+        "standard" one none); "" when none was chosen and it has no index with keyword search yet."""
+        chosen = self.settings(library).get(LANGUAGE_SETTING)
+        if chosen:
+            return str(chosen)
+        metas = [m for m in self.collections() if m.library == library]
+        found = [m.language or getattr(language_of_analyzer(m.analyzer), "code", "") for m in metas]
+        return next((code for code in found if code), "")
 
     # --- settings ------------------------------------------------------------------------------
 

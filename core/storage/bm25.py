@@ -10,7 +10,9 @@ with Milvus' k1 = 1.2 and b = 0.75. The engine analyses text itself and keeps it
 both are rebuilt from the chunk texts; where our tokens differ from the engine's, totals differ slightly.
 
 Milvus' "english" analyzer stems with Snowball English (Porter2, via tantivy and rust-stemmers); `stem` uses
-the same algorithm from the snowballstemmer package, generated from the Snowball sources as rust-stemmers is.
+the same algorithm from the snowballstemmer package, generated from the Snowball sources as rust-stemmers is. The
+analyzers of other languages (core.storage.analyzers) remove that language's stop words and stem with its Snowball
+stemmer the same way; Chinese is cut by rjieba, the Python binding of the jieba-rs the engine's tokenizer runs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from functools import lru_cache
 from typing import TypeVar
 
 import numpy as np
+
+from core.storage.analyzers import JIEBA_ANALYZER, stemmed_language
 
 BM25_K1, BM25_B = 1.2, 0.75  # Milvus' defaults
 # tantivy's SimpleTokenizer, under Milvus' "standard" tokenizer: runs of alphanumeric characters.
@@ -63,43 +67,68 @@ def term_of(word: str, analyzer: str) -> str | None:
         token = stem(token)
         if token in ENGLISH_STOP_WORDS:  # the engine filters after stemming too
             return None
+    elif (language := stemmed_language(analyzer)) is not None:
+        if token in language.stop_words:  # the engine's stop filter runs before its stemmer
+            return None
+        token = stem(token, language.stemmer)
     return token
 
 
 def analyze(text: str, analyzer: str) -> list[Term]:
     """The terms of `text` as the engine's analyzer gives them, with their char spans.
 
-    "english": lower case, stop words out, Porter2 stems; "standard" (or anything else): lower-case words."""
+    "english": lower case, stop words out, Porter2 stems; a language's analyzer (core.storage.analyzers): lower
+    case, its stop words out, its Snowball stems; "chinese": jieba's words; "standard" (or anything else):
+    lower-case words."""
     terms = []
-    for match in _WORD.finditer(text):
-        term = term_of(match.group(), analyzer)
+    for word, start, end in _words(text, analyzer):
+        term = term_of(word, analyzer)
         if term is not None:
-            terms.append(Term(term, match.group(), match.start(), match.end()))
+            terms.append(Term(term, word, start, end))
     return terms
+
+
+def _words(text: str, analyzer: str) -> list[tuple[str, int, int]]:
+    """The tokenizer's words of `text` with their char spans: jieba's for Chinese, else runs of letters and digits.
+
+    Jieba (search mode, HMM on, as the engine's tokenizer defaults) also gives punctuation and spaces as words, and
+    in search mode overlapping sub-words ("转换", "换成" inside "转换成"); the engine indexes them all, so the
+    explanation counts them too, except pure spaces and punctuation, which no query term matches."""
+    if analyzer == JIEBA_ANALYZER:
+        return [(word, start, end) for word, start, end in _jieba_tokens(text) if _WORD.search(word)]
+    return [(m.group(), m.start(), m.end()) for m in _WORD.finditer(text)]
+
+
+def _jieba_tokens(text: str) -> list[tuple[str, int, int]]:
+    import rjieba
+
+    return rjieba.tokenize(text, mode="search", hmm=True)
 
 
 def term_counts(text: str, analyzer: str) -> Counter:
     """How often each term occurs in `text`: `analyze` without the spans, each distinct word analysed once,
     so a library's worth of text counts in seconds."""
     terms: Counter = Counter()
-    for word, n in Counter(_WORD.findall(text)).items():
+    words = [w for w, _, _ in _words(text, analyzer)] if analyzer == JIEBA_ANALYZER else _WORD.findall(text)
+    for word, n in Counter(words).items():
         term = term_of(word, analyzer)
         if term is not None:
             terms[term] += n
     return terms
 
 
-_STEMMERS = threading.local()  # a Snowball stemmer keeps state between calls: one per thread
+_STEMMERS = threading.local()  # a Snowball stemmer keeps state between calls: one per thread and language
 
 
 @lru_cache(maxsize=200_000)  # a library repeats its words: each is stemmed once
-def stem(word: str) -> str:
-    """The Porter2 (Snowball English) stem of one lower-case word, as Milvus' english analyzer stems."""
-    stemmer = getattr(_STEMMERS, "english", None)
+def stem(word: str, language: str = "english") -> str:
+    """The Snowball stem of one lower-case word in `language` (Porter2 for English), as Milvus' stemmers stem."""
+    stemmer = getattr(_STEMMERS, language, None)
     if stemmer is None:
         import snowballstemmer
 
-        stemmer = _STEMMERS.english = snowballstemmer.stemmer("english")
+        stemmer = snowballstemmer.stemmer(language)
+        setattr(_STEMMERS, language, stemmer)
     return stemmer.stemWord(word)
 
 

@@ -90,6 +90,11 @@ class Index(ABC):
         return self.meta
 
     @abstractmethod
+    def set_language(self, language: str, progress: Callable[[str, int, int], None] | None = None) -> CollectionMeta:
+        """Analyse the text again for `language` (an ISO code or "none", core.storage.analyzers): the keyword index
+        is made anew from the stored rows, vectors and all, and the provenance records the language and analyzer."""
+
+    @abstractmethod
     def set_vector_index(self, choice: VectorIndex) -> CollectionMeta:
         """Index the dense field anew with `choice` (its rows stay) and record it in the provenance;
         VectorIndexError in one sentence when the engine has no such index."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +13,7 @@ import numpy as np
 
 from core.errors import LibraryNotFoundError
 from core.storage import bm25
+from core.storage.analyzers import PLAIN_ANALYZER, language_of_code
 from core.storage.audit import MemoryAudit
 from core.storage.base import Catalog, Judgments, Store, check_compatible, ordered_for_write
 from core.storage.index import Index
@@ -24,7 +25,9 @@ from core.storage.vector_index import VectorIndex, check_supported
 from core.types import ChunkRow, CollectionMeta, Hit, Judgment, StoredDocument, document_key
 from core.vectors import unit_rows
 
-ANALYZER = "standard"  # the engine's analyzer this store's keyword search reproduces
+# The engine's analyzer this store's keyword search reproduces for an index with no language; one with a language
+# gets that language's (core.storage.analyzers), as the engine does.
+ANALYZER = PLAIN_ANALYZER
 
 
 @dataclass
@@ -47,7 +50,7 @@ class _Index:
     def terms(self) -> tuple[list[str], list[Counter], np.ndarray, Counter]:
         if self._terms is None:
             ids = sorted(self.rows)
-            bags = [bm25.term_counts(self.rows[i].text, ANALYZER) for i in ids]
+            bags = [bm25.term_counts(self.rows[i].text, self.meta.analyzer) for i in ids]
             lengths = np.array([sum(b.values()) for b in bags], dtype=np.float64)
             df: Counter = Counter()
             for bag in bags:
@@ -104,9 +107,10 @@ class MemoryCatalog(Catalog):
             if existing is not None:
                 check_compatible(existing, meta)
                 return existing
+            language = language_of_code(meta.language)
             stamped = replace(
                 meta,
-                analyzer=ANALYZER,
+                analyzer=language.analyzer if language else ANALYZER,
                 collection=f"memory:{meta.library}:{meta.model_name}",
                 created_at=datetime.now(UTC).isoformat(),
             )
@@ -229,6 +233,14 @@ class MemoryIndex(Index):
         check_supported(choice, MEMORY.engine, MEMORY.version, "The in-memory store")
         return self.meta  # FLAT, the one index it has, is what every index here already is
 
+    def set_language(self, language: str, progress: Callable[[str, int, int], None] | None = None) -> CollectionMeta:
+        with self.catalog.lock:
+            index = self._index()
+            chosen = language_of_code(language)
+            index.meta = replace(index.meta, language=language, analyzer=chosen.analyzer if chosen else ANALYZER)
+            index.changed()  # the terms are counted again under the new analyzer
+            return index.meta
+
     def dense(self, vectors: np.ndarray, top_k: int, document: str | None = None) -> list[list[Hit]]:
         with self.catalog.lock:
             index = self._index()
@@ -245,12 +257,12 @@ class MemoryIndex(Index):
         with self.catalog.lock:
             index = self._index()
             ids, bags, lengths, df = index.terms()
-            rows = index.rows
+            rows, analyzer = index.rows, index.meta.analyzer
         n, avgdl = len(ids), float(lengths.mean()) if len(ids) else 0.0
         out = []
         for text in texts:
             scores = np.zeros(n)
-            for term, q_count in bm25.term_counts(text, ANALYZER).items():
+            for term, q_count in bm25.term_counts(text, analyzer).items():
                 if term not in df:
                     continue
                 tf = np.array([bag.get(term, 0) for bag in bags], dtype=np.float64)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import LibraryNotFoundError
+from core.storage.analyzers import PLAIN_ANALYZER, language_of_code
 from core.storage.base import Catalog, check_compatible
 from core.storage.leases import LeaseBook
 from core.storage.records import collection_name
@@ -178,14 +179,16 @@ class MilvusCatalog(Catalog):
         return meta
 
     def create_collection(self, meta: CollectionMeta) -> CollectionMeta:
-        """Create the collection with the best analyzer this engine takes; returns meta with that analyzer.
+        """Create the collection with the analyzer of its language, or the best this engine takes; returns meta
+        with that analyzer.
 
         The profile names the analyzers this engine has, best first. A served database does not say which Lite
-        line runs it, so where the first is refused the next is tried; the one taken is kept for later creates."""
+        line runs it, so where the first is refused the next is tried; the one taken is kept for later creates of
+        indexes with no language. An engine refusing a language's analyzer (Lite 3.x has no stemmers) gets the plain
+        one, and the provenance says so."""
         from pymilvus.exceptions import MilvusException
 
-        analyzers, known = self.state.profile.analyzers, meta.analyzer or self._analyzer
-        candidates: list[str | None] = ([known] if known else list(analyzers)) if analyzers else [None]
+        candidates = self._analyzers_for(meta)
         for i, analyzer in enumerate(candidates):
             choice = VectorIndex.of(meta.vector_index)
             schema, index = chunk_schema(self.client, meta.dim, analyzer, meta.metric, choice)
@@ -197,10 +200,24 @@ class MilvusCatalog(Catalog):
                 if self.client.has_collection(meta.collection):
                     self.client.drop_collection(meta.collection)
                 continue
-            self._analyzer = analyzer or self._analyzer
+            if not meta.language:
+                self._analyzer = analyzer or self._analyzer
             self.state.loaded.add(meta.collection)
             return replace(meta, analyzer=analyzer or "")
         raise AssertionError("unreachable: the last candidate raises or returns")
+
+    def _analyzers_for(self, meta: CollectionMeta) -> list[str | None]:
+        """The analyzers to try, in order: the recorded one, else the language's then the plain one, else the
+        profile's best first (the one this engine took before, once known)."""
+        analyzers = self.state.profile.analyzers
+        if not analyzers:
+            return [None]
+        if meta.analyzer:
+            return [meta.analyzer]
+        language = language_of_code(meta.language)
+        if language is not None:
+            return list(dict.fromkeys([language.analyzer, PLAIN_ANALYZER]))
+        return [self._analyzer] if self._analyzer else list(analyzers)
 
     # --- settings ------------------------------------------------------------------------------
 

@@ -235,3 +235,8 @@ class MilvusIndex(Index):
         from core.storage.rebuild import rebuild
 
         return rebuild(self, progress)
+
+    def set_language(self, language: str, progress: Callable[[str, int, int], None] | None = None) -> CollectionMeta:
+        from core.storage.rebuild import rebuild
+
+        return rebuild(self, progress, language)

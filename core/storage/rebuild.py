@@ -26,16 +26,19 @@ class _Rebuild:
         self.index, self.state, self.client = index, index.state, index.client
 
     @engine_call("rebuild the index")
-    def run(self, progress: Callable[[str, int, int], None] | None) -> CollectionMeta:
-        """Copy the index into the current schema, vectors and all; no re-embedding."""
+    def run(self, progress: Callable[[str, int, int], None] | None, language: str | None = None) -> CollectionMeta:
+        """Copy the index into the current schema, vectors and all; no re-embedding. With `language`, the text is
+        analysed for that language (an engine cannot change the analyzer of an existing collection), even where the
+        schema is current."""
         old = self.index.meta
         report = progress or (lambda stage, done, total: None)
-        if legacy.is_current(old, self.state.profile):
+        if language is None and legacy.is_current(old, self.state.profile):
             return old
         library, model_name = old.library, old.model_name
         fresh = replace(
             old,
-            analyzer="",
+            analyzer="",  # chosen anew by create_collection, for the language
+            language=old.language if language is None else language,
             collection=collection_name(library, model_name),
             created_at=datetime.now(UTC).isoformat(),
             schema_version=SCHEMA_VERSION,
@@ -70,5 +73,7 @@ class _Rebuild:
         return fresh
 
 
-def rebuild(index: MilvusIndex, progress: Callable[[str, int, int], None] | None = None) -> CollectionMeta:
-    return _Rebuild(index).run(progress)
+def rebuild(
+    index: MilvusIndex, progress: Callable[[str, int, int], None] | None = None, language: str | None = None
+) -> CollectionMeta:
+    return _Rebuild(index).run(progress, language)

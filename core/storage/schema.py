@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from core.storage.analyzers import analyzer_params
 from core.storage.vector_index import FLAT, VectorIndex, index_params
 
 # Analyzers in order of preference, chosen by BM25 nDCG@10 on ../shared/datasets (bench/engines.py):
@@ -35,7 +36,7 @@ def chunk_schema(
             DataType.VARCHAR,
             max_length=TEXT_MAX_BYTES,
             enable_analyzer=True,
-            analyzer_params={"type": analyzer},
+            analyzer_params=analyzer_params(analyzer),
         )
         schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
         schema.add_function(
