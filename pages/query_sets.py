@@ -11,7 +11,7 @@ from core.evaluate.judgments import hybrid_default, judge
 from core.evaluate.query_sets import JUDGMENTS, TYPED, file_queries, judged_queries, typed_queries
 from core.evaluate.results import RunKey, run_key
 from core.search.set_run import MAX_COLUMNS, MIN_COLUMNS, ColumnHit, QueryRow, SetRun, column_label
-from core.service.jobs import JobRunner, JobStatus
+from core.service.jobs import JobRunner, JobStatus, query_set_job_key
 from core.service.query_sets import create_query_set, delete_query_set, query_sets, run_query_set
 from core.storage import Store
 from core.types import Fusion, HybridParams, QuerySet, SearchMode
@@ -21,11 +21,6 @@ from pages.verdicts import SHORTCUTS, SKIP_SHORTCUT, VERDICTS, verdict_text
 RUN = "query set"  # the kind of job this page starts
 QUERIES_PER_PAGE = 10  # every hit has two buttons: a page of hundreds of queries would render thousands
 SOURCES = {"typed": "Type queries", "file": "Upload a file", "judgments": "The library's judged queries"}
-
-
-def job_key(library: str, name: str) -> str:
-    """One run of a set at a time, whichever session asked: a run writes nothing, so it needs no library lease."""
-    return f"query-set|{library}|{name}"
 
 
 def notice() -> None:
@@ -117,7 +112,7 @@ def start(store: Store, runner: JobRunner, library: str, name: str, columns: lis
     embedders = embedders_for(columns)
     if embedders is None:
         return
-    key = job_key(library, name)
+    key = query_set_job_key(library, name)
     try:
         runner.start(
             key,

@@ -4,9 +4,9 @@ by a hit's own button into the library's judgments; a reader runs sets but sees 
 from __future__ import annotations
 
 from core.evaluate.query_sets import typed_queries
+from core.service.jobs import query_set_job_key
 from core.service.query_sets import create_query_set
 from pages import shared
-from pages.query_sets import job_key
 from tests.apptest_helpers import new_app, no_exception, open_page, pick_model, wait_for_job
 from tests.conftest import BUNDLED_SMALL, index_texts
 
@@ -25,7 +25,7 @@ def run_set(at, library: str, name: str) -> None:
     at.main.slider(key="qsets_top_k").set_value(2)
     at.main.button(key=RUN).click().run()
     no_exception(at)
-    wait_for_job(shared.jobs(), job_key(library, name))
+    wait_for_job(shared.jobs(), query_set_job_key(library, name))
     at.run()
     no_exception(at)
 

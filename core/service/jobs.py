@@ -21,6 +21,11 @@ def library_job_key(library: str) -> str:
     return f"library|{library}"
 
 
+def query_set_job_key(library: str, name: str) -> str:
+    """One run of a set at a time, whichever session asked: a run writes nothing, so it needs no library lease."""
+    return f"query-set|{library}|{name}"
+
+
 def duration_text(seconds: float) -> str:
     """A wait as people read it: 40 s, 3 min, 1 h 20 min."""
     if seconds < 90:
