@@ -54,6 +54,9 @@ def test_ingest_search_libraries_and_delete_as_json(corpus):
     assert libraries == [
         {
             "name": "demo",
+            # English documents: no language recorded, the engine's default analyzer, which says which it is.
+            "language": {"english": "en", "standard": "none"}[libraries[0]["models"][0]["analyzer"]],
+            "language_name": {"english": "english", "standard": "none"}[libraries[0]["models"][0]["analyzer"]],
             "models": [
                 {
                     "model": BUNDLED_SMALL,
@@ -98,7 +101,8 @@ def test_search_modes_keyword_and_hybrid_report_their_components(corpus, capsys)
 
 def test_a_library_created_on_the_command_line_exists_at_once():
     assert run_cli("create-library", "Leere Bibliothek").returncode == EXIT_OK
-    assert json.loads(run_cli("libraries", "--json").stdout) == [{"name": "Leere Bibliothek", "models": []}]
+    listed = json.loads(run_cli("libraries", "--json").stdout)
+    assert listed == [{"name": "Leere Bibliothek", "language": "", "language_name": "", "models": []}]  # detected later
 
 
 def test_models_json_lists_catalog_bundled_and_offline_availability():

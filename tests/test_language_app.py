@@ -47,7 +47,7 @@ def test_the_library_page_changes_the_language_as_a_job_and_keyword_search_follo
     index_texts(app_store, tmp_path / "d", "Docs", BUNDLED_SMALL, {"vetores.txt": PT_DOC})
     at.run()
     _open(at, "Docs", LIBRARY)
-    assert any(c.startswith("Language: not set") for c in values(at.main.caption))
+    assert any(c.startswith("Language: English · keyword analyzer: english") for c in values(at.main.caption))
     by_label(at.main.selectbox, "Language").set_value(language_of("pt")).run()
     by_label(at.main.button, "Change language").click().run()
     no_exception(at)
