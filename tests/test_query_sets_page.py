@@ -6,7 +6,6 @@ from __future__ import annotations
 from core.evaluate.query_sets import typed_queries
 from core.service.query_sets import create_query_set
 from pages import shared
-from pages.query_sets import job_key
 from tests.apptest_helpers import new_app, no_exception, open_page, pick_model, wait_for_job
 from tests.conftest import BUNDLED_SMALL, index_texts
 
@@ -25,7 +24,7 @@ def run_set(at, library: str, name: str) -> None:
     at.main.slider(key="qsets_top_k").set_value(2)
     at.main.button(key=RUN).click().run()
     no_exception(at)
-    wait_for_job(shared.jobs(), job_key(library, name))
+    wait_for_job(shared.jobs(), f"query-set|{library}|{name}")  # pages/query_sets.py job_key (importing runs it)
     at.run()
     no_exception(at)
 
@@ -54,7 +53,7 @@ def test_make_a_set_run_it_over_two_columns_and_judge_hits_into_the_library(app_
     assert before > 0
 
     relevant = at.main.button(key="qsets-next-1")
-    assert relevant.proto.shortcut and at.main.button(key="qsets-next-0").proto.shortcut  # keyed, as Quepid's view
+    assert (relevant.proto.shortcut, at.main.button(key="qsets-next-0").proto.shortcut) == ("1", "0")  # keyed keys
     first = next(c.value for c in at.main.caption if " · chunk " in c.value and "shown by" in c.value)
     relevant.click().run()
     no_exception(at)
