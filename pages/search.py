@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.embed.embedder import Embedder
 from core.errors import PotionError
-from core.evaluate.judgments import NOT_RELEVANT, RELEVANT, hybrid_default, judge
+from core.evaluate.judgments import RELEVANT, hybrid_default, judge
 from core.search.answer import Answer, ExplainedHit, answer
 from core.search.dense_explain import SPLIT_PIECES, Coverage
 from core.search.export import CSV_NOTE, hits_to_csv, hits_to_json
@@ -17,8 +17,7 @@ from core.storage.loading import waiting_text
 from core.types import SearchMode
 from pages import keys, shared
 from pages.controls import Ranking, component_scores, ranking_controls, seed_weighted
-
-VERDICTS = {RELEVANT: ("Relevant", ":material/thumb_up:"), NOT_RELEVANT: ("Not relevant", ":material/thumb_down:")}
+from pages.verdicts import VERDICTS
 
 
 def model_or_stop(store: Store, library: str) -> Embedder:

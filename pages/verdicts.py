@@ -1,6 +1,4 @@
-"""How the pages name and mark a verdict, and the keys that give one (not a page itself).
-
-pages/search.py keeps its own copy of VERDICTS from before this module: it is to import it from here."""
+"""How the pages (Search, Query sets) name and mark a verdict, and the keys that give one (not a page itself)."""
 
 from __future__ import annotations
 
