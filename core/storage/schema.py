@@ -3,11 +3,15 @@ judgments, audit log, saved runs, query sets) and the one rule that makes those 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.storage.analyzers import analyzer_params
 from core.storage.vector_index import FLAT, VectorIndex, index_params
+
+if TYPE_CHECKING:  # the state imports the registry, which imports this module
+    from core.storage.state import StoreState
 
 # Analyzers in order of preference, chosen by BM25 nDCG@10 on ../shared/datasets (bench/engines.py):
 # "english" (stemming, stop words) beats "standard" on SciFact and Cranfield; Milvus Lite 3.x only has "standard".
@@ -145,7 +149,8 @@ def own_collection(
 ) -> bool:
     """Whether one of the store's own small collections (registry, judgments, audit log) is there, made now from
     `schema` if it is missing and `create`, and loaded if `load`: the one place that makes them, so each is made
-    the same way. (The audit log loads through the store's state, which remembers what a restart unloaded.)"""
+    the same way. (Those made on a first write, OwnCollection, load through the store's state, which remembers what
+    a restart unloaded.)"""
     if not client.has_collection(name):
         if not create:
             return False
@@ -154,3 +159,23 @@ def own_collection(
     if load:
         client.load_collection(name)
     return True
+
+
+class OwnCollection:
+    """One of the store's own small collections made on its first write (audit log, saved runs, query sets): a
+    database nobody wrote to has none to read. Asked of the engine until seen or made, then no more."""
+
+    def __init__(self, state: StoreState, name: str, schema: Callable[[Any], tuple[Any, Any]]) -> None:
+        self.state, self.name, self.schema = state, name, schema
+        self._made = False  # seen or made once: asked of the engine no more
+        self._lock = threading.Lock()
+
+    def exists(self, create: bool) -> bool:
+        """Whether the collection is there (made now if `create`), loaded for reading and writing."""
+        if not self._made:
+            with self._lock:
+                if not own_collection(self.state.client, self.name, self.schema, create, load=False):
+                    return False
+                self._made = True
+        self.state.ensure_loaded(self.name)  # the store's own record of what is loaded, which a restart resets
+        return True
