@@ -66,82 +66,52 @@ def chunk_schema(
     return schema, index
 
 
-def judgments_schema(client: Any) -> tuple[Any, Any]:
-    """One row per (library, query, document) judgment; the rest of a judgment is JSON in `meta`."""
+def own_schema(client: Any, texts: dict[str, int] | None = None, numbers: tuple[str, ...] = ()) -> tuple[Any, Any]:
+    """Schema and index params of one of the store's own small collections: a primary `key`, the VARCHAR fields of
+    `texts` (name: max length) and the INT64 fields of `numbers`, then the row as JSON in `meta` and the placeholder
+    vector Milvus wants in every collection."""
     from pymilvus import DataType
 
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
-    # Filtered by this hex digest of the library name, never by the name (see chunk_schema's doc_key).
-    schema.add_field("library_key", DataType.VARCHAR, max_length=DOC_KEY_LEN)
+    for name, length in (texts or {}).items():
+        schema.add_field(name, DataType.VARCHAR, max_length=length)
+    for name in numbers:
+        schema.add_field(name, DataType.INT64)
     schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
     schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
     index = client.prepare_index_params()
     index.add_index("placeholder", index_type="FLAT", metric_type="L2")
     return schema, index
+
+
+def judgments_schema(client: Any) -> tuple[Any, Any]:
+    """One row per (library, query, document) judgment; the rest of a judgment is JSON in `meta`."""
+    # Filtered by this hex digest of the library name, never by the name (see chunk_schema's doc_key).
+    return own_schema(client, {"library_key": DOC_KEY_LEN})
 
 
 def audit_schema(client: Any) -> tuple[Any, Any]:
     """One row per audit entry; the entry is JSON in `meta`, read whole (the log is small and listed newest first)."""
-    from pymilvus import DataType
-
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
-    schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
-    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
-    index = client.prepare_index_params()
-    index.add_index("placeholder", index_type="FLAT", metric_type="L2")
-    return schema, index
+    return own_schema(client)
 
 
 def runs_schema(client: Any) -> tuple[Any, Any]:
     """Saved evaluation runs: per run, a summary row (part -1) and its payload in numbered parts (0, 1, ...), each
     a slice of the compressed run small enough for one VARCHAR (core.storage.runs)."""
-    from pymilvus import DataType
-
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
-    schema.add_field("run", DataType.VARCHAR, max_length=64)
-    schema.add_field("part", DataType.INT64)
-    schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
-    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
-    index = client.prepare_index_params()
-    index.add_index("placeholder", index_type="FLAT", metric_type="L2")
-    return schema, index
+    return own_schema(client, {"run": 64}, ("part",))
 
 
 def query_sets_schema(client: Any) -> tuple[Any, Any]:
     """One row per query of a set, and one header row per set (position -1) holding its name, source and author;
     each row's JSON stays far below the VARCHAR limit however many queries the set holds."""
-    from pymilvus import DataType
-
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
     # Filtered by hex digests of the library and of (library, set name), never by the names (see chunk_schema).
-    schema.add_field("library_key", DataType.VARCHAR, max_length=DOC_KEY_LEN)
-    schema.add_field("set_key", DataType.VARCHAR, max_length=DOC_KEY_LEN)
-    schema.add_field("position", DataType.INT64)
-    schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
-    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
-    index = client.prepare_index_params()
-    index.add_index("placeholder", index_type="FLAT", metric_type="L2")
-    return schema, index
+    return own_schema(client, {"library_key": DOC_KEY_LEN, "set_key": DOC_KEY_LEN}, ("position",))
 
 
 def registry_schema(client: Any) -> tuple[Any, Any]:
     """One row per library (model "") and per library x model; `meta` is the provenance as JSON."""
-    from pymilvus import DataType
-
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
-    schema.add_field("library", DataType.VARCHAR, max_length=1_024)
-    schema.add_field("model", DataType.VARCHAR, max_length=2_048)
-    schema.add_field("schema_version", DataType.INT64)
-    schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
-    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
-    index = client.prepare_index_params()
-    index.add_index("placeholder", index_type="FLAT", metric_type="L2")
-    return schema, index
+    return own_schema(client, {"library": 1_024, "model": 2_048}, ("schema_version",))
 
 
 def own_collection(
