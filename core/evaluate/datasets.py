@@ -7,14 +7,13 @@ one header line; TREC's four columns, query_id iteration doc_id relevance, are r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
 from core.errors import PotionError
-from core.read.records import record_id
+from core.read.records import json_lines, record_id
 
 Qrels = dict[str, dict[str, int]]  # query id -> {doc id: gain}
 
@@ -100,16 +99,14 @@ def _open(path: str | Path) -> TextIO:
 
 def _jsonl(path: str | Path) -> Iterable[tuple[int, dict]]:
     with _open(path) as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError as exc:
-                raise EvaluationError(f"{path} line {number} is not valid JSON ({exc}).") from exc
+        for number, record in json_lines(handle, str(path), _not_json):
             if not isinstance(record, dict):
                 raise EvaluationError(f"{path} line {number} is not a JSON object.")
             yield number, record
+
+
+def _not_json(where: str, exc: ValueError) -> EvaluationError:
+    return EvaluationError(f"{where} is not valid JSON ({exc}).")
 
 
 def _record_id(record: dict, path: str | Path, number: int) -> str:

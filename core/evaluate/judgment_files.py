@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, fields
 from core.access import Actor, require_write
 from core.errors import LibraryNotFoundError
 from core.evaluate.judgments import NOT_RELEVANT, RELEVANT, JudgmentError
+from core.read.records import json_lines
 from core.storage import Store
 from core.types import Judgment
 
@@ -53,21 +54,15 @@ def read_judgments_jsonl(data: bytes | str, source: str) -> list[Judgment]:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
     except UnicodeDecodeError as exc:
         raise JudgmentError(f"{source} is not UTF-8 text: export judgments again from Potion Search.") from exc
-    found = []
     # Not splitlines(): it also breaks at U+2028 and U+0085, which names may hold and the JSON keeps raw.
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise JudgmentError(
-                f"{source} line {number} is not JSON ({exc}): export judgments again from Potion Search."
-            ) from exc
-        found.append(_judgment(record, source, number))
+    found = [_judgment(record, source, number) for number, record in json_lines(text.split("\n"), source, _not_json)]
     if not found:
         raise JudgmentError(f"{source} holds no judgments: export them from a library's Judgments page or CLI.")
     return found
+
+
+def _not_json(where: str, exc: ValueError) -> JudgmentError:
+    return JudgmentError(f"{where} is not JSON ({exc}): export judgments again from Potion Search.")
 
 
 def _judgment(record: object, source: str, number: int) -> Judgment:

@@ -7,12 +7,12 @@ naming the file and line."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 from pathlib import PurePath
+from typing import Any
 
 from core.errors import QuerySetError
-from core.read.records import record_id
+from core.read.records import json_lines, record_id
 from core.types import Judgment, SetQuery, query_id
 
 MAX_QUERY_CHARS = 2_000  # a query row stays far below the engine's 64 KB per value
@@ -77,14 +77,14 @@ def _decoded(data: bytes | str, source: str) -> str:
         raise QuerySetError(f"{source} is not UTF-8 text: save it as UTF-8 and upload it again.") from exc
 
 
-def _jsonl_query(line: str, number: int, source: str) -> SetQuery:
-    try:
-        record = json.loads(line)
-    except ValueError as exc:
-        raise QuerySetError(f'{source} line {number} is not JSON ({exc}): each line is one {{"_id", "text"}}.') from exc
+def _not_json(where: str, exc: ValueError) -> QuerySetError:
+    return QuerySetError(f'{where} is not JSON ({exc}): each line is one {{"_id", "text"}}.')
+
+
+def _jsonl_query(record: Any, where: str) -> SetQuery:
     text = record.get("text") if isinstance(record, dict) else None
     if not isinstance(text, str) or not text.strip():
-        raise QuerySetError(f'{source} line {number} has no "text": each line is one {{"_id", "text"}} object.')
+        raise QuerySetError(f'{where} has no "text": each line is one {{"_id", "text"}} object.')
     text = normalised(text)
     return SetQuery(record_id(record) or query_id(text), text)
 
@@ -95,7 +95,9 @@ def file_queries(data: bytes | str, source: str) -> list[SetQuery]:
     text = _decoded(data, source)
     if PurePath(source).suffix.lower() not in JSONL_SUFFIXES:
         return typed_queries(text, source)
-    return _kept(((n, _jsonl_query(line, n, source)) for n, line in _lines(text)), source)
+    # Each line with its runs of whitespace made one space before it is parsed, as a typed line is (and as before).
+    records = json_lines(map(normalised, text.split("\n")), source, _not_json)
+    return _kept(((n, _jsonl_query(record, f"{source} line {n}")) for n, record in records), source)
 
 
 def judged_queries(judgments: Sequence[Judgment], library: str) -> list[SetQuery]:

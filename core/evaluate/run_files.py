@@ -18,6 +18,7 @@ import numpy as np
 
 from core.errors import RunFileError
 from core.evaluate.saved import SavedRun, run_from_dict
+from core.read.records import json_lines
 
 TAG_MAX = 64
 
@@ -63,16 +64,14 @@ def read_runs_jsonl(data: bytes | str, source: str) -> list[SavedRun]:
         text = data.decode("utf-8-sig") if isinstance(data, bytes) else data
     except UnicodeDecodeError as exc:
         raise RunFileError(f"{source} is not UTF-8 text: export the run again with `runs export ID`.") from exc
-    found = []
     # Not splitlines(): it also breaks at U+2028 and U+0085, which names may hold and the JSON keeps raw.
-    for number, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError as exc:
-            raise RunFileError(f"{source} line {number} is not JSON ({exc}): export the run again.") from exc
-        found.append(run_from_dict(record, f"{source} line {number}"))
+    found = [
+        run_from_dict(record, f"{source} line {n}") for n, record in json_lines(text.split("\n"), source, _not_json)
+    ]
     if not found:
         raise RunFileError(f"{source} holds no runs: export one with `python -m core runs export ID --format json`.")
     return found
+
+
+def _not_json(where: str, exc: ValueError) -> RunFileError:
+    return RunFileError(f"{where} is not JSON ({exc}): export the run again.")

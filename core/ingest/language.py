@@ -4,19 +4,24 @@ py3langid (a numpy-only fork of langid.py, its model inside the package) is dete
 the commit that brought it for the alternatives weighed. It is asked only about the languages the engine has an
 analyzer for (core.storage.analyzers), so a guess never lands on a language no analyzer knows; it must be sure
 (DETECT_MIN_PROBABILITY) on enough text (DETECT_MIN_CHARS), else the library keeps no language and the engine's
-default analyzer, as before languages existed. English found is not recorded either: the engine's default analyzer
-is already English wherever the engine has it, so such a library is made exactly as before."""
+default analyzer, as before languages existed. English found is not recorded as the library's language either: the
+engine's default analyzer is already English wherever the engine has it, so such a library is made exactly as before.
+That detection ran is recorded though (DETECTED_SETTING), English and unsure included, so it runs once per library:
+the language could not always be read back from the first index (an engine without BM25 records no analyzer)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from core.storage.analyzers import LANGUAGES, Language, language_of_code
 
 DETECT_MIN_CHARS = 100  # shorter samples are too often guessed wrong
 DETECT_MAX_CHARS = 20_000  # enough text to be sure; more only costs time
 DETECT_MIN_PROBABILITY = 0.9
+# The library setting saying detection ran on its first documents: the code found ("en" too), "" when unsure.
+DETECTED_SETTING = "detected_language"
 
 _lock = threading.Lock()
 _identifier = None
@@ -47,18 +52,30 @@ def sample(texts: Iterable[str]) -> str:
     return "\n".join(taken)
 
 
-def detect_language(texts: Iterable[str]) -> Language | None:
-    """The language of `texts` when py3langid is sure of it on enough text; None otherwise (the caller decides what
-    English means, see new_library_language)."""
+@dataclass(frozen=True)
+class Detection:
+    """What py3langid made of enough text."""
+
+    found: Language | None  # the language it is sure of; None: unsure
+
+    @property
+    def library_language(self) -> Language | None:
+        """The language to record for a library an ingest makes: the one found, unless it is English or unsure
+        (None: the engine's default analyzer, English where it has one)."""
+        return None if self.found is None or self.found.code == "en" else self.found
+
+
+def detection(texts: Iterable[str]) -> Detection | None:
+    """What py3langid makes of `texts`; None when they are too short to tell (DETECT_MIN_CHARS): nothing was decided,
+    so a library's next ingest asks again."""
     text = sample(texts)
     if len(text.strip()) < DETECT_MIN_CHARS:
         return None
     code, probability = _model().classify(text)
-    return language_of_code(code) if probability >= DETECT_MIN_PROBABILITY else None
+    return Detection(language_of_code(code) if probability >= DETECT_MIN_PROBABILITY else None)
 
 
-def new_library_language(texts: Iterable[str]) -> Language | None:
-    """The language to record for a library an ingest makes from `texts`: the one detected, unless it is English
-    or unsure (None: the engine's default analyzer, English where it has one)."""
-    found = detect_language(texts)
-    return None if found is None or found.code == "en" else found
+def detect_language(texts: Iterable[str]) -> Language | None:
+    """The language of `texts` when py3langid is sure of it on enough text; None otherwise."""
+    found = detection(texts)
+    return found.found if found else None

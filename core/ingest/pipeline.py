@@ -21,7 +21,7 @@ from core.embed.embedder import Embedder
 from core.errors import ChunkingError
 from core.ingest.chunking import ChunkSettings
 from core.ingest.index_time import record_index_time
-from core.ingest.language import DETECT_MAX_CHARS, new_library_language
+from core.ingest.language import DETECT_MAX_CHARS, DETECTED_SETTING, detection
 from core.ingest.result import IngestResult
 from core.ingest.writing import Meter, write_stream
 from core.read.batch import Source, SourceBatch
@@ -198,10 +198,11 @@ def _index_stream(
 def _with_language(
     store: Store, library: str, items: Iterable[tuple[Item, int]]
 ) -> tuple[Iterable[tuple[Item, int]], str]:
-    """The library's language, detected from its first documents when it has none yet (and recorded, so its next
-    indexes follow), with the items to index: those read to detect it come first, none lost."""
+    """The library's language, detected from its first documents when it has none and was never detected (and
+    recorded, so its next indexes follow; that it was detected too, so an English library is not detected at every
+    ingest), with the items to index: those read to detect it come first, none lost."""
     language = store.catalog.language(library)
-    if language:
+    if language or DETECTED_SETTING in store.catalog.settings(library):
         return items, language
     stream = iter(items)
     first: list[tuple[Item, int]] = []
@@ -211,10 +212,16 @@ def _with_language(
         size += len(getattr(item[0], "text", ""))
         if size >= DETECT_MAX_CHARS:
             break
-    found = new_library_language(getattr(item, "text", "") for item, _ in first)
-    if found is not None:
-        store.catalog.set_setting(library, LANGUAGE_SETTING, found.code)
-    return itertools.chain(first, stream), found.code if found else ""
+    items = itertools.chain(first, stream)
+    found = detection(getattr(item, "text", "") for item, _ in first)
+    if found is None:  # too little text to tell: the next ingest asks again
+        return items, ""
+    chosen = found.library_language
+    if chosen is not None:
+        store.catalog.set_setting(library, LANGUAGE_SETTING, chosen.code)
+    # Recorded after the language: an ingest stopped between them detects again rather than never.
+    store.catalog.set_setting(library, DETECTED_SETTING, found.found.code if found.found else "")
+    return items, chosen.code if chosen else ""
 
 
 def library_chunking(

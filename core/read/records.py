@@ -1,10 +1,11 @@
-"""JSON and JSONL collections: one document per record carrying a text field (BEIR corpus style)."""
+"""JSON and JSONL collections: one document per record carrying a text field (BEIR corpus style); and the JSON
+lines of any JSONL file, read one at a time (`json_lines`), as the evaluation's files are."""
 
 from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from core.errors import DocumentError
@@ -46,6 +47,22 @@ def jsonl_parts(lines: Iterable[str], name: str) -> Iterator[Part]:
     for number, line in enumerate(lines, start=1):
         if line.strip():
             yield _jsonl_part(name, number, _parse_line(line), as_records)
+
+
+def json_lines(
+    lines: Iterable[str], source: str, refuse: Callable[[str, ValueError], Exception]
+) -> Iterator[tuple[int, Any]]:
+    """Each line's number (from 1, blank lines counted but skipped) and its JSON value. A line that is not JSON
+    raises `refuse(where, error)`, `where` naming the file and the line ("corpus.jsonl line 3"): the caller's one
+    sentence says what the line should be."""
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except ValueError as exc:
+            raise refuse(f"{source} line {number}", exc) from exc
+        yield number, value
 
 
 def _parse_line(line: str) -> Any:

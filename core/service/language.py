@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 from core.access import Actor, require_write
 from core.embed.catalog import is_multilingual
 from core.service.audit import AuditAction, record
-from core.service.jobs import JobRunner, JobState, library_job_key
-from core.service.libraries import exclusive
+from core.service.jobs import JobRunner, JobState
+from core.service.libraries import exclusive, start_exclusive
 from core.storage import Store
 from core.storage.analyzers import NONE, Language, language_of_code
 from core.storage.base import LANGUAGE_SETTING
@@ -103,20 +103,17 @@ def set_language(
 def start_set_language(
     store: Store, runner: JobRunner, library: str, language: Language, actor: Actor | None = None
 ) -> JobState:
-    """`set_language` as a background job with progress, held against other jobs and changes as a rebuild is."""
+    """`set_language` as a background job with progress, held against other jobs and changes as a rebuild is (the
+    same `start_exclusive`)."""
     actor = require_write(actor, f"set the language of library '{library}'")
-    what = f"set the language of {library}"
-
-    def change(progress: ProgressCallback) -> LanguageChange:
-        with store.catalog.lease(library, what):
-            return _changed(store, actor, library, language, progress)
-
-    return runner.start(
-        library_job_key(library),
+    return start_exclusive(
+        store,
+        runner,
+        library,
+        f"set the language of {library}",
         f"Analysing {library} in {language.label}",
-        change,
-        kind=SET_LANGUAGE,
-        join=False,
+        lambda progress: _changed(store, actor, library, language, progress),
+        SET_LANGUAGE,
     )
 
 

@@ -7,9 +7,10 @@ another, and no job can start on it half-way through them. Each is refused to an
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 from core.access import Actor, may_write, require_write
 from core.config import Settings
@@ -25,6 +26,8 @@ from core.types import CollectionMeta, ProgressCallback
 
 REBUILD = "rebuild"  # the kind of a rebuild job, so a page knows how to show its outcome
 VECTOR_INDEX = "vector index"  # the kind of a job changing an index's vector index
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,27 @@ def exclusive(store: Store, runner: JobRunner, library: str, what: str) -> Itera
     the database, against every other process: a CLI ingest elsewhere refuses a drop here, and the reverse."""
     with runner.exclusive(library_job_key(library), what), store.catalog.lease(library, what):
         yield
+
+
+def start_exclusive(
+    store: Store,
+    runner: JobRunner,
+    library: str,
+    what: str,
+    label: str,
+    work: Callable[[ProgressCallback], T],
+    kind: str,
+) -> JobState:
+    """`work(progress)` as a background job holding the library as `exclusive` does: the library's job key in this
+    process for as long as it runs, and its lease in the database while it works, so no drop, delete or other job
+    overlaps it, here or elsewhere. Refused (LibraryBusyError) while another job or change holds the key; a lease
+    held elsewhere fails the job."""
+
+    def held(progress: ProgressCallback) -> T:
+        with store.catalog.lease(library, what):
+            return work(progress)
+
+    return runner.start(library_job_key(library), label, held, kind=kind, join=False)
 
 
 def create_library(store: Store, library: str, actor: Actor | None = None, language: Language | None = None) -> None:
@@ -175,38 +199,28 @@ def start_vector_index(
 ) -> JobState:
     """`set_vector_index` as a background job with progress, held against other jobs and changes as a rebuild is."""
     actor = require_write(actor, f"change the vector index of {model_name} in library '{library}'")
-    what = f"change the vector index of {model_name} in {library}"
-
-    def change(progress: ProgressCallback) -> IndexQuality:
-        with store.catalog.lease(library, what):
-            return _changed_index(store, actor, library, model_name, choice, progress)
-
-    return runner.start(
-        library_job_key(library),
+    return start_exclusive(
+        store,
+        runner,
+        library,
+        f"change the vector index of {model_name} in {library}",
         f"Indexing {model_name} in {library} with {choice.label}",
-        change,
-        kind=VECTOR_INDEX,
-        join=False,
+        lambda progress: _changed_index(store, actor, library, model_name, choice, progress),
+        VECTOR_INDEX,
     )
 
 
 def start_rebuild(
     store: Store, runner: JobRunner, library: str, model_name: str, actor: Actor | None = None
 ) -> JobState:
-    """`rebuild_index` as a background job with progress: the job holds the library's job key in this process and
-    its lease in the database while it copies, so no drop, delete or other job overlaps it, here or elsewhere;
-    refused (LibraryBusyError) while another job or change holds the key (a lease held elsewhere fails the job)."""
+    """`rebuild_index` as a background job with progress, holding the library while it copies (`start_exclusive`)."""
     actor = require_write(actor, f"rebuild {model_name} in library '{library}'")
-    what = f"rebuild {model_name} in {library}"
-
-    def rebuild(progress: ProgressCallback) -> CollectionMeta:
-        with store.catalog.lease(library, what):
-            return _rebuilt(store, actor, library, model_name, progress)
-
-    return runner.start(
-        library_job_key(library),
+    return start_exclusive(
+        store,
+        runner,
+        library,
+        f"rebuild {model_name} in {library}",
         f"Rebuilding {model_name} in {library} with keyword search",
-        rebuild,
-        kind=REBUILD,
-        join=False,
+        lambda progress: _rebuilt(store, actor, library, model_name, progress),
+        REBUILD,
     )

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from dataclasses import asdict
 
 from core.storage.consistency import EXACT, settle
-from core.storage.schema import REGISTRY_DIM, audit_schema, own_collection
+from core.storage.schema import REGISTRY_DIM, OwnCollection, audit_schema
 from core.storage.state import StoreState, engine_call
 from core.types import AuditEntry
 
@@ -54,22 +54,11 @@ class MilvusAudit(Audit):
 
     def __init__(self, state: StoreState) -> None:
         self.state = state
-        self._made = False  # seen or made once: asked of the engine no more
-        self._lock = threading.Lock()
-
-    def _exists(self, create: bool) -> bool:
-        """Whether the log's collection is there (made now if `create`), loaded for reading and writing."""
-        if not self._made:
-            with self._lock:
-                if not own_collection(self.state.client, AUDIT, audit_schema, create, load=False):
-                    return False
-                self._made = True
-        self.state.ensure_loaded(AUDIT)  # the store's own record of what is loaded, which a restart resets
-        return True
+        self.collection = OwnCollection(state, AUDIT, audit_schema)
 
     @engine_call("record the change in the audit log")
     def add(self, entry: AuditEntry) -> None:
-        self._exists(create=True)
+        self.collection.exists(create=True)
         row = {
             "key": entry.id,
             "meta": json.dumps(asdict(entry), ensure_ascii=False),
@@ -79,7 +68,7 @@ class MilvusAudit(Audit):
 
     @engine_call("read the audit log", read=True)
     def list(self, limit: int | None = None) -> list[AuditEntry]:
-        if not self._exists(create=False):
+        if not self.collection.exists(create=False):
             return []
         client = self.state.client
         settle(client, AUDIT)

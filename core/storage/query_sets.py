@@ -15,7 +15,7 @@ from typing import Any
 
 from core.storage.consistency import EXACT, settle
 from core.storage.filters import quote
-from core.storage.schema import REGISTRY_DIM, own_collection, query_sets_schema
+from core.storage.schema import REGISTRY_DIM, OwnCollection, query_sets_schema
 from core.storage.state import StoreState, engine_call
 from core.types import QuerySet, SetQuery, document_key
 
@@ -123,17 +123,7 @@ class MilvusQuerySets(QuerySets):
 
     def __init__(self, state: StoreState) -> None:
         self.state = state
-        self._made = False  # seen or made once: asked of the engine no more
-        self._lock = threading.Lock()
-
-    def _exists(self, create: bool) -> bool:
-        if not self._made:
-            with self._lock:
-                if not own_collection(self.state.client, QUERY_SETS, query_sets_schema, create, load=False):
-                    return False
-                self._made = True
-        self.state.ensure_loaded(QUERY_SETS)  # the store's own record of what is loaded, which a restart resets
-        return True
+        self.collection = OwnCollection(state, QUERY_SETS, query_sets_schema)
 
     def _read(self, condition: str) -> list[dict[str, Any]]:
         client = self.state.client
@@ -152,7 +142,7 @@ class MilvusQuerySets(QuerySets):
 
     @engine_call("save the query set")
     def put(self, query_set: QuerySet) -> None:
-        self._exists(create=True)
+        self.collection.exists(create=True)
         key = set_key(query_set.library, query_set.name)
         self.state.client.delete(QUERY_SETS, filter=f"set_key == {quote(key)}")  # a longer set it replaces
         rows = _rows(query_set)
@@ -162,20 +152,20 @@ class MilvusQuerySets(QuerySets):
 
     @engine_call("read query sets", read=True)
     def list(self, library: str) -> list[QuerySet]:
-        if not self._exists(create=False):
+        if not self.collection.exists(create=False):
             return []
         return _assemble(self._read(f"library_key == {quote(document_key(library))}"))
 
     @engine_call("read the query set", read=True)
     def get(self, library: str, name: str) -> QuerySet | None:
-        if not self._exists(create=False):
+        if not self.collection.exists(create=False):
             return None
         found = _assemble(self._read(f"set_key == {quote(set_key(library, name))}"))
         return found[0] if found else None
 
     @engine_call("delete the query set")
     def delete(self, library: str, name: str) -> bool:
-        if not self._exists(create=False):
+        if not self.collection.exists(create=False):
             return False
         key = set_key(library, name)
         there = bool(self._read(f"set_key == {quote(key)} and position == {HEADER}"))
@@ -187,6 +177,6 @@ class MilvusQuerySets(QuerySets):
 
     @engine_call("delete the library's query sets")
     def drop(self, library: str) -> None:
-        if self._exists(create=False):
+        if self.collection.exists(create=False):
             self.state.client.delete(QUERY_SETS, filter=f"library_key == {quote(document_key(library))}")
             self.state.bump()

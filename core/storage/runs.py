@@ -19,7 +19,7 @@ from typing import Any
 
 from core.storage.consistency import EXACT, settle
 from core.storage.filters import quote
-from core.storage.schema import REGISTRY_DIM, own_collection, runs_schema
+from core.storage.schema import REGISTRY_DIM, OwnCollection, runs_schema
 from core.storage.state import StoreState, engine_call
 
 RUNS = "potion__runs"
@@ -92,21 +92,11 @@ class MilvusRuns(Runs):
 
     def __init__(self, state: StoreState) -> None:
         self.state = state
-        self._made = False
-        self._lock = threading.Lock()
-
-    def _exists(self, create: bool) -> bool:
-        if not self._made:
-            with self._lock:
-                if not own_collection(self.state.client, RUNS, runs_schema, create, load=False):
-                    return False
-                self._made = True
-        self.state.ensure_loaded(RUNS)  # the store's own record of what is loaded, which a restart resets
-        return True
+        self.collection = OwnCollection(state, RUNS, runs_schema)
 
     @engine_call("save the evaluation run")
     def put(self, run_id: str, summary: dict, run: dict) -> None:
-        self._exists(create=True)
+        self.collection.exists(create=True)
         client, parts = self.state.client, pack(run)
         rows = [self._row(run_id, number, part) for number, part in enumerate(parts)]
         for start in range(0, len(rows), PARTS_PER_WRITE):
@@ -126,7 +116,7 @@ class MilvusRuns(Runs):
 
     @engine_call("list the saved runs", read=True)
     def list(self) -> list[dict]:
-        if not self._exists(create=False):
+        if not self.collection.exists(create=False):
             return []
         heads = {row["run"]: json.loads(row["meta"]) for row in self._rows(f"part == {SUMMARY}", ["run", "meta"])}
         counted = Counter(row["run"] for row in self._rows("part >= 0", ["run"]))
@@ -134,7 +124,7 @@ class MilvusRuns(Runs):
 
     @engine_call("read the saved run", read=True)
     def get(self, run_id: str) -> dict | None:
-        if not self._exists(create=False):
+        if not self.collection.exists(create=False):
             return None
         rows = {row["part"]: row["meta"] for row in self._rows(f"run == {quote(run_id)}", ["part", "meta"], 16)}
         if SUMMARY not in rows:
@@ -147,7 +137,7 @@ class MilvusRuns(Runs):
 
     @engine_call("delete the saved run")
     def delete(self, run_id: str) -> bool:
-        if not self._exists(create=False):
+        if not self.collection.exists(create=False):
             return False
         client = self.state.client
         found = bool(self._rows(f"run == {quote(run_id)} and part == {SUMMARY}", ["run"]))

@@ -3,11 +3,15 @@ judgments, audit log, saved runs, query sets) and the one rule that makes those 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.storage.analyzers import analyzer_params
 from core.storage.vector_index import FLAT, VectorIndex, index_params
+
+if TYPE_CHECKING:  # the state imports the registry, which imports this module
+    from core.storage.state import StoreState
 
 # Analyzers in order of preference, chosen by BM25 nDCG@10 on ../shared/datasets (bench/engines.py):
 # "english" (stemming, stop words) beats "standard" on SciFact and Cranfield; Milvus Lite 3.x only has "standard".
@@ -62,82 +66,52 @@ def chunk_schema(
     return schema, index
 
 
-def judgments_schema(client: Any) -> tuple[Any, Any]:
-    """One row per (library, query, document) judgment; the rest of a judgment is JSON in `meta`."""
+def own_schema(client: Any, texts: dict[str, int] | None = None, numbers: tuple[str, ...] = ()) -> tuple[Any, Any]:
+    """Schema and index params of one of the store's own small collections: a primary `key`, the VARCHAR fields of
+    `texts` (name: max length) and the INT64 fields of `numbers`, then the row as JSON in `meta` and the placeholder
+    vector Milvus wants in every collection."""
     from pymilvus import DataType
 
     schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
     schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
-    # Filtered by this hex digest of the library name, never by the name (see chunk_schema's doc_key).
-    schema.add_field("library_key", DataType.VARCHAR, max_length=DOC_KEY_LEN)
+    for name, length in (texts or {}).items():
+        schema.add_field(name, DataType.VARCHAR, max_length=length)
+    for name in numbers:
+        schema.add_field(name, DataType.INT64)
     schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
     schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
     index = client.prepare_index_params()
     index.add_index("placeholder", index_type="FLAT", metric_type="L2")
     return schema, index
+
+
+def judgments_schema(client: Any) -> tuple[Any, Any]:
+    """One row per (library, query, document) judgment; the rest of a judgment is JSON in `meta`."""
+    # Filtered by this hex digest of the library name, never by the name (see chunk_schema's doc_key).
+    return own_schema(client, {"library_key": DOC_KEY_LEN})
 
 
 def audit_schema(client: Any) -> tuple[Any, Any]:
     """One row per audit entry; the entry is JSON in `meta`, read whole (the log is small and listed newest first)."""
-    from pymilvus import DataType
-
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
-    schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
-    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
-    index = client.prepare_index_params()
-    index.add_index("placeholder", index_type="FLAT", metric_type="L2")
-    return schema, index
+    return own_schema(client)
 
 
 def runs_schema(client: Any) -> tuple[Any, Any]:
     """Saved evaluation runs: per run, a summary row (part -1) and its payload in numbered parts (0, 1, ...), each
     a slice of the compressed run small enough for one VARCHAR (core.storage.runs)."""
-    from pymilvus import DataType
-
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
-    schema.add_field("run", DataType.VARCHAR, max_length=64)
-    schema.add_field("part", DataType.INT64)
-    schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
-    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
-    index = client.prepare_index_params()
-    index.add_index("placeholder", index_type="FLAT", metric_type="L2")
-    return schema, index
+    return own_schema(client, {"run": 64}, ("part",))
 
 
 def query_sets_schema(client: Any) -> tuple[Any, Any]:
     """One row per query of a set, and one header row per set (position -1) holding its name, source and author;
     each row's JSON stays far below the VARCHAR limit however many queries the set holds."""
-    from pymilvus import DataType
-
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
     # Filtered by hex digests of the library and of (library, set name), never by the names (see chunk_schema).
-    schema.add_field("library_key", DataType.VARCHAR, max_length=DOC_KEY_LEN)
-    schema.add_field("set_key", DataType.VARCHAR, max_length=DOC_KEY_LEN)
-    schema.add_field("position", DataType.INT64)
-    schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
-    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
-    index = client.prepare_index_params()
-    index.add_index("placeholder", index_type="FLAT", metric_type="L2")
-    return schema, index
+    return own_schema(client, {"library_key": DOC_KEY_LEN, "set_key": DOC_KEY_LEN}, ("position",))
 
 
 def registry_schema(client: Any) -> tuple[Any, Any]:
     """One row per library (model "") and per library x model; `meta` is the provenance as JSON."""
-    from pymilvus import DataType
-
-    schema = client.create_schema(auto_id=False, enable_dynamic_field=False)
-    schema.add_field("key", DataType.VARCHAR, is_primary=True, max_length=64)
-    schema.add_field("library", DataType.VARCHAR, max_length=1_024)
-    schema.add_field("model", DataType.VARCHAR, max_length=2_048)
-    schema.add_field("schema_version", DataType.INT64)
-    schema.add_field("meta", DataType.VARCHAR, max_length=TEXT_MAX_BYTES)
-    schema.add_field("placeholder", DataType.FLOAT_VECTOR, dim=REGISTRY_DIM)
-    index = client.prepare_index_params()
-    index.add_index("placeholder", index_type="FLAT", metric_type="L2")
-    return schema, index
+    return own_schema(client, {"library": 1_024, "model": 2_048}, ("schema_version",))
 
 
 def own_collection(
@@ -145,7 +119,8 @@ def own_collection(
 ) -> bool:
     """Whether one of the store's own small collections (registry, judgments, audit log) is there, made now from
     `schema` if it is missing and `create`, and loaded if `load`: the one place that makes them, so each is made
-    the same way. (The audit log loads through the store's state, which remembers what a restart unloaded.)"""
+    the same way. (Those made on a first write, OwnCollection, load through the store's state, which remembers what
+    a restart unloaded.)"""
     if not client.has_collection(name):
         if not create:
             return False
@@ -154,3 +129,23 @@ def own_collection(
     if load:
         client.load_collection(name)
     return True
+
+
+class OwnCollection:
+    """One of the store's own small collections made on its first write (audit log, saved runs, query sets): a
+    database nobody wrote to has none to read. Asked of the engine until seen or made, then no more."""
+
+    def __init__(self, state: StoreState, name: str, schema: Callable[[Any], tuple[Any, Any]]) -> None:
+        self.state, self.name, self.schema = state, name, schema
+        self._made = False  # seen or made once: asked of the engine no more
+        self._lock = threading.Lock()
+
+    def exists(self, create: bool) -> bool:
+        """Whether the collection is there (made now if `create`), loaded for reading and writing."""
+        if not self._made:
+            with self._lock:
+                if not own_collection(self.state.client, self.name, self.schema, create, load=False):
+                    return False
+                self._made = True
+        self.state.ensure_loaded(self.name)  # the store's own record of what is loaded, which a restart resets
+        return True
