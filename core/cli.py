@@ -773,8 +773,9 @@ def cmd_runs_diff(args: argparse.Namespace, settings: Settings) -> int:
 
 def _diff_text(found, queries: dict[str, str]) -> str:
     from core.evaluate.report import table_text
-    from core.evaluate.run_tables import changed_table, diff_metrics_table
+    from core.evaluate.run_tables import GAINED_LOST_SHOWN, changed_table, diff_metrics_table
 
+    gained, lost = found.gained(GAINED_LOST_SHOWN), found.lost(GAINED_LOST_SHOWN)
     alone = f"A alone {found.only_a}, B alone {found.only_b}"
     same = "the same judgments" if found.same_judgments else "different judgments"
     return "\n".join(
@@ -786,8 +787,10 @@ def _diff_text(found, queries: dict[str, str]) -> str:
             table_text(diff_metrics_table(found)),
             f"nDCG@10 per query: B better on {found.wins}, equal on {found.ties}, worse on {found.losses}; rankings "
             f"agree by overlap@10 {found.mean_overlap:.2f} and RBO {found.mean_rbo:.2f} (mean over queries)",
-            "the queries that changed most:",
-            table_text(changed_table(found, queries)),
+            f"the queries B gained most on ({len(gained)} of {found.wins}):",
+            table_text(changed_table(found, queries, chosen=gained)),
+            f"the queries B lost most on ({len(lost)} of {found.losses}):",
+            table_text(changed_table(found, queries, chosen=lost)),
         ]
     )
 

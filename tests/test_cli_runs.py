@@ -83,7 +83,12 @@ def test_diff_gives_metric_differences_and_each_querys_ndcg_in_both_runs(two_eva
     assert ndcg["diff"] == pytest.approx(sum(q["diff"] for q in found["per_query"]) / 4, abs=1e-5)
     assert found["wins"] + found["ties"] + found["losses"] == 4
     code, out, _ = run_cli(capsys, "runs", "diff", a, b)
-    assert code == EXIT_OK and "p-value" in out and "changed most" in out and "RBO" in out
+    assert code == EXIT_OK and "p-value" in out and "RBO" in out
+    gained_part, _, lost_part = out.partition("the queries B gained most on")[2].partition("the queries B lost most on")
+    gained = {q["query_id"] for q in found["per_query"] if q["diff"] > 0}
+    lost = {q["query_id"] for q in found["per_query"] if q["diff"] < 0}
+    listed = lambda part: {line.split()[0] for line in part.splitlines()[2:] if line.strip()}  # noqa: E731
+    assert listed(gained_part) == gained and listed(lost_part) == lost  # four queries: all of each side
     several = json_of(capsys, "runs", "diff", a, b, first["runs"][1]["id"])
     assert [d["b"]["id"] for d in several["diffs"]] == [b, first["runs"][1]["id"]]
 

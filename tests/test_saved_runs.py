@@ -197,6 +197,15 @@ def test_a_diff_is_taken_on_the_queries_both_runs_judged_and_says_how_many():
     assert {"diff", "ci95", "p_value"} <= set(printed["metrics"][0])
 
 
+def test_the_queries_gained_and_lost_most_are_each_side_in_order_of_their_change_without_ties():
+    a = made_run("a", {"q1": 0.5, "q2": 0.2, "q3": 1.0, "q4": 0.0, "q5": 0.3, "q6": 0.6})
+    b = made_run("b", {"q1": 0.6, "q2": 0.9, "q3": 0.4, "q4": 0.0, "q5": 0.2, "q6": 0.6})
+    found = diff_runs(a, b)
+    assert [q.query_id for q in found.gained(5)] == ["q2", "q1"]  # +0.7, +0.1
+    assert [q.query_id for q in found.lost(5)] == ["q3", "q5"]  # -0.6, -0.1; q4 and q6 tie
+    assert [q.query_id for q in found.gained(1)] == ["q2"] and [q.query_id for q in found.lost(1)] == ["q3"]
+
+
 def test_a_diff_measures_how_far_each_querys_rankings_agree():
     same, moved = ["d1", "d2", "d3"], ["d9", "d8", "d1"]
     a = made_run("a", {"q1": 1.0, "q2": 1.0}, {"q1": same, "q2": same})

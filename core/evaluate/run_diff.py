@@ -62,6 +62,14 @@ class RunDiff:
     mean_overlap: float
     mean_rbo: float
 
+    def gained(self, count: int) -> list[QueryDiff]:
+        """The `count` queries B improved most (ties left out), largest gain first."""
+        return sorted((q for q in self.per_query if q.diff > TIE), key=lambda q: -q.diff)[:count]
+
+    def lost(self, count: int) -> list[QueryDiff]:
+        """The `count` queries B made worse most (ties left out), largest loss first."""
+        return sorted((q for q in self.per_query if q.diff < -TIE), key=lambda q: q.diff)[:count]
+
     def as_dict(self) -> dict:
         """The JSON `python -m core runs diff A B --json` prints."""
         return {

@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from core.evaluate.metrics import MEASURES, difference_interval_text, interval_text, measure_label
 from core.evaluate.report import Table
 from core.evaluate.results import TUNED
-from core.evaluate.run_diff import RunDiff
+from core.evaluate.run_diff import QueryDiff, RunDiff
 from core.evaluate.saved import HEADLINE, RunSummary, SavedRun
 
 CHANGED_SHOWN = 10  # queries that moved most, in a diff's text
+GAINED_LOST_SHOWN = 5  # queries that gained most and that lost most, in the command line's diff
 
 
 def run_record(summary: RunSummary) -> dict:
@@ -87,8 +88,11 @@ def diff_metrics_table(diff: RunDiff) -> Table:
     return Table(["measure", "A", "B", "diff", "95% CI", "p-value"], rows)
 
 
-def changed_table(diff: RunDiff, queries: Mapping[str, str], limit: int = CHANGED_SHOWN) -> Table:
-    """The queries whose nDCG@10 moved most, with both scores, the change and how far the rankings agree."""
+def changed_table(
+    diff: RunDiff, queries: Mapping[str, str], limit: int = CHANGED_SHOWN, chosen: Sequence[QueryDiff] | None = None
+) -> Table:
+    """The queries whose nDCG@10 moved most (or those `chosen`), with both scores, the change and how far the
+    rankings agree."""
     agreement = {g.query_id: g for g in diff.agreement}
     rows = [
         [
@@ -100,6 +104,6 @@ def changed_table(diff: RunDiff, queries: Mapping[str, str], limit: int = CHANGE
             f"{agreement[q.query_id].overlap:.2f}",
             f"{agreement[q.query_id].rbo:.2f}",
         ]
-        for q in diff.per_query[:limit]
+        for q in (diff.per_query[:limit] if chosen is None else chosen)
     ]
     return Table(["query_id", "query", "A", "B", "diff", "overlap@10", "RBO"], rows)
