@@ -6,6 +6,7 @@ diagonal drawn: a point above it is a query B improved, below it one B made wors
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
 
 import altair as alt
@@ -17,10 +18,13 @@ from core.evaluate.saved import HEADLINE
 SIDE_PX = 380  # a square plot, so the diagonal is at 45 degrees
 COLOURS = {Outcome.BETTER: "#4c78a8", Outcome.TIED: "#9d9d9d", Outcome.WORSE: "#e45756"}
 QUERY_CHARS = 80  # of a query's text in its tooltip
+SIZES = [70, 600]  # a point's area in px², from one query to the most that share a point
 
 
 def per_query_scatter(diff: RunDiff, queries: Mapping[str, str]) -> alt.LayerChart:
     """Per-query nDCG@10 of A (x) against B (y), coloured by which run did better, over the 0-1 diagonal."""
+    # Queries with the same two scores (often many at 1, 1) fall on one point: it is drawn larger and says how many.
+    here = Counter((round(q.a, 6), round(q.b, 6)) for q in diff.per_query)
     rows = [
         {
             "query_id": q.query_id,
@@ -29,6 +33,7 @@ def per_query_scatter(diff: RunDiff, queries: Mapping[str, str]) -> alt.LayerCha
             "b": q.b,
             "diff": q.diff,
             "outcome": str(q.outcome),
+            "here": here[round(q.a, 6), round(q.b, 6)],
         }
         for q in diff.per_query
     ]
@@ -41,7 +46,7 @@ def per_query_scatter(diff: RunDiff, queries: Mapping[str, str]) -> alt.LayerCha
     )
     points = (
         alt.Chart(alt.Data(values=rows))
-        .mark_circle(size=70, opacity=0.7)
+        .mark_circle(opacity=0.7)
         .encode(
             x=alt.X("a:Q", scale=unit, title=f"A (baseline) {measure}"),
             y=alt.Y("b:Q", scale=unit, title=f"B {measure}"),
@@ -51,7 +56,9 @@ def per_query_scatter(diff: RunDiff, queries: Mapping[str, str]) -> alt.LayerCha
                 scale=alt.Scale(domain=[str(o) for o in COLOURS], range=list(COLOURS.values())),
                 legend=alt.Legend(orient="bottom"),
             ),
+            size=alt.Size("here:Q", scale=alt.Scale(domain=[1, max(2, *here.values())], range=SIZES), legend=None),
             tooltip=[
+                alt.Tooltip("here:Q", title="queries at this point"),
                 alt.Tooltip("query_id:N", title="query"),
                 alt.Tooltip("query:N", title="text"),
                 alt.Tooltip("a:Q", title="A", format=".4f"),

@@ -24,6 +24,7 @@ from core.evaluate.run_tables import (
     ranking_table,
     run_choice_labels,
     run_facts,
+    run_headline,
     runs_table,
     shared_text,
     unshown_table,
@@ -178,6 +179,7 @@ def details(store: Store, shown: list[RunSummary], picked: list[str]) -> None:
         st.error(shared.inert(exc))
         return
     run = kept.run
+    st.text(run_headline(run.summary))  # names, as text
     st.dataframe(
         [{"": label, "value": value} for label, value in run_facts(run)],
         hide_index=True,

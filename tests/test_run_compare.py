@@ -16,6 +16,7 @@ from core.evaluate.run_tables import (
     evaluated_label,
     ranking_table,
     run_choice_labels,
+    run_headline,
     shared_text,
     unshown_table,
 )
@@ -163,6 +164,10 @@ def test_runs_are_filtered_by_what_they_were_evaluated_on_named_for_people():
         "scifact",
         "Papers (the library's judgments)",
     ]
+    assert (
+        run_headline(runs[1].summary)
+        == "m dense on Papers (the library's judgments): nDCG@10 1.0000 over 1 judged queries"
+    )
 
 
 def test_the_service_compares_stored_runs_as_diff_does_and_keeps_them_with_their_texts():
@@ -181,9 +186,10 @@ def test_the_service_compares_stored_runs_as_diff_does_and_keeps_them_with_their
 def test_the_scatter_puts_every_shared_query_on_0_to_1_axes_over_the_diagonal():
     from pages.run_chart import COLOURS, per_query_scatter
 
-    qrels = {"q1": {"d": 1}, "q2": {"d": 1}, "q3": {"d": 1}}
+    qrels = {"q1": {"d": 1}, "q2": {"d": 1}, "q3": {"d": 1}, "q4": {"d": 1}}
     found = diff_runs(
-        run("a", {}, qrels, {"q1": 0.2, "q2": 0.5, "q3": 0.9}), run("b", {}, qrels, {"q1": 0.7, "q2": 0.5, "q3": 0.1})
+        run("a", {}, qrels, {"q1": 0.2, "q2": 0.5, "q3": 0.9, "q4": 0.5}),
+        run("b", {}, qrels, {"q1": 0.7, "q2": 0.5, "q3": 0.1, "q4": 0.5}),
     )
     spec = per_query_scatter(found, {"q1": "first  query"}).to_dict()
     diagonal, points = spec["layer"]
@@ -192,11 +198,13 @@ def test_the_scatter_puts_every_shared_query_on_0_to_1_axes_over_the_diagonal():
         {"a": 1.0, "b": 1.0},
     ]
     rows = {p["query_id"]: p for p in points["data"]["values"]}
-    assert {q: (p["a"], p["b"], p["outcome"]) for q, p in rows.items()} == {
-        "q1": (0.2, 0.7, "B better"),
-        "q2": (0.5, 0.5, "tied"),
-        "q3": (0.9, 0.1, "B worse"),
+    assert {q: (p["a"], p["b"], p["outcome"], p["here"]) for q, p in rows.items()} == {
+        "q1": (0.2, 0.7, "B better", 1),
+        "q2": (0.5, 0.5, "tied", 2),  # two queries on one point: drawn larger, and the tooltip says so
+        "q3": (0.9, 0.1, "B worse", 1),
+        "q4": (0.5, 0.5, "tied", 2),
     }
+    assert points["encoding"]["size"]["field"] == "here"
     assert rows["q1"]["query"] == "first query" and rows["q2"]["query"] == ""
     for axis in ("x", "y"):
         assert points["encoding"][axis]["scale"]["domain"] == [0, 1]

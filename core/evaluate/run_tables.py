@@ -75,6 +75,12 @@ def run_choice_labels(summaries: Sequence[RunSummary]) -> dict[str, str]:
     return {run_id: f"{label} · {run_id[:8]}" if counts[label] > 1 else label for run_id, label in labels.items()}
 
 
+def run_headline(summary: RunSummary) -> str:
+    """The run in one line: "minilm-static-64 hybrid w=0.3 on scifact: nDCG@10 0.6512 over 300 judged queries"."""
+    score = f"{measure_label(HEADLINE)} {summary.means.get(HEADLINE, 0.0):.4f} over {summary.queries} judged queries"
+    return f"{summary.settings_label} on {evaluated_label(summary.evaluated)}: {score}"
+
+
 def run_facts(run: SavedRun) -> list[tuple[str, str]]:
     """What made the run, as (label, value) lines."""
     s = run.summary
