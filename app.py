@@ -208,6 +208,7 @@ pages = [
     st.Page(shared.EVALUATE_PAGE, title="Evaluate", icon=":material/labs:"),
     st.Page(shared.JUDGMENTS_PAGE, title="Judgments", icon=":material/fact_check:"),
     st.Page(shared.QUERY_SETS_PAGE, title="Query sets", icon=":material/checklist:"),
+    st.Page(shared.RUNS_PAGE, title="Runs", icon=":material/difference:"),
     st.Page(shared.MAP_PAGE, title="Map", icon=":material/scatter_plot:"),
     st.Page(shared.COSTS_PAGE, title="Costs", icon=":material/payments:"),
     st.Page(shared.ADAPT_PAGE, title="Make your own potion", icon=":material/experiment:"),

@@ -761,32 +761,34 @@ def cmd_runs_show(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_runs_diff(args: argparse.Namespace, settings: Settings) -> int:
-    from core.service.runs import diff, get_run
+    from core.service.runs import compare
 
-    store = _store(settings)
-    found = diff(store, args.runs)
-    queries = get_run(store, args.runs[0]).queries
+    compared = compare(_store(settings), args.runs)
+    found = compared.diffs
     payload = found[0].as_dict() if len(found) == 1 else {"diffs": [d.as_dict() for d in found]}
-    _emit(args, payload, "\n\n".join(_diff_text(d, queries) for d in found))
+    _emit(args, payload, "\n\n".join(_diff_text(d, compared.queries) for d in found))
     return EXIT_OK
 
 
 def _diff_text(found, queries: dict[str, str]) -> str:
     from core.evaluate.report import table_text
-    from core.evaluate.run_tables import GAINED_LOST_SHOWN, changed_table, diff_metrics_table
+    from core.evaluate.run_tables import (
+        GAINED_LOST_SHOWN,
+        agreement_text,
+        changed_table,
+        diff_metrics_table,
+        outcomes_text,
+        shared_text,
+    )
 
     gained, lost = found.gained(GAINED_LOST_SHOWN), found.lost(GAINED_LOST_SHOWN)
-    alone = f"A alone {found.only_a}, B alone {found.only_b}"
-    same = "the same judgments" if found.same_judgments else "different judgments"
     return "\n".join(
         [
             f"A {found.a.id[:12]}  {found.a.name}",
             f"B {found.b.id[:12]}  {found.b.name}",
-            f"on the {found.shared} judged queries both have ({alone}; {same}); B minus A, its 95% paired bootstrap "
-            "interval, and p from a paired sign-flip test",
+            f"{shared_text(found)}: B minus A, its 95% paired bootstrap interval, and p from a paired sign-flip test",
             table_text(diff_metrics_table(found)),
-            f"nDCG@10 per query: B better on {found.wins}, equal on {found.ties}, worse on {found.losses}; rankings "
-            f"agree by overlap@10 {found.mean_overlap:.2f} and RBO {found.mean_rbo:.2f} (mean over queries)",
+            f"{outcomes_text(found)}; {agreement_text(found)}",
             f"the queries B gained most on ({len(gained)} of {found.wins}):",
             table_text(changed_table(found, queries, chosen=gained)),
             f"the queries B lost most on ({len(lost)} of {found.losses}):",

@@ -26,7 +26,9 @@ from core.evaluate.report import (
     run_label,
     save_collection,
 )
-from core.evaluate.runs import WHOLE_DOCUMENTS, evaluation_library
+from core.evaluate.results import RunKey
+from core.evaluate.runs import WHOLE_DOCUMENTS, evaluation_library, run_keys
+from core.evaluate.tuning import WEIGHTS
 from core.ingest.chunking import ChunkSettings
 from core.ingest.pipeline import default_chunking
 from core.search.query import search_many
@@ -55,8 +57,9 @@ class Request:
     folder: str
     models: list[str]
     modes: list[SearchMode]
+    weights: list[float]  # a weighted hybrid run per model at each dense share
     chunking: ChunkSettings
-    baseline: tuple[str, SearchMode] | None
+    baseline: RunKey | None
 
 
 def job_panel(runner: JobRunner) -> bool:
@@ -117,6 +120,15 @@ def inputs(busy: bool) -> Request:
             "Modes", [str(m) for m in SearchMode], default=[str(SearchMode.DENSE)], key="eval_modes", disabled=busy
         )
     ]
+    weights = st.multiselect(
+        "Weighted hybrid (dense share)",
+        WEIGHTS,
+        format_func=lambda w: f"{w:g}",
+        key="eval_weights",
+        disabled=busy,
+        help="Adds a hybrid run per model blending the two scores at each dense share (1: meaning only, 0: keywords "
+        "only), as `evaluate --weight`. Hybrid in Modes fuses by reciprocal rank instead.",
+    )
     default = default_chunking(shared.settings())
     chunk_choices = {
         "default": f"Default ({default.size} {default.unit.value}, overlap {default.overlap})",
@@ -130,7 +142,8 @@ def inputs(busy: bool) -> Request:
         horizontal=True,
         disabled=busy,
     )
-    runs = {run_label(model, mode): (model, mode) for model in models for mode in modes}
+    asked = [key for model in models for key in run_keys(model, modes, weights)] if modes or weights else []
+    runs = {run_label(key.model, key.label()): key for key in asked}
     picked = st.selectbox(
         "Baseline",
         list(runs),
@@ -147,6 +160,7 @@ def inputs(busy: bool) -> Request:
         folder=folder,
         models=models,
         modes=modes,
+        weights=weights,
         chunking=WHOLE_DOCUMENTS if chunk_choice == "whole" else default,
         baseline=runs.get(picked) if picked else None,
     )
@@ -165,7 +179,16 @@ def start(store: Store, runner: JobRunner, asked: Request) -> None:
 
         def evaluate_and_keep(progress) -> tuple[EvaluationRun, SaveOutcome]:
             found = run_evaluation(
-                folder, asked.models, asked.modes, store, asked.chunking, asked.baseline, progress, settings, actor
+                folder,
+                asked.models,
+                asked.modes,
+                store,
+                asked.chunking,
+                asked.baseline,
+                progress,
+                settings,
+                actor,
+                weights=asked.weights,
             )
             return found, keep_evaluation(store, found.report, actor=actor)  # every evaluation is a saved run
 

@@ -67,3 +67,11 @@ QSETS_RUN = "qsets_run"  # the last finished SetRun, kept after its job is forgo
 QSETS_ERROR = "qsets_error"  # why the last run stopped, kept the same way
 QSETS_NOTICE = "qsets_notice"  # what the last making or deleting of a set did, or why it failed, shown once
 QSETS_SKIPPED = "qsets_skipped"  # (query, document) pairs passed over by "Skip" in the judging panel
+
+# Runs
+RUNS_FILTER = "runs_filter"  # what the history shows: runs evaluated on one collection or library, or "" for every run
+RUNS_PICKED = "runs_picked"  # the ids of the runs to compare, A (the baseline) first
+RUNS_COMPARED = "runs_compared"  # the memo of the last comparison (shared.once): the picked ids and a RunComparison
+RUNS_DETAIL = "runs_detail"  # the id of the run whose facts, exports and delete are shown
+RUNS_EXPORTS = "runs_exports"  # the memo of that run's TREC and JSON exports
+RUNS_NOTICE = "runs_notice"  # what the last delete did, or why it failed, shown once

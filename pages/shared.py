@@ -39,6 +39,7 @@ COMPARE_PAGE, EVALUATE_PAGE, JUDGMENTS_PAGE = PAGES / "compare.py", PAGES / "eva
 MAP_PAGE, COSTS_PAGE, ADAPT_PAGE = PAGES / "map.py", PAGES / "costs.py", PAGES / "adapt.py"
 AUDIT_PAGE = PAGES / "audit.py"
 QUERY_SETS_PAGE = PAGES / "query_sets.py"
+RUNS_PAGE = PAGES / "runs.py"
 
 
 def frame_settings() -> Settings:

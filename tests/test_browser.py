@@ -261,3 +261,62 @@ def test_a_deep_link_as_a_fresh_servers_first_request_gets_the_frame(page, tmp_p
             sync_api.expect(sidebar.get_by_role("combobox", name="Model")).to_be_visible()
         finally:
             pg.close()
+
+
+def test_evaluate_twice_with_different_weights_then_open_the_diff_of_the_two_runs(page, tmp_path):
+    """Issue 20: an analyst changes the hybrid's weight, evaluates again, and sees on the Runs page which queries
+    moved: the shared queries, wins, ties and losses, and the per-query scatter."""
+    from tests.test_cli_evaluate import write_tiny_collection
+
+    pg = page
+    folder = write_tiny_collection(tmp_path / "tiny")
+    main = pg.locator("[data-testid=stMain]")
+    goto_page(pg, "Evaluate")
+    main.get_by_text("A folder on this machine").click()
+    settle(pg)
+    main.get_by_label("Folder", exact=True).fill(str(folder))
+    main.get_by_label("Folder", exact=True).press("Enter")
+    settle(pg)
+    for weight, dropped in (("0.5", None), ("1", "0.5")):  # on the tiny collection, dense alone ranks q4 better
+        if dropped:
+            main.get_by_role("button", name=f"Remove {dropped}").click()
+            settle(pg)
+        main.get_by_role("combobox", name="Weighted hybrid (dense share)").fill(weight)  # typing narrows the list
+        pg.get_by_role("option", name=weight, exact=True).click()
+        pg.keyboard.press("Escape")
+        settle(pg)
+        pg.get_by_role("button", name="Evaluate", exact=True).click()
+        main.get_by_text(re.compile(rf"Saved as runs .*hybrid w={re.escape(weight)}")).wait_for()
+        settle(pg)
+
+    goto_page(pg, "Runs")
+    picker = main.get_by_role("combobox", name=re.compile("^Runs to compare"))
+    for weight in ("0.5", "1"):  # A, the baseline, first
+        picker.click()
+        pg.get_by_role("option", name=re.compile(rf"hybrid w={re.escape(weight)} ")).click()
+        pg.keyboard.press("Escape")
+        settle(pg)
+    main.get_by_text("Compared on 4 shared queries (the same judgments).").wait_for()
+    chart = main.locator("[data-testid=stVegaLiteChart]").first
+    chart.locator("canvas, svg").first.wait_for()
+    settle(pg)
+    box = chart.bounding_box()
+    assert box is not None and box["width"] > 300 and box["height"] > 300, box
+    labels = main.locator("[data-testid=stMetricLabel]").all_inner_texts()
+    assert {"B better", "Equal", "B worse", "Mean overlap@10", "Mean RBO"} <= set(labels), labels
+    counts = [int(v) for v in main.locator("[data-testid=stMetricValue]").all_inner_texts()[:3]]
+    assert counts == [1, 3, 0], counts  # q4 better, the others equal
+    pg.screenshot(path=ARTIFACTS / "10-runs-diff.png", full_page=True)
+    chart.scroll_into_view_if_needed()  # the page scrolls inside its main area, past what a screenshot holds
+    pg.screenshot(path=ARTIFACTS / "11-runs-scatter.png")
+
+    shown = main.get_by_role("combobox", name="Run", exact=True)  # one run's details: B's
+    shown.click()
+    shown.fill("hybrid w=1")  # typing opens and narrows the list
+    pg.get_by_role("option", name=re.compile(r"hybrid w=1 ")).click()
+    main.get_by_text(f"{BUNDLED_DEFAULT} hybrid w=1 on tiny: nDCG@10 1.0000 over 4 judged queries").wait_for()
+    settle(pg)
+    with pg.expect_download() as download:
+        main.get_by_role("button", name="TREC run file").click()
+    lines = Path(download.value.path()).read_text(encoding="utf-8").splitlines()
+    assert lines and all(line.split()[1] == "Q0" for line in lines) and "w_1_" in lines[0].split()[-1]

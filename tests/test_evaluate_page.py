@@ -155,7 +155,7 @@ def test_a_running_evaluation_shows_its_progress_and_locks_the_controls(app_stor
     folder = write_tiny_collection(tmp_path / "tiny")
     reported, release = threading.Event(), threading.Event()
 
-    def held(folder, models, modes, app_store, chunking, baseline, progress, settings=None, actor=None):
+    def held(folder, models, modes, app_store, chunking, baseline, progress, settings=None, actor=None, weights=()):
         progress(f"{BUNDLED_SMALL} dense: search", 3, 4)
         reported.set()
         release.wait(timeout=60)  # the test lets go at once after looking; never waited out when things work
@@ -177,3 +177,28 @@ def test_a_running_evaluation_shows_its_progress_and_locks_the_controls(app_stor
         join_all_jobs()
     at.run()
     assert "stopped by the test" in at.main.error[0].value
+
+
+def test_weighted_hybrids_are_evaluated_at_each_dense_share_picked_and_kept_as_runs(app_store, tmp_path, monkeypatch):
+    folder = write_tiny_collection(tmp_path / "tiny")
+    at = open_evaluate(monkeypatch)
+    at.main.radio(key="eval_source").set_value("A folder on this machine").run()
+    at.main.text_input(key="eval_folder").input(str(folder))
+    at.main.multiselect(key="eval_models").set_value([BUNDLED_SMALL])
+    at.main.multiselect(key="eval_modes").set_value([])  # the weighted hybrids alone
+    at.main.multiselect(key="eval_weights").set_value([0.2, 0.8])
+    at.main.radio(key="eval_chunking").set_value("whole").run()
+    no_exception(at)
+    runs = [f"{BUNDLED_SMALL} · hybrid w=0.2", f"{BUNDLED_SMALL} · hybrid w=0.8"]
+    assert by_label(at.main.selectbox, "Baseline").options == runs
+    by_label(at.main.button, "Evaluate").click().run()
+    join_all_jobs()
+    at.run()
+    no_exception(at)
+    assert not at.main.error, [e.value for e in at.main.error]
+    assert list(frames(at)[0]["mode"]) == ["hybrid w=0.2", "hybrid w=0.8"]
+    saved = list_runs(app_store, dataset="tiny")
+    assert sorted((s.mode, s.fusion, s.weight) for s in saved) == [
+        ("hybrid", "weighted", 0.2),
+        ("hybrid", "weighted", 0.8),
+    ]

@@ -1,13 +1,15 @@
-"""User text (library and document names, document words, error messages) reaches every page as inert text:
+"""User text (library, document and run names, document words, error messages) reaches every page as inert text:
 no HTML, script, link, emphasis, LaTeX or colour directive forms from it."""
 
 from __future__ import annotations
 
 from core.embed.loading import load_embedder
 from core.search.query import search
+from core.service.runs import import_runs
 from pages.shared import inert
 from tests.apptest_helpers import SEARCH_SUBMIT, new_app, no_exception, open_page, pick_model
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, index_texts
+from tests.test_saved_runs import made_run
 
 LIBRARY = "<b>Lib</b> [x](javascript:alert(1)) **$x$**"
 DOCUMENT = "**bold** <img src=x onerror=alert(1)> [click](javascript:alert(1)) :red[red].txt"
@@ -25,6 +27,7 @@ PAGES = [
     "pages/map.py",
     "pages/judgments.py",
     "pages/costs.py",
+    "pages/runs.py",
 ]
 
 
@@ -38,6 +41,7 @@ def rendered(at) -> list[tuple[str, list[str]]]:
 def test_names_and_text_show_as_text_on_every_page(app_store, tmp_path, monkeypatch):
     for model in (BUNDLED_LARGE, BUNDLED_SMALL):
         index_texts(app_store, tmp_path / model, LIBRARY, model, {DOCUMENT: TEXT})
+    import_runs(app_store, [made_run(DOCUMENT, {"q1": 1.0})])  # a saved run named like the document
     at = new_app().run()
     at.sidebar.selectbox(key="library_choice").set_value(LIBRARY).run()
     pick_model(at, BUNDLED_LARGE)

@@ -4,6 +4,8 @@ cannot see, core refuses anyway (tests/test_read_only.py)."""
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -24,8 +26,10 @@ from tests.apptest_helpers import (
 from tests.conftest import BUNDLED_LARGE, BUNDLED_SMALL, index_texts
 from tests.test_adapt_page import make_here
 from tests.test_cli_evaluate import write_tiny_collection
+from tests.test_saved_runs import made_run
 
 JUDGMENTS, EVALUATE, ADAPT = "pages/judgments.py", "pages/evaluate.py", "pages/adapt.py"
+RUNS = "pages/runs.py"
 DOCS = {
     "turing.txt": "Alan Turing was born in Maida Vale, London, and raised in southern England.",
     "ai.txt": "Artificial intelligence was founded as an academic discipline in 1956.",
@@ -47,15 +51,18 @@ WRITING_CONTROLS = {
     "upload a collection to evaluate",
     "make a model",
     "compare a made model",
+    "delete a saved run",
 }
 
 
 @pytest.fixture
 def papers(app_store, tmp_path, monkeypatch):
-    """A library indexed with the small model and judged, a made model beside it, and the adapt extra 'installed'
-    (the form shows; nothing is made here)."""
+    """A library indexed with the small model and judged, a saved run, a made model beside it, and the adapt extra
+    'installed' (the form shows; nothing is made here)."""
     index_texts(app_store, tmp_path / "docs", "Papers", BUNDLED_SMALL, DOCS)
     judge(app_store, "Papers", QUERY, "turing.txt", 1)
+    run = made_run("trial", {"q1": 1.0})
+    app_store.runs.put(run.id, asdict(run.summary), run.as_dict())  # as saving does: the audit log stays empty
     make_here("mine", like=BUNDLED_SMALL)
     monkeypatch.setattr("core.adapt.extra.extra_installed", lambda: True)
     return app_store
@@ -109,6 +116,10 @@ def seen_controls(at: AppTest) -> tuple[set[str], list[str]]:
     note()
     seen |= {"make a model"} if any(b.key == "FormSubmitter:adapt-Make the model" for b in at.main.button) else set()
     seen |= {"compare a made model"} if any(b.key == "adapt_compare" for b in at.main.button) else set()
+
+    open_page(at, RUNS)
+    note()
+    seen |= {"delete a saved run"} if any(b.key == "runs_delete" for b in at.main.button) else set()
     return seen, notes
 
 

@@ -192,7 +192,7 @@ def test_the_app_reads_the_environment_in_its_frame_only(app_store, tmp_path, mo
     monkeypatch.setattr("core.config.load_settings", recorded)
     at = new_app().run()
     for page in sorted((ROOT / "pages").glob("*.py")):
-        if page.stem not in ("shared", "keys", "controls", "account", "cost_chart", "verdicts"):  # helpers, not pages
+        if page.stem not in ("shared", "keys", "controls", "account", "cost_chart", "run_chart", "verdicts"):  # helpers
             open_page(at, page)
     open_page(at, SEARCH)
     at.main.text_input(key="search_query").input("Where was Turing born?")
@@ -205,6 +205,7 @@ def test_the_app_reads_the_environment_in_its_frame_only(app_store, tmp_path, mo
     by_label(at.main.button, "Evaluate").click().run()
     join_all_jobs()
     at.run()
+    open_page(at, "pages/runs.py")  # again, now that the evaluation is kept as runs: its details and exports
     assert not reads, "\n".join(sorted(reads))
     assert not at.exception, [e.value for e in at.exception]
     assert app_store.catalog.find("Papers", BUNDLED_LARGE) is not None  # Compare's job ran to its end

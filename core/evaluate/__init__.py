@@ -5,5 +5,6 @@ ranking.py indexes a corpus and ranks documents by their best chunk, runs.py run
 and results.py holds what they return, stats.py gives bootstrap intervals and paired tests, tuning.py
 cross-validates the hybrid weight, judgments.py and judgment_files.py keep and move verdicts, report.py shapes a
 finished evaluation into the tables and charts that the Evaluate page and the command line show. saved.py keeps every
-run of an evaluation as a SavedRun, run_diff.py compares two query by query, run_files.py writes them as TREC run
-files and JSON, and run_tables.py lays them out as tables."""
+run of an evaluation as a SavedRun, run_diff.py compares two query by query, side_by_side.py sets one query's two
+rankings side by side with their grades, run_files.py writes runs as TREC run files and JSON, and run_tables.py lays
+them out as tables."""

@@ -122,18 +122,20 @@ def run_evaluation(
     modes: Sequence[SearchMode],
     store: Store,
     chunking: ChunkSettings,
-    baseline: tuple[str, SearchMode] | None = None,
+    baseline: tuple[str, SearchMode] | RunKey | None = None,
     progress: ProgressCallback = no_progress,
     settings: Settings | None = None,
     actor: Actor | None = None,
+    weights: Sequence[float] = (),
 ) -> EvaluationRun:
-    """evaluate_collection with models named as the app names them, kept with the judged queries' texts."""
-    if not models or not modes:
-        raise EvaluationError("Pick at least one model and one mode to evaluate.")
+    """evaluate_collection with models named as the app names them, kept with the judged queries' texts; `weights`
+    adds a weighted hybrid run per model at each dense share, as `evaluate --weight` does."""
+    if not models or not (modes or weights):
+        raise EvaluationError("Pick at least one model, and a mode or a hybrid weight, to evaluate.")
     # Offline only: never downloads.
     embedders = {name: load_embedder(name, settings=settings) for name in dict.fromkeys(models)}
     report = evaluate_collection(
-        folder, embedders, modes, store, chunking, baseline, progress, settings=settings, actor=actor
+        folder, embedders, modes, store, chunking, baseline, progress, settings=settings, actor=actor, weights=weights
     )
     path = Path(folder)
     judged = read_qrels(path / "qrels.tsv")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 
 from core.errors import RunDiffError
 from core.evaluate.metrics import MEASURES
@@ -20,6 +21,21 @@ from core.search.agreement import rank_biased_overlap, topk_overlap
 AGREEMENT_DEPTH = 10  # overlap@10, and RBO of the top 10 (p 0.9), as the Compare page measures two rankings
 RBO_P = 0.9
 TIE = 1e-9  # per-query scores closer than this are a tie (sums of the same numbers in another order)
+
+
+class Outcome(StrEnum):
+    """What became of one query in B against A, by its nDCG@10."""
+
+    BETTER = "B better"
+    TIED = "tied"
+    WORSE = "B worse"
+
+
+def outcome(diff: float) -> Outcome:
+    """B minus A on one query as a win, a tie (closer than TIE) or a loss."""
+    if diff > TIE:
+        return Outcome.BETTER
+    return Outcome.WORSE if diff < -TIE else Outcome.TIED
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,10 @@ class QueryDiff:
     a: float  # the headline measure (nDCG@10) of run A on this query
     b: float
     diff: float  # b - a
+
+    @property
+    def outcome(self) -> Outcome:
+        return outcome(self.diff)
 
 
 @dataclass(frozen=True)
@@ -64,11 +84,11 @@ class RunDiff:
 
     def gained(self, count: int) -> list[QueryDiff]:
         """The `count` queries B improved most (ties left out), largest gain first."""
-        return sorted((q for q in self.per_query if q.diff > TIE), key=lambda q: -q.diff)[:count]
+        return sorted((q for q in self.per_query if q.outcome is Outcome.BETTER), key=lambda q: -q.diff)[:count]
 
     def lost(self, count: int) -> list[QueryDiff]:
         """The `count` queries B made worse most (ties left out), largest loss first."""
-        return sorted((q for q in self.per_query if q.diff < -TIE), key=lambda q: q.diff)[:count]
+        return sorted((q for q in self.per_query if q.outcome is Outcome.WORSE), key=lambda q: q.diff)[:count]
 
     def as_dict(self) -> dict:
         """The JSON `python -m core runs diff A B --json` prints."""
@@ -127,9 +147,9 @@ def diff_runs(a: SavedRun, b: SavedRun, resamples: int = RESAMPLES, seed: int = 
         same_judgments=a.summary.qrels_hash == b.summary.qrels_hash,
         metrics=metrics,
         per_query=changes,
-        wins=sum(c.diff > TIE for c in changes),
-        ties=sum(abs(c.diff) <= TIE for c in changes),
-        losses=sum(c.diff < -TIE for c in changes),
+        wins=sum(c.outcome == Outcome.BETTER for c in changes),
+        ties=sum(c.outcome == Outcome.TIED for c in changes),
+        losses=sum(c.outcome == Outcome.WORSE for c in changes),
         agreement=agreement,
         mean_overlap=_mean([g.overlap for g in agreement]),
         mean_rbo=_mean([g.rbo for g in agreement]),
@@ -141,6 +161,27 @@ def diff_against_first(runs: Sequence[SavedRun], resamples: int = RESAMPLES, see
     if len(runs) < 2:
         raise RunDiffError("Pick at least two runs to compare.")
     return [diff_runs(runs[0], other, resamples, seed) for other in runs[1:]]
+
+
+@dataclass(frozen=True)
+class RunComparison:
+    """Runs compared with the first, kept with the runs themselves: their query texts and rankings open any query."""
+
+    runs: list[SavedRun]  # A, the baseline, first
+    diffs: list[RunDiff]  # each later run against A, in the order given
+
+    @property
+    def queries(self) -> dict[str, str]:
+        """Every judged query's text any of the runs holds (A's where they differ)."""
+        texts: dict[str, str] = {}
+        for run in reversed(self.runs):
+            texts.update(run.queries)
+        return texts
+
+
+def compare_with_first(runs: Sequence[SavedRun], resamples: int = RESAMPLES, seed: int = SEED) -> RunComparison:
+    """`diff_against_first`, with the runs it compared."""
+    return RunComparison(list(runs), diff_against_first(runs, resamples, seed))
 
 
 def _agreement(query_id: str, a: SavedRun, b: SavedRun) -> QueryAgreement:

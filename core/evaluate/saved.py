@@ -98,9 +98,14 @@ def now_utc() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+def minute_text(created: str) -> str:
+    """A run's time to the minute, as its default name and its listing write it: "2026-12-05 21:40" (UTC)."""
+    return created[:16].replace("T", " ")
+
+
 def default_name(result: RunResult, created: str) -> str:
     """A run named by its settings and time: "minilm-static-64 hybrid w=0.3 · 2026-12-05 21:40" (UTC)."""
-    return f"{result.model} {result.key.label()} · {created[:16].replace('T', ' ')}"
+    return f"{result.model} {result.key.label()} · {minute_text(created)}"
 
 
 def run_names(report: EvaluationReport, name: str | None, created: str) -> list[str]:

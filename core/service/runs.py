@@ -15,7 +15,7 @@ from core.access import Actor, require_write
 from core.errors import ReadOnlyError, RunFileError, RunNotFoundError
 from core.evaluate.judgments import JUDGED_LIBRARY
 from core.evaluate.results import EvaluationReport
-from core.evaluate.run_diff import RunDiff, diff_against_first
+from core.evaluate.run_diff import RunComparison, RunDiff, compare_with_first
 from core.evaluate.run_files import runs_jsonl, trec_run
 from core.evaluate.saved import RunSummary, SavedRun, build_runs, run_from_dict, summary_from_dict
 from core.service.audit import AuditAction, record
@@ -107,9 +107,15 @@ def get_run(store: Store, ref: str) -> SavedRun:
     return run_from_dict(stored, f"saved run {summary.id}")
 
 
+def compare(store: Store, refs: Sequence[str]) -> RunComparison:
+    """The runs named, each after the first against the first (B minus A) on the queries both judged, kept with the
+    runs so their query texts and rankings can be shown (the Runs page, `runs diff`)."""
+    return compare_with_first([get_run(store, ref) for ref in refs])
+
+
 def diff(store: Store, refs: Sequence[str]) -> list[RunDiff]:
     """Each run after the first against the first (B minus A), on the queries both judged."""
-    return diff_against_first([get_run(store, ref) for ref in refs])
+    return compare(store, refs).diffs
 
 
 def delete_run(store: Store, ref: str, actor: Actor | None = None) -> RunSummary:
