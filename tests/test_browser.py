@@ -64,9 +64,12 @@ def page(app_url):
 
 
 def settle(pg) -> None:
-    """Wait until the script run has finished (Streamlit shows a status widget while running)."""
+    """Wait until the script run has finished: Streamlit shows a status widget while running, and marks what the
+    run has not drawn again yet (a download button below the text a test waited for) as stale."""
     pg.wait_for_selector("[data-testid=stMain] h1")
-    pg.wait_for_function("() => !document.querySelector('[data-testid=stStatusWidget]')")
+    pg.wait_for_function(
+        "() => !document.querySelector('[data-testid=stStatusWidget]') && !document.querySelector('[data-stale=true]')"
+    )
 
 
 def goto_page(pg, name: str) -> None:
