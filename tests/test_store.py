@@ -75,6 +75,25 @@ def test_collection_names_are_valid_and_unique_per_library_and_model():
     assert a != collection_name("My Papers!", "potion-base-8M")
 
 
+def test_new_collections_work_at_once_without_pymilvus_index_wait(any_store, monkeypatch):
+    """A library's collection and the store's own ones are made without pymilvus' wait for the index build (it
+    sleeps 0.5 s per index before it first asks), and their indexes answer at once."""
+    from pymilvus.client.grpc_handler import GrpcHandler
+
+    def waited(*args, **kwargs):
+        raise AssertionError("waited in pymilvus' index poll")
+
+    monkeypatch.setattr(GrpcHandler, "wait_for_creating_index", waited)
+    any_store.catalog.ensure(meta())
+    index = any_store.index("Lib", "m")
+    index.write(rows("a.txt", 3))
+    index.flush()
+    assert len(index.dense(np.ones((1, DIM), dtype=np.float32), top_k=2)[0]) == 2
+    run_id = "a" * 32
+    any_store.runs.put(run_id, {"id": run_id}, {"id": run_id, "per_query": {}})  # made on its first write
+    assert any_store.runs.get(run_id) == {"id": run_id, "per_query": {}}
+
+
 def test_writing_the_same_rows_twice_adds_nothing(any_store):
     any_store.catalog.ensure(meta())
     any_store.index("Lib", "m").write(rows("a.txt", 5))

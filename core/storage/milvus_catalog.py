@@ -14,7 +14,7 @@ from core.storage.base import Catalog, check_compatible
 from core.storage.leases import LeaseBook
 from core.storage.records import collection_name
 from core.storage.registry import LeaseRow
-from core.storage.schema import DENSE_METRIC, chunk_schema
+from core.storage.schema import DENSE_METRIC, chunk_schema, create_indexed
 from core.storage.state import StoreState, engine_call
 from core.storage.vector_index import VectorIndex
 from core.types import SCHEMA_VERSION, CollectionMeta
@@ -193,7 +193,7 @@ class MilvusCatalog(Catalog):
             choice = VectorIndex.of(meta.vector_index)
             schema, index = chunk_schema(self.client, meta.dim, analyzer, meta.metric, choice)
             try:
-                self.client.create_collection(meta.collection, schema=schema, index_params=index)
+                create_indexed(self.client, meta.collection, schema, index)
             except MilvusException:
                 if i == len(candidates) - 1:
                     raise

@@ -114,6 +114,16 @@ def registry_schema(client: Any) -> tuple[Any, Any]:
     return own_schema(client, {"library": 1_024, "model": 2_048}, ("schema_version",))
 
 
+def create_indexed(client: Any, name: str, schema: Any, index: Any) -> None:
+    """Create a collection with its indexes, loaded, as `create_collection(index_params=...)` does, without its
+    wait: pymilvus sleeps 0.5 s per index before it first asks whether the build is done, and the index of a
+    collection with no rows is done at once (measured: a first ingest into a new database spent 2.0 of its 4.5 s in
+    those sleeps). Loading still waits until the engine has the collection ready."""
+    client.create_collection(name, schema=schema)
+    client.create_index(name, index, sync=False)
+    client.load_collection(name)
+
+
 def own_collection(
     client: Any, name: str, schema: Callable[[Any], tuple[Any, Any]], create: bool = True, load: bool = True
 ) -> bool:
@@ -125,7 +135,7 @@ def own_collection(
         if not create:
             return False
         made, index = schema(client)
-        client.create_collection(name, schema=made, index_params=index)
+        create_indexed(client, name, made, index)
     if load:
         client.load_collection(name)
     return True
