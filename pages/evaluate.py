@@ -82,9 +82,11 @@ def job_panel(runner: JobRunner) -> bool:
 
 
 def inputs(busy: bool) -> Request:
+    # Each input is kept for the session (persist_state): an analyst looks at the Runs page and comes back to change
+    # one setting, not to pick everything again.
     # A reader evaluates collections on this machine that are indexed already: an upload would be saved and indexed.
     sources = [UPLOAD, FOLDER] if shared.may_write() else [FOLDER]
-    source = st.radio("Collection", sources, key="eval_source", horizontal=True, disabled=busy)
+    source = st.radio("Collection", sources, key="eval_source", persist_state="session", horizontal=True, disabled=busy)
     if not shared.may_write():
         shared.read_only_note("Uploading a collection, and indexing one not indexed yet")
     uploads, dataset, folder = (), "", ""
@@ -101,23 +103,40 @@ def inputs(busy: bool) -> Request:
             "Dataset name",
             "uploaded",
             key="eval_name",
+            persist_state="session",
             disabled=busy,
             help="Names the eval library; the same name reuses it.",
         )
         ready = all(uploads) and bool(dataset.strip())
     else:
         folder = st.text_input(
-            "Folder", key="eval_folder", disabled=busy, placeholder="../shared/datasets/scifact"
+            "Folder",
+            key="eval_folder",
+            persist_state="session",
+            disabled=busy,
+            placeholder="../shared/datasets/scifact",
         ).strip()
         ready = bool(folder)
     current = shared.current_model()
     offline = shared.offline_models()
     st.session_state.setdefault(keys.EVAL_MODELS, [current] if current in offline else offline[:1])
-    models = st.multiselect("Models", offline, key=keys.EVAL_MODELS, disabled=busy, help="Models available offline.")
+    models = st.multiselect(
+        "Models",
+        offline,
+        key=keys.EVAL_MODELS,
+        persist_state="session",
+        disabled=busy,
+        help="Models available offline.",
+    )
     modes = [
         SearchMode(m)
         for m in st.multiselect(
-            "Modes", [str(m) for m in SearchMode], default=[str(SearchMode.DENSE)], key="eval_modes", disabled=busy
+            "Modes",
+            [str(m) for m in SearchMode],
+            default=[str(SearchMode.DENSE)],
+            key="eval_modes",
+            persist_state="session",
+            disabled=busy,
         )
     ]
     weights = st.multiselect(
@@ -125,6 +144,7 @@ def inputs(busy: bool) -> Request:
         WEIGHTS,
         format_func=lambda w: f"{w:g}",
         key="eval_weights",
+        persist_state="session",
         disabled=busy,
         help="Adds a hybrid run per model blending the two scores at each dense share (1: meaning only, 0: keywords "
         "only), as `evaluate --weight`. Hybrid in Modes fuses by reciprocal rank instead.",
@@ -139,6 +159,7 @@ def inputs(busy: bool) -> Request:
         list(chunk_choices),
         format_func=chunk_choices.get,
         key="eval_chunking",
+        persist_state="session",
         horizontal=True,
         disabled=busy,
     )

@@ -66,6 +66,7 @@ def history(runs: list[RunSummary]) -> list[RunSummary]:
         choices,
         format_func=lambda e: evaluated_label(e) if e else "Every collection and library",
         key=keys.RUNS_FILTER,
+        persist_state="session",  # an analyst goes to Evaluate and back: the filter and picks are still there
     )
     shown = [s for s in runs if chosen == EVERY or s.evaluated == chosen]
     st.dataframe(runs_table(shown).records(), hide_index=True, width="stretch", key="runs_history")
@@ -84,6 +85,7 @@ def picker(runs: list[RunSummary], shown: list[RunSummary]) -> list[str]:
         format_func=labels.get,
         key=keys.RUNS_PICKED,
         placeholder="Pick two or more runs",
+        persist_state="session",
     )
 
 
@@ -164,7 +166,7 @@ def details(store: Store, shown: list[RunSummary], picked: list[str]) -> None:
     ids, labels = [s.id for s in shown], run_choice_labels(shown)
     if st.session_state.get(keys.RUNS_DETAIL) not in ids:  # deleted, or filtered out: start from A or the newest
         st.session_state[keys.RUNS_DETAIL] = picked[0] if picked and picked[0] in ids else ids[0]
-    run_id = st.selectbox("Run", ids, format_func=labels.get, key=keys.RUNS_DETAIL)
+    run_id = st.selectbox("Run", ids, format_func=labels.get, key=keys.RUNS_DETAIL, persist_state="session")
     try:
         kept = shared.once(
             keys.RUNS_EXPORTS,

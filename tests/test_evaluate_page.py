@@ -202,3 +202,18 @@ def test_weighted_hybrids_are_evaluated_at_each_dense_share_picked_and_kept_as_r
         ("hybrid", "weighted", 0.2),
         ("hybrid", "weighted", 0.8),
     ]
+
+
+def test_the_settings_are_still_there_after_a_look_at_the_runs_page(app_store, tmp_path, monkeypatch):
+    """An analyst evaluates, looks at the Runs page, and comes back to change one setting: the rest is kept."""
+    at = open_evaluate(monkeypatch)
+    fill_in(at, str(tmp_path / "tiny"))
+    at.main.multiselect(key="eval_weights").set_value([0.3]).run()
+    open_page(at, "pages/runs.py")
+    open_page(at, PAGE)
+    assert at.main.radio(key="eval_source").value == "A folder on this machine"
+    assert at.main.text_input(key="eval_folder").value == str(tmp_path / "tiny")
+    assert at.main.multiselect(key="eval_models").value == [BUNDLED_SMALL, BUNDLED_LARGE]
+    assert at.main.multiselect(key="eval_modes").value == [str(m) for m in MODES]
+    assert at.main.multiselect(key="eval_weights").value == [0.3]
+    assert at.main.radio(key="eval_chunking").value == "whole"

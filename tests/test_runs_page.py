@@ -139,6 +139,33 @@ def test_the_history_lists_every_run_newest_first_and_filters_by_what_was_evalua
     ]
 
 
+def test_picked_runs_are_still_picked_after_a_visit_to_another_page(saved, app_store):
+    a, b = saved["dense"], saved["moved"]
+    at = opened()
+    at.main.selectbox(key=keys.RUNS_FILTER).set_value("tiny").run()
+    pick(at, a, b)
+    open_page(at, "pages/evaluate.py")  # where an analyst goes to evaluate again
+    open_page(at, PAGE)
+    assert at.main.selectbox(key=keys.RUNS_FILTER).value == "tiny"
+    assert at.main.multiselect(key=keys.RUNS_PICKED).value == [a.id, b.id]
+    assert any(m.value == "**Compared on 4 shared queries (the same judgments).**" for m in at.main.markdown)
+
+
+def test_three_runs_picked_compare_each_later_one_with_the_first(saved, app_store):
+    a, b, c = saved["dense"], saved["moved"], saved["keyword"]
+    at = opened()
+    pick(at, a, b, c)
+    first, second = diff(app_store, [a.id, b.id, c.id])
+    assert (second.a.id, second.b.id) == (a.id, c.id)
+    outcomes = [m.value for m in at.main.metric if m.label in ("B better", "Equal", "B worse")]
+    assert outcomes == [str(n) for d in (first, second) for n in (d.wins, d.ties, d.losses)]
+    assert frame_all(at, METRICS) == [diff_metrics_table(first).records(), diff_metrics_table(second).records()]
+
+
+def frame_all(at, columns: list[str]) -> list[list[dict]]:
+    return [d.value.to_dict("records") for d in at.main.dataframe if list(d.value.columns) == columns]
+
+
 def test_two_runs_picked_show_the_diff_core_computes(saved, app_store):
     a, b = saved["dense"], saved["moved"]
     at = opened()
