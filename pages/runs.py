@@ -239,7 +239,11 @@ st.caption(
     "lists, compares, exports and deletes the same runs."
 )
 notice()
-runs = list_runs(store)
+try:
+    runs = list_runs(store)
+except PotionError as exc:  # the engine restarting, say: one line, and the rest of the app still works
+    st.error(shared.inert(exc))
+    st.stop()
 if not runs:
     st.info(
         "No saved runs yet: every evaluation is saved as one. Evaluate a labelled collection on the **Evaluate** page, "

@@ -81,14 +81,23 @@ def test_relevant_documents_neither_top_holds_are_listed_with_where_each_run_ran
     b = run("b", {"q1": deep}, {"q1": {"gold": 2, "silver": 1, "x0": 0}}, {"q1": 0.0})
     side = side_by_side(a, b, "q1")
     assert len(side.a) == len(side.b) == SHOWN
-    assert [(u.document, u.grade, u.rank_a, u.rank_b) for u in side.unshown] == [
-        ("gold", 2, SHOWN + 1, None),  # A ranked it eleventh: just out of the top 10
-        ("silver", 1, None, None),
+    assert [(u.document, u.grade_a, u.grade_b, u.rank_a, u.rank_b) for u in side.unshown] == [
+        ("gold", 2, 2, SHOWN + 1, None),  # A ranked it eleventh: just out of the top 10
+        ("silver", 1, 1, None, None),
     ]
     assert unshown_table(side).rows == [
-        ["gold", "relevant (2)", "11", "not ranked"],
-        ["silver", "relevant (1)", "not ranked", "not ranked"],
+        ["gold", "relevant (2)", "relevant (2)", "11", "not ranked"],
+        ["silver", "relevant (1)", "relevant (1)", "not ranked", "not ranked"],
     ]
+
+
+def test_a_relevant_document_neither_top_holds_keeps_each_runs_own_grade():
+    deep = [f"x{i}" for i in range(SHOWN)]
+    a = run("a", {"q1": deep}, {"q1": {"gold": 2}}, {"q1": 0.0})
+    b = run("b", {"q1": deep}, {"q1": {"gold": 0, "new": 1}}, {"q1": 0.0})  # B's judges changed their minds
+    side = side_by_side(a, b, "q1")
+    assert [(u.document, u.grade_a, u.grade_b) for u in side.unshown] == [("gold", 2, 0), ("new", None, 1)]
+    assert unshown_table(side).rows[1][1:3] == ["unjudged", "relevant (1)"]
 
 
 def test_a_query_one_run_did_not_judge_has_no_score_on_that_side():

@@ -261,3 +261,17 @@ def test_an_editor_deletes_a_run_and_a_reader_sees_no_delete_and_why(saved, app_
     notes = [c.value for c in reader.main.caption if "POTION_READ_ONLY" in c.value]
     assert len(notes) == 1 and notes[0].startswith(":material/lock: Deleting runs: off")
     assert {d.label for d in reader.main.get("download_button")} == {"TREC run file", "Whole run (JSON)"}
+
+
+def test_an_engine_failing_to_list_the_runs_is_one_line_not_a_traceback(saved, app_store, monkeypatch):
+    from core.errors import StoreError
+
+    def failing(*args, **kwargs):
+        raise StoreError("The database engine stopped while listing the saved runs: open the page again.")
+
+    monkeypatch.setattr("core.service.runs.list_runs", failing)
+    at = opened()
+    assert [e.value for e in at.main.error] == [
+        "The database engine stopped while listing the saved runs: open the page again."
+    ]
+    assert not at.main.multiselect

@@ -52,8 +52,13 @@ def ndcg_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int) -> float
     return dcg([judged.get(doc_id, 0) for doc_id in _dedupe(ranked)], k) / ideal
 
 
+def is_relevant(grade: int | None) -> bool:
+    """Whether a judged grade counts as relevant, for every measure and mark: above 0 (None: not judged)."""
+    return grade is not None and grade > 0
+
+
 def recall_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int) -> float:
-    relevant = {doc_id for doc_id, gain in judged.items() if gain > 0}
+    relevant = {doc_id for doc_id, gain in judged.items() if is_relevant(gain)}
     if not relevant:
         return 0.0
     return len(relevant.intersection(_dedupe(ranked)[:k])) / len(relevant)
@@ -61,14 +66,14 @@ def recall_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int) -> flo
 
 def reciprocal_rank_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int) -> float:
     for rank, doc_id in enumerate(_dedupe(ranked)[:k], start=1):
-        if judged.get(doc_id, 0) > 0:
+        if is_relevant(judged.get(doc_id)):
             return 1.0 / rank
     return 0.0
 
 
 def average_precision_at_k(ranked: Sequence[str], judged: Mapping[str, int], k: int) -> float:
     """trec_eval's map_cut: precision at each relevant rank within the top k, over all relevant documents."""
-    relevant = {doc_id for doc_id, gain in judged.items() if gain > 0}
+    relevant = {doc_id for doc_id, gain in judged.items() if is_relevant(gain)}
     if not relevant:
         return 0.0
     found, total = 0, 0.0
@@ -123,7 +128,7 @@ def parse_measure(name: str) -> tuple[Metric, int]:
 
 
 def _has_relevant(judged: Mapping[str, int]) -> bool:
-    return any(gain > 0 for gain in judged.values())
+    return any(is_relevant(gain) for gain in judged.values())
 
 
 def score_ranking(

@@ -169,8 +169,11 @@ def ranking_table(docs: Sequence[RankedDocument], other: str) -> Table:
 
 def unshown_table(side: SideBySide) -> Table:
     """The relevant documents neither side shows, with where each run ranked them, if at all (of its top 100)."""
-    rows = [[u.document, grade_text(u.grade), _rank_text(u.rank_a), _rank_text(u.rank_b)] for u in side.unshown]
-    return Table(["document", "judged", "rank in A", "rank in B"], rows)
+    rows = [
+        [u.document, grade_text(u.grade_a), grade_text(u.grade_b), _rank_text(u.rank_a), _rank_text(u.rank_b)]
+        for u in side.unshown
+    ]
+    return Table(["document", "judged in A", "judged in B", "rank in A", "rank in B"], rows)
 
 
 def _rank_text(rank: int | None) -> str:

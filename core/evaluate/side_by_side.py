@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from core.evaluate.metrics import is_relevant
 from core.evaluate.saved import HEADLINE, SavedRun
 
 SHOWN = 10  # documents per side: the depth nDCG@10 counts
@@ -26,15 +27,16 @@ class RankedDocument:
 
     @property
     def relevant(self) -> bool:
-        return self.grade is not None and self.grade > 0  # as the measures count a document (core.evaluate.metrics)
+        return is_relevant(self.grade)
 
 
 @dataclass(frozen=True)
 class Unshown:
-    """A document judged relevant for the query that neither side's top documents hold."""
+    """A document judged relevant for the query (by either run's judgments) that neither side's top documents hold."""
 
     document: str
-    grade: int
+    grade_a: int | None  # as run A's judgments grade it; None: they say nothing of it
+    grade_b: int | None
     rank_a: int | None  # where run A ranks it in all it kept (its top 100); None: not at all
     rank_b: int | None
 
@@ -47,7 +49,7 @@ class SideBySide:
     score_b: float
     a: list[RankedDocument]
     b: list[RankedDocument]
-    unshown: list[Unshown]  # judged relevant by either run, in neither top list; by grade, then name
+    unshown: list[Unshown]  # judged relevant by either run, in neither top list; by highest grade, then name
 
 
 def side_by_side(a: SavedRun, b: SavedRun, query_id: str, depth: int = SHOWN) -> SideBySide:
@@ -70,7 +72,7 @@ def grade_text(grade: int | None) -> str:
     """How a page or table names a judged grade: "relevant (2)", "not relevant (0)", or "unjudged"."""
     if grade is None:
         return "unjudged"
-    return f"relevant ({grade})" if grade > 0 else f"not relevant ({grade})"
+    return f"relevant ({grade})" if is_relevant(grade) else f"not relevant ({grade})"
 
 
 def _ranks(docs: Sequence[tuple[str, float]]) -> dict[str, int]:
@@ -96,6 +98,9 @@ def _unshown(
     ranks_b: Mapping[str, int],
     shown: set[str],
 ) -> list[Unshown]:
-    grades = {doc: grade for judged in (judged_b, judged_a) for doc, grade in judged.items() if grade > 0}
-    missing = [Unshown(doc, grade, ranks_a.get(doc), ranks_b.get(doc)) for doc, grade in grades.items()]
-    return sorted((m for m in missing if m.document not in shown), key=lambda m: (-m.grade, m.document))
+    relevant = {doc for judged in (judged_a, judged_b) for doc, grade in judged.items() if is_relevant(grade)}
+    missing = [
+        Unshown(doc, judged_a.get(doc), judged_b.get(doc), ranks_a.get(doc), ranks_b.get(doc))
+        for doc in relevant - shown
+    ]
+    return sorted(missing, key=lambda m: (-max(m.grade_a or 0, m.grade_b or 0), m.document))
