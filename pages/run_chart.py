@@ -13,11 +13,11 @@ import altair as alt
 
 from core.evaluate.metrics import measure_label
 from core.evaluate.run_diff import Outcome, RunDiff
+from core.evaluate.run_tables import query_line
 from core.evaluate.saved import HEADLINE
 
 SIDE_PX = 380  # a square plot, so the diagonal is at 45 degrees
 COLOURS = {Outcome.BETTER: "#4c78a8", Outcome.TIED: "#9d9d9d", Outcome.WORSE: "#e45756"}
-QUERY_CHARS = 80  # of a query's text in its tooltip
 SIZES = [70, 600]  # a point's area in px², from one query to the most that share a point
 
 
@@ -28,7 +28,7 @@ def per_query_scatter(diff: RunDiff, queries: Mapping[str, str]) -> alt.LayerCha
     rows = [
         {
             "query_id": q.query_id,
-            "query": " ".join(queries.get(q.query_id, "").split())[:QUERY_CHARS],
+            "query": query_line(queries.get(q.query_id, "")),
             "a": q.a,
             "b": q.b,
             "diff": q.diff,

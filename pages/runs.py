@@ -21,6 +21,7 @@ from core.evaluate.run_tables import (
     evaluated_label,
     metrics_table,
     outcomes_text,
+    query_line,
     ranking_table,
     run_choice_labels,
     run_facts,
@@ -37,7 +38,6 @@ from pages import keys, shared
 from pages.run_chart import per_query_scatter
 
 EVERY = ""  # the history filter's "every run"
-QUERY_CHARS = 80  # of a query's text in the picker of changed queries
 
 
 @dataclass(frozen=True)
@@ -135,7 +135,7 @@ def open_query(compared: RunComparison, index: int, found: RunDiff) -> None:
     qid = st.selectbox(
         "Open a query: both rankings side by side",
         [q.query_id for q in found.per_query[:CHANGED_SHOWN]],
-        format_func=lambda q: f"{q} ({diffs[q]:+.4f}) {' '.join(texts.get(q, '').split())[:QUERY_CHARS]}",
+        format_func=lambda q: f"{q} ({diffs[q]:+.4f}) {query_line(texts.get(q, ''))}",
         key=f"runs_open_{found.a.id}_{found.b.id}",  # per pair: another pair has other queries
     )
     if qid is None:

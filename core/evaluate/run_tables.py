@@ -14,7 +14,14 @@ from core.evaluate.saved import HEADLINE, RunSummary, SavedRun, minute_text
 from core.evaluate.side_by_side import RankedDocument, SideBySide, grade_text
 
 CHANGED_SHOWN = 10  # queries that moved most, in a diff's text
+TABLE_QUERY_CHARS = 60  # of a query's text in a table row; a picker or tooltip has room for QUERY_CHARS
+QUERY_CHARS = 80
 GAINED_LOST_SHOWN = 5  # queries that gained most and that lost most, in the command line's diff
+
+
+def query_line(text: str, limit: int = QUERY_CHARS) -> str:
+    """A query's text on one line, cut to `limit` characters, as a table, picker or tooltip shows it."""
+    return " ".join(text.split())[:limit]
 
 
 def run_record(summary: RunSummary) -> dict:
@@ -130,7 +137,7 @@ def changed_table(
     rows = [
         [
             q.query_id,
-            " ".join(queries.get(q.query_id, "").split())[:60],
+            query_line(queries.get(q.query_id, ""), TABLE_QUERY_CHARS),
             f"{q.a:.4f}",
             f"{q.b:.4f}",
             f"{q.diff:+.4f}",
