@@ -10,7 +10,7 @@ import streamlit as st
 
 from core.errors import PotionError
 from core.evaluate.metrics import measure_label
-from core.evaluate.run_diff import RunComparison, RunDiff
+from core.evaluate.run_diff import Outcome, RunComparison, RunDiff
 from core.evaluate.run_files import run_tag
 from core.evaluate.run_tables import (
     CHANGED_SHOWN,
@@ -111,9 +111,9 @@ def against(compared: RunComparison, index: int, found: RunDiff) -> None:
     )
     st.dataframe(diff_metrics_table(found).records(), hide_index=True, width="stretch", key=f"runs_metrics_{index}")
     cols = st.columns(5)
-    cols[0].metric("B better", found.wins)
-    cols[1].metric("Equal", found.ties)
-    cols[2].metric("B worse", found.losses)
+    cols[0].metric(Outcome.BETTER, found.wins)
+    cols[1].metric(Outcome.TIED, found.ties)
+    cols[2].metric(Outcome.WORSE, found.losses)
     cols[3].metric("Mean overlap@10", f"{found.mean_overlap:.2f}")
     cols[4].metric("Mean RBO", f"{found.mean_rbo:.2f}")
     st.caption(

@@ -306,7 +306,7 @@ def test_evaluate_twice_with_different_weights_then_open_the_diff_of_the_two_run
     box = chart.bounding_box()
     assert box is not None and box["width"] > 300 and box["height"] > 300, box
     labels = main.locator("[data-testid=stMetricLabel]").all_inner_texts()
-    assert {"B better", "Equal", "B worse", "Mean overlap@10", "Mean RBO"} <= set(labels), labels
+    assert {"B better", "Tied", "B worse", "Mean overlap@10", "Mean RBO"} <= set(labels), labels
     counts = [int(v) for v in main.locator("[data-testid=stMetricValue]").all_inner_texts()[:3]]
     assert counts == [1, 3, 0], counts  # q4 better, the others equal
     pg.screenshot(path=ARTIFACTS / "10-runs-diff.png", full_page=True)

@@ -209,9 +209,9 @@ def test_the_scatter_puts_every_shared_query_on_0_to_1_axes_over_the_diagonal():
     rows = {p["query_id"]: p for p in points["data"]["values"]}
     assert {q: (p["a"], p["b"], p["outcome"], p["here"]) for q, p in rows.items()} == {
         "q1": (0.2, 0.7, "B better", 1),
-        "q2": (0.5, 0.5, "tied", 2),  # two queries on one point: drawn larger, and the tooltip says so
+        "q2": (0.5, 0.5, "Tied", 2),  # two queries on one point: drawn larger, and the tooltip says so
         "q3": (0.9, 0.1, "B worse", 1),
-        "q4": (0.5, 0.5, "tied", 2),
+        "q4": (0.5, 0.5, "Tied", 2),
     }
     assert points["encoding"]["size"]["field"] == "here"
     assert rows["q1"]["query"] == "first query" and rows["q2"]["query"] == ""

@@ -157,7 +157,7 @@ def test_three_runs_picked_compare_each_later_one_with_the_first(saved, app_stor
     pick(at, a, b, c)
     first, second = diff(app_store, [a.id, b.id, c.id])
     assert (second.a.id, second.b.id) == (a.id, c.id)
-    outcomes = [m.value for m in at.main.metric if m.label in ("B better", "Equal", "B worse")]
+    outcomes = [m.value for m in at.main.metric if m.label in ("B better", "Tied", "B worse")]
     assert outcomes == [str(n) for d in (first, second) for n in (d.wins, d.ties, d.losses)]
     assert frame_all(at, METRICS) == [diff_metrics_table(first).records(), diff_metrics_table(second).records()]
 
@@ -175,7 +175,7 @@ def test_two_runs_picked_show_the_diff_core_computes(saved, app_store):
     assert any(m.value == "**Compared on 4 shared queries (the same judgments).**" for m in at.main.markdown)
     assert frame(at, METRICS) == diff_metrics_table(expected).records()
     metrics = {m.label: m.value for m in at.main.metric}
-    assert (metrics["B better"], metrics["Equal"], metrics["B worse"]) == tuple(
+    assert (metrics["B better"], metrics["Tied"], metrics["B worse"]) == tuple(
         str(n) for n in (expected.wins, expected.ties, expected.losses)
     )
     assert expected.wins + expected.ties + expected.losses == 4

@@ -27,7 +27,7 @@ class Outcome(StrEnum):
     """What became of one query in B against A, by its nDCG@10."""
 
     BETTER = "B better"
-    TIED = "tied"
+    TIED = "Tied"
     WORSE = "B worse"
 
 

@@ -9,7 +9,7 @@ from core.evaluate.judgments import JUDGED_LIBRARY
 from core.evaluate.metrics import MEASURES, difference_interval_text, interval_text, measure_label
 from core.evaluate.report import Table
 from core.evaluate.results import TUNED
-from core.evaluate.run_diff import QueryDiff, RunDiff
+from core.evaluate.run_diff import Outcome, QueryDiff, RunDiff
 from core.evaluate.saved import HEADLINE, RunSummary, SavedRun, minute_text
 from core.evaluate.side_by_side import RankedDocument, SideBySide, grade_text
 
@@ -158,7 +158,8 @@ def shared_text(diff: RunDiff) -> str:
 
 
 def outcomes_text(diff: RunDiff) -> str:
-    return f"{measure_label(HEADLINE)} per query: B better on {diff.wins}, equal on {diff.ties}, worse on {diff.losses}"
+    counts = f"{Outcome.BETTER} on {diff.wins}, {Outcome.TIED.lower()} on {diff.ties}, {Outcome.WORSE} on {diff.losses}"
+    return f"{measure_label(HEADLINE)} per query: {counts}"
 
 
 def agreement_text(diff: RunDiff) -> str:
