@@ -30,16 +30,23 @@ from core.errors import EngineRestartFailedError
 
 # A fresh subchannel per channel, and a short back-off: after a server comes back, the first call reconnects at
 # once instead of waiting out gRPC's exponential back-off (up to 2 minutes), shared by every channel by default.
+# Not grpc.min_reconnect_backoff_ms: gRPC takes it as the time one connection attempt may take (20 s by default), and
+# at 100 ms an engine starting on a busy machine did not finish its handshake in time ("connection attempt timed out
+# before receiving SETTINGS frame"), so opening its database failed.
 GRPC_OPTIONS = {
     "grpc.use_local_subchannel_pool": 1,
     "grpc.initial_reconnect_backoff_ms": 100,
-    "grpc.min_reconnect_backoff_ms": 100,
     "grpc.max_reconnect_backoff_ms": 1000,
 }
 ENGINE_READY_TIMEOUT_S = 60.0  # a restarted engine opens its socket within a second here; a loaded machine is slower
 _READY_POLL_S = 0.05
 _REFUSED_FOR_S = 2.0
 DISK_FULL_BYTES = 16 * 1024 * 1024  # below this the engine cannot write its logs and segments
+# Milvus Lite 2.5 engines share $HOME/.cache/milvus, and each removes it when it exits: an engine that sets up its
+# segment memory while another exits fails its first calls with this (milvus-lite#305, pymilvus#2981), then works.
+# Measured here: with several engines starting and stopping at once, a call failed once and passed 50 ms later.
+STILL_STARTING = "Mmap manager has not been init"
+STILL_STARTING_FOR_S = 10.0
 
 
 class EngineInterrupted(Exception):
@@ -87,12 +94,24 @@ class EngineClient:
         self.check_generation()
         generation = self.generation
         try:
-            return getattr(self._client, name)(*args, **kwargs)
+            return self._once_started(name, args, kwargs)
         except Exception as exc:
             # Restarted here, or by another thread that noticed first while this call failed on the dead engine.
             if self.revive() or self.generation != generation:
                 raise EngineInterrupted(name) from exc
             raise
+
+    def _once_started(self, name: str, args: tuple, kwargs: dict) -> Any:
+        """The call, asked again while the engine says it is still setting up; the failing check comes before the
+        engine changes anything, so asking again is safe for writes too."""
+        deadline = time.monotonic() + STILL_STARTING_FOR_S
+        while True:
+            try:
+                return getattr(self._client, name)(*args, **kwargs)
+            except Exception as exc:
+                if STILL_STARTING not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(_READY_POLL_S)
 
     # --- the running operation ---------------------------------------------------------------------
 
