@@ -128,10 +128,10 @@ def test_upload_index_search_and_compare(page, tmp_path):
     goto_page(pg, "Search")
     pg.get_by_label("Query").fill("Where was Alan Turing born?")
     pg.get_by_role("button", name="Search").click()
-    pg.locator("[data-testid=stMain] [data-testid=stMetric]").first.wait_for()
+    values = pg.locator("[data-testid=stMain] [data-testid=stMetricValue]")
+    values.nth(1).wait_for()  # the script draws the query's and the documents' dimensions one after the other
     settle(pg)
-    metrics = pg.locator("[data-testid=stMain] [data-testid=stMetricValue]").all_inner_texts()
-    assert metrics[:2] == ["256 dims", "256 dims"]
+    assert values.all_inner_texts()[:2] == ["256 dims", "256 dims"]
     pg.locator("[data-testid=stHtml] mark").first.wait_for()  # highlighted chunks render after the metrics
     assert "Turing" in pg.locator("[data-testid=stHtml] mark").all_inner_texts()
     assert "turing.md" in pg.locator("[data-testid=stMain]").inner_text()
