@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
 import sys
 import threading
@@ -1156,6 +1157,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args, load_settings())  # read once here, passed to everything the command does
+    except BrokenPipeError:
+        # Whoever read the output (`| head`) closed it: nothing more is wanted, and Python would complain at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
     except (PotionError, KeyboardInterrupt) as exc:
         # After a stop signal, whatever else went wrong while unwinding (the engine gone with the same Ctrl-C,
         # say) followed from the stop: it gets the one line a stop gets.

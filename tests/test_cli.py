@@ -283,3 +283,12 @@ def test_a_stop_inside_a_closing_progress_bar_still_leaves_the_error_on_a_line_o
     print("error: stopped by SIGTERM", file=sys.stderr)
     lines = capsys.readouterr().err.replace("\r", "\n").splitlines()
     assert "error: stopped by SIGTERM" in lines
+
+
+def test_output_piped_to_a_reader_that_stops_early_ends_quietly(tmp_path):
+    """`python -m core models | head -1`: the reader closes the pipe, and the command ends without a traceback."""
+    command = [sys.executable, "-m", "core", "models"]
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as cli:
+        cli.stdout.close()  # the reader is gone before the command writes anything
+        err = cli.stderr.read()
+    assert cli.returncode == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
