@@ -32,7 +32,7 @@ from core.evaluate.run_tables import (
 )
 from core.evaluate.saved import HEADLINE, RunSummary, SavedRun
 from core.evaluate.side_by_side import SHOWN, side_by_side
-from core.service.runs import ExportFormat, compare, delete_run, export_run, get_run, list_runs
+from core.service.runs import ExportFormat, compare, delete_run, exported, get_run, list_runs
 from core.storage import Store
 from pages import keys, shared
 from pages.run_chart import per_query_scatter
@@ -47,6 +47,11 @@ class Shown:
     run: SavedRun
     trec: str
     jsonl: str
+
+
+def shown_run(run: SavedRun) -> Shown:
+    """The run with its two exports, made from the run read once (as `runs export` writes them)."""
+    return Shown(run, exported(run, ExportFormat.TREC), exported(run, ExportFormat.JSON))
 
 
 def notice() -> None:
@@ -168,15 +173,7 @@ def details(store: Store, shown: list[RunSummary], picked: list[str]) -> None:
         st.session_state[keys.RUNS_DETAIL] = picked[0] if picked and picked[0] in ids else ids[0]
     run_id = st.selectbox("Run", ids, format_func=labels.get, key=keys.RUNS_DETAIL, persist_state="session")
     try:
-        kept = shared.once(
-            keys.RUNS_EXPORTS,
-            run_id,
-            lambda: Shown(
-                get_run(store, run_id),
-                export_run(store, run_id, ExportFormat.TREC),
-                export_run(store, run_id, ExportFormat.JSON),
-            ),
-        )
+        kept = shared.once(keys.RUNS_EXPORTS, run_id, lambda: shown_run(get_run(store, run_id)))
     except PotionError as exc:
         st.error(shared.inert(exc))
         return

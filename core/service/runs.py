@@ -130,7 +130,11 @@ def delete_run(store: Store, ref: str, actor: Actor | None = None) -> RunSummary
 
 def export_run(store: Store, ref: str, kind: ExportFormat | str = ExportFormat.JSON) -> str:
     """The run as a TREC run file or as one line of JSON that `import_runs` reads back."""
-    run = get_run(store, ref)
+    return exported(get_run(store, ref), kind)
+
+
+def exported(run: SavedRun, kind: ExportFormat | str = ExportFormat.JSON) -> str:
+    """A run already read, as `export_run` writes it."""
     return trec_run(run) if ExportFormat(kind) == ExportFormat.TREC else runs_jsonl([run])
 
 
