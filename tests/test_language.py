@@ -15,7 +15,7 @@ import snowballstemmer
 
 from core.access import Actor, Identity
 from core.errors import ReadOnlyError, UnknownLanguageError
-from core.ingest.language import detect_language
+from core.ingest.language import detection
 from core.search.keyword_explain import corpus_stats, explain_keyword, keyword_spans
 from core.search.query import search
 from core.service.audit import AuditAction, entries
@@ -249,7 +249,7 @@ PORTUGUESE = (
 
 
 def test_an_ingest_into_a_new_library_detects_its_language(any_store, tmp_path):
-    assert detect_language([PORTUGUESE]).code == "pt"
+    assert detection([PORTUGUESE]).found.code == "pt"
     index_texts(any_store, tmp_path / "d", "novo", BUNDLED_SMALL, {"busca.txt": PORTUGUESE})
     assert any_store.catalog.language("novo") == "pt"
     assert any_store.catalog.find("novo", BUNDLED_SMALL).analyzer == "portuguese"
@@ -257,8 +257,8 @@ def test_an_ingest_into_a_new_library_detects_its_language(any_store, tmp_path):
 
 
 def test_detection_is_deterministic_and_unsure_of_too_little_text():
-    assert detect_language(["Os pesquisadores"]) is None
-    assert {detect_language([PORTUGUESE]).code for _ in range(3)} == {"pt"}
+    assert detection(["Os pesquisadores"]) is None
+    assert {detection([PORTUGUESE]).found.code for _ in range(3)} == {"pt"}
 
 
 # --- the command line ------------------------------------------------------------------------------------------

@@ -73,9 +73,3 @@ def detection(texts: Iterable[str]) -> Detection | None:
         return None
     code, probability = _model().classify(text)
     return Detection(language_of_code(code) if probability >= DETECT_MIN_PROBABILITY else None)
-
-
-def detect_language(texts: Iterable[str]) -> Language | None:
-    """The language of `texts` when py3langid is sure of it on enough text; None otherwise."""
-    found = detection(texts)
-    return found.found if found else None
