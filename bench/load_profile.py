@@ -16,6 +16,8 @@ engine's CPU seconds and peak RSS from /proc. Rows are ~110-word pieces of SciFa
 - bare        id, vector, text
 - bare_bm25   id, vector, text with BM25
 - full_b5000  full, inserted in batches of 5,000
+- keyword     id, text with BM25 and the sparse field, no dense vector but Milvus' required placeholder (2-d): the
+              keyword half of a library split into a dense and a keyword collection
 - full_taat / full_wand_algo / full_wand   full with the sparse index's algorithm set (TAAT_NAIVE, DAAT_WAND) or
               SPARSE_WAND: whether the sparse index's own parameters change its load
 
@@ -43,7 +45,8 @@ from measure import log  # noqa: E402
 
 DIM, WORDS, STEP = 256, 110, 90
 DEFAULT_DATASETS = BENCH.parent.parent / "shared" / "datasets"
-LAYOUTS = ("full", "nobm25", "packed", "bare", "bare_bm25", "full_b5000", "full_taat", "full_wand_algo", "full_wand")
+LAYOUTS = ("full", "nobm25", "packed", "bare", "bare_bm25", "keyword", "full_b5000")
+LAYOUTS += ("full_taat", "full_wand_algo", "full_wand")
 SCALARS = [("document", 4_096), ("doc_key", 32), ("doc_hash", 64), ("title", 2_048), ("doc_type", 16)]
 INTS = ("chunk", "n_chunks", "start", "end", "page")
 SPARSE_INDEX = {
@@ -79,7 +82,7 @@ def schema(client, layout: str):
 
     s = client.create_schema(auto_id=False, enable_dynamic_field=False)
     s.add_field("id", DataType.VARCHAR, is_primary=True, max_length=64)
-    s.add_field("vector", DataType.FLOAT_VECTOR, dim=DIM)
+    s.add_field("vector", DataType.FLOAT_VECTOR, dim=2 if layout == "keyword" else DIM)
     if has_bm25(layout):
         s.add_field(
             "text", DataType.VARCHAR, max_length=65_535, enable_analyzer=True, analyzer_params={"type": "english"}
@@ -96,7 +99,7 @@ def schema(client, layout: str):
         s.add_field("doc_key", DataType.VARCHAR, max_length=32)
         s.add_field("chunk", DataType.INT64)
         s.add_field("meta", DataType.VARCHAR, max_length=8_192)
-    elif not layout.startswith("bare"):
+    elif not layout.startswith(("bare", "keyword")):
         for name, length in SCALARS:
             s.add_field(name, DataType.VARCHAR, max_length=length)
         for name in INTS:
@@ -111,12 +114,13 @@ def schema(client, layout: str):
 
 def row(i: int, piece: tuple[str, str, str], copy: int, vector: np.ndarray, layout: str) -> dict:
     doc, title, text = piece
-    r = {"id": hashlib.sha1(str(i).encode()).hexdigest()[:32], "vector": vector, "text": text}
+    r = {"id": hashlib.sha1(str(i).encode()).hexdigest()[:32], "vector": vector[:2] if layout == "keyword" else vector}
+    r["text"] = text
     name, key = f"{doc}-{copy}.txt", hashlib.md5(f"{doc}-{copy}".encode()).hexdigest()
     doc_hash = hashlib.sha256(doc.encode()).hexdigest()
     if layout == "packed":
         r.update(doc_key=key, chunk=i % 7, meta=json.dumps([name, doc_hash, title, "jsonl", 7, i, i + 600, -1]))
-    elif not layout.startswith("bare"):
+    elif not layout.startswith(("bare", "keyword")):
         r.update(document=name, doc_key=key, doc_hash=doc_hash, title=title, doc_type="jsonl")
         r.update(chunk=i % 7, n_chunks=7, start=i, end=i + 600, page=-1)
     return r
@@ -151,7 +155,8 @@ t0 = time.perf_counter()
 from pymilvus import MilvusClient
 client = MilvusClient(sys.argv[1]); t1 = time.perf_counter()
 client.load_collection("c"); t2 = time.perf_counter()
-client.search("c", data=[np.ones(256, dtype=np.float32)], anns_field="vector", limit=10, output_fields=["text"])
+query = np.ones(int(sys.argv[2]), dtype=np.float32)
+client.search("c", data=[query], anns_field="vector", limit=10, output_fields=["text"])
 t3 = time.perf_counter()
 def parent(p):
     return open(f"/proc/{p}/stat").read().rsplit(")", 1)[1].split()[1]
@@ -180,7 +185,8 @@ def measure(layout: str, rows: int, datasets: Path, work: Path) -> dict:
     ]
     built = subprocess.run(command, capture_output=True, text=True, check=True)
     insert_s = float(built.stdout.strip().splitlines()[-1])
-    restart = subprocess.run([sys.executable, "-c", RESTART, str(db)], capture_output=True, text=True, check=True)
+    dim = str(2 if layout == "keyword" else DIM)
+    restart = subprocess.run([sys.executable, "-c", RESTART, str(db), dim], capture_output=True, text=True, check=True)
     result = {
         "insert_s": round(insert_s, 2),
         "insert_rows_per_s": round(rows / insert_s),

@@ -633,11 +633,44 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
     path = Path(args.db or settings.lite_path)
 
     def ready(uri: str) -> None:
+        if args.kept:  # read by nobody but the log beside the database (core.storage.keeper)
+            print(f"kept engine of {path} on {uri}; stops after {args.idle_minutes:g} idle minutes", flush=True)
+            return
         print(f"listening on {uri}: set MILVUS_URI={uri} for the app and the CLI (Ctrl-C stops)", flush=True)
 
     if args.expose and not is_loopback(args.host):
         print(exposure_warning(f"{args.host}:{args.port}"), file=sys.stderr, flush=True)
-    return serve(path, args.port, args.host, ready, expose=args.expose)
+    return serve(path, args.port, args.host, ready, expose=args.expose, idle_minutes=args.idle_minutes, kept=args.kept)
+
+
+def cmd_engine(args: argparse.Namespace, settings: Settings) -> int:
+    from pathlib import Path
+
+    from core.errors import StoreConfigError
+    from core.storage import keeper
+
+    if not settings.is_lite:
+        _emit(args, {"kept": None}, f"MILVUS_URI names a server ({settings.milvus_uri}): there is no engine to keep.")
+        return EXIT_OK
+    path = Path(settings.milvus_uri)
+    if args.stop:
+        stopped = keeper.stop(path)
+        text = f"Stopped the kept engine of {path} (process {stopped.pid})." if stopped else _no_kept_engine(path)
+        _emit(args, {"stopped": stopped.as_dict() if stopped else None}, text)
+        return EXIT_OK
+    if args.start:
+        minutes = args.idle_minutes if args.idle_minutes is not None else settings.keep_engine_minutes
+        if minutes <= 0:
+            raise StoreConfigError("Set --idle-minutes (or POTION_KEEP_ENGINE_MINUTES) above 0 to keep an engine.")
+        keeper.ensure(path, minutes)
+    found = keeper.find(path)
+    text = keeper.describe(found) if found else _no_kept_engine(path)
+    _emit(args, {"kept": found.as_dict() if found else None}, text)
+    return EXIT_OK
+
+
+def _no_kept_engine(path: object) -> str:
+    return f"No engine is kept for {path}: the app starts one when it opens the database (POTION_KEEP_ENGINE_MINUTES)."
 
 
 def cmd_audit(args: argparse.Namespace, settings: Settings) -> int:
@@ -1102,6 +1135,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow a --host beyond loopback (0.0.0.0, a LAN address): the engine has no authentication",
     )
     p.add_argument("--db", help="database path (default: POTION_DB_PATH)")
+    # How core.storage.keeper starts the kept engine: at a unix socket beside the database, ending once idle.
+    p.add_argument("--kept", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--idle-minutes", type=float, default=30.0, help=argparse.SUPPRESS)
+    p = command(
+        "engine",
+        cmd_engine,
+        "show, start or stop the engine kept running in the background for the Lite database (the app starts one)",
+    )
+    p.add_argument("--start", action="store_true", help="start one if none runs")
+    p.add_argument("--stop", action="store_true", help="stop it")
+    p.add_argument("--idle-minutes", type=float, help="with --start: (default: POTION_KEEP_ENGINE_MINUTES)")
     p = command("audit", cmd_audit, "list who dropped, deleted, rebuilt, imported or changed what, newest first")
     p.add_argument("--limit", type=int, help="only the newest N entries")
     p = command("documents", cmd_documents, "list the documents of a library for a model")

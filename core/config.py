@@ -42,6 +42,9 @@ class Settings:
     # Empty: sign-in names the actor but restricts nobody (core.access.editor_rule says it in full).
     editors: tuple[str, ...] = ()
     require_sign_in: bool = False  # signed out, the app shows a sign-in button and nothing else
+    # The app keeps its Lite engine running in the background for this long after the last process leaves it, so a
+    # restarted app finds its libraries loaded (core.storage.keeper); 0 opens the database in the app's process.
+    keep_engine_minutes: float = 0.0
 
     @property
     def max_upload_bytes(self) -> int:
@@ -113,6 +116,7 @@ def load_settings() -> Settings:
         read_only=_flag("POTION_READ_ONLY", "0"),
         editors=_editors(os.environ.get("POTION_EDITORS", "")),
         require_sign_in=_flag("POTION_REQUIRE_SIGN_IN", "0"),
+        keep_engine_minutes=max(0.0, float(_env("POTION_KEEP_ENGINE_MINUTES", "30"))),
     )
 
 

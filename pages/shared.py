@@ -58,8 +58,9 @@ def settings() -> Settings:
 def store(_settings: Settings) -> Store:
     """The one store of this server process, opened with the settings of the run that first asks (the frame's).
     The settings are no part of the cache key (the leading underscore): a second store on the same Lite file would
-    find it locked by the first."""
-    opened = open_store(_settings)
+    find it locked by the first. The engine is kept running in the background (POTION_KEEP_ENGINE_MINUTES), so the
+    next start of the app finds the libraries loaded."""
+    opened = open_store(_settings, keep_engine=True)
     opened.warm_up()  # collections load in the background while the first page renders
     return opened
 

@@ -23,6 +23,10 @@ TOPICS = {
 FILLER = ["the", "a", "was", "in", "as", "an", "of", "and", "to", "is", "where", "when", "who"]
 TINY_DIM = 8
 
+# Every engine a test starts ends with it: the app keeps no engine warm in the background unless a test of the kept
+# engine asks (tests/test_kept_engine.py). Set for the whole process, so servers started for a session inherit it.
+os.environ["POTION_KEEP_ENGINE_MINUTES"] = "0"
+
 
 def _tiny_static_model():
     from model2vec import StaticModel
@@ -55,6 +59,7 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("MILVUS_TOKEN", raising=False)
     for name in ("POTION_EDITORS", "POTION_REQUIRE_SIGN_IN"):  # a deployment's sign-in settings are not a test's
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("POTION_KEEP_ENGINE_MINUTES", "0")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-cache"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     return data

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib import metadata
+from pathlib import Path
 
 from core.config import Settings
 from core.errors import PotionError
@@ -63,7 +64,15 @@ def engine(settings: Settings) -> Check:
         lite = metadata.version("milvus-lite")
     except metadata.PackageNotFoundError:
         return Check("engine", False, "milvus-lite is not installed: run pip install -r requirements.txt")
-    return Check("engine", True, f"Milvus Lite {lite}, database {settings.lite_path}")
+    detail = f"Milvus Lite {lite}, database {settings.lite_path}"
+    from core.storage import keeper
+
+    kept = keeper.find(Path(settings.milvus_uri))
+    if kept is not None:
+        detail += f"; {keeper.describe(kept)}"
+    elif settings.keep_engine_minutes > 0:
+        detail += f"; the app keeps its engine running for {settings.keep_engine_minutes:g} idle minutes"
+    return Check("engine", True, detail)
 
 
 def database(settings: Settings) -> Check:

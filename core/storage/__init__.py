@@ -11,11 +11,14 @@ from core.storage.base import Catalog, Judgments, Store
 from core.storage.index import Index
 
 
-def open_store(settings: Settings | None = None) -> Store:
-    """The Milvus store for the configured URI (Milvus Lite by default); the engine is imported only here."""
+def open_store(settings: Settings | None = None, keep_engine: bool = False) -> Store:
+    """The Milvus store for the configured URI (Milvus Lite by default); the engine is imported only here.
+
+    `keep_engine` (the app): a Lite database is reached through an engine kept running in the background, started
+    now if none runs, so a restarted app finds its libraries loaded (core.storage.keeper)."""
     from core.storage.milvus import MilvusStore
 
-    return MilvusStore(settings)
+    return MilvusStore(settings, keep_engine)
 
 
 __all__ = ["Catalog", "Index", "Judgments", "Store", "open_store"]

@@ -6,13 +6,16 @@ import logging
 import os
 import re
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from core.config import Settings
 from core.errors import StoreConfigError, StoreLockedError
 from core.lifetime import children_keep_interrupts_blocked
+from core.storage import keeper
 from core.storage.engine import GRPC_OPTIONS, EngineClient
+from core.storage.keeper import KeptEngine
 
 LITE2_DB_NAME = re.compile(r"^[a-zA-Z0-9.\-_]{1,33}\.db$")  # Milvus Lite 2.x: at most 36 characters in all
 
@@ -69,14 +72,35 @@ def silence_engine_logs() -> None:
     warnings.filterwarnings("ignore", message="pkg_resources is deprecated", category=UserWarning)
 
 
-def connect(settings: Settings) -> EngineClient:
+def connect(settings: Settings, keep_engine: bool = False) -> EngineClient:
     """A client for the configured URI, which comes back by itself after the engine dies (core.storage.engine),
-    or one StoreError saying what is wrong and what to set."""
+    or one StoreError saying what is wrong and what to set.
+
+    A Lite database whose kept engine runs is reached through it (core.storage.keeper), whoever asks; with
+    `keep_engine` (the app) one is started when none runs and POTION_KEEP_ENGINE_MINUTES is above 0. The client's
+    settings then name the engine's address."""
     import_pymilvus()
     silence_engine_logs()
     if settings.is_lite:
+        kept = _kept_engine(settings, keep_engine)
+        if kept is not None:
+            served = replace(settings, milvus_uri=kept.uri)
+            return EngineClient(served, lambda: _connect_server(served), kept=kept)
         return EngineClient(settings, lambda: _connect_lite(settings))
     return EngineClient(settings, lambda: _connect_server(settings))
+
+
+def _kept_engine(settings: Settings, start: bool) -> KeptEngine | None:
+    # Milvus Lite 3.x reads its persisted segments and index files back, and reopens in about a second: nothing to
+    # keep (bench/ENGINES.md). Lite 2.5 inserts every row again.
+    if lite_version()[0] >= 3:
+        return None
+    path = Path(settings.milvus_uri)
+    _check_lite_path(settings, path)
+    found = keeper.find(path)
+    if found is not None or not (start and settings.keep_engine_minutes > 0):
+        return found
+    return keeper.ensure(path, settings.keep_engine_minutes)
 
 
 # Each store has its own connection (not pymilvus' one per address, shared by every client in the process), so

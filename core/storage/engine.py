@@ -7,6 +7,9 @@ the same file is handed the dead socket again. `EngineClient` notices (the socke
 server manager to forget the dead engine, starts a new one on the same file and reconnects; the store then retries
 reads once and reports interrupted writes (core.storage.state.engine_call).
 
+A database's kept engine (core.storage.keeper: `serve` started by the app, at a unix socket beside the database) is
+ours too: when it stops answering, a new one is started at the same socket, and the store carries on as above.
+
 A server (`python -m core serve`, a Milvus standalone) is not ours to start: pymilvus reconnects to it, on channels
 that do not wait out gRPC's growing reconnect back-off once it answers again."""
 
@@ -23,10 +26,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config import Settings
-from core.errors import EngineRestartFailedError
+from core.errors import EngineRestartFailedError, PotionError
+
+if TYPE_CHECKING:
+    from core.storage.keeper import KeptEngine
 
 # A fresh subchannel per channel, and a short back-off: after a server comes back, the first call reconnects at
 # once instead of waiting out gRPC's exponential back-off (up to 2 minutes), shared by every channel by default.
@@ -64,15 +70,16 @@ class EngineClient:
 
     Every method of MilvusClient is reached through it (`client.search(...)`), on whichever client is current."""
 
-    def __init__(self, settings: Settings, open_client: Callable[[], Any]) -> None:
+    def __init__(self, settings: Settings, open_client: Callable[[], Any], kept: KeptEngine | None = None) -> None:
         self.settings = settings
         self._open_client = open_client
-        self.restartable = settings.is_lite and _lite_major() < 3
+        self.kept = kept  # the kept engine this client talks to (settings then name its address), if any
+        self.restartable = kept is not None or (settings.is_lite and _lite_major() < 3)
         self.path = str(Path(settings.milvus_uri).absolute().resolve()) if settings.is_lite else ""
-        if self.restartable and self.path in _ENGINES:
+        if self.path and self.restartable and self.path in _ENGINES:
             _revive_known(self.path)  # milvus_lite would hand a new store the dead engine this process started
         self._client = open_client()
-        self._socket = _engine_socket(self.path) if self.restartable else ""
+        self._socket = kept.uri if kept is not None else _engine_socket(self.path) if self.restartable else ""
         if self._socket:
             _ENGINES[self.path] = self._socket
         self.generation = 0  # engines started under this client so far
@@ -143,11 +150,15 @@ class EngineClient:
         with _RESTARTING:
             if _answers(self._socket):
                 return False
-            known = _ENGINES.get(self.path, "")
-            if not (known and known != self._socket and _answers(known)):  # no other store restarted it already
-                known = _restart_engine(self.path)
+            if self.kept is not None:
+                _restart_kept(self.kept)  # unless another process started it again already
+            else:
+                known = _ENGINES.get(self.path, "")
+                if not (known and known != self._socket and _answers(known)):  # no other store restarted it already
+                    _restart_engine(self.path)
             replaced, self._client = self._client, self._open_client()
-            self._socket = _engine_socket(self.path)
+            if self.kept is None:
+                self._socket = _engine_socket(self.path)
             self.generation += 1
             self.restarts += 1
         with contextlib.suppress(Exception):  # the old channel points at a dead socket; nothing to release there
@@ -198,6 +209,21 @@ def _revive_known(path: str) -> None:
     with _RESTARTING:
         if not _answers(_ENGINES[path]):
             _restart_engine(path)
+
+
+def _restart_kept(kept: KeptEngine) -> None:
+    """Start the kept engine of a database again, at the socket its clients know (the same for every start); one
+    that another process started meanwhile is taken as it is."""
+    from core.storage import keeper
+
+    database = Path(kept.database)
+    _check_space(database)
+    try:
+        keeper.ensure(database, kept.idle_minutes)
+    except PotionError as exc:
+        raise EngineRestartFailedError(
+            f"The database engine for {database} stopped, and it cannot start again: {exc}", reason="other"
+        ) from exc
 
 
 def _restart_engine(path: str) -> str:

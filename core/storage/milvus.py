@@ -35,10 +35,10 @@ WARM_UP_LISTED_SECONDS = 10.0
 class MilvusStore(Store):
     """The only place that opens Milvus."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
-        self.settings = settings_or_environment(settings)
+    def __init__(self, settings: Settings | None = None, keep_engine: bool = False) -> None:
+        self.client = connect(settings_or_environment(settings), keep_engine)
+        self.settings = self.client.settings  # a kept engine's address in place of the Lite path
         self.uri = self.settings.milvus_uri
-        self.client = connect(self.settings)
         self._open(profile_for(self.settings, self.client))
 
     @engine_call("open the provenance registry", read=True)

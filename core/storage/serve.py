@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -11,6 +13,7 @@ from pathlib import Path
 
 from core.errors import StoreConfigError, StoreLockedError
 from core.lifetime import children_keep_interrupts_blocked, die_with_parent
+from core.storage import keeper
 from core.storage.connection import lite_version, silence_engine_logs
 
 READY_TIMEOUT_S = 60
@@ -43,17 +46,41 @@ def serve(
     host: str = "127.0.0.1",
     on_ready: Callable[[str], None] | None = None,
     expose: bool = False,
+    idle_minutes: float = 0.0,
+    kept: bool = False,
 ) -> int:
     """Run the installed Milvus Lite engine on `db_path` at host:port until it stops; returns its exit code.
 
-    The engine has no authentication, so a host beyond loopback is refused unless `expose` says it is meant."""
-    address = f"{host}:{port}"
-    if not expose and not is_loopback(host):
+    The engine has no authentication, so a host beyond loopback is refused unless `expose` says it is meant.
+    `kept` makes it the database's kept engine (core.storage.keeper): at its unix socket rather than host:port, found
+    by clients through a file beside the database, and stopping once no process has been connected to it for
+    `idle_minutes`."""
+    address = f"unix:{keeper.socket_path(db_path)}" if kept else f"{host}:{port}"
+    if not kept and not expose and not is_loopback(host):
         raise StoreConfigError(
             f"Refusing to serve {db_path} on {address}: the engine has no authentication, so anyone who can reach "
             "that address could read, change and drop every library; bind to 127.0.0.1, add --expose if it is "
             "meant, or use a Milvus server with a token (see the README)."
         )
+
+    def ready(uri: str) -> None:
+        if kept:
+            # Stopped as a signal would stop it: the main thread unwinds, and the engine stops in _run's `finally`.
+            keeper.end_when_idle(
+                keeper.socket_path(db_path), idle_minutes, lambda: os.kill(os.getpid(), signal.SIGTERM)
+            )
+            keeper.announce(db_path, uri, idle_minutes)
+        if on_ready is not None:
+            on_ready(uri)
+
+    try:
+        return _serve(db_path, address, host, port, ready)
+    finally:
+        if kept:
+            keeper.withdraw(db_path)
+
+
+def _serve(db_path: Path, address: str, host: str, port: int, on_ready: Callable[[str], None]) -> int:
     silence_engine_logs()  # Milvus Lite 2.5's import warns about pkg_resources on stderr
     # Stop signals must unwind this process (core.lifetime.stop_on_signals, as the CLI sets) for the `finally`
     # below to stop the engine; the engine also ends by itself should this process die without unwinding.
@@ -98,7 +125,7 @@ def _run(process: subprocess.Popen, server: object | None, address: str, on_read
     try:
         grpc.channel_ready_future(grpc.insecure_channel(address)).result(timeout=READY_TIMEOUT_S)
         if on_ready is not None:
-            on_ready(f"http://{address}")
+            on_ready(address if address.startswith("unix:") else f"http://{address}")
         return process.wait()
     except grpc.FutureTimeoutError as exc:
         raise StoreConfigError(f"Milvus Lite did not start listening on {address} within {READY_TIMEOUT_S} s.") from exc
