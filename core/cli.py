@@ -634,13 +634,14 @@ def cmd_serve(args: argparse.Namespace, settings: Settings) -> int:
 
     def ready(uri: str) -> None:
         if args.kept:  # read by nobody but the log beside the database (core.storage.keeper)
-            print(f"kept engine of {path} on {uri}; stops after {args.idle_minutes:g} idle minutes", flush=True)
+            print(f"kept engine of {path} on {uri}", flush=True)
             return
         print(f"listening on {uri}: set MILVUS_URI={uri} for the app and the CLI (Ctrl-C stops)", flush=True)
 
     if args.expose and not is_loopback(args.host):
         print(exposure_warning(f"{args.host}:{args.port}"), file=sys.stderr, flush=True)
-    return serve(path, args.port, args.host, ready, expose=args.expose, idle_minutes=args.idle_minutes, kept=args.kept)
+    idle = args.idle_minutes if args.idle_minutes is not None else settings.keep_engine_minutes
+    return serve(path, args.port, args.host, ready, expose=args.expose, idle_minutes=idle, kept=args.kept)
 
 
 def cmd_engine(args: argparse.Namespace, settings: Settings) -> int:
@@ -649,8 +650,10 @@ def cmd_engine(args: argparse.Namespace, settings: Settings) -> int:
     from core.errors import StoreConfigError
     from core.storage import keeper
 
-    if not settings.is_lite:
-        _emit(args, {"kept": None}, f"MILVUS_URI names a server ({settings.milvus_uri}): there is no engine to keep.")
+    if not settings.is_lite or not keeper.keeps_engines():
+        server = f"MILVUS_URI names a server ({settings.milvus_uri})"
+        why = server if not settings.is_lite else "Milvus Lite 3.x reopens a database at once"
+        _emit(args, {"kept": None}, f"{why}: no engine is kept for it.")
         return EXIT_OK
     path = Path(settings.milvus_uri)
     if args.stop:
@@ -1137,14 +1140,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--db", help="database path (default: POTION_DB_PATH)")
     # How core.storage.keeper starts the kept engine: at a unix socket beside the database, ending once idle.
     p.add_argument("--kept", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--idle-minutes", type=float, default=30.0, help=argparse.SUPPRESS)
+    p.add_argument("--idle-minutes", type=float, help=argparse.SUPPRESS)  # default: POTION_KEEP_ENGINE_MINUTES
     p = command(
         "engine",
         cmd_engine,
         "show, start or stop the engine kept running in the background for the Lite database (the app starts one)",
     )
-    p.add_argument("--start", action="store_true", help="start one if none runs")
-    p.add_argument("--stop", action="store_true", help="stop it")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--start", action="store_true", help="start one if none runs")
+    which.add_argument("--stop", action="store_true", help="stop it (a running app starts it again when it next asks)")
     p.add_argument("--idle-minutes", type=float, help="with --start: (default: POTION_KEEP_ENGINE_MINUTES)")
     p = command("audit", cmd_audit, "list who dropped, deleted, rebuilt, imported or changed what, newest first")
     p.add_argument("--limit", type=int, help="only the newest N entries")

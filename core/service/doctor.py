@@ -67,10 +67,10 @@ def engine(settings: Settings) -> Check:
     detail = f"Milvus Lite {lite}, database {settings.lite_path}"
     from core.storage import keeper
 
-    kept = keeper.find(Path(settings.milvus_uri))
+    kept = keeper.find(Path(settings.milvus_uri)) if keeper.keeps_engines() else None
     if kept is not None:
         detail += f"; {keeper.describe(kept)}"
-    elif settings.keep_engine_minutes > 0:
+    elif settings.keep_engine_minutes > 0 and keeper.keeps_engines():
         detail += f"; the app keeps its engine running for {settings.keep_engine_minutes:g} idle minutes"
     return Check("engine", True, detail)
 

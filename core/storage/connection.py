@@ -82,25 +82,40 @@ def connect(settings: Settings, keep_engine: bool = False) -> EngineClient:
     import_pymilvus()
     silence_engine_logs()
     if settings.is_lite:
-        kept = _kept_engine(settings, keep_engine)
-        if kept is not None:
+        joined = _kept_engine(settings, keep_engine)
+        if joined is not None:
+            kept, lease = joined
             served = replace(settings, milvus_uri=kept.uri)
-            return EngineClient(served, lambda: _connect_server(served), kept=kept)
+            try:
+                return EngineClient(served, lambda: _connect_server(served), kept=kept, lease=lease)
+            except BaseException:
+                lease.release()
+                raise
         return EngineClient(settings, lambda: _connect_lite(settings))
     return EngineClient(settings, lambda: _connect_server(settings))
 
 
-def _kept_engine(settings: Settings, start: bool) -> KeptEngine | None:
-    # Milvus Lite 3.x reads its persisted segments and index files back, and reopens in about a second: nothing to
-    # keep (bench/ENGINES.md). Lite 2.5 inserts every row again.
-    if lite_version()[0] >= 3:
+def _kept_engine(settings: Settings, start: bool) -> tuple[KeptEngine, keeper.Lease] | None:
+    """The kept engine to talk to, with this process's lease on it (taken first, so it cannot go idle meanwhile)."""
+    if not keeper.keeps_engines():
         return None
     path = Path(settings.milvus_uri)
     _check_lite_path(settings, path)
-    found = keeper.find(path)
-    if found is not None or not (start and settings.keep_engine_minutes > 0):
-        return found
-    return keeper.ensure(path, settings.keep_engine_minutes)
+    if str(path.resolve()) in _OPENED:
+        # This process has the database open itself, and probing its lock (as starting an engine does) would drop it.
+        return None
+    lease = keeper.Lease(path)
+    try:
+        found = keeper.find(path)
+        if found is None and start and settings.keep_engine_minutes > 0:
+            found = keeper.ensure(path, settings.keep_engine_minutes)
+    except BaseException:
+        lease.release()
+        raise
+    if found is None:
+        lease.release()
+        return None
+    return found, lease
 
 
 # Each store has its own connection (not pymilvus' one per address, shared by every client in the process), so

@@ -20,7 +20,6 @@ import contextvars
 import errno
 import os
 import shutil
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -32,7 +31,7 @@ from core.config import Settings
 from core.errors import EngineRestartFailedError, PotionError
 
 if TYPE_CHECKING:
-    from core.storage.keeper import KeptEngine
+    from core.storage.keeper import KeptEngine, Lease
 
 # A fresh subchannel per channel, and a short back-off: after a server comes back, the first call reconnects at
 # once instead of waiting out gRPC's exponential back-off (up to 2 minutes), shared by every channel by default.
@@ -70,17 +69,24 @@ class EngineClient:
 
     Every method of MilvusClient is reached through it (`client.search(...)`), on whichever client is current."""
 
-    def __init__(self, settings: Settings, open_client: Callable[[], Any], kept: KeptEngine | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        open_client: Callable[[], Any],
+        kept: KeptEngine | None = None,
+        lease: Lease | None = None,
+    ) -> None:
         self.settings = settings
         self._open_client = open_client
         self.kept = kept  # the kept engine this client talks to (settings then name its address), if any
+        self._lease = lease  # this process's lease on it, released on close
         self.restartable = kept is not None or (settings.is_lite and _lite_major() < 3)
         self.path = str(Path(settings.milvus_uri).absolute().resolve()) if settings.is_lite else ""
-        if self.path and self.restartable and self.path in _ENGINES:
+        if self.path and self.path in _ENGINES:
             _revive_known(self.path)  # milvus_lite would hand a new store the dead engine this process started
         self._client = open_client()
         self._socket = kept.uri if kept is not None else _engine_socket(self.path) if self.restartable else ""
-        if self._socket:
+        if self.path and self._socket:
             _ENGINES[self.path] = self._socket
         self.generation = 0  # engines started under this client so far
         self.restarts = 0
@@ -145,13 +151,13 @@ class EngineClient:
 
     def revive(self) -> bool:
         """Start the engine again if it died; True if this call restarted it or found it restarted."""
-        if not self.restartable or _answers(self._socket):
+        if not self.restartable or (_answers(self._socket) and not self._kept_replaced()):
             return False
         with _RESTARTING:
-            if _answers(self._socket):
+            if _answers(self._socket) and not self._kept_replaced():
                 return False
             if self.kept is not None:
-                _restart_kept(self.kept)  # unless another process started it again already
+                self.kept = _restart_kept(self.kept)  # unless another process started it again already
             else:
                 known = _ENGINES.get(self.path, "")
                 if not (known and known != self._socket and _answers(known)):  # no other store restarted it already
@@ -170,8 +176,22 @@ class EngineClient:
                 contextvars.Context().run(listener)
         return True
 
+    def _kept_replaced(self) -> bool:
+        """Whether the kept engine answering at our socket is another than the one this client loaded its collections
+        on: another process started it again (after `engine --stop`, or when it found it dead first)."""
+        if self.kept is None:
+            return False
+        from core.storage import keeper
+
+        current = keeper.find(Path(self.kept.database))
+        return current is not None and current.pid != self.kept.pid
+
     def close(self) -> None:
-        self._client.close()
+        try:
+            self._client.close()
+        finally:
+            if self._lease is not None:
+                self._lease.release()
 
 
 def _lite_major() -> int:
@@ -192,17 +212,10 @@ def _engine_socket(path: str) -> str:
 
 
 def _answers(uri: str) -> bool:
-    """Whether the engine listens at its unix socket; a dead engine leaves the socket file, which refuses."""
-    if not uri:
-        return False
-    with socket.socket(socket.AF_UNIX) as probe:
-        probe.settimeout(1.0)
-        try:
-            probe.connect(uri.removeprefix("unix:"))
-        except OSError as exc:
-            # A full backlog or a slow accept is a busy engine, not a dead one.
-            return exc.errno not in (errno.ECONNREFUSED, errno.ENOENT)
-    return True
+    """Whether the engine listens at its unix socket (milvus_lite's, or a kept engine's)."""
+    from core.storage.keeper import listens
+
+    return listens(uri)
 
 
 def _revive_known(path: str) -> None:
@@ -211,7 +224,7 @@ def _revive_known(path: str) -> None:
             _restart_engine(path)
 
 
-def _restart_kept(kept: KeptEngine) -> None:
+def _restart_kept(kept: KeptEngine) -> KeptEngine:
     """Start the kept engine of a database again, at the socket its clients know (the same for every start); one
     that another process started meanwhile is taken as it is."""
     from core.storage import keeper
@@ -219,7 +232,7 @@ def _restart_kept(kept: KeptEngine) -> None:
     database = Path(kept.database)
     _check_space(database)
     try:
-        keeper.ensure(database, kept.idle_minutes)
+        return keeper.ensure(database, kept.idle_minutes)
     except PotionError as exc:
         raise EngineRestartFailedError(
             f"The database engine for {database} stopped, and it cannot start again: {exc}", reason="other"

@@ -110,7 +110,10 @@ class MilvusStore(Store):
     def load_blocks_engine(self) -> bool:
         # Lite 2.5.1's engine (milvus_local.cpp) takes one mutex in LoadCollection, Search, Query, Insert and the
         # stats calls: measured here, a search of a loaded collection waits for another's load to end. A server
-        # loads beside its searches; a served Lite is one engine too, but its loads are not seen from here.
+        # loads beside its searches; a served Lite is one engine too, but its loads are not seen from here, unless it
+        # is the engine this app keeps (core.storage.keeper: Lite 2.5 only), whose loads the app's warm-up starts.
+        if self.client.kept is not None:
+            return True
         return not self.profile.shared and self.profile.version.startswith("2.")
 
     def _load_records(self) -> dict[tuple[str, str], LoadRecord]:

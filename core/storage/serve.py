@@ -14,7 +14,7 @@ from pathlib import Path
 from core.errors import StoreConfigError, StoreLockedError
 from core.lifetime import children_keep_interrupts_blocked, die_with_parent
 from core.storage import keeper
-from core.storage.connection import lite_version, silence_engine_logs
+from core.storage.connection import lite_lock_held, lite_version, silence_engine_logs
 
 READY_TIMEOUT_S = 60
 LOCAL_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
@@ -53,7 +53,7 @@ def serve(
 
     The engine has no authentication, so a host beyond loopback is refused unless `expose` says it is meant.
     `kept` makes it the database's kept engine (core.storage.keeper): at its unix socket rather than host:port, found
-    by clients through a file beside the database, and stopping once no process has been connected to it for
+    by clients through a file beside the database, and stopping once no process has held a lease on it for
     `idle_minutes`."""
     address = f"unix:{keeper.socket_path(db_path)}" if kept else f"{host}:{port}"
     if not kept and not expose and not is_loopback(host):
@@ -66,13 +66,15 @@ def serve(
     def ready(uri: str) -> None:
         if kept:
             # Stopped as a signal would stop it: the main thread unwinds, and the engine stops in _run's `finally`.
-            keeper.end_when_idle(
-                keeper.socket_path(db_path), idle_minutes, lambda: os.kill(os.getpid(), signal.SIGTERM)
-            )
+            keeper.end_when_idle(db_path, idle_minutes, lambda: os.kill(os.getpid(), signal.SIGTERM))
             keeper.announce(db_path, uri, idle_minutes)
         if on_ready is not None:
             on_ready(uri)
 
+    if kept:
+        # The engine creates its socket with this process's umask: owner only, whatever the app was started with,
+        # since whoever can connect can read and drop every library.
+        os.umask(0o077)
     try:
         return _serve(db_path, address, host, port, ready)
     finally:
@@ -91,6 +93,10 @@ def _serve(db_path: Path, address: str, host: str, port: int, on_ready: Callable
         with children_keep_interrupts_blocked():
             process = subprocess.Popen(command, preexec_fn=die_with_parent())
         return _run(process, None, address, on_ready)
+    # Asked before anything: milvus_lite's server deletes the lock file when it is dropped after a refused start,
+    # taking the lock from the process that holds it (core.storage.connection asks the same before opening).
+    if lite_lock_held(db_path):
+        raise StoreLockedError(f"Cannot serve {db_path}: another process has it open.")
     try:
         server = _lite_server(db_path, address)
     except RuntimeError as exc:  # the engine's own check of the file name
@@ -99,6 +105,7 @@ def _serve(db_path: Path, address: str, host: str, port: int, on_ready: Callable
     with children_keep_interrupts_blocked():
         started = server.init() and server.start()
     if not started:
+        server.forget()
         raise StoreLockedError(f"Cannot serve {db_path}: another process has it open, or the engine failed to start.")
     return _run(server._p, server, address, on_ready)
 
@@ -112,9 +119,23 @@ def _lite_server(db_path: Path, address: str) -> object:
     from milvus_lite.server import Server
 
     class WatchfulServer(Server):
+        forgotten = False
+
         @property
         def args(self) -> list:
             return [*super().args, self._lock_path]
+
+        def forget(self) -> None:
+            """After a refused start: close our descriptor of the lock file, and never delete the file (Server.stop,
+            also called by __del__, would), since another process may hold it."""
+            if self._lock_fd:
+                self._lock_fd.close()
+                self._lock_fd = None
+            self.forgotten = True
+
+        def stop(self) -> None:
+            if not self.forgotten:
+                super().stop()
 
     return WatchfulServer(str(db_path), address=address)
 

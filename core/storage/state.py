@@ -249,6 +249,13 @@ def engine_error(owner: Any, operation: str, exc: BaseException) -> StoreError:
     """The one sentence for an engine exception; `owner` is a store part, or the store itself while it opens."""
     state = getattr(owner, "state", None)
     uri, shared = (state.uri, state.profile.shared) if state is not None else (owner.uri, not owner.settings.is_lite)
+    kept = getattr(getattr(state or owner, "client", None), "kept", None)
+    if kept is not None:  # the engine the app keeps: no server of the user's, no MILVUS_URI to fix
+        message = getattr(exc, "message", "") or "it stopped answering"
+        return StoreError(
+            f"The database {kept.database} could not {operation}: {message}. Try again (its engine is started again "
+            "if it stopped); `python -m core engine` shows the engine kept for it."
+        )
     if shared and server_unreachable(uri, exc):
         return ServerUnavailableError(
             f"The Milvus server at {uri} is not answering, so the database could not {operation}: start it "
